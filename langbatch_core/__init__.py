@@ -1,0 +1,70 @@
+"""LangBatch: run large LLM jobs through batch APIs, safely.
+
+    from langbatch_core import OpenAIChatCompletionBatch
+
+    batch = OpenAIChatCompletionBatch("data.jsonl")
+    batch.start()
+
+Public names are imported lazily, so ``import langbatch_core`` stays cheap for the CLI and the dashboard.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it
+_EXPORTS: dict[str, str] = {
+    # errors
+    "LangBatchError": "langbatch_core.errors",
+    "InvalidRequestsError": "langbatch_core.errors",
+    "ConfigurationError": "langbatch_core.errors",
+    "MissingAPIKeyError": "langbatch_core.errors",
+    "BatchStateError": "langbatch_core.errors",
+    "ProviderError": "langbatch_core.errors",
+    "AuthenticationError": "langbatch_core.errors",
+    "RateLimitError": "langbatch_core.errors",
+    "ProviderNotFoundError": "langbatch_core.errors",
+    "ProviderUnavailableError": "langbatch_core.errors",
+    "JobFailedError": "langbatch_core.errors",
+    "ResultsError": "langbatch_core.errors",
+    "StorageError": "langbatch_core.errors",
+    "BatchNotFoundError": "langbatch_core.errors",
+    # request files
+    "validate_file": "langbatch_core.requests",
+    "ValidationReport": "langbatch_core.requests",
+    "Issue": "langbatch_core.requests",
+    "Limits": "langbatch_core.requests",
+    # result files
+    "load_results": "langbatch_core.results",
+    "export_results": "langbatch_core.results",
+    "merge_results": "langbatch_core.results",
+    # batches
+    "Batch": "langbatch_core.batch",
+    "OpenAIChatCompletionBatch": "langbatch_core.chat",
+    "OpenAIEmbeddingBatch": "langbatch_core.embeddings",
+    "Connection": "langbatch_core.providers",
+    # storage
+    "BatchStorage": "langbatch_core.storage",
+    "FileBatchStorage": "langbatch_core.storage",
+    "DuckDBBatchStorage": "langbatch_core.storage",
+    # local engine
+    "LocalEngine": "langbatch_core.local",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'langbatch_core' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,0 +1,128 @@
+"""The one exception tree of LangBatch.
+
+Every error LangBatch raises is a ``LangBatchError``; its message says what went wrong, where, and what to
+do next. Errors of the layers below (the ``openai`` SDK, DuckDB, the file system) are translated where they
+enter LangBatch (``raise Mapped(msg) from exc``)::
+
+    LangBatchError
+    ├── InvalidRequestsError      a request file or list is not a valid batch (carries every issue)
+    ├── ConfigurationError        a connection or setting is missing or wrong
+    │   └── MissingAPIKeyError    no API key where one is needed (names the variable to set)
+    ├── BatchStateError           the call does not fit the batch's state (start twice, results too early)
+    ├── ProviderError             a provider answered with an error, or could not be reached
+    │   ├── AuthenticationError   the key was refused
+    │   ├── RateLimitError        too many requests or tokens; try later
+    │   ├── ProviderNotFoundError the provider does not know the job or file
+    │   ├── ProviderUnavailableError  the provider (or local engine) cannot be reached
+    │   └── JobFailedError        a job failed at the provider (carries its ``errors.data``)
+    ├── ResultsError              a result file is unreadable or does not belong to the batch
+    └── StorageError              the batch store cannot be read or written
+        └── BatchNotFoundError    no batch with that id in the store
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class LangBatchError(Exception):
+    """Base of every error LangBatch raises."""
+
+
+class InvalidRequestsError(LangBatchError, ValueError):
+    """A request file or list is not a valid batch.
+
+    ``issues`` holds every problem found (each with ``line``, ``code``, ``message``, ``param``), ``report``
+    the whole validation report when there is one.
+    """
+
+    def __init__(self, message: str, issues: list[Any] | None = None, report: Any = None) -> None:
+        super().__init__(message)
+        self.issues = list(issues or [])
+        self.report = report
+
+
+class ConfigurationError(LangBatchError):
+    """A connection or setting is missing or wrong."""
+
+
+class MissingAPIKeyError(ConfigurationError):
+    """No API key was found where one is needed."""
+
+    def __init__(self, variable: str, provider: str = "OpenAI") -> None:
+        super().__init__(
+            f"No {provider} API key found. Set the {variable} environment variable "
+            f"(or put it in .streamlit/secrets.toml for the dashboard), or pass client=... "
+            "with a configured client."
+        )
+        self.variable = variable
+
+
+class BatchStateError(LangBatchError):
+    """The call does not fit the state of the batch."""
+
+
+class ProviderError(LangBatchError):
+    """A provider answered with an error, or could not be reached."""
+
+    def __init__(self, message: str, *, status_code: int | None = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.code = code
+
+
+class AuthenticationError(ProviderError):
+    """The provider refused the API key."""
+
+
+class RateLimitError(ProviderError):
+    """The provider's rate or token limit was hit."""
+
+
+class ProviderNotFoundError(ProviderError):
+    """The provider does not know the job or file."""
+
+
+class ProviderUnavailableError(ProviderError):
+    """The provider (or the local engine) cannot be reached."""
+
+
+class JobFailedError(ProviderError):
+    """A job failed at the provider; ``errors`` holds its ``errors.data`` entries."""
+
+    def __init__(self, message: str, errors: list[dict[str, Any]] | None = None, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.errors = list(errors or [])
+
+
+class ResultsError(LangBatchError):
+    """A result file is unreadable or does not belong to the batch."""
+
+
+class StorageError(LangBatchError):
+    """The batch store cannot be read or written."""
+
+
+class BatchNotFoundError(StorageError, KeyError):
+    """No batch with that id is in the store."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else "batch not found"
+
+
+__all__ = [
+    "AuthenticationError",
+    "BatchNotFoundError",
+    "BatchStateError",
+    "ConfigurationError",
+    "InvalidRequestsError",
+    "JobFailedError",
+    "LangBatchError",
+    "MissingAPIKeyError",
+    "ProviderError",
+    "ProviderNotFoundError",
+    "ProviderUnavailableError",
+    "RateLimitError",
+    "ResultsError",
+    "StorageError",
+]
