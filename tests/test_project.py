@@ -1,0 +1,50 @@
+"""The project's own files agree with each other: pins, Quick start, CI."""
+
+import re
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _name(spec: str) -> str:
+    return re.split(r"[<>=!~\[; ]", spec, maxsplit=1)[0].lower().replace("_", "-")
+
+
+def _pins() -> dict[str, str]:
+    pins = {}
+    for line in (ROOT / "requirements.txt").read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line and not line.startswith("-"):
+            name, _, version = line.partition("==")
+            assert version, f"requirements.txt: {line!r} is not pinned with =="
+            pins[_name(name)] = version
+    return pins
+
+
+def test_requirements_pin_every_runtime_dependency_of_pyproject():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    wanted = project["dependencies"] + project["optional-dependencies"]["model"]
+    pins = _pins()
+    missing = sorted(_name(spec) for spec in wanted if _name(spec) not in pins)
+    assert not missing, f"pin these in requirements.txt: {missing}"
+
+
+def test_requirements_pins_satisfy_pyproject_lower_bounds():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    pins = _pins()
+    for spec in project["dependencies"] + project["optional-dependencies"]["model"]:
+        match = re.search(r">=([\d.]+)", spec)
+        if match:
+            low = tuple(int(p) for p in match.group(1).split("."))
+            pinned = tuple(int(p) for p in re.findall(r"\d+", pins[_name(spec)])[: len(low)])
+            assert pinned >= low, f"{spec}: requirements.txt pins {pins[_name(spec)]}"
+
+
+def test_readme_quick_start_has_exactly_two_commands_and_ci_runs_the_test_one():
+    readme = (ROOT / "README.md").read_text()
+    quick = readme.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    block = re.search(r"```bash\n(.*?)```", quick, re.S).group(1)
+    commands = [line.split("#")[0].strip() for line in block.splitlines() if line.split("#")[0].strip()]
+    assert commands == ["make run", "make test"]
+    assert "make test" in (ROOT / ".ci" / "run").read_text()
