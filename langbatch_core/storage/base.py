@@ -1,0 +1,190 @@
+"""What a store keeps about a batch, and the base class every store (files, DuckDB, yours) implements.
+
+    from langbatch_core.storage import FileBatchStorage
+    for record in FileBatchStorage().list():
+        print(record.name, record.id, record.status, record.succeeded, record.failed, record.pending)
+
+A store keeps ``BatchRecord``s (the batch's metadata and its jobs). The batch's *files* live in
+``<data dir>/batches/<id>/`` whatever the store: ``requests.jsonl``,
+``jobs/<job key>/{input,output,errors}.jsonl`` and the merged ``results.jsonl``. No record field ever
+holds a secret: a connection names the environment variable that holds its key (``api_key_env``), never
+the key.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from langbatch_core import config
+from langbatch_core.errors import BatchNotFoundError, StorageError
+
+BATCH_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
+
+#: Job states that are not final (``submitting``: recorded locally, not yet known to be at the provider).
+ACTIVE_JOB_STATUSES = frozenset({"submitting", "validating", "in_progress", "finalizing", "cancelling"})
+
+
+def check_batch_id(batch_id: str) -> str:
+    """Return ``batch_id`` if it is a safe id (letters, digits, ``_``, ``-``); raise StorageError if not."""
+    if not isinstance(batch_id, str) or not BATCH_ID.match(batch_id):
+        raise StorageError(
+            f"Invalid batch id {batch_id!r}: ids are made of letters, digits, '_' and '-' "
+            "(like 'lb_3f2a...'); copy it from `langbatch list`."
+        )
+    return batch_id
+
+
+@dataclass
+class JobRecord:
+    """One submission of some of a batch's requests to a provider.
+
+    Fields: ``key`` (local job id, also its folder ``jobs/<key>/``), ``attempt`` (1 for start(), 2+ for
+    retries), ``provider_job_id`` (None until the provider has accepted it), ``status`` (``submitting`` or
+    OpenAI's batch status), ``request_count``, ``request_counts`` (the provider's ``total/completed/failed``),
+    ``errors`` (the provider's ``errors.data``), ``input_file``/``output_file``/``error_file`` (paths relative
+    to the batch folder; output/error set once downloaded), ``created_at``/``updated_at`` (epoch seconds).
+    """
+
+    key: str
+    attempt: int
+    request_count: int
+    input_file: str
+    status: str = "submitting"
+    provider_job_id: str | None = None
+    request_counts: dict[str, int] = field(default_factory=dict)
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    output_file: str | None = None
+    error_file: str | None = None
+    downloaded: bool = False
+    created_at: float = field(default_factory=time.time)
+    updated_at: float = field(default_factory=time.time)
+
+    @property
+    def active(self) -> bool:
+        return self.status in ACTIVE_JOB_STATUSES
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> JobRecord:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+@dataclass
+class BatchRecord:
+    """What a store keeps about one batch (JSON-serialisable, no secrets).
+
+    Fields: ``id`` (``lb_<hex>``), ``name`` (a label, may be None), ``kind`` (the class, e.g.
+    ``"OpenAIChatCompletionBatch"``), ``endpoint`` (e.g. ``/v1/chat/completions``), ``model`` (of the
+    requests), ``connection`` (``Connection.to_dict()``: kind, base_url, api_key_env, model, ...),
+    ``status`` (``not_started`` or OpenAI's vocabulary aggregated over the jobs), ``request_count``,
+    ``succeeded`` / ``failed`` / ``pending`` (requests; failed counts expired/cancelled/lost ones too),
+    ``input_tokens`` and ``estimated_cost_usd`` (from validation; cost None for unknown models),
+    ``created_at`` / ``updated_at`` (epoch seconds), ``jobs`` (list of ``JobRecord``).
+    """
+
+    id: str
+    endpoint: str
+    kind: str = "Batch"
+    name: str | None = None
+    model: str | None = None
+    connection: dict[str, Any] = field(default_factory=dict)
+    status: str = "not_started"
+    request_count: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    pending: int = 0
+    input_tokens: int = 0
+    estimated_cost_usd: float | None = None
+    created_at: float = field(default_factory=time.time)
+    updated_at: float = field(default_factory=time.time)
+    jobs: list[JobRecord] = field(default_factory=list)
+
+    @property
+    def attempts(self) -> int:
+        """How many times requests were submitted (1 after start(), +1 per retry)."""
+        return max((job.attempt for job in self.jobs), default=0)
+
+    def summary(self) -> dict[str, Any]:
+        """A flat dict for tables: the fields above but ``jobs`` (a count) and ``connection``, plus
+        ``connection_kind``, ``connection_name`` and ``attempts``."""
+        row = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("jobs", "connection")}
+        row["connection_kind"] = self.connection.get("kind")
+        row["connection_name"] = self.connection.get("name") or self.connection.get("kind")
+        row["jobs"] = len(self.jobs)
+        row["attempts"] = self.attempts
+        return row
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["jobs"] = [job.to_dict() for job in self.jobs]
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> BatchRecord:
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        values["jobs"] = [JobRecord.from_dict(job) for job in data.get("jobs") or []]
+        return cls(**values)
+
+
+class BatchStorage(ABC):
+    """A place that keeps batch records. Subclass it and implement save, load, list and delete.
+
+        class MyStorage(BatchStorage):
+            def save(self, record): ...       # record: BatchRecord (use record.to_dict() for JSON)
+            def load(self, batch_id): ...     # -> BatchRecord; unknown id -> BatchNotFoundError
+            def list(self): ...               # -> list[BatchRecord], newest first
+            def delete(self, batch_id): ...
+
+    The batch's files stay in ``<data_dir>/batches/<id>/``; ``data_dir`` defaults to ``LANGBATCH_DATA_DIR``
+    (``~/.langbatch``) for subclasses that do not call ``super().__init__(data_dir)``.
+    """
+
+    def __init__(self, data_dir: str | Path | None = None) -> None:
+        self._data_dir = Path(data_dir).expanduser() if data_dir is not None else None
+
+    @property
+    def data_dir(self) -> Path:
+        """The data directory whose ``batches/`` folder holds the batches' files."""
+        path = getattr(self, "_data_dir", None) or config.data_dir()
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def batch_dir(self, batch_id: str) -> Path:
+        """``<data_dir>/batches/<id>`` (the id is checked: no path tricks)."""
+        return self.data_dir / "batches" / check_batch_id(batch_id)
+
+    @abstractmethod
+    def save(self, record: BatchRecord) -> None:
+        """Insert or replace the record of ``record.id``."""
+
+    @abstractmethod
+    def load(self, batch_id: str) -> BatchRecord:
+        """The record of ``batch_id``; raise BatchNotFoundError if there is none."""
+
+    @abstractmethod
+    def list(self) -> list[BatchRecord]:
+        """Every record, newest first."""
+
+    @abstractmethod
+    def delete(self, batch_id: str) -> None:
+        """Forget ``batch_id`` (unknown ids: BatchNotFoundError)."""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(data_dir={str(self.data_dir)!r})"
+
+
+def not_found(batch_id: str, where: str) -> BatchNotFoundError:
+    """The BatchNotFoundError for ``batch_id`` in a store described by ``where``."""
+    return BatchNotFoundError(
+        f"No batch {batch_id!r} in {where}. Run `langbatch list` to see the stored batches, "
+        "or check that you are using the same store and LANGBATCH_DATA_DIR as when it was saved."
+    )

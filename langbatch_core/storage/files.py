@@ -1,0 +1,76 @@
+"""The default store: one ``batch.json`` per batch, next to the batch's files.
+
+from langbatch_core import FileBatchStorage
+storage = FileBatchStorage()            # <LANGBATCH_DATA_DIR or ~/.langbatch>/batches/<id>/batch.json
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import orjson
+
+from langbatch_core.errors import StorageError
+from langbatch_core.storage.base import BatchRecord, BatchStorage, not_found
+
+RECORD_FILE = "batch.json"
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temp file + rename: readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class FileBatchStorage(BatchStorage):
+    """Keeps each record as ``<data_dir>/batches/<id>/batch.json`` (written atomically).
+
+    ``delete()`` forgets the record; ``Batch.delete()`` also removes the batch's files.
+    """
+
+    def _record_path(self, batch_id: str) -> Path:
+        return self.batch_dir(batch_id) / RECORD_FILE
+
+    def save(self, record: BatchRecord) -> None:
+        try:
+            write_atomic(
+                self._record_path(record.id), orjson.dumps(record.to_dict(), option=orjson.OPT_INDENT_2)
+            )
+        except OSError as exc:
+            raise StorageError(f"Cannot write the record of batch {record.id}: {exc}") from exc
+
+    def load(self, batch_id: str) -> BatchRecord:
+        path = self._record_path(batch_id)
+        if not path.is_file():
+            raise not_found(batch_id, f"the file store at {self.data_dir / 'batches'}")
+        return self._read(path)
+
+    def list(self) -> list[BatchRecord]:
+        root = self.data_dir / "batches"
+        paths = sorted(root.glob(f"*/{RECORD_FILE}")) if root.is_dir() else []
+        records = [self._read(path) for path in paths]
+        return sorted(records, key=lambda r: r.created_at, reverse=True)
+
+    def delete(self, batch_id: str) -> None:
+        path = self._record_path(batch_id)
+        if not path.is_file():
+            raise not_found(batch_id, f"the file store at {self.data_dir / 'batches'}")
+        path.unlink()
+
+    @staticmethod
+    def _read(path: Path) -> BatchRecord:
+        try:
+            return BatchRecord.from_dict(orjson.loads(path.read_bytes()))
+        except (OSError, orjson.JSONDecodeError, TypeError) as exc:
+            raise StorageError(
+                f"The batch record {path} is unreadable ({exc}); restore or delete it."
+            ) from exc
