@@ -1,0 +1,126 @@
+"""The small protocol every provider implements, and the registry of providers by connection kind.
+
+    from langbatch_core.providers import get_provider, register_provider
+    provider = get_provider("openai")(connection)          # an OpenAIProvider
+    job = provider.submit(Path("input.jsonl"), "/v1/chat/completions", {"langbatch_batch_id": "lb_1"})
+
+A provider turns a request file into a *job* at a batch API and back: ``submit``, ``poll``, ``cancel``,
+``download`` (the output and error files) and ``find`` (jobs whose metadata match, to reconcile after a
+crash). It translates its SDK's errors into the LangBatchError tree where they enter.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from langbatch_core.errors import ConfigurationError, JobFailedError
+
+if TYPE_CHECKING:
+    from langbatch_core.providers.connection import Connection
+    from langbatch_core.requests import Limits
+
+TERMINAL_STATUSES = frozenset({"completed", "failed", "expired", "cancelled"})
+
+
+@dataclass
+class Job:
+    """A provider's batch job, in OpenAI's vocabulary (``status`` is one of OpenAI's batch statuses)."""
+
+    id: str
+    status: str
+    metadata: dict[str, str] = field(default_factory=dict)
+    created_at: float | None = None
+    input_file_id: str | None = None
+    output_file_id: str | None = None
+    error_file_id: str | None = None
+    request_counts: dict[str, int] = field(default_factory=dict)
+    errors: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def terminal(self) -> bool:
+        return self.status in TERMINAL_STATUSES
+
+    def failure(self) -> JobFailedError:
+        """The JobFailedError describing why this job failed (its ``errors.data``)."""
+        details = "; ".join(_describe_error(e) for e in self.errors[:5]) or "no details given"
+        more = f" (and {len(self.errors) - 5} more)" if len(self.errors) > 5 else ""
+        return JobFailedError(
+            f"Job {self.id} {self.status} at the provider: {details}{more}. Fix the requests named here "
+            "(batch.get_requests_by_custom_ids / the line numbers), then retry.",
+            errors=self.errors,
+            code=(self.errors[0].get("code") if self.errors else None),
+        )
+
+
+def _describe_error(error: dict[str, Any]) -> str:
+    line = f"line {error['line']}: " if error.get("line") is not None else ""
+    code = f"[{error['code']}] " if error.get("code") else ""
+    return f"{line}{code}{error.get('message', '')}".strip()
+
+
+class Provider(ABC):
+    """A batch API behind LangBatch's five calls. Subclass it and ``register_provider(kind, cls)``."""
+
+    #: Connection kinds this class serves (informative; the registry decides).
+    kinds: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, connection: Connection, *, client: Any = None, data_dir: Path | None = None) -> None:
+        self.connection = connection
+        self.data_dir = data_dir
+
+    @property
+    def limits(self) -> Limits:
+        """Per-job limits that shape the split plan (the connection's, else the provider's defaults)."""
+        from langbatch_core.requests import Limits
+
+        return self.connection.limits or Limits()
+
+    @abstractmethod
+    def submit(self, input_path: Path, endpoint: str, metadata: dict[str, str]) -> Job:
+        """Upload ``input_path`` and create a job for ``endpoint`` tagged with ``metadata``."""
+
+    @abstractmethod
+    def poll(self, job_id: str) -> Job:
+        """The job's current state."""
+
+    @abstractmethod
+    def cancel(self, job_id: str) -> Job:
+        """Ask the provider to cancel the job; returns its state (usually ``cancelling``)."""
+
+    @abstractmethod
+    def download(self, job: Job, out_dir: Path) -> tuple[Path | None, Path | None]:
+        """Save the job's output and error files in ``out_dir``; (output path, error path), None if absent."""
+
+    @abstractmethod
+    def find(self, metadata: dict[str, str], created_after: float | None = None) -> list[Job]:
+        """Jobs whose metadata contain every item of ``metadata`` (created after ``created_after``)."""
+
+
+_REGISTRY: dict[str, type[Provider]] = {}
+
+
+def register_provider(kind: str, cls: type[Provider]) -> None:
+    """Serve connections of ``kind`` with ``cls`` (replaces an earlier registration of that kind)."""
+    _REGISTRY[kind] = cls
+
+
+def get_provider(kind: str) -> type[Provider]:
+    """The provider class registered for a connection ``kind``; ConfigurationError naming the known ones."""
+    from langbatch_core.providers import openai as _builtin  # noqa: F401  (registers the built-in kinds)
+
+    try:
+        return _REGISTRY[kind]
+    except KeyError:
+        known = ", ".join(sorted(_REGISTRY))
+        raise ConfigurationError(
+            f"Unknown connection kind {kind!r}. Known kinds: {known}; a new provider registers itself with "
+            "langbatch_core.providers.register_provider(kind, ProviderClass)."
+        ) from None
+
+
+def provider_for(connection: Connection, *, client: Any = None, data_dir: Path | None = None) -> Provider:
+    """An instance of the provider serving ``connection``."""
+    return get_provider(connection.kind)(connection, client=client, data_dir=data_dir)

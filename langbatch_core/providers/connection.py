@@ -1,0 +1,113 @@
+"""Where a batch runs: a small value object that names a provider, never a secret.
+
+    from langbatch_core import Connection
+    Connection.local()                                             # the local engine (started when needed)
+    Connection.openai()                                            # OPENAI_API_KEY (+ OPENAI_BASE_URL)
+    Connection.azure("https://my.openai.azure.com", api_version="2024-10-21")   # AZURE_OPENAI_API_KEY
+    Connection.compatible("https://api.groq.com/openai/v1", api_key_env="GROQ_API_KEY")
+
+``api_key_env`` is the *name* of the environment variable that holds the key, read when a call is made;
+``to_dict()`` is what a store keeps. A connection of kind ``local`` without ``base_url`` resolves at run
+time to the engine serving the data directory (``ensure_local_engine``), so batches survive engine restarts.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, fields, replace
+from typing import TYPE_CHECKING, Any
+
+from langbatch_core.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from langbatch_core.requests import Limits
+
+KINDS = ("local", "openai", "azure", "compatible")
+DEFAULT_KEY_ENV = {"openai": "OPENAI_API_KEY", "azure": "AZURE_OPENAI_API_KEY"}
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class Connection:
+    """A provider connection: ``kind`` (local | openai | azure | compatible, or a registered kind),
+    ``base_url``, ``api_key_env`` (a variable *name*), ``model`` (default model of ``Batch.create``),
+    ``name`` (a label), ``api_version`` (Azure), ``limits`` (per-job ``Limits`` for the split plan)."""
+
+    kind: str = "openai"
+    base_url: str | None = None
+    api_key_env: str | None = None
+    model: str | None = None
+    name: str | None = None
+    api_version: str | None = None
+    limits: Limits | None = None
+
+    def __post_init__(self) -> None:
+        if not self.kind or not isinstance(self.kind, str):
+            raise ConfigurationError(f"A connection needs a kind (one of {', '.join(KINDS)}).")
+        if self.api_key_env is None and self.kind in DEFAULT_KEY_ENV:
+            object.__setattr__(self, "api_key_env", DEFAULT_KEY_ENV[self.kind])
+        if self.api_key_env is not None and not _ENV_NAME.match(self.api_key_env):
+            raise ConfigurationError(
+                "api_key_env is the NAME of the environment variable holding the key (like "
+                "'OPENAI_API_KEY'), not the key itself: put the key in that variable."
+            )
+        if self.kind == "compatible" and not self.base_url:
+            raise ConfigurationError(
+                "A 'compatible' connection needs base_url, the API root such as https://api.groq.com/openai/v1."
+            )
+
+    @classmethod
+    def local(cls, base_url: str | None = None, **kw: Any) -> Connection:
+        """The local engine (``langbatch serve``); without ``base_url`` it is found or started at run time."""
+        return cls("local", base_url=base_url, **kw)
+
+    @classmethod
+    def openai(
+        cls, base_url: str | None = None, api_key_env: str = "OPENAI_API_KEY", **kw: Any
+    ) -> Connection:
+        """OpenAI, or whatever ``OPENAI_BASE_URL`` names when ``base_url`` is None (the seed's default)."""
+        return cls("openai", base_url=base_url, api_key_env=api_key_env, **kw)
+
+    @classmethod
+    def azure(
+        cls, endpoint: str | None = None, *, api_version: str | None = None,
+        api_key_env: str = "AZURE_OPENAI_API_KEY", **kw: Any,
+    ) -> Connection:  # fmt: skip
+        """Azure OpenAI: ``endpoint`` (else ``AZURE_OPENAI_ENDPOINT``), ``api_version`` (else
+        ``OPENAI_API_VERSION``, else a default)."""
+        return cls("azure", base_url=endpoint, api_key_env=api_key_env, api_version=api_version, **kw)
+
+    @classmethod
+    def compatible(cls, base_url: str, api_key_env: str | None = None, **kw: Any) -> Connection:
+        """Any OpenAI-compatible batch API (Groq, Together, a vLLM or LangBatch server, ...)."""
+        return cls("compatible", base_url=base_url, api_key_env=api_key_env, **kw)
+
+    def with_limits(self, limits: Limits | None) -> Connection:
+        return replace(self, limits=limits)
+
+    def describe(self) -> str:
+        """A short human label: ``local engine``, ``OpenAI``, ``Azure OpenAI (url)``, or the URL."""
+        label = {"local": "local engine", "openai": "OpenAI", "azure": "Azure OpenAI"}.get(
+            self.kind, self.kind
+        )
+        if self.base_url:
+            label = f"{label} ({self.base_url})" if self.kind != "compatible" else self.base_url
+        return f"{self.name}: {label}" if self.name else label
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready, no secrets (what a store keeps)."""
+        data = asdict(self)
+        data["limits"] = asdict(self.limits) if self.limits is not None else None
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> Connection:
+        if not data:
+            return cls()
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        if values.get("limits"):
+            from langbatch_core.requests import Limits
+
+            values["limits"] = Limits(**values["limits"])
+        return cls(**values)

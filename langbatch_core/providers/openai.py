@@ -1,0 +1,220 @@
+"""The OpenAI batch API through the official ``openai`` client: OpenAI, Azure OpenAI, any compatible API
+and the local engine.
+
+    from langbatch_core.providers import Connection, OpenAIProvider
+    provider = OpenAIProvider(Connection.compatible("http://127.0.0.1:8800/v1"))
+    job = provider.submit(Path("input.jsonl"), "/v1/chat/completions", {"langbatch_batch_id": "lb_1"})
+
+Keys are read from the environment variable the connection names, when the client is made; a ``client=``
+object (``openai.OpenAI`` / ``openai.AzureOpenAI``) replaces all of that. Every SDK error is translated into
+the LangBatchError tree by ``translate_error``.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import openai
+
+from langbatch_core import errors
+from langbatch_core.providers.base import Job, Provider, register_provider
+from langbatch_core.providers.connection import Connection
+
+DEFAULT_AZURE_API_VERSION = "2024-10-21"
+_PAGE = 100
+
+
+class OpenAIProvider(Provider):
+    """Jobs at an OpenAI-shaped Files + Batches API (kinds local, openai, azure, compatible)."""
+
+    kinds = ("local", "openai", "azure", "compatible")
+
+    def __init__(self, connection: Connection, *, client: Any = None, data_dir: Path | None = None) -> None:
+        super().__init__(connection, client=client, data_dir=data_dir)
+        self._client = client
+
+    @property
+    def client(self) -> openai.OpenAI:
+        """The ``openai`` client (made on first use, so a missing key only matters when a call is made)."""
+        if self._client is None:
+            self._client = make_client(self.connection, self.data_dir)
+        return self._client
+
+    def submit(self, input_path: Path, endpoint: str, metadata: dict[str, str]) -> Job:
+        with self._translated("upload the request file"), open(input_path, "rb") as handle:
+            uploaded = self.client.files.create(file=(input_path.name, handle), purpose="batch")
+        with self._translated("create the batch job"):
+            batch = self.client.batches.create(
+                input_file_id=uploaded.id, endpoint=endpoint, completion_window="24h", metadata=metadata
+            )
+        return to_job(batch)
+
+    def poll(self, job_id: str) -> Job:
+        with self._translated(f"read job {job_id}"):
+            return to_job(self.client.batches.retrieve(job_id))
+
+    def cancel(self, job_id: str) -> Job:
+        with self._translated(f"cancel job {job_id}"):
+            return to_job(self.client.batches.cancel(job_id))
+
+    def download(self, job: Job, out_dir: Path) -> tuple[Path | None, Path | None]:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        output = self._save(job.output_file_id, out_dir / "output.jsonl") if job.output_file_id else None
+        error = self._save(job.error_file_id, out_dir / "errors.jsonl") if job.error_file_id else None
+        return output, error
+
+    def find(self, metadata: dict[str, str], created_after: float | None = None) -> list[Job]:
+        found = []
+        with self._translated("list batch jobs"):
+            for batch in self.client.batches.list(limit=_PAGE):
+                if created_after is not None and batch.created_at < created_after:
+                    break  # newest first: older ones cannot be ours
+                job = to_job(batch)
+                if all(job.metadata.get(k) == v for k, v in metadata.items()):
+                    found.append(job)
+        return found
+
+    def _save(self, file_id: str, path: Path) -> Path:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        try:
+            with (
+                self._translated(f"download file {file_id}"),
+                os.fdopen(fd, "wb") as out,
+                self.client.files.with_streaming_response.content(file_id) as response,
+            ):
+                for chunk in response.iter_bytes():
+                    out.write(chunk)
+            os.replace(tmp, path)
+        finally:
+            Path(tmp).unlink(missing_ok=True)
+        return path
+
+    @contextmanager
+    def _translated(self, action: str) -> Iterator[None]:
+        try:
+            yield
+        except openai.OpenAIError as exc:
+            raise translate_error(exc, self.connection, action) from exc
+
+
+def to_job(batch: Any) -> Job:
+    """A ``Job`` from an ``openai.types.Batch``."""
+    counts = batch.request_counts.model_dump() if batch.request_counts is not None else {}
+    data = batch.errors.data if batch.errors is not None and batch.errors.data else []
+    return Job(
+        id=batch.id,
+        status=batch.status,
+        metadata=dict(batch.metadata or {}),
+        created_at=batch.created_at,
+        input_file_id=batch.input_file_id,
+        output_file_id=batch.output_file_id,
+        error_file_id=batch.error_file_id,
+        request_counts={k: int(v or 0) for k, v in counts.items()},
+        errors=[e.model_dump(exclude_none=True) for e in data],
+    )
+
+
+def make_client(connection: Connection, data_dir: Path | None = None) -> openai.OpenAI:
+    """The ``openai`` client a connection describes; MissingAPIKeyError names the variable to set."""
+    if connection.kind == "azure":
+        endpoint = connection.base_url or os.environ.get("AZURE_OPENAI_ENDPOINT")
+        if not endpoint:
+            raise errors.ConfigurationError(
+                "An Azure connection needs its endpoint: pass Connection.azure('https://<resource>.openai."
+                "azure.com') or set AZURE_OPENAI_ENDPOINT."
+            )
+        version = connection.api_version or os.environ.get("OPENAI_API_VERSION") or DEFAULT_AZURE_API_VERSION
+        key = _key(connection, required=True)
+        return openai.AzureOpenAI(azure_endpoint=endpoint, api_key=key, api_version=version)
+    if connection.kind == "local":
+        return openai.OpenAI(
+            base_url=local_base_url(connection, data_dir), api_key=_key(connection) or "local"
+        )
+    if connection.kind == "openai":
+        base_url = connection.base_url or os.environ.get("OPENAI_BASE_URL") or None
+        return openai.OpenAI(base_url=base_url, api_key=_key(connection, required=True))
+    return openai.OpenAI(base_url=connection.base_url, api_key=_key(connection) or "not-needed")
+
+
+def local_base_url(connection: Connection, data_dir: Path | None = None) -> str:
+    """The local engine's URL: the connection's, else the engine serving ``data_dir`` (started if needed)."""
+    if connection.base_url:
+        return connection.base_url
+    from langbatch_core.local import ensure_local_engine
+
+    try:
+        return ensure_local_engine(data_dir)
+    except errors.LangBatchError:
+        raise
+    except Exception as exc:  # the engine's own start-up problems, translated here
+        raise errors.ProviderUnavailableError(
+            f"Could not start the local engine ({exc}). Start it yourself with `langbatch serve` and retry."
+        ) from exc
+
+
+def _key(connection: Connection, *, required: bool = False) -> str | None:
+    variable = connection.api_key_env
+    value = os.environ.get(variable) if variable else None
+    if not value and (required or (variable and connection.kind == "compatible")):
+        provider = {"azure": "Azure OpenAI", "openai": "OpenAI"}.get(connection.kind, connection.describe())
+        raise errors.MissingAPIKeyError(variable or "OPENAI_API_KEY", provider=provider)
+    return value
+
+
+def translate_error(exc: openai.OpenAIError, connection: Connection, action: str) -> errors.LangBatchError:
+    """The LangBatchError for an ``openai`` SDK error (raised while trying to ``action``)."""
+    where = connection.describe()
+    if isinstance(exc, openai.APIConnectionError):  # includes APITimeoutError
+        hint = (
+            "Start it with `langbatch serve` (or use Connection.local() with no base_url: it starts one)."
+            if connection.kind == "local"
+            else "Check the base URL and your network, then try again."
+        )
+        return errors.ProviderUnavailableError(
+            f"Could not {action}: {where} cannot be reached ({exc}). {hint}"
+        )
+    if not isinstance(exc, openai.APIStatusError):
+        return errors.ProviderError(f"Could not {action} at {where}: {exc}")
+    message = _api_message(exc)
+    status, code = exc.status_code, getattr(exc, "code", None)
+    kw = {"status_code": status, "code": code}
+    if isinstance(exc, openai.AuthenticationError | openai.PermissionDeniedError):
+        variable = connection.api_key_env or "the API key variable"
+        return errors.AuthenticationError(
+            f"{where} refused the API key ({message}). Check the key in {variable}.", **kw
+        )
+    if isinstance(exc, openai.RateLimitError):
+        return errors.RateLimitError(
+            f"{where} is rate limiting ({message}). Wait a little and try again, or split into smaller "
+            "jobs (Limits(max_requests=...)).",
+            **kw,
+        )
+    if isinstance(exc, openai.NotFoundError):
+        return errors.ProviderNotFoundError(
+            f"Could not {action}: {where} does not know it ({message}). Was it made with another connection "
+            "or deleted?",
+            **kw,
+        )
+    if status >= 500:
+        return errors.ProviderUnavailableError(
+            f"Could not {action}: {where} had a server error {status} ({message}). Try again later.", **kw
+        )
+    return errors.ProviderError(f"Could not {action}: {where} answered {status} ({message}).", **kw)
+
+
+def _api_message(exc: openai.APIStatusError) -> str:
+    body = exc.body
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict) and inner.get("message"):
+            return str(inner["message"])
+    return str(exc.message)
+
+
+for _kind in OpenAIProvider.kinds:
+    register_provider(_kind, OpenAIProvider)
