@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 import orjson
 
 from langbatch_core.errors import ConfigurationError
+from langbatch_core.local.http import ConnectionPool
 
 CHAT = "/v1/chat/completions"
 EMBEDDINGS = "/v1/embeddings"
@@ -79,44 +80,43 @@ class UpstreamBackend(Backend):
     """Any OpenAI-compatible realtime server: ``UpstreamBackend("http://127.0.0.1:8000/v1")``.
 
     The request body is forwarded as is (its ``model`` included); the answer comes back as is. A body that
-    is not JSON becomes a 502 (retried like any 5xx); a timeout or a refused connection raises.
+    is not JSON becomes a 502 (retried like any 5xx); a refused or broken connection raises (the executor
+    retries it, and applies its own timeout). ``api_key`` (from the environment, never stored) is sent as a
+    Bearer token.
     """
 
     name = "upstream"
     endpoints = frozenset({CHAT, EMBEDDINGS, COMPLETIONS, RESPONSES})
 
-    def __init__(self, base_url: str, *, api_key: str | None = None, timeout: float = 600.0) -> None:
+    def __init__(self, base_url: str, *, api_key: str | None = None) -> None:
         self.base_url = base_url.rstrip("/")
-        self.timeout = timeout
         self._api_key = api_key
-        self._client: Any = None
+        self._pool: ConnectionPool | None = None
 
-    def _http(self) -> Any:
-        if self._client is None:
-            import httpx
-
+    def _http(self) -> ConnectionPool:
+        if self._pool is None:
             headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
-            limits = httpx.Limits(max_connections=None, max_keepalive_connections=512)
-            self._client = httpx.AsyncClient(timeout=self.timeout, headers=headers, limits=limits)
-        return self._client
+            self._pool = ConnectionPool(self.base_url, headers)
+        return self._pool
 
     def url_for(self, endpoint: str) -> str:
         """``/v1/chat/completions`` -> ``<base_url>/chat/completions`` (base URLs end in /v1)."""
-        path = endpoint[3:] if endpoint.startswith("/v1/") else endpoint
-        return self.base_url + path
+        return self.base_url + self._path(endpoint)
+
+    @staticmethod
+    def _path(endpoint: str) -> str:
+        return endpoint[3:] if endpoint.startswith("/v1/") else endpoint
 
     async def send(self, endpoint: str, body: dict[str, Any]) -> BackendResponse:
         if endpoint not in self.endpoints:
             return unsupported_endpoint(self, endpoint)
-        response = await self._http().post(
-            self.url_for(endpoint), content=orjson.dumps(body), headers={"Content-Type": "application/json"}
-        )
-        return parse_upstream_answer(response.status_code, response.content, response.headers)
+        status, headers, content = await self._http().post(self._path(endpoint), orjson.dumps(body))
+        return parse_upstream_answer(status, content, headers)
 
     async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        if self._pool is not None:
+            await self._pool.aclose()
+            self._pool = None
 
     def describe(self) -> dict[str, Any]:
         return {

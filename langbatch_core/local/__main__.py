@@ -1,0 +1,117 @@
+"""Run the local engine: ``python -m langbatch_core.local serve [--upstream URL] [--port 8765] ...``.
+
+Example:
+    python -m langbatch_core.local serve --upstream http://127.0.0.1:11434/v1 --rpm 600
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Sequence
+
+from langbatch_core.errors import LangBatchError
+
+
+def parser() -> argparse.ArgumentParser:
+    main = argparse.ArgumentParser(prog="python -m langbatch_core.local", description=__doc__.splitlines()[0])
+    commands = main.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="serve the OpenAI-compatible Files + Batches API")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8765, help="port (0: a free one; default 8765)")
+    serve.add_argument(
+        "--data-dir", default=None, help="data directory (default $LANGBATCH_DATA_DIR or ~/.langbatch)"
+    )
+    source = serve.add_mutually_exclusive_group()
+    source.add_argument(
+        "--upstream", default=None, help="OpenAI-compatible realtime server, e.g. http://host/v1"
+    )
+    source.add_argument("--backend", default="model", help="'model' (bundled, default) or 'upstream:URL'")
+    serve.add_argument(
+        "--upstream-key-env",
+        default=None,
+        help="environment variable holding the upstream's API key (the key is never stored)",
+    )
+    serve.add_argument("--concurrency", type=int, default=64, help="requests in flight at once (default 64)")
+    serve.add_argument("--rpm", type=float, default=None, help="requests per minute sent to the backend")
+    serve.add_argument("--tpm", type=float, default=None, help="tokens per minute sent to the backend")
+    serve.add_argument(
+        "--completion-window",
+        type=float,
+        default=None,
+        help="seconds a '24h' batch may run before it expires",
+    )
+    serve.add_argument(
+        "--max-enqueued-tokens", type=int, default=None, help="fail batches over this many tokens"
+    )
+    serve.add_argument("--request-timeout", type=float, default=600.0, help="seconds to wait for one answer")
+    serve.add_argument("--max-retries", type=int, default=5, help="retries of a 429/5xx/timeout (default 5)")
+    return main
+
+
+def build_backend(args: argparse.Namespace):
+    from langbatch_core.local.backends import UpstreamBackend, make_backend
+
+    spec = args.upstream or args.backend
+    if args.upstream_key_env:
+        url = spec[len("upstream:") :] if spec.startswith("upstream:") else spec
+        return UpstreamBackend(url, api_key=os.environ.get(args.upstream_key_env))
+    return make_backend(spec)
+
+
+def serve(args: argparse.Namespace) -> None:
+    from langbatch_core.local.engine import LocalEngine, bind_socket, clear_info, make_server, write_info
+    from langbatch_core.local.server import build_app
+
+    engine = LocalEngine(
+        args.data_dir,
+        build_backend(args),
+        host=args.host,
+        port=args.port,
+        completion_window=args.completion_window,
+        concurrency=args.concurrency,
+        rpm=args.rpm,
+        tpm=args.tpm,
+        max_enqueued_tokens=args.max_enqueued_tokens,
+        request_timeout=args.request_timeout,
+        max_retries=args.max_retries,
+    )
+    sock = bind_socket(args.host, args.port)
+    engine.port = sock.getsockname()[1]
+    server = make_server(build_app(engine.core()))
+    info = {
+        "base_url": engine.base_url,
+        "host": args.host,
+        "port": engine.port,
+        "pid": os.getpid(),
+        "backend": engine.backend.describe(),
+        "started_at": int(time.time()),
+    }
+    original_startup = server.startup
+
+    async def startup(sockets=None):
+        await original_startup(sockets=sockets)
+        write_info(engine.root, info)  # announce the address only once the server answers
+        print(f"LangBatch local engine serving {engine.base_url} (data: {engine.data_dir})", flush=True)
+
+    server.startup = startup
+    try:
+        server.run(sockets=[sock])
+    finally:
+        clear_info(engine.root, os.getpid())
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        serve(args)
+    except LangBatchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,195 @@
+"""The local engine's state on disk, under ``<data dir>/engine/``.
+
+    state = EngineState(Path("~/.langbatch/engine").expanduser())
+    file = state.add_file(tmp_path, "requests.jsonl", "batch")      # moves tmp_path into the store
+
+Layout::
+
+    engine/state.sqlite3             files and batches (their API objects as JSON), SQLite in WAL mode
+    engine/files/<file id>           file contents (written to a temp name, then renamed)
+    engine/progress/<batch id>.jsonl one line per finished request: "<input index>\\t<result line>"
+    engine/engine.json               address and pid of the running engine (see engine.py)
+
+The progress file is append-only and written with one ``write`` per result, so a process killed at any moment
+keeps every result it had recorded; a torn last line (power loss) is ignored on reading.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sqlite3
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS objects (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    kind TEXT NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS objects_kind ON objects (kind, seq);
+"""
+
+
+def new_id(prefix: str) -> str:
+    """A fresh object id: ``new_id("batch_")`` -> ``"batch_6f1c..."``."""
+    return prefix + secrets.token_hex(12)
+
+
+class EngineState:
+    """Files, batches and per-request progress of one engine data directory.
+
+    Not thread-safe: the engine uses it from its one event-loop thread.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.files_dir = self.root / "files"
+        self.progress_dir = self.root / "progress"
+        for path in (self.files_dir, self.progress_dir):
+            path.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(self.root / "state.sqlite3", isolation_level=None, check_same_thread=False)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self.db.close()
+
+    # --- generic objects -------------------------------------------------------------------------------
+    def put(self, obj: dict[str, Any], kind: str) -> None:
+        """Insert or update an object (keeps its place in the listing order)."""
+        body = orjson.dumps(obj).decode()
+        self.db.execute(
+            "INSERT INTO objects (id, kind, body) VALUES (?, ?, ?) "
+            "ON CONFLICT(id) DO UPDATE SET body=excluded.body",
+            (obj["id"], kind, body),
+        )
+
+    def get(self, object_id: str, kind: str) -> dict[str, Any] | None:
+        row = self.db.execute("SELECT body FROM objects WHERE id=? AND kind=?", (object_id, kind)).fetchone()
+        return orjson.loads(row[0]) if row else None
+
+    def page(
+        self, kind: str, *, after: str | None = None, limit: int = 20, order: str = "desc"
+    ) -> tuple[list[dict[str, Any]], bool] | None:
+        """One page of objects, newest first (or oldest first with ``order="asc"``), and whether more exist.
+
+        Returns None when ``after`` names no object of that kind.
+        """
+        newest_first = order != "asc"
+        cursor_clause, params = "", [kind]
+        if after:
+            row = self.db.execute("SELECT seq FROM objects WHERE id=? AND kind=?", (after, kind)).fetchone()
+            if row is None:
+                return None
+            cursor_clause = " AND seq < ?" if newest_first else " AND seq > ?"
+            params.append(row[0])
+        direction = "DESC" if newest_first else "ASC"
+        rows = self.db.execute(
+            f"SELECT body FROM objects WHERE kind=?{cursor_clause} ORDER BY seq {direction} LIMIT ?",
+            (*params, limit + 1),
+        ).fetchall()
+        return [orjson.loads(r[0]) for r in rows[:limit]], len(rows) > limit
+
+    def all(self, kind: str) -> list[dict[str, Any]]:
+        rows = self.db.execute("SELECT body FROM objects WHERE kind=? ORDER BY seq", (kind,)).fetchall()
+        return [orjson.loads(r[0]) for r in rows]
+
+    def delete(self, object_id: str) -> None:
+        self.db.execute("DELETE FROM objects WHERE id=?", (object_id,))
+
+    # --- files -----------------------------------------------------------------------------------------
+    def add_file(self, source: Path, filename: str, purpose: str) -> dict[str, Any]:
+        """Move ``source`` into the store as a new file object and return that object."""
+        file_id = new_id("file-")
+        target = self.file_path(file_id)
+        os.replace(source, target)
+        return self._register_file(file_id, target, filename, purpose)
+
+    def add_file_bytes(self, data: bytes, filename: str, purpose: str) -> dict[str, Any]:
+        """Store ``data`` as a new file (temp + rename) and return its object."""
+        file_id = new_id("file-")
+        target = self.file_path(file_id)
+        write_atomic(target, data)
+        return self._register_file(file_id, target, filename, purpose)
+
+    def _register_file(self, file_id: str, path: Path, filename: str, purpose: str) -> dict[str, Any]:
+        obj = {
+            "id": file_id,
+            "object": "file",
+            "bytes": path.stat().st_size,
+            "created_at": int(time.time()),
+            "expires_at": None,
+            "filename": filename,
+            "purpose": purpose,
+            "status": "processed",
+            "status_details": None,
+        }
+        self.put(obj, "file")
+        return obj
+
+    def file_path(self, file_id: str) -> Path:
+        return self.files_dir / file_id
+
+    def delete_file(self, file_id: str) -> None:
+        self.delete(file_id)
+        self.file_path(file_id).unlink(missing_ok=True)
+
+    # --- per-request progress --------------------------------------------------------------------------
+    def progress_path(self, batch_id: str) -> Path:
+        return self.progress_dir / f"{batch_id}.jsonl"
+
+    def read_progress(self, batch_id: str) -> Iterator[tuple[int, dict[str, Any]]]:
+        """(input index, result line) for every request recorded as finished; torn lines are skipped."""
+        path = self.progress_path(batch_id)
+        if not path.exists():
+            return
+        with path.open("rb") as handle:
+            for line in handle:
+                index, sep, result = line.partition(b"\t")
+                if not sep or not line.endswith(b"\n"):
+                    continue
+                try:
+                    yield int(index), orjson.loads(result)
+                except (ValueError, orjson.JSONDecodeError):
+                    continue
+
+
+class ProgressLog:
+    """Append-only record of finished requests: ``log.append(index, result_line)``; ``log.sync()``."""
+
+    def __init__(self, path: Path) -> None:
+        self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        self.dirty = False
+
+    def append(self, index: int, result: dict[str, Any]) -> None:
+        # one write() per line: a killed process leaves whole lines (the kernel has them)
+        os.write(self.fd, b"%d\t%s\n" % (index, orjson.dumps(result)))
+        self.dirty = True
+
+    def sync(self) -> None:
+        """Push recorded lines to the disk (survives power loss, not just a killed process)."""
+        if self.dirty:
+            os.fsync(self.fd)
+            self.dirty = False
+
+    def close(self) -> None:
+        self.sync()
+        os.close(self.fd)
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temp file + rename: readers never see half a file."""
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    with tmp.open("wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
