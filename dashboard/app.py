@@ -1,7 +1,23 @@
-"""LangBatch dashboard: the entry point only lists the pages."""
+"""LangBatch dashboard: the entry point only lists the pages.
+
+streamlit run dashboard/app.py        # http://127.0.0.1:8501 (see .streamlit/config.toml)
+"""
+
+import sys
+from pathlib import Path
 
 import streamlit as st
 
+HERE = Path(__file__).resolve().parent
+if str(HERE) not in sys.path:  # pages import the shared module `common` next to this file
+    sys.path.insert(0, str(HERE))
+
 st.set_page_config(page_title="LangBatch", page_icon="📦", layout="wide")
-st.title("LangBatch")
-st.info("The dashboard pages are being built. Use `langbatch_core` from Python meanwhile.")
+
+pages = [
+    st.Page(HERE / "views" / "new_batch.py", title="New batch", icon="➕", url_path="new", default=True),
+    st.Page(HERE / "views" / "batches.py", title="Batches", icon="📋", url_path="batches"),
+    st.Page(HERE / "views" / "results.py", title="Results", icon="🔎", url_path="results"),
+    st.Page(HERE / "views" / "settings.py", title="Settings", icon="⚙️", url_path="settings"),
+]
+st.navigation(pages).run()

@@ -1,0 +1,446 @@
+"""What every dashboard page shares: the data directory, the batch store, error display, uploads, caches.
+
+    import common
+    common.sidebar()
+    with common.shown_errors("Starting the batch"):
+        batch.start()
+
+Pages stay short scripts; anything they would repeat lives here. Nothing here talks SQL or HTTP: it calls
+``langbatch_core``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from langbatch_core import config
+from langbatch_core.errors import (
+    InvalidRequestsError,
+    LangBatchError,
+    MissingAPIKeyError,
+    ProviderUnavailableError,
+)
+
+log = logging.getLogger("langbatch.dashboard")
+
+MAX_UPLOAD_BYTES = 200 * 1024 * 1024  # OpenAI's limit for one batch input file
+ACTIVE_STATUSES = frozenset({"submitting", "validating", "in_progress", "finalizing", "cancelling"})
+REFRESH_SECONDS = 2  # how often the Batches page polls while a batch runs
+SAMPLES = {
+    "Chat completions (10 questions)": "chat.jsonl",
+    "Embeddings (10 sentences)": "embeddings.jsonl",
+}
+_SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+_MARKDOWN_SPECIALS = re.compile(r"([\\`*_\[\]()<>!:$~|#])")  # links, images, html, emoji, latex
+
+
+# ---------------------------------------------------------------- data directory and store
+
+
+def data_dir() -> Path:
+    """The data directory (``LANGBATCH_DATA_DIR`` or ``~/.langbatch``), created if missing."""
+    return config.data_dir()
+
+
+@st.cache_resource(show_spinner=False)
+def _storage_for(path: str) -> Any:
+    from langbatch_core.storage import DuckDBBatchStorage
+
+    return DuckDBBatchStorage(Path(path))
+
+
+def storage() -> Any:
+    """The dashboard's batch store: ``<data>/langbatch.duckdb`` (shared with the CLI)."""
+    return _storage_for(str(data_dir() / "langbatch.duckdb"))
+
+
+# ---------------------------------------------------------------- errors and untrusted text
+
+
+def md_escape(text: object) -> str:
+    """``text`` escaped for the markdown of ``st.error``/``st.info``: no links, images, emoji or colours.
+
+    Use it for any string that came from a file, a provider or an exception; better still, show such
+    strings with ``st.text``, ``st.code`` or ``st.dataframe``, which never interpret them.
+    """
+    return _MARKDOWN_SPECIALS.sub(r"\\\1", str(text))
+
+
+def error_message(exc: BaseException, action: str) -> str:
+    """The sentence a user sees for ``exc``: what failed and what to do, never a stack trace."""
+    text = md_escape(exc)
+    if isinstance(exc, MissingAPIKeyError):
+        return f"{action} failed: {text} See the Settings page."
+    if isinstance(exc, ProviderUnavailableError):
+        return f"{action} failed: {text} The Settings page shows the local engine and connections."
+    if isinstance(exc, LangBatchError):
+        return f"{action} failed: {text}"
+    if isinstance(exc, OSError):
+        where = f" ({md_escape(exc.filename)})" if exc.filename else ""
+        reason = md_escape(exc.strerror or exc)
+        return f"{action} failed: {reason}{where}. Check the disk and the data directory."
+    return (
+        f"{action} failed unexpectedly: {type(exc).__name__}: {text}. "
+        "The details are in the terminal that runs the dashboard."
+    )
+
+
+@contextmanager
+def shown_errors(action: str, where: Any = None) -> Iterator[None]:
+    """Run a block; an error becomes an ``st.error`` box (in ``where`` if given) instead of a traceback.
+
+    Streamlit's own control flow (``st.rerun``, ``st.stop``) derives from ``BaseException`` and passes.
+    """
+    try:
+        yield
+    except Exception as exc:
+        if not isinstance(exc, LangBatchError):
+            log.exception("%s failed", action)
+        (where or st).error(error_message(exc, action), icon="⚠️")
+
+
+# ---------------------------------------------------------------- uploads and samples
+
+
+def safe_file_name(name: str) -> str:
+    """``name`` reduced to a harmless base name: no directories, no leading dots, ``.jsonl`` kept."""
+    base = _SAFE_NAME.sub("_", Path(name.replace("\\", "/")).name).strip("._") or "upload"
+    stem = base[: -len(".jsonl")] if base.lower().endswith(".jsonl") else base
+    return (stem[:80].strip("._") or "upload") + ".jsonl"
+
+
+def check_upload(name: str, data: bytes) -> None:
+    """Refuse what cannot be a request file, before anything is stored (``InvalidRequestsError``)."""
+    if not name.lower().endswith(".jsonl"):
+        raise InvalidRequestsError(
+            f"{name!r} is not a .jsonl file. Upload a JSONL file: one JSON request per line, "
+            "in OpenAI's batch format."
+        )
+    if len(data) > MAX_UPLOAD_BYTES:
+        raise InvalidRequestsError(
+            f"{name!r} is {len(data) / 1e6:.0f} MB; a batch input file may be at most "
+            f"{MAX_UPLOAD_BYTES // (1024 * 1024)} MB. Split it into several files."
+        )
+    head = data[:65536]
+    if b"\x00" in head:
+        raise InvalidRequestsError(f"{name!r} is a binary file, not JSONL text. Upload a .jsonl file.")
+    first = head.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
+    if first and first != b"{":
+        raise InvalidRequestsError(
+            f"{name!r} does not look like JSONL: each line must be a JSON object starting with '{{'. "
+            "Upload the request file in OpenAI's batch format."
+        )
+
+
+def save_upload(name: str, data: bytes) -> Path:
+    """Store an uploaded request file under ``<data>/uploads/`` and return its path.
+
+    The name is reduced to a safe base name and the file lands in a folder named by its content hash, so
+    it can never write outside the data directory; it is written to a temp file and renamed, so a failed
+    upload leaves nothing behind.
+    """
+    check_upload(name, data)
+    uploads = (data_dir() / "uploads").resolve()
+    folder = uploads / hashlib.sha256(data).hexdigest()[:16]
+    target = (folder / safe_file_name(name)).resolve()
+    if not target.is_relative_to(uploads):  # defence in depth; safe_file_name already prevents it
+        raise InvalidRequestsError(f"{name!r} is not an acceptable file name.")
+    if target.exists() and target.stat().st_size == len(data):
+        return target
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".upload-", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target
+
+
+def sample_path(label: str) -> Path:
+    """The bundled sample file shown as ``label`` in the New batch page."""
+    import langbatch_core
+
+    return Path(langbatch_core.__file__).parent / "samples" / SAMPLES[label]
+
+
+# ---------------------------------------------------------------- cached work
+
+
+def file_key(path: Path | str) -> tuple[str, int, int]:
+    """A cache key that changes when the file does: (path, mtime in ns, size)."""
+    stat = Path(path).stat()
+    return (str(path), stat.st_mtime_ns, stat.st_size)
+
+
+@st.cache_data(show_spinner="Validating the file…", max_entries=16)
+def _validate(key: tuple[str, int, int]) -> Any:
+    from langbatch_core.requests import validate_file
+
+    return validate_file(key[0])
+
+
+def validate(path: Path) -> Any:
+    """The ``ValidationReport`` of ``path``, cached until the file changes."""
+    return _validate(file_key(path))
+
+
+# ---------------------------------------------------------------- validation report tables
+
+
+def issues_table(issues: list[Any]) -> pd.DataFrame:
+    """The report's issues as rows: line, severity, code, field, message."""
+    rows = [
+        {"line": i.line, "severity": i.severity, "code": i.code, "field": i.param or "", "message": i.message}
+        for i in issues
+    ]
+    return pd.DataFrame(rows, columns=["line", "severity", "code", "field", "message"]).astype(
+        {"line": "Int64"}
+    )
+
+
+def plan_table(jobs: list[Any]) -> pd.DataFrame:
+    """The split plan as rows: job, first and last line, requests, size, input tokens."""
+    rows = [
+        {
+            "job": n,
+            "lines": f"{j.first_line:,}–{j.last_line:,}",
+            "requests": j.request_count,
+            "MB": round(j.bytes / 1e6, 2),
+            "input tokens": j.input_tokens,
+        }
+        for n, j in enumerate(jobs, start=1)
+    ]
+    return pd.DataFrame(rows, columns=["job", "lines", "requests", "MB", "input tokens"])
+
+
+def models_text(report: Any) -> str:
+    """The model(s) a report found, as plain text."""
+    models = list(getattr(report, "models", None) or ([report.model] if report.model else []))
+    if not models:
+        return "—"
+    more = f" (+{len(models) - 3} more)" if len(models) > 3 else ""
+    return ", ".join(models[:3]) + more
+
+
+# ---------------------------------------------------------------- batches
+
+
+def default_batch_name(path: Path) -> str:
+    """A name suggested for a batch made from ``path``: the file's stem."""
+    return path.stem[:100]
+
+
+def clean_batch_name(name: str) -> str:
+    """``name`` without control characters, trimmed to 100 characters (it is a label, never a path)."""
+    return "".join(ch for ch in name if ch.isprintable()).strip()[:100]
+
+
+def create_batch(path: Path, endpoint: str | None, conn: Any, name: str) -> Any:
+    """Create and save a batch of the right kind for ``endpoint`` in the dashboard's store."""
+    import connections
+
+    from langbatch_core import Batch, OpenAIChatCompletionBatch, OpenAIEmbeddingBatch
+
+    kinds = {"/v1/chat/completions": OpenAIChatCompletionBatch, "/v1/embeddings": OpenAIEmbeddingBatch}
+    kind = kinds.get(endpoint or "", Batch)
+    batch = kind(
+        str(path),
+        connection=connections.to_core(conn),
+        storage=storage(),
+        name=clean_batch_name(name) or None,
+    )
+    batch.save()
+    return batch
+
+
+def list_batches() -> list[Any]:
+    """Every batch record in the store, newest first."""
+    return storage().list()
+
+
+def load_batch(batch_id: str) -> Any:
+    """The ``Batch`` of ``batch_id`` from the dashboard's store."""
+    from langbatch_core import Batch
+
+    return Batch.load(batch_id, storage=storage())
+
+
+def poll_active(records: list[Any]) -> list[str]:
+    """Ask the provider about every running batch (the store is updated); messages for those that failed."""
+    messages = []
+    for record in records:
+        if record.status in ACTIVE_STATUSES:
+            try:
+                load_batch(record.id).get_status()
+            except Exception as exc:
+                messages.append(error_message(exc, f"Refreshing batch {record.id}"))
+    return messages
+
+
+def batch_action(batch_id: str, action: str) -> None:
+    """Run ``action`` (start, refresh, retry, cancel, delete) on the stored batch."""
+    batch = load_batch(batch_id)
+    calls = {
+        "start": batch.start,
+        "refresh": batch.get_status,
+        "retry": batch.retry,
+        "cancel": batch.cancel,
+        "delete": batch.delete,
+    }
+    calls[action]()
+
+
+def requests_file(batch_id: str) -> Path:
+    """The batch's request file, ``<data>/batches/<id>/requests.jsonl``."""
+    return storage().batch_dir(batch_id) / "requests.jsonl"
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _results_file(batch_id: str, updated_at: float, data: str) -> str | None:
+    try:
+        return str(load_batch(batch_id).get_results_file())
+    except LangBatchError:
+        return None
+
+
+def results_file(record: Any) -> Path | None:
+    """The merged result JSONL of a batch (``None`` while no job has results)."""
+    if not (record.succeeded or record.failed):
+        return None
+    path = _results_file(record.id, record.updated_at, str(data_dir()))
+    return Path(path) if path and Path(path).exists() else None
+
+
+@st.cache_data(show_spinner="Loading the results…", max_entries=8)
+def _load_table(results: tuple[str, int, int], requests: tuple[str, int, int] | None) -> pd.DataFrame:
+    from langbatch_core.results import load_results
+
+    return load_results(results[0], requests=requests[0] if requests else None)
+
+
+def results_table(record: Any) -> pd.DataFrame | None:
+    """The flat results table of a batch (one row per request), cached until its files change."""
+    path = results_file(record)
+    if path is None:
+        return None
+    requests = requests_file(record.id)
+    return _load_table(file_key(path), file_key(requests) if requests.exists() else None)
+
+
+def errors_by_code(record: Any) -> pd.DataFrame:
+    """Failed requests and failed jobs grouped by error code: code, count, an example message."""
+    from tables import job_errors
+
+    frames = [job_errors(record)]
+    table = results_table(record)
+    if table is not None:
+        failed = table[table["status"] != "succeeded"]
+        if len(failed):
+            codes = failed["error_code"].fillna(failed["status"])
+            frames.append(
+                failed.assign(code=codes)
+                .groupby("code", sort=False)
+                .agg(count=("custom_id", "size"), example=("error_message", "first"))
+                .reset_index()
+            )
+    merged = (
+        pd.concat([f for f in frames if len(f)], ignore_index=True) if any(len(f) for f in frames) else None
+    )
+    if merged is None:
+        return pd.DataFrame(columns=["code", "count", "example"])
+    return merged.sort_values("count", ascending=False, ignore_index=True)
+
+
+RESULT_COLUMN_CONFIG = {
+    "custom_id": st.column_config.TextColumn("custom_id", pinned=True),
+    "prompt": st.column_config.TextColumn("prompt", width="large"),
+    "answer": st.column_config.TextColumn("answer", width="large"),
+    "error_message": st.column_config.TextColumn("error message", width="medium"),
+}
+
+
+@st.cache_resource(show_spinner="Indexing the file…", max_entries=8)
+def _line_index(key: tuple[str, int, int]) -> dict[str, int]:
+    from explore import line_index
+
+    return line_index(key[0])
+
+
+def _find_line(path: Path, custom_id: str) -> Any:
+    if not path.exists():
+        return None
+    from explore import read_line
+
+    offset = _line_index(file_key(path)).get(custom_id)
+    line = read_line(str(path), offset) if offset is not None else None
+    return line if isinstance(line, dict) and line.get("custom_id") == custom_id else None
+
+
+def row_detail(record: Any, custom_id: str) -> tuple[Any, Any]:
+    """(request line, result line) of ``custom_id`` in the batch's files; ``None`` for what is missing."""
+    results = results_file(record)
+    result = _find_line(results, custom_id) if results else None
+    return _find_line(requests_file(record.id), custom_id), result
+
+
+def pretty(value: Any) -> str:
+    """``value`` as indented JSON text (shown with ``st.code``: never interpreted)."""
+    import orjson
+
+    return orjson.dumps(value, option=orjson.OPT_INDENT_2).decode()
+
+
+# ---------------------------------------------------------------- the local engine
+
+
+def engine_status() -> dict[str, Any]:
+    """``{"running": bool, "base_url": str | None, ...}`` for the engine serving the data directory."""
+    import connections
+
+    url = os.environ.get(connections.ENGINE_URL_ENV)
+    if url:
+        return {"running": True, "base_url": url, "backend": f"given by {connections.ENGINE_URL_ENV}"}
+    return {"running": False, "base_url": None}
+
+
+def start_engine() -> str:
+    """Start (or find) the engine serving the data directory; its base URL."""
+    from langbatch_core.local import ensure_local_engine
+
+    return ensure_local_engine(data_dir())
+
+
+# ---------------------------------------------------------------- layout
+
+
+def sidebar() -> None:
+    """The sidebar every page shows: where the data lives."""
+    with st.sidebar:
+        st.caption("Data directory")
+        st.code(str(data_dir()), language=None)
+
+
+def money(value: float | None) -> str:
+    """``$0.0123`` or ``—`` when unknown."""
+    if value is None:
+        return "—"
+    return f"${value:,.4f}" if value < 1 else f"${value:,.2f}"
+
+
+def count(value: int | None) -> str:
+    """``12,345`` or ``—``."""
+    return "—" if value is None else f"{value:,}"

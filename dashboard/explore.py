@@ -1,0 +1,179 @@
+"""The Results page's work: filter, sort, chart and export the flat results table (pure pandas + Altair).
+
+    view = explore.apply(table, explore.Filters(statuses=["failed"], text="timeout"))
+    chart = explore.status_chart(view)
+    data = explore.export_bytes(view, "parquet")
+
+Kept out of the page so that it is tested and benchmarked without a browser.
+"""
+
+from __future__ import annotations
+
+import re
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import altair as alt
+import numpy as np
+import orjson
+import pandas as pd
+
+SEARCHED = ("custom_id", "prompt", "answer", "error_message")
+FORMATS = {"csv": "text/csv", "jsonl": "application/jsonl", "parquet": "application/vnd.apache.parquet"}
+_CUSTOM_ID = re.compile(rb'"custom_id"\s*:\s*"((?:[^"\\]|\\.)*)"')
+
+
+@dataclass
+class Filters:
+    """What the user asked for; empty lists and ``None`` mean "everything"."""
+
+    statuses: list[str] = field(default_factory=list)
+    error_codes: list[str] = field(default_factory=list)
+    finish_reasons: list[str] = field(default_factory=list)
+    text: str = ""
+    tokens: tuple[int, int] | None = None
+    sort_by: str | None = None
+    descending: bool = False
+
+
+def choices(table: pd.DataFrame, column: str) -> list[str]:
+    """The distinct non-empty values of ``column``, most frequent first."""
+    if column not in table:
+        return []
+    return [str(v) for v in table[column].dropna().value_counts().index if str(v)]
+
+
+def token_bounds(table: pd.DataFrame) -> tuple[int, int] | None:
+    """(min, max) of ``total_tokens``, or ``None`` when no row has tokens."""
+    if "total_tokens" not in table:
+        return None
+    tokens = table["total_tokens"].dropna()
+    return (int(tokens.min()), int(tokens.max())) if len(tokens) else None
+
+
+def apply(table: pd.DataFrame, filters: Filters) -> pd.DataFrame:
+    """The rows of ``table`` that pass every filter, sorted as asked (the table itself is not changed)."""
+    mask = np.ones(len(table), dtype=bool)
+    for column, wanted in (
+        ("status", filters.statuses),
+        ("error_code", filters.error_codes),
+        ("finish_reason", filters.finish_reasons),
+    ):
+        if wanted and column in table:
+            mask &= table[column].isin(wanted).to_numpy()
+    if filters.tokens is not None and "total_tokens" in table:
+        low, high = filters.tokens
+        tokens = table["total_tokens"]
+        mask &= (tokens.between(low, high) | tokens.isna()).to_numpy()
+    if filters.text.strip():
+        mask &= _text_mask(table, filters.text.strip(), mask)
+    view = table[mask]
+    if filters.sort_by and filters.sort_by in view:
+        view = view.sort_values(filters.sort_by, ascending=not filters.descending, na_position="last")
+    return view
+
+
+def _text_mask(table: pd.DataFrame, needle: str, candidates: np.ndarray) -> np.ndarray:
+    """Rows whose searched columns contain ``needle`` (case-insensitive); only candidate rows are scanned."""
+    found = np.zeros(len(table), dtype=bool)
+    rows = np.flatnonzero(candidates)
+    for column in SEARCHED:
+        if column in table:
+            values = table[column].iloc[rows]
+            found[rows] |= values.str.contains(needle, case=False, regex=False, na=False).to_numpy()
+    return found
+
+
+# ---------------------------------------------------------------- charts (aggregated first: small specs)
+
+
+def status_chart(view: pd.DataFrame) -> alt.Chart:
+    """Requests per outcome."""
+    counts = view["status"].value_counts().rename_axis("status").reset_index(name="requests")
+    return (
+        alt.Chart(counts)
+        .mark_bar()
+        .encode(
+            x=alt.X("requests:Q"),
+            y=alt.Y("status:N", sort="-x"),
+            color=alt.Color("status:N", legend=None),
+            tooltip=["status", "requests"],
+        )
+        .properties(title="Status breakdown", height=max(80, 30 * len(counts)))
+    )
+
+
+def token_chart(view: pd.DataFrame, bins: int = 30) -> alt.Chart | None:
+    """Histogram of total tokens per request (``None`` when no row has tokens)."""
+    tokens = view["total_tokens"].dropna().to_numpy() if "total_tokens" in view else np.array([])
+    if not len(tokens):
+        return None
+    counts, edges = np.histogram(tokens, bins=min(bins, max(1, len(np.unique(tokens)))))
+    data = pd.DataFrame({"from": edges[:-1], "to": edges[1:], "requests": counts})
+    return (
+        alt.Chart(data)
+        .mark_bar()
+        .encode(
+            x=alt.X("from:Q", title="total tokens", bin="binned"),
+            x2="to:Q",
+            y=alt.Y("requests:Q"),
+            tooltip=["from", "to", "requests"],
+        )
+        .properties(title="Token distribution", height=220)
+    )
+
+
+def error_chart(view: pd.DataFrame) -> alt.Chart | None:
+    """Failed requests per error code (``None`` when nothing failed)."""
+    failed = view[view["status"] != "succeeded"]
+    if failed.empty:
+        return None
+    codes = failed["error_code"].fillna(failed["status"]) if "error_code" in failed else failed["status"]
+    counts = codes.value_counts().rename_axis("code").reset_index(name="requests")
+    return (
+        alt.Chart(counts)
+        .mark_bar(color="#d93025")
+        .encode(x=alt.X("requests:Q"), y=alt.Y("code:N", sort="-x"), tooltip=["code", "requests"])
+        .properties(title="Errors by code", height=max(80, 30 * len(counts)))
+    )
+
+
+# ---------------------------------------------------------------- exports and row detail
+
+
+def export_bytes(view: pd.DataFrame, fmt: str) -> bytes:
+    """The rows of ``view`` as a CSV, JSONL or Parquet file's bytes (through ``export_results``)."""
+    from langbatch_core.results import export_results
+
+    with tempfile.TemporaryDirectory(prefix="langbatch-export-") as tmp:
+        path = export_results(view, Path(tmp) / f"results.{fmt}", fmt)
+        return Path(path).read_bytes()
+
+
+def line_index(path: str) -> dict[str, int]:
+    """custom_id → byte offset of its line in a result or request JSONL file."""
+    index: dict[str, int] = {}
+    offset = 0
+    with open(path, "rb") as lines:
+        for line in lines:
+            match = _CUSTOM_ID.search(line, 0, 512)
+            if match:
+                key = orjson.loads(b'"' + match.group(1) + b'"')
+            else:
+                try:
+                    key = orjson.loads(line).get("custom_id")
+                except (orjson.JSONDecodeError, AttributeError):
+                    key = None
+            if isinstance(key, str):
+                index.setdefault(key, offset)
+            offset += len(line)
+    return index
+
+
+def read_line(path: str, offset: int) -> Any:
+    """The JSON value of the line that starts at ``offset`` in ``path``."""
+    with open(path, "rb") as lines:
+        lines.seek(offset)
+        return orjson.loads(lines.readline())

@@ -1,0 +1,153 @@
+"""Tables and charts of the Batches page, built from the store's records (no I/O here).
+
+table = tables.batch_table(storage.list())        # one row per batch, for st.dataframe
+chart = tables.timeline_chart(record)             # Altair: one bar per job, created → last update
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+
+BATCH_COLUMNS = [
+    "name",
+    "id",
+    "connection",
+    "model",
+    "status",
+    "progress",
+    "succeeded",
+    "failed",
+    "pending",
+    "requests",
+    "created",
+    "cost",
+]
+
+STATUS_COLORS = {
+    "not_started": "#9aa0a6",
+    "submitting": "#9aa0a6",
+    "validating": "#8ab4f8",
+    "in_progress": "#2f6fde",
+    "finalizing": "#5e97f6",
+    "completed": "#1e8e3e",
+    "failed": "#d93025",
+    "expired": "#f29900",
+    "cancelling": "#a142f4",
+    "cancelled": "#80868b",
+}
+
+
+def progress(record: Any) -> float:
+    """The share of requests with a final outcome (0..1)."""
+    done = (record.succeeded or 0) + (record.failed or 0)
+    return min(1.0, done / record.request_count) if record.request_count else 0.0
+
+
+def batch_table(records: list[Any]) -> pd.DataFrame:
+    """One row per batch with the columns of the Batches table (newest first, as the store lists them)."""
+    rows = [
+        (
+            r.name or "",
+            r.id,
+            r.connection.get("name") or r.connection.get("kind") or "",
+            r.model or "",
+            r.status,
+            progress(r),
+            r.succeeded,
+            r.failed,
+            r.pending,
+            r.request_count,
+            r.created_at,
+            r.estimated_cost_usd,
+        )
+        for r in records
+    ]
+    table = pd.DataFrame(rows, columns=BATCH_COLUMNS)
+    table["created"] = pd.to_datetime(table["created"], unit="s", utc=True)
+    return table
+
+
+BATCH_COLUMN_CONFIG = {
+    "name": st.column_config.TextColumn("name", width="medium"),
+    "id": st.column_config.TextColumn("id"),
+    "progress": st.column_config.ProgressColumn("progress", min_value=0.0, max_value=1.0, format="percent"),
+    "created": st.column_config.DatetimeColumn("created", format="YYYY-MM-DD HH:mm:ss"),
+    "cost": st.column_config.NumberColumn("est. cost", format="$%.4f"),
+}
+
+
+def jobs_table(record: Any) -> pd.DataFrame:
+    """The batch's jobs: attempt, provider id, status, requests, the provider's counts, times."""
+    rows = [
+        {
+            "job": job.key,
+            "attempt": job.attempt,
+            "provider job id": job.provider_job_id or "",
+            "status": job.status,
+            "requests": job.request_count,
+            "completed": (job.request_counts or {}).get("completed"),
+            "failed": (job.request_counts or {}).get("failed"),
+            "created": pd.to_datetime(job.created_at, unit="s", utc=True),
+            "updated": pd.to_datetime(job.updated_at, unit="s", utc=True),
+        }
+        for job in record.jobs
+    ]
+    return pd.DataFrame(rows)
+
+
+def timeline_chart(record: Any, now: float | None = None) -> alt.Chart:
+    """One bar per job from its creation to its last update (to now while it runs), coloured by status."""
+    now = now or time.time()
+    rows = [
+        {
+            "job": f"{job.attempt}·{job.key}",
+            "status": job.status,
+            "start": pd.to_datetime(job.created_at, unit="s", utc=True),
+            "end": pd.to_datetime(
+                max(now if job.active else job.updated_at, job.created_at + 0.5), unit="s", utc=True
+            ),
+            "requests": job.request_count,
+        }
+        for job in record.jobs
+    ]
+    data = pd.DataFrame(rows)
+    statuses = sorted(set(data["status"]))
+    color = alt.Color(
+        "status:N",
+        scale=alt.Scale(domain=statuses, range=[STATUS_COLORS.get(s, "#9aa0a6") for s in statuses]),
+    )
+    return (
+        alt.Chart(data)
+        .mark_bar(cornerRadius=3)
+        .encode(
+            x=alt.X("start:T", title="time (UTC)"),
+            x2="end:T",
+            y=alt.Y("job:N", title="attempt · job", sort=None),
+            color=color,
+            tooltip=["job", "status", "requests", "start:T", "end:T"],
+        )
+        .properties(height=max(60, 28 * len(rows)))
+    )
+
+
+def job_errors(record: Any) -> pd.DataFrame:
+    """Errors the provider gave for whole jobs (``errors.data``), grouped by code."""
+    rows = [
+        {"code": e.get("code") or "unknown", "message": e.get("message") or "", "line": e.get("line")}
+        for job in record.jobs
+        for e in job.errors or []
+    ]
+    if not rows:
+        return pd.DataFrame(columns=["code", "count", "example"])
+    frame = pd.DataFrame(rows)
+    return (
+        frame.groupby("code", sort=False)
+        .agg(count=("message", "size"), example=("message", "first"))
+        .reset_index()
+        .sort_values("count", ascending=False)
+    )

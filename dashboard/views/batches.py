@@ -1,0 +1,169 @@
+"""Batches: every batch in the store, refreshing by itself while one runs; details and actions per batch."""
+
+import common
+import streamlit as st
+import tables
+
+common.sidebar()
+st.title("Batches")
+
+records = None
+with common.shown_errors("Reading the batch store"):
+    records = common.list_batches()
+if records is None:
+    st.stop()
+if not records:
+    st.info(
+        "No batches yet. Create one on the New batch page — the bundled sample runs on the local engine, "
+        "no key needed.",
+        icon="📭",
+    )
+    st.page_link("views/new_batch.py", label="New batch", icon="➕")
+    st.stop()
+
+running_at_start = any(r.status in common.ACTIVE_STATUSES for r in records)
+
+
+def pick_from_table(event, table) -> None:
+    """A row clicked in the table becomes the batch shown below (once per click, not on every rerun)."""
+    rows = event.selection.rows if event else []
+    picked = table["id"].iloc[rows[0]] if rows else None
+    if picked and picked != st.session_state.get("bt_last_pick"):
+        st.session_state["bt_last_pick"] = picked
+        st.session_state["selected_batch"] = picked
+
+
+def actions(record) -> None:
+    """Start / refresh / retry / cancel / delete buttons, downloads and a link to the results."""
+    active = record.status in common.ACTIVE_STATUSES
+    buttons = st.columns(6)
+    pressed = {
+        "start": buttons[0].button("Start", key="bt_start", disabled=record.status != "not_started"),
+        "refresh": buttons[1].button("Refresh", key="bt_refresh"),
+        "retry": buttons[2].button(
+            "Retry failed",
+            key="bt_retry",
+            disabled=active or record.status == "not_started" or not (record.failed or record.pending),
+            help="Resubmits only the requests without a successful result.",
+        ),
+        "cancel": buttons[3].button("Cancel", key="bt_cancel", disabled=not active),
+    }
+    if buttons[4].button("Delete…", key="bt_delete"):
+        st.session_state["bt_confirm_delete"] = record.id
+    if buttons[5].button(
+        "Explore results", key="bt_explore", type="primary", disabled=not record.succeeded + record.failed
+    ):
+        st.session_state["results_batch"] = record.id
+        st.switch_page("views/results.py")
+    for action, clicked in pressed.items():
+        if clicked:
+            with common.shown_errors(f"{action.capitalize()} of batch {record.id}"), st.spinner(f"{action}…"):
+                common.batch_action(record.id, action)
+                st.toast(f"{action.capitalize()}: done for {record.id}.")
+                st.rerun()
+    if st.session_state.get("bt_confirm_delete") == record.id:
+        confirm_delete(record)
+    downloads(record)
+
+
+def confirm_delete(record) -> None:
+    st.warning(
+        f"Delete batch {record.id} and its files from this data directory? Jobs still running at the "
+        "provider are cancelled first. This cannot be undone.",
+        icon="🗑️",
+    )
+    yes, no, _ = st.columns([1, 1, 4])
+    if yes.button("Yes, delete it", key="bt_delete_yes", type="primary"):
+        with common.shown_errors(f"Deleting batch {record.id}"):
+            common.batch_action(record.id, "delete")
+            st.session_state.pop("bt_confirm_delete", None)
+            st.session_state.pop("selected_batch", None)
+            st.toast(f"Batch {record.id} deleted.")
+            st.rerun()
+    if no.button("Keep it", key="bt_delete_no"):
+        st.session_state.pop("bt_confirm_delete", None)
+        st.rerun()
+
+
+def downloads(record) -> None:
+    left, right, _ = st.columns([1, 1, 3])
+    requests_path = common.requests_file(record.id)
+    if requests_path.exists():
+        left.download_button(
+            "Download input (JSONL)",
+            data=requests_path.read_bytes,
+            file_name=f"{record.id}-requests.jsonl",
+            mime="application/jsonl",
+            key="bt_dl_input",
+            on_click="ignore",
+        )
+    results_path = common.results_file(record)
+    if results_path is not None:
+        right.download_button(
+            "Download results (JSONL)",
+            data=results_path.read_bytes,
+            file_name=f"{record.id}-results.jsonl",
+            mime="application/jsonl",
+            key="bt_dl_results",
+            on_click="ignore",
+        )
+
+
+def details(record) -> None:
+    st.subheader(f"Batch {record.id}")
+    st.text(f"Name: {record.name or '—'}\nEndpoint: {record.endpoint}\nModel: {record.model or '—'}")
+    cols = st.columns(6)
+    cols[0].metric("Status", record.status)
+    cols[1].metric("Requests", common.count(record.request_count))
+    cols[2].metric("Succeeded", common.count(record.succeeded))
+    cols[3].metric("Failed", common.count(record.failed))
+    cols[4].metric("Pending", common.count(record.pending))
+    cols[5].metric("Est. cost", common.money(record.estimated_cost_usd))
+    done = record.succeeded + record.failed
+    st.progress(tables.progress(record), text=f"{done:,} of {record.request_count:,} requests finished")
+    actions(record)
+    if record.jobs:
+        st.markdown("**Jobs**")
+        st.altair_chart(tables.timeline_chart(record), use_container_width=True)
+        st.dataframe(tables.jobs_table(record), hide_index=True, key="bt_jobs")
+    else:
+        st.caption("No jobs yet: the batch has not been started.")
+    errors = common.errors_by_code(record)
+    if not errors.empty:
+        st.markdown("**Errors by code**")
+        st.dataframe(errors, hide_index=True, key="bt_errors")
+
+
+@st.fragment(run_every=common.REFRESH_SECONDS if running_at_start else None)
+def live() -> None:
+    batches = common.list_batches()
+    if running_at_start:
+        for message in common.poll_active(batches):
+            st.warning(message, icon="⚠️")
+        batches = common.list_batches()
+        if not any(r.status in common.ACTIVE_STATUSES for r in batches):
+            st.rerun()  # everything finished: redraw once without the timer
+        st.caption(f"Refreshing every {common.REFRESH_SECONDS} s while a batch runs.")
+    table = tables.batch_table(batches)
+    event = st.dataframe(
+        table,
+        hide_index=True,
+        column_config=tables.BATCH_COLUMN_CONFIG,
+        on_select="rerun",
+        selection_mode="single-row",
+        key="bt_table",
+    )
+    pick_from_table(event, table)
+    by_id = {r.id: r for r in batches}
+    if st.session_state.get("selected_batch") not in by_id:
+        st.session_state["selected_batch"] = batches[0].id
+    chosen = st.selectbox(
+        "Details of",
+        list(by_id),
+        format_func=lambda i: f"{by_id[i].name or 'unnamed'} · {i} · {by_id[i].status}",
+        key="selected_batch",
+    )
+    details(by_id[chosen])
+
+
+live()

@@ -1,0 +1,112 @@
+"""New batch: upload a request file (or pick a sample) → validation report → connection and name → create."""
+
+import common
+import connections
+import streamlit as st
+
+common.sidebar()
+st.title("New batch")
+st.caption(
+    "A batch is a JSONL file of requests in OpenAI's batch format: one "
+    '`{"custom_id", "method": "POST", "url", "body"}` per line. It runs at batch prices on the connection '
+    "you choose — by default the local engine, which needs no key."
+)
+
+created = st.session_state.pop("nb_created", None)
+if created:
+    st.success(created["message"], icon="✅")
+    st.page_link("views/batches.py", label="Watch it on the Batches page", icon="📋")
+
+source = st.radio("Requests", ["Upload a file", "Try a sample"], horizontal=True, key="nb_source")
+path = None
+if source == "Upload a file":
+    # no type= filter: Streamlit would refuse other names with a traceback; common.check_upload says why
+    upload = st.file_uploader("Request file (.jsonl, up to 200 MB)", key="nb_upload", max_upload_size=200)
+    if upload is None:
+        st.info("Upload a .jsonl request file — or choose **Try a sample** to see everything in a minute.")
+        st.stop()
+    with common.shown_errors("Uploading the file"):
+        path = common.save_upload(upload.name, upload.getvalue())
+else:
+    label = st.selectbox("Sample", list(common.SAMPLES), key="nb_sample")
+    path = common.sample_path(label)
+if path is None:
+    st.stop()
+
+# ---------------------------------------------------------------- the validation report
+report = None
+with common.shown_errors("Validating the file"):
+    report = common.validate(path)
+if report is None:
+    st.stop()
+
+st.subheader("Validation report")
+# values from the file go through st.text/st.dataframe only: never rendered as markdown
+st.text(f"File: {path.name}\nEndpoint: {report.endpoint or '—'}\nModel: {common.models_text(report)}")
+cols = st.columns(6)
+cols[0].metric("Requests", common.count(report.request_count))
+cols[1].metric("Size", f"{report.bytes / 1e6:,.2f} MB")
+cols[2].metric("Jobs planned", len(report.jobs), help="Provider limits split a big file into several jobs.")
+cols[3].metric("Input tokens (est.)", common.count(report.input_tokens))
+cols[4].metric("Max output tokens", common.count(report.max_output_tokens), help="The requests' ceiling.")
+cols[5].metric("Estimated cost", common.money(report.estimated_cost_usd), help="At batch prices, if known.")
+
+if report.error_count:
+    st.error(
+        f"{report.error_count:,} error(s) found: this file cannot be started. "
+        "Fix the lines listed below and upload it again.",
+        icon="🚫",
+    )
+elif report.warning_count:
+    st.warning(f"Valid, with {report.warning_count:,} warning(s) listed below.", icon="⚠️")
+else:
+    st.success(f"Valid: {report.request_count:,} requests ready to run.", icon="✅")
+
+if report.issues:
+    shown = len(report.issues)
+    total = report.error_count + report.warning_count
+    st.markdown(f"**Issues** ({shown:,} shown of {total:,})")
+    st.dataframe(common.issues_table(report.issues), hide_index=True, key="nb_issues")
+
+with st.expander(f"Split plan: {len(report.jobs)} job(s)", expanded=len(report.jobs) > 1):
+    st.dataframe(common.plan_table(report.jobs), hide_index=True)
+
+if not report.ok:
+    st.stop()
+
+# ---------------------------------------------------------------- connection, name, create
+st.subheader("Run it")
+choices = connections.all_connections()
+conn = st.selectbox(
+    "Connection", choices, format_func=lambda c: f"{c.name} ({connections.KINDS[c.kind]})", key="nb_conn"
+)
+missing_key = not connections.key_configured(conn)
+if missing_key:
+    st.warning(
+        f"No key for {conn.name}: set the environment variable `{conn.api_key_env}` (or add it to "
+        ".streamlit/secrets.toml) and restart the dashboard. You can still create the batch now and start "
+        "it later.",
+        icon="🔑",
+    )
+name = st.text_input("Name", value=common.default_batch_name(path), max_chars=100, key="nb_name")
+left, right, _ = st.columns([1, 1, 4])
+create = left.button("Create", key="nb_create", width="stretch")
+start = right.button(
+    "Create and start", key="nb_start", type="primary", disabled=missing_key, width="stretch"
+)
+if create or start:
+    batch = None
+    with common.shown_errors("Creating the batch"), st.spinner("Creating the batch…"):
+        batch = common.create_batch(path, report.endpoint, conn, name)
+    if batch is not None:
+        st.session_state["selected_batch"] = batch.id
+        started = False
+        if start:
+            with common.shown_errors("Starting the batch"), st.spinner("Submitting the jobs…"):
+                batch.start()
+                started = True
+        if started or not start:
+            verb = "started" if started else "created; start it from the Batches page"
+            st.session_state["nb_created"] = {"message": f"Batch {batch.id} {verb}."}
+            st.rerun()
+        st.info(f"Batch {batch.id} was created but not started; start it from the Batches page.")

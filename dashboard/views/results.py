@@ -1,0 +1,128 @@
+"""Results: one batch's flat results table — filter, sort, inspect a row, chart, download."""
+
+import common
+import explore
+import streamlit as st
+
+common.sidebar()
+st.title("Results")
+
+records = None
+with common.shown_errors("Reading the batch store"):
+    records = [r for r in common.list_batches() if r.succeeded or r.failed]
+if records is None:
+    st.stop()
+if not records:
+    st.info(
+        "No results yet. Results appear here as soon as a batch's first job finishes — start one on the "
+        "New batch page (try the sample) and watch it on the Batches page.",
+        icon="📭",
+    )
+    st.stop()
+
+by_id = {r.id: r for r in records}
+if st.session_state.get("results_batch") not in by_id:
+    st.session_state["results_batch"] = records[0].id
+batch_id = st.selectbox(
+    "Batch",
+    list(by_id),
+    format_func=lambda i: (
+        f"{by_id[i].name or 'unnamed'} · {i} · {by_id[i].succeeded + by_id[i].failed:,} results"
+    ),
+    key="results_batch",
+)
+record = by_id[batch_id]
+
+table = None
+with common.shown_errors("Loading the results"):
+    table = common.results_table(record)
+if table is None:
+    st.info("This batch has no result file yet. Refresh it on the Batches page.", icon="⏳")
+    st.stop()
+
+counts = table["status"].value_counts()
+cols = st.columns(5)
+cols[0].metric("Requests", f"{len(table):,}")
+cols[1].metric("Succeeded", f"{counts.get('succeeded', 0):,}")
+cols[2].metric("Failed", f"{counts.get('failed', 0):,}")
+cols[3].metric("Not run", f"{len(table) - counts.get('succeeded', 0) - counts.get('failed', 0):,}")
+cols[4].metric("Total tokens", f"{int(table['total_tokens'].sum()):,}" if "total_tokens" in table else "—")
+
+# ---------------------------------------------------------------- filters
+with st.container(border=True):
+    left, middle, right = st.columns(3)
+    filters = explore.Filters(
+        statuses=left.multiselect("Status", explore.choices(table, "status"), key="rs_status"),
+        error_codes=middle.multiselect("Error code", explore.choices(table, "error_code"), key="rs_code"),
+        finish_reasons=right.multiselect(
+            "Finish reason", explore.choices(table, "finish_reason"), key="rs_finish"
+        ),
+    )
+    left, middle, right = st.columns([2, 2, 1])
+    filters.text = left.text_input(
+        "Search", key="rs_text", placeholder="custom_id, prompt, answer or error message contains…"
+    )
+    bounds = explore.token_bounds(table)
+    if bounds and bounds[0] < bounds[1]:
+        filters.tokens = middle.slider("Total tokens", bounds[0], bounds[1], bounds, key="rs_tokens")
+    sortable = [c for c in table.columns if c not in ("prompt", "answer")]
+    filters.sort_by = right.selectbox(
+        "Sort by", [None, *sortable], key="rs_sort", format_func=lambda c: c or "—"
+    )
+    filters.descending = right.toggle("Descending", key="rs_desc")
+
+view = explore.apply(table, filters)
+
+# ---------------------------------------------------------------- table, detail, charts, downloads
+tab_table, tab_charts = st.tabs(["Table", "Charts"])
+with tab_table:
+    st.caption(f"{len(view):,} of {len(table):,} rows. Click a row to see its request and response.")
+    event = st.dataframe(
+        view,
+        hide_index=True,
+        on_select="rerun",
+        selection_mode="single-row",
+        column_config=common.RESULT_COLUMN_CONFIG,
+        key="rs_table",
+    )
+    picked = view["custom_id"].iloc[event.selection.rows[0]] if event.selection.rows else None
+    if picked and picked != st.session_state.get("rs_last_pick"):
+        st.session_state["rs_last_pick"] = picked
+        st.session_state["rs_detail_id"] = picked
+    detail_id = st.text_input("Row detail: custom_id", key="rs_detail_id")
+    if detail_id:
+        with common.shown_errors("Reading the row"):
+            request, result = common.row_detail(record, detail_id)
+            left, right = st.columns(2)
+            left.markdown("**Request**")
+            left.code(
+                common.pretty(request) if request is not None else "(not in the request file)",
+                "json",
+                wrap_lines=True,
+            )
+            right.markdown("**Response**")
+            right.code(
+                common.pretty(result) if result is not None else "(no result yet)", "json", wrap_lines=True
+            )
+
+with tab_charts:
+    if view.empty:
+        st.info("No rows match the filters.")
+    else:
+        st.altair_chart(explore.status_chart(view), use_container_width=True)
+        for chart in (explore.token_chart(view), explore.error_chart(view)):
+            if chart is not None:
+                st.altair_chart(chart, use_container_width=True)
+
+st.markdown("**Download the filtered rows**")
+buttons = st.columns(6)
+for column, fmt in zip(buttons, explore.FORMATS, strict=False):
+    column.download_button(
+        fmt.upper(),
+        data=lambda fmt=fmt: explore.export_bytes(view, fmt),
+        file_name=f"{record.id}-results.{fmt}",
+        mime=explore.FORMATS[fmt],
+        key=f"rs_dl_{fmt}",
+        on_click="ignore",
+        disabled=view.empty,
+    )

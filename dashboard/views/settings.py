@@ -1,0 +1,89 @@
+"""Settings: the connections (never a key's value), the data directory and the local engine."""
+
+import common
+import connections
+import pandas as pd
+import streamlit as st
+
+common.sidebar()
+st.title("Settings")
+
+# ---------------------------------------------------------------- connections
+st.subheader("Connections")
+st.caption(
+    "Per-job limits shape how a big file is split into jobs (the provider's batch rate limits). "
+    "Keys are read from environment variables or `.streamlit/secrets.toml` (the variable of the same name); "
+    "LangBatch shows only whether a key is configured and never stores or displays its value."
+)
+conns = connections.all_connections()
+table = pd.DataFrame([connections.describe(c) for c in conns])
+st.dataframe(
+    table,
+    hide_index=True,
+    column_config={"key configured": st.column_config.CheckboxColumn("key configured")},
+    key="settings_connections",
+)
+for conn in conns:
+    if not connections.key_configured(conn):
+        st.info(f"{common.md_escape(conn.name)}: set `{conn.api_key_env}` to use it.", icon="🔑")
+
+adding = st.expander("Add an OpenAI-compatible connection (Groq, Together, a remote langbatch serve, …)")
+with adding, st.form("settings_add", clear_on_submit=False):
+    name = st.text_input("Name", key="conn_name", placeholder="My provider")
+    base_url = st.text_input("Base URL", key="conn_url", placeholder="https://api.example.com/v1")
+    key_env = st.text_input(
+        "Key variable (its name, not the key)", key="conn_key_env", placeholder="EXAMPLE_API_KEY"
+    )
+    model = st.text_input("Default model (optional)", key="conn_model")
+    left, right = st.columns(2)
+    max_requests = left.number_input(
+        "Max requests per job (0: 50,000)", min_value=0, step=1000, key="conn_max_requests"
+    )
+    max_tokens = right.number_input(
+        "Max enqueued tokens (0: no limit)", min_value=0, step=100_000, key="conn_max_tokens"
+    )
+    if st.form_submit_button("Save connection", type="primary"):
+        entry = connections.ConnectionConfig(
+            name=name.strip(),
+            kind="compatible",
+            base_url=base_url.strip() or None,
+            api_key_env=key_env.strip() or None,
+            model=model.strip() or None,
+            max_requests=int(max_requests) or None,
+            max_enqueued_tokens=int(max_tokens) or None,
+        )
+        with common.shown_errors("Saving the connection"):
+            connections.save_connection(entry)
+            st.success("Connection saved.", icon="✅")
+
+saved = connections.saved_connections()
+if saved:
+    with st.expander("Remove a saved connection"):
+        doomed = st.selectbox("Connection", [c.name for c in saved], key="conn_delete_name")
+        if st.button("Remove", key="conn_delete"):
+            connections.delete_connection(doomed)
+            st.rerun()
+
+# ---------------------------------------------------------------- data and engine
+st.subheader("Data directory")
+st.code(str(common.data_dir()), language=None)
+st.caption(
+    "Set `LANGBATCH_DATA_DIR` before starting the dashboard to use another one. The batch store "
+    "(`langbatch.duckdb`), uploads and every batch's files live here; the CLI shares them."
+)
+
+st.subheader("Local engine")
+status = common.engine_status()
+if status.get("running"):
+    st.success("The local engine is running.", icon="🟢")
+    st.text(f"Address: {status['base_url']}\nBackend: {status.get('backend') or '—'}")
+else:
+    st.info(
+        "The local engine is not running. It starts by itself when a batch on the local engine starts, "
+        "or start it now.",
+        icon="⚪",
+    )
+    if st.button("Start the local engine", key="engine_start"):
+        with common.shown_errors("Starting the local engine"), st.spinner("Starting the local engine…"):
+            common.start_engine()
+            st.rerun()
