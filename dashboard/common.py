@@ -408,13 +408,20 @@ def pretty(value: Any) -> str:
 
 
 def engine_status() -> dict[str, Any]:
-    """``{"running": bool, "base_url": str | None, ...}`` for the engine serving the data directory."""
+    """``{"running": bool, "base_url": ..., "backend", "model", "running_batches", ...}`` of the local engine.
+
+    The engine named by ``LANGBATCH_ENGINE_URL`` if set, else the one serving the data directory.
+    """
     import connections
 
+    from langbatch_core.local.engine import health, running_engine
+
     url = os.environ.get(connections.ENGINE_URL_ENV)
-    if url:
-        return {"running": True, "base_url": url, "backend": f"given by {connections.ENGINE_URL_ENV}"}
-    return {"running": False, "base_url": None}
+    if not url:
+        info = running_engine(data_dir())
+        url = info["base_url"] if info else None
+    answer = health(url) if url else None
+    return {**(answer or {}), "running": answer is not None, "base_url": url}
 
 
 def start_engine() -> str:

@@ -74,13 +74,23 @@ st.caption(
 
 st.subheader("Local engine")
 status = common.engine_status()
-if status.get("running"):
+if status["running"]:
     st.success("The local engine is running.", icon="🟢")
-    st.text(f"Address: {status['base_url']}\nBackend: {status.get('backend') or '—'}")
+    st.text(
+        f"Address: {status['base_url']}\n"
+        f"Backend: {status.get('backend') or '—'}   Model: {status.get('model') or '—'}\n"
+        f"Batches running now: {status.get('running_batches', '—')}"
+    )
+elif status["base_url"]:
+    st.error(
+        f"The local engine at {common.md_escape(status['base_url'])} does not answer. Check that it runs "
+        f"(`langbatch serve`), or unset {connections.ENGINE_URL_ENV} to let the dashboard start its own.",
+        icon="🔴",
+    )
 else:
     st.info(
-        "The local engine is not running. It starts by itself when a batch on the local engine starts, "
-        "or start it now.",
+        "The local engine is not running. It starts by itself when a batch on the local engine starts "
+        "(first start: a few seconds), or start it now.",
         icon="⚪",
     )
     if st.button("Start the local engine", key="engine_start"):

@@ -1,0 +1,93 @@
+"""The Settings page: connections (never a key's value), data directory, local engine status."""
+
+from __future__ import annotations
+
+import json
+
+import connections
+
+from .conftest import open_page, texts
+
+
+def connection_rows(at) -> dict:
+    table = at.dataframe[0].value
+    return {row["name"]: row for row in table.to_dict("records")}
+
+
+def everything(at) -> str:
+    return json.dumps([str(e) for e in at.main]) + json.dumps([str(e) for e in at.sidebar])
+
+
+def test_builtin_connections_show_whether_a_key_is_configured_never_its_value(data_dir, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-secret-value-987")
+    at = open_page("settings")
+    assert not at.exception
+    rows = connection_rows(at)
+    assert rows["Local engine"]["key configured"] is True
+    assert rows["OpenAI"]["key configured"] is True
+    assert rows["OpenAI"]["key variable"] == "OPENAI_API_KEY"
+    assert rows["Azure OpenAI"]["key configured"] is False
+    assert "AZURE_OPENAI_API_KEY" in texts(at, "info")
+    assert "sk-secret-value-987" not in everything(at)
+    assert str(data_dir) in texts(at, "code")
+
+
+def fill_connection(at, **fields):
+    for key, value in fields.items():
+        at.text_input(key=key).input(value)
+    at.button[0].click()  # the form's submit button
+    return at.run()
+
+
+def test_a_compatible_connection_is_saved_without_any_secret(data_dir):
+    at = fill_connection(
+        open_page("settings"),
+        conn_name="Groq",
+        conn_url="https://api.groq.example/openai/v1",
+        conn_key_env="GROQ_API_KEY",
+    )
+    assert not at.exception
+    assert "Connection saved" in texts(at, "success")
+    saved = json.loads((data_dir / "dashboard" / "connections.json").read_text())
+    assert saved[0]["name"] == "Groq" and saved[0]["api_key_env"] == "GROQ_API_KEY"
+    at = open_page("settings")
+    assert connection_rows(at)["Groq"]["key configured"] is False
+
+
+def test_a_key_pasted_where_its_variable_name_goes_is_refused(data_dir):
+    at = fill_connection(
+        open_page("settings"), conn_name="X", conn_url="https://x.example/v1", conn_key_env="sk-proj-abc123"
+    )
+    assert "never the key itself" in texts(at, "error")
+    assert not (data_dir / "dashboard" / "connections.json").exists()
+
+
+def test_a_base_url_without_a_scheme_is_refused(data_dir):
+    at = fill_connection(open_page("settings"), conn_name="X", conn_url="api.example.com")
+    assert "must start with http" in texts(at, "error")
+
+
+def test_saved_connections_can_be_removed(data_dir):
+    connections.save_connection(connections.ConnectionConfig("Mine", "compatible", "http://127.0.0.1:9/v1"))
+    at = open_page("settings")
+    at.button(key="conn_delete").click().run()
+    assert "Mine" not in connection_rows(at)
+
+
+def test_engine_status_shows_a_running_engine(data_dir, engine, monkeypatch):
+    monkeypatch.setenv(connections.ENGINE_URL_ENV, engine.base_url)
+    at = open_page("settings")
+    assert "is running" in texts(at, "success")
+    assert engine.base_url in texts(at, "text")
+
+
+def test_engine_status_says_when_the_named_engine_does_not_answer(data_dir, monkeypatch):
+    monkeypatch.setenv(connections.ENGINE_URL_ENV, "http://127.0.0.1:9/v1")
+    at = open_page("settings")
+    assert "does not answer" in texts(at, "error")
+
+
+def test_engine_status_offers_to_start_one_when_none_runs(data_dir):
+    at = open_page("settings")
+    assert "not running" in texts(at, "info")
+    assert at.button(key="engine_start")
