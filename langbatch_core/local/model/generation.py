@@ -1,0 +1,195 @@
+"""Continuous batching: one worker thread generates for every waiting request at once.
+
+    generator = Generator(model, tokenizer, max_batch=16)
+    future = generator.submit(prompt_ids, SamplingParams(max_tokens=50, temperature=0), n=1)
+    choices = future.result()        # [Choice(text, finish_reason, token_ids)]
+    generator.close()
+
+New requests join the running batch between decode steps (their prompts are prefilled first), finished
+ones leave it, so a step always advances every active sequence together. A cancelled future drops its
+sequences at the next step. numpy releases the GIL in its matrix products, so the caller's event loop stays
+responsive while the worker computes.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from langbatch_core.local.model.llama import KVCache, LlamaModel
+from langbatch_core.local.model.sampling import SamplingParams, choose_token
+from langbatch_core.local.model.tokenizer import ChatTokenizer
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Choice:
+    """One generated answer: its text, why it ended (``"stop"`` or ``"length"``) and its tokens."""
+
+    text: str
+    finish_reason: str
+    token_ids: tuple[int, ...]
+
+
+@dataclass
+class _Job:
+    prompt_ids: list[int]
+    params: SamplingParams
+    n: int
+    future: Future
+    choices: list[Choice | None] = field(default_factory=list)
+
+
+@dataclass
+class _Sequence:
+    job: _Job
+    index: int
+    slot: int
+    rng: np.random.Generator
+    generated: list[int] = field(default_factory=list)
+    pending: int | None = None  # sampled, not yet fed to the model
+
+
+class Generator:
+    """Runs a ``LlamaModel`` over submitted prompts in a background thread, batching them."""
+
+    def __init__(self, model: LlamaModel, tokenizer: ChatTokenizer, max_batch: int = 16) -> None:
+        self.model = model
+        self.tokenizer = tokenizer
+        self.max_batch = max_batch
+        self.context_length = model.config.context_length
+        self._queue: queue.Queue[_Job | None] = queue.Queue()
+        self._cache = KVCache(model.config)
+        self._active: list[_Sequence] = []
+        self._thread = threading.Thread(target=self._run, name="langbatch-model", daemon=True)
+        self._thread.start()
+
+    def submit(self, prompt_ids: list[int], params: SamplingParams, n: int = 1) -> Future:
+        """Queue a prompt; the future's result is the list of ``n`` ``Choice``s. Cancel it to abandon."""
+        if not prompt_ids:
+            raise ValueError("a prompt needs at least one token")
+        future: Future = Future()
+        self._queue.put(_Job(list(prompt_ids), params, n, future, [None] * n))
+        return future
+
+    def close(self, timeout: float | None = 30.0) -> None:
+        """Stop the worker after the step it is in; unfinished futures are cancelled."""
+        self._queue.put(None)
+        self._thread.join(timeout)
+
+    @property
+    def active_sequences(self) -> int:
+        return len(self._active)
+
+    def _run(self) -> None:
+        while True:
+            if not self._admit():
+                break
+            try:
+                self._step()
+            except Exception as exc:  # keep serving: fail what was running, start afresh
+                logger.exception("bundled model step failed")
+                self._fail_active(exc)
+        self._fail_active(None)
+
+    def _admit(self) -> bool:
+        """Prefill waiting jobs while there is room; False when asked to stop."""
+        while len(self._active) < self.max_batch:
+            try:
+                job = self._queue.get(block=not self._active)
+            except queue.Empty:
+                return True
+            if job is None:
+                return False
+            if job.future.cancelled():
+                continue
+            try:
+                self._start(job)
+            except Exception as exc:
+                logger.exception("bundled model prefill failed")
+                self._drop_job(job)
+                if not job.future.done():
+                    job.future.set_exception(exc)
+        return True
+
+    def _start(self, job: _Job) -> None:
+        first = self._cache.add_slot()
+        logits = self.model.prefill(job.prompt_ids, self._cache, first)
+        sequences = [_Sequence(job, 0, first, job.params.rng(0))]
+        for index in range(1, job.n):  # every choice continues from the same prefilled prompt
+            slot = self._cache.add_slot()
+            self._cache.copy_slot(first, slot)
+            sequences.append(_Sequence(job, index, slot, job.params.rng(index)))
+        self._active.extend(sequences)
+        for sequence in sequences:
+            self._advance(sequence, logits)
+
+    def _step(self) -> None:
+        for sequence in [s for s in self._active if s.job.future.cancelled()]:
+            self._release(sequence)
+        running = list(self._active)
+        if not running:
+            return
+        running.sort(key=lambda s: s.slot)
+        logits = self.model.decode([s.pending for s in running], self._cache, [s.slot for s in running])
+        for sequence, row in zip(running, logits, strict=True):
+            self._advance(sequence, row)
+
+    def _advance(self, sequence: _Sequence, logits: np.ndarray) -> None:
+        """Sample the next token of ``sequence`` and finish it when a stop condition is met."""
+        params = sequence.job.params
+        token = choose_token(logits, params, sequence.rng, sequence.generated)
+        if token in self.tokenizer.stop_token_ids:
+            return self._finish(sequence, "stop")
+        sequence.generated.append(token)
+        text = self.tokenizer.decode(sequence.generated)
+        if params.stop:
+            cut = min((i for i in (text.find(s) for s in params.stop) if i >= 0), default=-1)
+            if cut >= 0:
+                return self._finish(sequence, "stop", text[:cut])
+        position = int(self._cache.lengths[sequence.slot])
+        if len(sequence.generated) >= params.max_tokens or position + 1 >= self.context_length:
+            return self._finish(sequence, "length", text)
+        sequence.pending = token
+        return None
+
+    def _finish(self, sequence: _Sequence, reason: str, text: str | None = None) -> None:
+        if text is None:
+            text = self.tokenizer.decode(sequence.generated)
+        job = sequence.job
+        job.choices[sequence.index] = Choice(text, reason, tuple(sequence.generated))
+        self._release(sequence)
+        if all(choice is not None for choice in job.choices) and not job.future.done():
+            job.future.set_result(list(job.choices))
+
+    def _release(self, sequence: _Sequence) -> None:
+        """Free the sequence's slot, moving the highest active slot into it to keep slots contiguous."""
+        self._active.remove(sequence)
+        self._cache.free_slot(sequence.slot)
+        highest = max(self._active, key=lambda s: s.slot, default=None)
+        if highest is not None and highest.slot > sequence.slot:
+            self._cache.move_slot(highest.slot, sequence.slot)
+            highest.slot = sequence.slot
+        if not self._active:
+            self._cache = KVCache(self.model.config)  # give back the memory of a long batch
+
+    def _drop_job(self, job: _Job) -> None:
+        for sequence in [s for s in self._active if s.job is job]:
+            self._release(sequence)
+
+    def _fail_active(self, exc: Exception | None) -> None:
+        for sequence in list(self._active):
+            future = sequence.job.future
+            if not future.done():
+                future.set_exception(exc) if exc else future.cancel()
+            self._release(sequence)
+        while exc is None and not self._queue.empty():
+            job = self._queue.get_nowait()
+            if job is not None:
+                job.future.cancel()
