@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import time
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from langbatch_core.local.executor import CallError, Executor, estimate_tokens
 from langbatch_core.local.state import EngineState, ProgressLog, new_id
 from langbatch_core.local.validation import ParsedRequests, validate_input
 
+logger = logging.getLogger(__name__)
 TERMINAL = frozenset({"completed", "failed", "expired", "cancelled"})
 EXPIRED_MESSAGE = "This request could not be executed before the completion window expired."
 CANCELLED_MESSAGE = "This request was not executed because the batch was cancelled."
@@ -159,6 +161,12 @@ class BatchRun:
         except asyncio.CancelledError:  # the engine is stopping: keep the state for the next start
             self.save()
             raise
+        except Exception as exc:  # a bug or a broken disk: fail the batch visibly rather than hang
+            logger.exception("batch %s failed inside the engine", self.batch["id"])
+            error = {"code": "engine_error", "message": f"The local engine failed: {exc!r}", "param": None}
+            self.batch.update(status="failed", failed_at=int(time.time()))
+            self.batch["errors"] = {"object": "list", "data": [{**error, "line": None}]}
+            self.save()
         finally:
             if self.log is not None:
                 self.log.close()
@@ -217,20 +225,20 @@ class BatchRun:
         self.log = ProgressLog(self.state.progress_path(self.batch["id"]))
         concurrency = self.manager.executor.settings.concurrency
         workers = [asyncio.create_task(self._worker(pending)) for _ in range(concurrency)]
-        everything = asyncio.gather(*workers)
+        finished = asyncio.create_task(asyncio.wait(workers))
         cancel = asyncio.create_task(self.cancel_requested.wait())
         syncer = asyncio.create_task(self._sync_loop())
         timeout = max(0.0, self.batch["_deadline"] - time.time())
         try:
-            await asyncio.wait({everything, cancel}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait({finished, cancel}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            for task in (*workers, cancel, syncer):
+            for task in (*workers, finished, cancel, syncer):
                 task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await everything
+            outcomes = await asyncio.gather(*workers, return_exceptions=True)
             await asyncio.to_thread(self.log.sync)
-        if everything.done() and not everything.cancelled() and everything.exception() is not None:
-            raise everything.exception()  # type: ignore[misc]
+        failures = [o for o in outcomes if isinstance(o, Exception)]  # CancelledError is not an Exception
+        if failures:
+            raise failures[0]
         if self.cancel_requested.is_set():
             return "cancelled"
         return "completed" if len(self.done) == len(self.requests.bodies) else "expired"

@@ -2,7 +2,7 @@
 
 - ``upstream``: a real HTTP server (``support.upstream.Upstream``) answering OpenAI realtime requests with
   ``"echo: <last user message>"`` and fixed-length embeddings; ``.received`` lists what it got
-  (``[{"endpoint", "body"}]``), ``.reset()`` forgets it; faults on request by markers in the prompt
+  (``[{"endpoint", "body", "time"}]``), ``.reset()`` forgets it; faults on request by markers in the prompt
   (``[[429]]``, ``[[500]]``, ``[[400]]``, ``[[timeout]]``, ``[[garbage]]``, ``[[slow:0.5]]``, ``[[500x2]]``).
 - ``engine``: a ``LocalEngine`` on a fresh data dir (``$LANGBATCH_DATA_DIR``) with the upstream as backend,
   tuned for tests: retries after ~10 ms (``max_retries=2``), requests time out after 1 s, progress saved every
@@ -10,6 +10,8 @@
 - ``openai_client``: the official ``openai.OpenAI`` client pointed at the engine (no retries of its own).
 - ``make_engine``: a factory for engines with other settings (``make_engine(completion_window=1, rpm=600)``);
   every engine it makes is stopped after the test.
+- ``openai_spec``: ``openai_spec.check(obj, "Batch")`` validates an answer (a dict or an SDK model) against
+  ``shared/openai/openai-batch-openapi.yaml`` after dropping null fields, as the real API sends them.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from typing import Any
 import pytest
 
 from support.upstream import Upstream
+
+SPEC_PATH = Path(__file__).resolve().parents[3] / "shared" / "openai" / "openai-batch-openapi.yaml"
 
 TEST_ENGINE_SETTINGS: dict[str, Any] = {
     "max_retries": 2,
@@ -82,3 +86,39 @@ def openai_client(engine: Any) -> Iterator[Any]:
     client = openai.OpenAI(base_url=engine.base_url, api_key="test-key", max_retries=0, timeout=30)
     yield client
     client.close()
+
+
+class OpenAISpec:
+    """OpenAI's Files + Batches schemas: ``spec.check(answer, "Batch")`` raises if the answer breaks them."""
+
+    def __init__(self, path: Path) -> None:
+        import yaml
+
+        self.components = yaml.safe_load(path.read_text())["components"]
+
+    def check(self, answer: Any, schema: str) -> dict[str, Any]:
+        import jsonschema
+
+        if hasattr(answer, "model_dump"):
+            answer = answer.model_dump(mode="json", exclude_unset=True)
+        document = drop_nulls(answer)
+        root = {"$ref": f"#/components/schemas/{schema}", "components": self.components}
+        jsonschema.Draft202012Validator(root).validate(document)
+        return document
+
+
+def drop_nulls(value: Any) -> Any:
+    """``value`` without null fields, at every depth (the spec types them as non-null)."""
+    if isinstance(value, dict):
+        return {k: drop_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [drop_nulls(v) for v in value]
+    return value
+
+
+@pytest.fixture(scope="session")
+def openai_spec() -> OpenAISpec:
+    """OpenAI's spec of the Files + Batches API (skips when the shared spec file is missing)."""
+    if not SPEC_PATH.exists():
+        pytest.skip(f"OpenAI spec not found at {SPEC_PATH}")
+    return OpenAISpec(SPEC_PATH)

@@ -153,7 +153,7 @@ class Upstream:
                 _error("We could not parse the JSON body of your request.", "invalid_request_error"),
             )
         if self.record:
-            self.received.append({"endpoint": endpoint, "body": body})
+            self.received.append({"endpoint": endpoint, "body": body, "time": time.monotonic()})
         if self._over_rate():
             self.rejected += 1
             return (
