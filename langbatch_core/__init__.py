@@ -50,6 +50,7 @@ _EXPORTS: dict[str, str] = {
     "BatchStorage": "langbatch_core.storage",
     "FileBatchStorage": "langbatch_core.storage",
     "DuckDBBatchStorage": "langbatch_core.storage",
+    "BatchRecord": "langbatch_core.storage",
     # local engine
     "LocalEngine": "langbatch_core.local",
 }

@@ -1,0 +1,576 @@
+"""The lifecycle of a batch: create, start (split over limits), status, wait, cancel, retry, results.
+
+    from langbatch_core import OpenAIChatCompletionBatch
+    batch = OpenAIChatCompletionBatch("data.jsonl")      # validated; batch.id is "lb_<hex>"
+    batch.start()                                       # one job per slice that fits the provider's limits
+    batch.wait(callback=print)                          # polls until no job runs
+    successful, unsuccessful = batch.get_results()
+    batch.retry()                                       # only what has no success yet, as new jobs
+
+Files live in ``<data dir>/batches/<id>/`` (``requests.jsonl``, ``jobs/<key>/``, ``results.jsonl``); the
+record (``BatchRecord``) lives in the storage. Every job is tagged in the provider's metadata with
+``langbatch_batch_id``, ``langbatch_attempt`` and ``langbatch_job`` and recorded as ``submitting`` before
+it is created, so a crash between the provider's create and the local record is healed by ``find`` on the
+next call.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any, ClassVar
+
+import orjson
+
+from langbatch_core import results as results_io
+from langbatch_core._batch_rules import aggregate_status, failure_of, is_retryable
+from langbatch_core.errors import (
+    BatchNotFoundError,
+    BatchStateError,
+    ConfigurationError,
+    InvalidRequestsError,
+)
+from langbatch_core.providers import Connection, Provider, provider_for
+from langbatch_core.requests import iter_requests, validate_file, write_job_files
+from langbatch_core.storage import BatchRecord, BatchStorage, FileBatchStorage, JobRecord, check_batch_id
+
+CRASH_HOOK_ENV = "LANGBATCH_TEST_CRASH_AFTER_CREATE"  # tests only: exit right after the provider's create
+RECONCILE_SLACK = 3600.0  # seconds of clock difference tolerated when looking for our jobs
+
+
+class Batch:
+    """A batch of requests to one endpoint through one connection (see the module docstring).
+
+    ``Batch(file, storage=None, connection=None, client=None, name=None)``: ``storage`` defaults to
+    ``FileBatchStorage()``, ``connection`` to ``Connection.openai()`` (``OPENAI_API_KEY`` /
+    ``OPENAI_BASE_URL``), or to what ``client`` (an ``openai.OpenAI`` / ``AzureOpenAI``) points at.
+    """
+
+    endpoint: ClassVar[str | None] = None
+    default_model: ClassVar[str | None] = None
+    _kinds: ClassVar[dict[str, type[Batch]]] = {}
+
+    def __init_subclass__(cls, **kw: Any) -> None:
+        super().__init_subclass__(**kw)
+        if cls.endpoint:
+            Batch._kinds[cls.endpoint] = cls
+
+    def __init__(
+        self,
+        file: str | os.PathLike[str],
+        *,
+        storage: BatchStorage | None = None,
+        connection: Connection | None = None,
+        client: Any = None,
+        name: str | None = None,
+    ) -> None:
+        self._attach(storage, connection or _connection_of(client), client)
+        report = validate_file(file, endpoint=self.endpoint, limits=self.provider.limits)
+        report.raise_for_errors()
+        endpoint = report.endpoint or self.endpoint or ""
+        self.record = BatchRecord(
+            id=f"lb_{uuid.uuid4().hex}",
+            endpoint=endpoint,
+            kind=Batch._kinds.get(endpoint, type(self)).__name__,
+            name=name,
+            model=report.model,
+            connection=self.connection.to_dict(),
+            request_count=report.request_count,
+            pending=report.request_count,
+            input_tokens=report.input_tokens,
+            estimated_cost_usd=report.estimated_cost_usd,
+        )
+        self.directory.mkdir(parents=True, exist_ok=True)
+        _copy_atomic(Path(file), self.requests_path)
+
+    def _attach(self, storage: BatchStorage | None, connection: Connection, client: Any) -> None:
+        self.storage = storage if storage is not None else FileBatchStorage()
+        self.connection = connection
+        self._client = client
+        self._provider: Provider | None = None
+
+    # -- construction -------------------------------------------------------------------------------------
+
+    @classmethod
+    def create(
+        cls,
+        requests: Iterable[dict[str, Any] | str],
+        *,
+        model: str | None = None,
+        request_kwargs: dict[str, Any] | None = None,
+        **kw: Any,
+    ) -> Batch:
+        """A batch from request bodies (``{"messages": [...]}``), strings, or full request lines.
+
+        Bodies get ``custom_id`` ``request-1``, ``request-2``, ...; a body without ``model`` gets ``model``,
+        else the connection's model, else the class default; ``request_kwargs`` (e.g. ``{"max_tokens": 200}``)
+        are added to every body that does not set them. Other keywords go to the constructor.
+
+            batch = OpenAIChatCompletionBatch.create([{"messages": [...]}], model="gpt-4o", name="demo")
+        """
+        connection = kw.get("connection") or _connection_of(kw.get("client"))
+        default = model or connection.model or cls.default_model
+        storage = kw.get("storage") or FileBatchStorage()
+        tmp_dir = storage.data_dir / "tmp"
+        tmp_dir.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix="create-", suffix=".jsonl", dir=tmp_dir)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                for index, item in enumerate(requests, start=1):
+                    out.write(
+                        orjson.dumps(cls._request_line(index, item, default, request_kwargs or {})) + b"\n"
+                    )
+            return cls(tmp, **{**kw, "connection": connection, "storage": storage})
+        except InvalidRequestsError as exc:
+            message = str(exc).replace(tmp, "the requests given to create() (line N is item N)", 1)
+            raise InvalidRequestsError(message, exc.issues, exc.report) from None
+        finally:
+            Path(tmp).unlink(missing_ok=True)
+
+    @classmethod
+    def _request_line(cls, index: int, item: Any, model: str | None, extra: dict[str, Any]) -> dict[str, Any]:
+        if isinstance(item, dict) and "body" in item and "custom_id" in item:
+            return {"method": "POST", "url": cls.endpoint, **item} if cls.endpoint else item
+        if cls.endpoint is None:
+            raise ConfigurationError(
+                "Batch.create needs full request lines (custom_id, method, url, body); for bodies use "
+                "OpenAIChatCompletionBatch.create or OpenAIEmbeddingBatch.create."
+            )
+        body = cls._body_from_text(item) if isinstance(item, str) else dict(item)
+        body = {**extra, **body}
+        if model and "model" not in body:
+            body["model"] = model
+        return {"custom_id": f"request-{index}", "method": "POST", "url": cls.endpoint, "body": body}
+
+    @classmethod
+    def _body_from_text(cls, text: str) -> dict[str, Any]:
+        raise ConfigurationError(f"{cls.__name__}.create takes request bodies (dicts), not strings.")
+
+    @classmethod
+    def load(
+        cls,
+        batch_id: str,
+        storage: BatchStorage | None = None,
+        *,
+        connection: Connection | None = None,
+        client: Any = None,
+    ) -> Batch:
+        """The batch saved under ``batch_id`` (BatchNotFoundError if the store does not have it).
+
+        ``connection`` / ``client`` replace the stored connection (e.g. to pass a configured client again).
+        """
+        storage = storage if storage is not None else FileBatchStorage()
+        record = storage.load(check_batch_id(batch_id))
+        kind = Batch._kinds.get(record.endpoint, cls)
+        if cls is not Batch and not issubclass(kind, cls):
+            raise BatchStateError(
+                f"Batch {batch_id} is a {record.kind} ({record.endpoint}); load it with {record.kind}.load "
+                "or Batch.load."
+            )
+        batch = kind.__new__(kind)
+        stored = Connection.from_dict(record.connection)
+        batch._attach(storage, connection or (_connection_of(client) if client else stored), client)
+        batch.record = record
+        return batch
+
+    # -- where things are ---------------------------------------------------------------------------------
+
+    @property
+    def id(self) -> str:
+        return self.record.id
+
+    @property
+    def name(self) -> str | None:
+        return self.record.name
+
+    @property
+    def directory(self) -> Path:
+        """``<data dir>/batches/<id>``: requests.jsonl, jobs/, results.jsonl."""
+        return self.storage.batch_dir(self.id)
+
+    @property
+    def requests_path(self) -> Path:
+        return self.directory / "requests.jsonl"
+
+    @property
+    def results_path(self) -> Path:
+        return self.directory / "results.jsonl"
+
+    @property
+    def provider(self) -> Provider:
+        if self._provider is None:
+            self._provider = provider_for(
+                self.connection, client=self._client, data_dir=self.storage.data_dir
+            )
+        return self._provider
+
+    @property
+    def started(self) -> bool:
+        return bool(self.record.jobs)
+
+    def _active_jobs(self) -> list[JobRecord]:
+        return [job for job in self.record.jobs if job.active]
+
+    # -- lifecycle ----------------------------------------------------------------------------------------
+
+    def save(self) -> None:
+        """Write the record to the storage (start/refresh/retry/cancel save by themselves)."""
+        self.record.updated_at = time.time()
+        self.storage.save(self.record)
+
+    def start(self) -> None:
+        """Submit the requests as jobs that fit the provider's limits.
+
+        BatchStateError if already started; after an interrupted start (a crash, a provider error) it
+        finishes the submission without duplicating jobs.
+        """
+        if self.record.jobs:
+            if any(job.status == "submitting" for job in self.record.jobs):
+                self._submit_pending(check_existing=True)
+                return
+            raise BatchStateError(
+                f"Batch {self.id} is already started ({self.record.status}). Use get_status(), wait(), "
+                "retry() or cancel()."
+            )
+        self._plan_attempt(self.requests_path, attempt=1)
+        self._submit_pending(check_existing=False)
+
+    def refresh(self) -> BatchRecord:
+        """Poll the running jobs, download finished ones, merge results, update and save the record."""
+        if not self.record.jobs:
+            return self.record
+        if any(job.status == "submitting" for job in self.record.jobs):
+            self._submit_pending(check_existing=True)
+        changed = False
+        for job in self.record.jobs:
+            if job.active and job.provider_job_id:
+                self._update_job(job, self.provider.poll(job.provider_job_id))
+            if not job.active and job.provider_job_id and not job.downloaded:
+                self._download(job)
+                changed = True
+        if changed or (self.record.jobs and not self.results_path.exists()):
+            self._merge()
+        self._update_counts()
+        self.save()
+        return self.record
+
+    def get_status(self) -> str:
+        """OpenAI's status aggregated over the jobs (``not_started`` before start()); refreshes the record."""
+        return self.refresh().status
+
+    def progress(self) -> dict[str, Any]:
+        """Where the batch is, without a provider call: status, total, succeeded, failed, pending, jobs."""
+        r = self.record
+        return {
+            "batch_id": r.id,
+            "status": r.status,
+            "total": r.request_count,
+            "succeeded": r.succeeded,
+            "failed": r.failed,
+            "pending": r.pending,
+            "jobs": len(r.jobs),
+            "attempts": r.attempts,
+        }
+
+    def wait(
+        self,
+        poll_interval: float = 10.0,
+        callback: Callable[[dict[str, Any]], None] | None = None,
+        timeout: float | None = None,
+    ) -> str:
+        """Refresh until no job runs (or ``timeout`` seconds pass); ``callback(progress())`` after each poll.
+
+        Returns the final status. BatchStateError if the batch was not started.
+        """
+        if not self.record.jobs:
+            raise BatchStateError(f"Batch {self.id} is not started: call start() first.")
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            self.refresh()
+            if callback is not None:
+                callback(self.progress())
+            if not self._active_jobs() or (deadline is not None and time.monotonic() >= deadline):
+                return self.record.status
+            time.sleep(poll_interval)
+
+    def cancel(self) -> str:
+        """Cancel every running job (finished results are kept; retry() can resubmit the rest)."""
+        if not self.record.jobs:
+            raise BatchStateError(f"Batch {self.id} is not started: there is nothing to cancel.")
+        found = self._find_existing()
+        for job in self._active_jobs():
+            if job.status == "submitting" and job.key not in found:
+                job.status = "cancelled"  # never reached the provider
+                continue
+            if job.status == "submitting":
+                self._record_submission(job, found[job.key])
+            self._update_job(job, self.provider.cancel(job.provider_job_id or ""))
+        return self.get_status()
+
+    def retry(self, include_client_errors: bool = False) -> int:
+        """Submit, as new jobs, only the requests without a successful result; returns how many.
+
+        Resubmitted: expired, cancelled, lost (their job failed), and failures worth retrying (429, 5xx,
+        timeouts, token limits). Requests the API rejected as invalid (other 4xx) are kept as failures unless
+        ``include_client_errors``. Successes and requests of still running jobs are never resubmitted. Call
+        it as many times as needed; it returns 0 when there is nothing to retry.
+        """
+        self._require_started()
+        self.refresh()
+        todo = self._ids_to_retry(include_client_errors) - self._running_ids()
+        if not todo:
+            return 0
+        attempt = self.record.attempts + 1
+        subset = self.directory / "jobs" / f"retry-{attempt}.jsonl"
+        _write_requests(self.requests_path, subset, todo)
+        self._plan_attempt(subset, attempt)
+        self._submit_pending(check_existing=False)
+        return len(todo)
+
+    def delete(self, force: bool = False) -> None:
+        """Forget the batch and remove its files. Running jobs are not cancelled: BatchStateError unless
+        ``force`` (cancel() first to stop them)."""
+        if self._active_jobs() and not force:
+            raise BatchStateError(
+                f"Batch {self.id} has running jobs: cancel() it first, or delete(force=True)."
+            )
+        with contextlib.suppress(BatchNotFoundError):  # never saved: only files to remove
+            self.storage.delete(self.id)
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+    # -- results ------------------------------------------------------------------------------------------
+
+    def get_results(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """``(successful, unsuccessful)`` lists of dicts keyed by ``custom_id``.
+
+        Successes carry what the kind gives (chat: ``content``, ``choices``, ``usage``, ``model``; embeddings:
+        ``embedding``, ``embeddings``); failures ``status``, ``code``, ``message``, ``status_code``. Requests
+        whose job ended without a result appear as failures with code ``missing``; running ones not at all.
+        """
+        self._require_started()
+        self.refresh()
+        successful, unsuccessful, seen = [], [], set()
+        if self.results_path.exists():
+            for _, result in results_io.iter_results(self.results_path):
+                custom_id = result.get("custom_id")
+                seen.add(custom_id)
+                status = results_io.classify(result)
+                if status == "succeeded":
+                    successful.append(self._success_entry(custom_id, result["response"]["body"]))
+                else:
+                    unsuccessful.append({"custom_id": custom_id, "status": status, **failure_of(result)})
+        running = self._running_ids()
+        for request in iter_requests(self.requests_path):
+            custom_id = request["custom_id"]
+            if custom_id not in seen and custom_id not in running:
+                unsuccessful.append(_missing(custom_id))
+        return successful, unsuccessful
+
+    def _success_entry(self, custom_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "custom_id": custom_id,
+            "model": body.get("model"),
+            "usage": body.get("usage"),
+            "response": body,
+        }
+
+    def get_results_file(self) -> Path:
+        """The merged OpenAI result JSONL (latest result per custom_id over every job)."""
+        self._require_started()
+        self.refresh()
+        if not self.results_path.exists():
+            raise BatchStateError(f"Batch {self.id} has no results yet ({self.record.status}); wait() first.")
+        return self.results_path
+
+    def get_unsuccessful_requests(self) -> list[dict[str, Any]]:
+        """The original request lines of every unsuccessful request (see get_results)."""
+        _, unsuccessful = self.get_results()
+        return self.get_requests_by_custom_ids([entry["custom_id"] for entry in unsuccessful])
+
+    def get_requests_by_custom_ids(self, custom_ids: Iterable[str]) -> list[dict[str, Any]]:
+        """The original request lines with these custom_ids, in file order (unknown ids are skipped)."""
+        wanted = set(custom_ids)
+        return [request for request in iter_requests(self.requests_path) if request["custom_id"] in wanted]
+
+    def results_table(self) -> Any:
+        """The flat results table (pandas), one row per request, including ``missing`` ones."""
+        paths = [self.results_path] if self.results_path.exists() else []
+        return results_io.load_results(paths, requests=self.requests_path)
+
+    def export_results(self, path: str | os.PathLike[str], format: str | None = None) -> Path:
+        """Write the results table as CSV, JSONL or Parquet (by ``format`` or the suffix)."""
+        return results_io.export_results(self.results_table(), path, format=format)
+
+    # -- jobs ---------------------------------------------------------------------------------------------
+
+    def _plan_attempt(self, source: Path, attempt: int) -> None:
+        report = validate_file(source, endpoint=self.record.endpoint, limits=self.provider.limits)
+        report.raise_for_errors()
+        staging = self.directory / "jobs" / f".staging-{attempt}"
+        paths = write_job_files(source, report.jobs, staging)
+        for index, (plan, path) in enumerate(zip(report.jobs, paths, strict=True), start=1):
+            key = f"a{attempt}-j{index}"
+            target = self.directory / "jobs" / key / "input.jsonl"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(path, target)
+            self.record.jobs.append(
+                JobRecord(
+                    key=key, attempt=attempt, request_count=plan.request_count, input_file=_rel(target, self)
+                )
+            )
+        shutil.rmtree(staging, ignore_errors=True)
+        self._update_counts()
+        self.save()
+
+    def _metadata(self, job: JobRecord) -> dict[str, str]:
+        return {
+            "langbatch_batch_id": self.id,
+            "langbatch_attempt": str(job.attempt),
+            "langbatch_job": job.key,
+        }
+
+    def _submit_pending(self, check_existing: bool) -> None:
+        found = self._find_existing() if check_existing else {}
+        for job in self.record.jobs:
+            if job.status != "submitting":
+                continue
+            remote = found.get(job.key)
+            if remote is None:
+                remote = self.provider.submit(
+                    self.directory / job.input_file, self.record.endpoint, self._metadata(job)
+                )
+                if os.environ.get(CRASH_HOOK_ENV):
+                    os._exit(75)
+            self._record_submission(job, remote)
+            self._update_counts()
+            self.save()
+
+    def _find_existing(self) -> dict[str, Any]:
+        """Our jobs already at the provider but recorded as ``submitting`` (a crash after create)."""
+        waiting = [job for job in self.record.jobs if job.status == "submitting"]
+        if not waiting:
+            return {}
+        since = min(job.created_at for job in waiting) - RECONCILE_SLACK
+        jobs = self.provider.find({"langbatch_batch_id": self.id}, created_after=since)
+        return {job.metadata.get("langbatch_job"): job for job in jobs}
+
+    def _record_submission(self, job: JobRecord, remote: Any) -> None:
+        job.provider_job_id = remote.id
+        self._update_job(job, remote)
+
+    def _update_job(self, job: JobRecord, remote: Any) -> None:
+        job.status = remote.status
+        job.request_counts = dict(remote.request_counts)
+        job.errors = list(remote.errors)
+        job.updated_at = time.time()
+
+    def _download(self, job: JobRecord) -> None:
+        remote = self.provider.poll(job.provider_job_id or "")
+        self._update_job(job, remote)
+        output, error = self.provider.download(remote, self.directory / "jobs" / job.key)
+        job.output_file = _rel(output, self) if output else None
+        job.error_file = _rel(error, self) if error else None
+        job.downloaded = True
+
+    def _merge(self) -> None:
+        paths = []
+        for job in sorted(self.record.jobs, key=lambda j: (j.attempt, j.created_at)):
+            paths += [self.directory / p for p in (job.output_file, job.error_file) if p]
+        results_io.merge_results(paths, self.results_path)
+
+    def _outcomes(self) -> dict[str, dict[str, Any]]:
+        if not self.results_path.exists():
+            return {}
+        return {result.get("custom_id"): result for _, result in results_io.iter_results(self.results_path)}
+
+    def _update_counts(self) -> None:
+        succeeded = sum(1 for r in self._outcomes().values() if results_io.classify(r) == "succeeded")
+        pending = 0
+        for job in self._active_jobs():
+            counts = job.request_counts
+            succeeded += counts.get("completed", 0)
+            pending += max(job.request_count - counts.get("completed", 0) - counts.get("failed", 0), 0)
+        r = self.record
+        r.succeeded, r.pending = succeeded, pending
+        r.failed = max(r.request_count - succeeded - pending, 0)
+        r.status = aggregate_status(r.jobs, all_succeeded=succeeded == r.request_count)
+
+    def _ids_to_retry(self, include_client_errors: bool) -> set[str]:
+        outcomes = self._outcomes()
+        todo = set()
+        for request in iter_requests(self.requests_path):
+            result = outcomes.get(request["custom_id"])
+            if result is None or _worth_retrying(result, include_client_errors):
+                todo.add(request["custom_id"])
+        return todo
+
+    def _running_ids(self) -> set[str]:
+        running: set[str] = set()
+        for job in self._active_jobs():
+            running.update(r["custom_id"] for r in iter_requests(self.directory / job.input_file))
+        return running
+
+    def _require_started(self) -> None:
+        if not self.record.jobs:
+            raise BatchStateError(f"Batch {self.id} is not started: call start() first, then wait().")
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.id} {self.record.status} {self.record.request_count} requests>"
+
+
+def _connection_of(client: Any) -> Connection:
+    """The connection to record for a client object (its URL, no key), or the seed's default."""
+    if client is None:
+        return Connection.openai()
+    import openai
+
+    if isinstance(client, openai.AzureOpenAI):
+        return Connection("azure", base_url=str(client.base_url), api_key_env=None)
+    return Connection("compatible", base_url=str(client.base_url))
+
+
+def _worth_retrying(result: dict[str, Any], include_client_errors: bool) -> bool:
+    return results_io.classify(result) != "succeeded" and is_retryable(result, include_client_errors)
+
+
+def _missing(custom_id: str) -> dict[str, Any]:
+    return {
+        "custom_id": custom_id,
+        "status": "missing",
+        "code": "missing",
+        "message": "No result: its job ended without one (failed, or lost); retry() resubmits it.",
+        "status_code": None,
+    }
+
+
+def _rel(path: Path, batch: Batch) -> str:
+    return path.relative_to(batch.directory).as_posix()
+
+
+def _copy_atomic(source: Path, target: Path) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    os.close(fd)
+    try:
+        shutil.copyfile(source, tmp)
+        os.replace(tmp, target)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+def _write_requests(source: Path, target: Path, custom_ids: set[str]) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            for request in iter_requests(source):
+                if request["custom_id"] in custom_ids:
+                    out.write(orjson.dumps(request) + b"\n")
+        os.replace(tmp, target)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
