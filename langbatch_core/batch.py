@@ -36,7 +36,7 @@ from langbatch_core.errors import (
     ConfigurationError,
     InvalidRequestsError,
 )
-from langbatch_core.providers import Connection, Provider, provider_for
+from langbatch_core.providers import Connection, Job, Provider, provider_for
 from langbatch_core.requests import iter_requests, validate_file, write_job_files
 from langbatch_core.storage import BatchRecord, BatchStorage, FileBatchStorage, JobRecord, check_batch_id
 
@@ -298,6 +298,16 @@ class Batch:
             if not self._active_jobs() or (deadline is not None and time.monotonic() >= deadline):
                 return self.record.status
             time.sleep(poll_interval)
+
+    def raise_for_status(self) -> None:
+        """Raise JobFailedError (with the provider's ``errors.data``) if a job of the latest attempt failed.
+
+        batch.wait(); batch.raise_for_status()
+        """
+        latest = self.record.attempts
+        for job in self.record.jobs:
+            if job.attempt == latest and job.status == "failed":
+                raise Job(id=job.provider_job_id or job.key, status=job.status, errors=job.errors).failure()
 
     def cancel(self) -> str:
         """Cancel every running job (finished results are kept; retry() can resubmit the rest)."""

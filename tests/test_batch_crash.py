@@ -1,0 +1,70 @@
+"""A process killed between the provider's create and the local record: the next call finds the job
+instead of creating a duplicate, and every request runs exactly once."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+from batch_support import prompts_received, to_engine, write_chat_file
+
+from langbatch_core import Batch, FileBatchStorage
+
+SCRIPT = textwrap.dedent(
+    """
+    import sys
+    from langbatch_core import Connection, Limits, OpenAIChatCompletionBatch
+
+    connection = Connection.compatible(sys.argv[2], limits=Limits(max_requests=2))
+    batch = OpenAIChatCompletionBatch(sys.argv[1], connection=connection)
+    print(batch.id, flush=True)
+    batch.start()
+    print("not reached", flush=True)
+    """
+)
+
+
+def run_until_crash(path, engine):
+    env = {**os.environ, "LANGBATCH_TEST_CRASH_AFTER_CREATE": "1"}
+    done = subprocess.run(
+        [sys.executable, "-c", SCRIPT, str(path), engine.base_url],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 75, done.stderr
+    return done.stdout.split()[0]
+
+
+def remote_jobs(openai_client, batch_id):
+    return [b for b in openai_client.batches.list() if b.metadata.get("langbatch_batch_id") == batch_id]
+
+
+def test_crash_after_create_is_healed_without_duplicates(tmp_path, engine, openai_client, upstream):
+    path = write_chat_file(tmp_path / "in.jsonl", ["a", "b", "c", "d", "e"])
+    batch_id = run_until_crash(path, engine)
+
+    record = FileBatchStorage().load(batch_id)
+    assert [job.status for job in record.jobs] == ["submitting"] * 3  # recorded before the create
+    assert len(remote_jobs(openai_client, batch_id)) == 1  # ...which reached the engine
+
+    batch = Batch.load(batch_id, connection=to_engine(engine))
+    batch.start()  # finishes the interrupted start: finds job 1, submits jobs 2 and 3
+    assert batch.wait(poll_interval=0.05) == "completed"
+    remote = remote_jobs(openai_client, batch_id)
+    assert len(remote) == 3
+    assert {job.provider_job_id for job in batch.record.jobs} == {b.id for b in remote}
+    assert prompts_received(upstream) == {p: 1 for p in "abcde"}
+
+
+def test_get_status_also_reconciles_after_a_crash(tmp_path, engine, openai_client, upstream):
+    batch_id = run_until_crash(write_chat_file(tmp_path / "in.jsonl", ["a", "b"]), engine)
+    batch = Batch.load(batch_id, connection=to_engine(engine))
+    batch.get_status()
+    assert batch.record.jobs[0].provider_job_id == remote_jobs(openai_client, batch_id)[0].id
+    assert batch.wait(poll_interval=0.05) == "completed"
+    assert len(remote_jobs(openai_client, batch_id)) == 1
+    assert prompts_received(upstream) == {"a": 1, "b": 1}

@@ -1,0 +1,76 @@
+"""One DuckDB store used by two processes at once (the CLI and the dashboard): nothing lost, no lock error."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from langbatch_core import DuckDBBatchStorage, StorageError
+
+WRITER = textwrap.dedent(
+    """
+    import sys
+    from langbatch_core import BatchRecord, DuckDBBatchStorage
+
+    storage = DuckDBBatchStorage(sys.argv[1])
+    for i in range(25):
+        name = sys.argv[2]
+        storage.save(BatchRecord(id=f"lb_{name}_{i}", endpoint="/v1/chat/completions", name=name))
+        storage.list()
+    print("ok")
+    """
+)
+
+HOLDER = textwrap.dedent(
+    """
+    import sys, time, duckdb
+    con = duckdb.connect(sys.argv[1])
+    print("holding", flush=True)
+    time.sleep(float(sys.argv[2]))
+    con.close()
+    """
+)
+
+
+def test_two_processes_share_one_store(tmp_path):
+    path = tmp_path / "langbatch.duckdb"
+    DuckDBBatchStorage(path).list()  # create + migrate first, as the dashboard would
+    procs = [
+        subprocess.Popen([sys.executable, "-c", WRITER, str(path), name], stdout=subprocess.PIPE, text=True)
+        for name in ("cli", "dash")
+    ]
+    outputs = [p.communicate(timeout=120)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0] and outputs == ["ok\n", "ok\n"]
+    records = DuckDBBatchStorage(path).list()
+    assert len(records) == 50
+    assert {r.name for r in records} == {"cli", "dash"}
+
+
+def test_a_held_lock_is_waited_for(tmp_path):
+    path = tmp_path / "langbatch.duckdb"
+    DuckDBBatchStorage(path).list()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(path), "1.0"], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout.readline() == "holding\n"
+        assert DuckDBBatchStorage(path, lock_timeout=20).list() == []  # waits for the holder to let go
+    finally:
+        holder.wait(timeout=30)
+
+
+def test_a_lock_held_too_long_is_a_clear_error(tmp_path):
+    path = tmp_path / "langbatch.duckdb"
+    DuckDBBatchStorage(path).list()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(path), "1.5"], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout.readline() == "holding\n"
+        with pytest.raises(StorageError, match="held by another process"):
+            DuckDBBatchStorage(path, lock_timeout=0.3).list()
+    finally:
+        holder.wait(timeout=30)
