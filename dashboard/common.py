@@ -291,17 +291,25 @@ def poll_active(records: list[Any]) -> list[str]:
     return messages
 
 
-def batch_action(batch_id: str, action: str) -> None:
-    """Run ``action`` (start, refresh, retry, cancel, delete) on the stored batch."""
+def batch_action(batch_id: str, action: str) -> str:
+    """Run ``action`` (start, refresh, retry, cancel, delete) on a stored batch; say what happened."""
     batch = load_batch(batch_id)
-    calls = {
-        "start": batch.start,
-        "refresh": batch.get_status,
-        "retry": batch.retry,
-        "cancel": batch.cancel,
-        "delete": batch.delete,
-    }
-    calls[action]()
+    if action == "start":
+        batch.start()
+        return f"Batch {batch_id} started."
+    if action == "refresh":
+        return f"Batch {batch_id} is {batch.get_status()}."
+    if action == "retry":
+        count = batch.retry()
+        return f"Resubmitted {count:,} request(s)." if count else "Nothing to retry: every request succeeded."
+    if action == "cancel":
+        return f"Batch {batch_id} is {batch.cancel()}."
+    if action == "delete":
+        if any(job.active for job in batch.record.jobs):
+            batch.cancel()
+        batch.delete(force=True)
+        return f"Batch {batch_id} deleted."
+    raise ValueError(f"unknown action {action!r}")
 
 
 def requests_file(batch_id: str) -> Path:
@@ -309,27 +317,20 @@ def requests_file(batch_id: str) -> Path:
     return storage().batch_dir(batch_id) / "requests.jsonl"
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
-def _results_file(batch_id: str, updated_at: float, data: str) -> str | None:
-    try:
-        return str(load_batch(batch_id).get_results_file())
-    except LangBatchError:
-        return None
-
-
 def results_file(record: Any) -> Path | None:
-    """The merged result JSONL of a batch (``None`` while no job has results)."""
-    if not (record.succeeded or record.failed):
-        return None
-    path = _results_file(record.id, record.updated_at, str(data_dir()))
-    return Path(path) if path and Path(path).exists() else None
+    """The batch's merged result JSONL, ``<data>/batches/<id>/results.jsonl`` (``None`` until it exists).
+
+    Read from disk without asking the provider: the Batches page's refresh keeps it current.
+    """
+    path = storage().batch_dir(record.id) / "results.jsonl"
+    return path if path.exists() else None
 
 
 @st.cache_data(show_spinner="Loading the results…", max_entries=8)
 def _load_table(results: tuple[str, int, int], requests: tuple[str, int, int] | None) -> pd.DataFrame:
     from langbatch_core.results import load_results
 
-    return load_results(results[0], requests=requests[0] if requests else None)
+    return load_results([results[0]], requests=requests[0] if requests else None)
 
 
 def results_table(record: Any) -> pd.DataFrame | None:

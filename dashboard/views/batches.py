@@ -7,6 +7,10 @@ import tables
 common.sidebar()
 st.title("Batches")
 
+done = st.session_state.pop("bt_done", None)
+if done:
+    st.success(done, icon="✅")
+
 records = None
 with common.shown_errors("Reading the batch store"):
     records = common.list_batches()
@@ -58,8 +62,7 @@ def actions(record) -> None:
     for action, clicked in pressed.items():
         if clicked:
             with common.shown_errors(f"{action.capitalize()} of batch {record.id}"), st.spinner(f"{action}…"):
-                common.batch_action(record.id, action)
-                st.toast(f"{action.capitalize()}: done for {record.id}.")
+                st.session_state["bt_done"] = common.batch_action(record.id, action)
                 st.rerun()
     if st.session_state.get("bt_confirm_delete") == record.id:
         confirm_delete(record)
@@ -75,10 +78,9 @@ def confirm_delete(record) -> None:
     yes, no, _ = st.columns([1, 1, 4])
     if yes.button("Yes, delete it", key="bt_delete_yes", type="primary"):
         with common.shown_errors(f"Deleting batch {record.id}"):
-            common.batch_action(record.id, "delete")
+            st.session_state["bt_done"] = common.batch_action(record.id, "delete")
             st.session_state.pop("bt_confirm_delete", None)
             st.session_state.pop("selected_batch", None)
-            st.toast(f"Batch {record.id} deleted.")
             st.rerun()
     if no.button("Keep it", key="bt_delete_no"):
         st.session_state.pop("bt_confirm_delete", None)
@@ -124,7 +126,7 @@ def details(record) -> None:
     actions(record)
     if record.jobs:
         st.markdown("**Jobs**")
-        st.altair_chart(tables.timeline_chart(record), use_container_width=True)
+        st.altair_chart(tables.timeline_chart(record), width="stretch")
         st.dataframe(tables.jobs_table(record), hide_index=True, key="bt_jobs")
     else:
         st.caption("No jobs yet: the batch has not been started.")

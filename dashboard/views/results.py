@@ -109,10 +109,10 @@ with tab_charts:
     if view.empty:
         st.info("No rows match the filters.")
     else:
-        st.altair_chart(explore.status_chart(view), use_container_width=True)
+        st.altair_chart(explore.status_chart(view), width="stretch")
         for chart in (explore.token_chart(view), explore.error_chart(view)):
             if chart is not None:
-                st.altair_chart(chart, use_container_width=True)
+                st.altair_chart(chart, width="stretch")
 
 st.markdown("**Download the filtered rows**")
 buttons = st.columns(6)

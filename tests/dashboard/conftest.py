@@ -48,3 +48,52 @@ def texts(at: AppTest, kind: str) -> str:
 def data_dir(isolated_data_dir: Path) -> Path:
     isolated_data_dir.mkdir(parents=True, exist_ok=True)
     return isolated_data_dir
+
+
+def make_record(n: int = 0, status: str = "completed", jobs: int = 1, **fields):
+    """A stored-looking BatchRecord (no files), for pages that only read the store."""
+    import time
+
+    from langbatch_core.storage import BatchRecord, JobRecord
+
+    now = time.time() - 1000 + n
+    record = BatchRecord(
+        id=f"lb_test{n:05d}",
+        endpoint="/v1/chat/completions",
+        kind="OpenAIChatCompletionBatch",
+        name=f"batch {n}",
+        model="gpt-4o-mini",
+        connection={"kind": "local", "name": "Local engine"},
+        status=status,
+        request_count=10,
+        succeeded=6,
+        failed=2,
+        pending=2,
+        estimated_cost_usd=0.0012,
+        created_at=now,
+        updated_at=now + 5,
+        jobs=[
+            JobRecord(
+                key=f"a1-j{j + 1}",
+                attempt=1,
+                request_count=5,
+                input_file=f"jobs/a1-j{j + 1}/input.jsonl",
+                status=status,
+                provider_job_id=f"batch_{n}_{j}",
+                created_at=now,
+                updated_at=now + 5,
+            )
+            for j in range(jobs)
+        ],
+    )
+    for key, value in fields.items():
+        setattr(record, key, value)
+    return record
+
+
+def store(records) -> None:
+    """Save ``records`` in the dashboard's DuckDB store."""
+    import common
+
+    for record in records:
+        common.storage().save(record)

@@ -1,0 +1,105 @@
+"""The Batches page: the table of every batch, details, jobs, errors and the actions."""
+
+from __future__ import annotations
+
+import common
+
+from langbatch_core.storage import BatchStorage
+
+from .conftest import make_record, open_page, store, texts
+
+
+def test_no_batches_gives_a_friendly_empty_state(data_dir):
+    at = open_page("batches")
+    assert not at.exception
+    assert "No batches yet" in texts(at, "info")
+
+
+def test_every_batch_is_listed_with_progress_and_counts(data_dir):
+    store([make_record(1), make_record(2, status="failed", succeeded=0, failed=10, pending=0)])
+    at = open_page("batches")
+    assert not at.exception
+    table = at.dataframe[0].value
+    assert list(table["id"]) == ["lb_test00002", "lb_test00001"]  # newest first
+    assert {
+        "name",
+        "connection",
+        "model",
+        "status",
+        "progress",
+        "succeeded",
+        "failed",
+        "pending",
+        "created",
+        "cost",
+    } <= set(table.columns)
+    assert table.set_index("id").loc["lb_test00001", "progress"] == 0.8
+    assert table.set_index("id").loc["lb_test00002", "status"] == "failed"
+
+
+class MemoryStorage(BatchStorage):
+    """A real store subclass kept in memory: seeding 1,000 DuckDB rows one save at a time takes a minute."""
+
+    def __init__(self, records):
+        super().__init__()
+        self.records = {r.id: r for r in records}
+
+    def save(self, record):
+        self.records[record.id] = record
+
+    def load(self, batch_id):
+        return self.records[batch_id]
+
+    def list(self):
+        return sorted(self.records.values(), key=lambda r: r.created_at, reverse=True)
+
+    def delete(self, batch_id):
+        del self.records[batch_id]
+
+
+def test_a_thousand_batches_render(data_dir, monkeypatch):
+    monkeypatch.setattr(common, "storage", lambda: MemoryStorage(make_record(n) for n in range(1000)))
+    at = open_page("batches")
+    assert not at.exception
+    assert len(at.dataframe[0].value) == 1000
+
+
+def test_details_show_metrics_jobs_and_a_timeline(data_dir):
+    store([make_record(1, jobs=3)])
+    at = open_page("batches")
+    assert "Batch lb_test00001" in [s.value for s in at.subheader]
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Succeeded"] == "6" and metrics["Failed"] == "2" and metrics["Pending"] == "2"
+    jobs = at.dataframe[1].value
+    assert list(jobs["job"]) == ["a1-j1", "a1-j2", "a1-j3"]
+    assert at.get("vega_lite_chart")
+
+
+def test_job_errors_are_grouped_by_code(data_dir):
+    record = make_record(1, status="failed")
+    record.jobs[0].errors = [
+        {"code": "invalid_model", "message": "model x does not exist", "line": 1},
+        {"code": "invalid_model", "message": "model x does not exist", "line": 2},
+        {"code": "too_long", "message": "line too long", "line": 3},
+    ]
+    store([record])
+    at = open_page("batches")
+    errors = at.dataframe[-1].value
+    assert dict(zip(errors["code"], errors["count"], strict=True)) == {"invalid_model": 2, "too_long": 1}
+
+
+def test_names_are_shown_as_text_never_markdown(data_dir):
+    store([make_record(1, name="[click](http://evil.example) **bold**")])
+    at = open_page("batches")
+    assert "Name: [click](http://evil.example) **bold**" in texts(at, "text")
+    for kind in ("markdown", "success", "info", "warning", "error", "caption"):
+        assert "](http://evil" not in texts(at, kind)
+
+
+def test_the_actions_fit_the_state(data_dir):
+    store([make_record(1, status="not_started", jobs=0, succeeded=0, failed=0, pending=10)])
+    at = open_page("batches")
+    assert at.button(key="bt_start").disabled is False
+    assert at.button(key="bt_cancel").disabled is True
+    assert at.button(key="bt_retry").disabled is True
+    assert "has not been started" in texts(at, "caption")
