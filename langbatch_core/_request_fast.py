@@ -1,0 +1,167 @@
+"""The fast path for chat request lines: one typed msgspec decode per line.
+
+A line the typed decode accepts, and whose few remaining rules hold, is valid; any other line goes to the
+detailed checker in ``_request_rules`` for precise codes. The types here are never more lenient than those
+rules (a line accepted here has no problem there), only sometimes stricter, which costs speed, not truth.
+
+    decode = chat_decoder("/v1/chat/completions")
+    facts = chat_facts(decode(line))   # a LineFacts tuple, or None: ask the detailed checker
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+from langbatch_core._request_rules import IMAGE_TOKENS, text_units
+
+NonEmptyStr = Annotated[str, msgspec.Meta(min_length=1)]
+
+
+class _Part(msgspec.Struct, tag_field="type"):
+    pass
+
+
+class _Text(_Part, tag="text"):
+    text: str
+
+
+class _Refusal(_Part, tag="refusal"):
+    refusal: str
+
+
+class _ImageURL(msgspec.Struct):
+    url: str
+
+
+class _Image(_Part, tag="image_url"):
+    image_url: _ImageURL
+
+
+class _Audio(_Part, tag="input_audio"):
+    input_audio: dict[str, Any]
+
+
+class _File(_Part, tag="file"):
+    file: dict[str, Any]
+
+
+class _NoPart(_Part, tag="\x00"):
+    """Never matches: a one-member tagged union would not require its tag."""
+
+
+def _parts(*kinds: type) -> Any:
+    union = kinds[0]
+    for kind in (*kinds[1:], _NoPart):
+        union = union | kind
+    return Annotated[list[union], msgspec.Meta(min_length=1)]  # type: ignore[valid-type]
+
+
+_TextOnly = _parts(_Text)
+
+
+class _Message(msgspec.Struct, tag_field="role"):
+    pass
+
+
+class _System(_Message, tag="system"):
+    content: str | _TextOnly
+
+
+class _Developer(_Message, tag="developer"):
+    content: str | _TextOnly
+
+
+class _User(_Message, tag="user"):
+    content: str | _parts(_Text, _Image, _Audio, _File)  # type: ignore[valid-type]
+
+
+class _Assistant(_Message, tag="assistant"):
+    content: str | _parts(_Text, _Refusal) | None = None  # type: ignore[valid-type]
+    tool_calls: list[msgspec.Raw] | None = None
+    function_call: dict[str, Any] | None = None
+
+
+class _Tool(_Message, tag="tool"):
+    content: str | _TextOnly
+    tool_call_id: str
+
+
+class _Function(_Message, tag="function"):
+    name: str
+    content: str | None = None
+
+
+_AnyMessage = _System | _Developer | _User | _Assistant | _Tool | _Function
+
+
+class _ChatBody(msgspec.Struct):
+    model: NonEmptyStr
+    messages: Annotated[list[_AnyMessage], msgspec.Meta(min_length=1)]  # type: ignore[valid-type]
+    stream: bool | None = None
+    max_tokens: int | None = None
+    max_completion_tokens: int | None = None
+    n: int | None = None
+    tools: list[msgspec.Raw] | None = None  # Raw: measured, not decoded
+    functions: list[msgspec.Raw] | None = None
+
+
+def chat_decoder(endpoint: str) -> Callable[[bytes], Any]:
+    """A decoder of whole chat request lines for a batch whose endpoint is ``endpoint``."""
+    request = msgspec.defstruct(
+        "ChatRequest",
+        [
+            ("custom_id", NonEmptyStr),
+            ("method", Literal["POST"]),
+            ("url", Literal[endpoint]),  # type: ignore[valid-type]
+            ("body", _ChatBody),
+        ],
+        forbid_unknown_fields=True,
+    )
+    return msgspec.json.Decoder(request).decode
+
+
+def chat_facts(request: Any) -> tuple | None:
+    """The facts of a decoded chat request (a plain ``LineFacts`` tuple: this runs once per line), or None
+    when a rule the types cannot express fails."""
+    body = request.body
+    if body.stream:
+        return None
+    messages = body.messages
+    chars = extra = 0
+    for message in messages:
+        content = message.content
+        if type(content) is str:
+            chars += len(content) if content.isascii() else text_units(content)
+        elif content is None:  # only assistant and function messages may omit content
+            if type(message) is _Assistant:
+                if message.tool_calls is not None:
+                    chars += sum(map(len, message.tool_calls))
+                elif message.function_call is None:
+                    return None
+        else:
+            chars, extra = _parts_facts(content, chars, extra)
+    if body.tools is not None:
+        chars += sum(map(len, body.tools))
+    if body.functions is not None:
+        chars += sum(map(len, body.functions))
+    ceiling = body.max_completion_tokens
+    if ceiling is None:
+        ceiling = body.max_tokens
+    if ceiling is not None and body.n is not None and body.n > 0:
+        ceiling *= body.n
+    return (request.custom_id, request.url, body.model, chars, extra + 3 * len(messages) + 3, ceiling, 0)
+
+
+def _parts_facts(parts: list[Any], chars: int, extra: int) -> tuple[int, int]:
+    for part in parts:
+        kind = type(part)
+        if kind is _Text:
+            chars += text_units(part.text)
+        elif kind is _Image:
+            extra += IMAGE_TOKENS
+        elif kind is _Refusal:
+            chars += text_units(part.refusal)
+    return chars, extra

@@ -1,0 +1,59 @@
+"""Batch prices of common OpenAI models, for cost estimates.
+
+One table, in US dollars per 1 million tokens at the Batch API's price (half the realtime price). Update it by
+editing ``BATCH_PRICES`` and ``PRICES_AS_OF``; a model is found by exact name first, then by the longest
+listed name it starts with (so ``gpt-4o-mini-2024-07-18`` uses ``gpt-4o-mini``).
+
+    estimate_cost("gpt-4o-mini", input_tokens=1_000_000, output_tokens=200_000)   # 0.135
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+PRICES_AS_OF = "2025-08"
+
+
+class Price(NamedTuple):
+    input: float  # USD per 1M input tokens, batch
+    output: float  # USD per 1M output tokens, batch (0 for embeddings)
+
+
+BATCH_PRICES: dict[str, Price] = {
+    "gpt-5": Price(0.625, 5.00),
+    "gpt-5-mini": Price(0.125, 1.00),
+    "gpt-5-nano": Price(0.025, 0.20),
+    "gpt-4.1": Price(1.00, 4.00),
+    "gpt-4.1-mini": Price(0.20, 0.80),
+    "gpt-4.1-nano": Price(0.05, 0.20),
+    "gpt-4o": Price(1.25, 5.00),
+    "gpt-4o-mini": Price(0.075, 0.30),
+    "o1": Price(7.50, 30.00),
+    "o3": Price(1.00, 4.00),
+    "o3-mini": Price(0.55, 2.20),
+    "o4-mini": Price(0.55, 2.20),
+    "gpt-4-turbo": Price(5.00, 15.00),
+    "gpt-4": Price(15.00, 30.00),
+    "gpt-3.5-turbo": Price(0.25, 0.75),
+    "text-embedding-3-small": Price(0.01, 0.0),
+    "text-embedding-3-large": Price(0.065, 0.0),
+    "text-embedding-ada-002": Price(0.05, 0.0),
+}
+
+
+def price_for(model: str | None) -> Price | None:
+    """The batch price of ``model``, or None when it is not in the table."""
+    if not model:
+        return None
+    if model in BATCH_PRICES:
+        return BATCH_PRICES[model]
+    matches = [name for name in BATCH_PRICES if model.startswith(name + "-")]
+    return BATCH_PRICES[max(matches, key=len)] if matches else None
+
+
+def estimate_cost(model: str | None, input_tokens: int, output_tokens: int = 0) -> float | None:
+    """Dollars for these tokens at batch prices, or None for a model not in the table."""
+    price = price_for(model)
+    if price is None:
+        return None
+    return round((input_tokens * price.input + output_tokens * price.output) / 1_000_000, 6)
