@@ -37,6 +37,9 @@ _EXPORTS: dict[str, str] = {
     "ValidationReport": "langbatch_core.requests",
     "Issue": "langbatch_core.requests",
     "Limits": "langbatch_core.requests",
+    "JobPlan": "langbatch_core.requests",
+    "iter_requests": "langbatch_core.requests",
+    "write_job_files": "langbatch_core.requests",
     # result files
     "load_results": "langbatch_core.results",
     "export_results": "langbatch_core.results",
