@@ -65,8 +65,7 @@ def apply(table: pd.DataFrame, filters: Filters) -> pd.DataFrame:
             mask &= table[column].isin(wanted).to_numpy()
     if filters.tokens is not None and "total_tokens" in table:
         low, high = filters.tokens
-        tokens = table["total_tokens"]
-        mask &= (tokens.between(low, high) | tokens.isna()).to_numpy()
+        mask &= table["total_tokens"].between(low, high).to_numpy()  # rows without tokens drop out
     if filters.text.strip():
         mask &= _text_mask(table, filters.text.strip(), mask)
     view = table[mask]
@@ -159,7 +158,7 @@ def line_index(path: str) -> dict[str, int]:
     with open(path, "rb") as lines:
         for line in lines:
             match = _CUSTOM_ID.search(line, 0, 512)
-            if match:
+            if match and b"{" not in line[1 : match.start()]:  # a top-level key, not one inside "body"
                 key = orjson.loads(b'"' + match.group(1) + b'"')
             else:
                 try:

@@ -64,7 +64,8 @@ with st.container(border=True):
     )
     bounds = explore.token_bounds(table)
     if bounds and bounds[0] < bounds[1]:
-        filters.tokens = middle.slider("Total tokens", bounds[0], bounds[1], bounds, key="rs_tokens")
+        chosen = middle.slider("Total tokens", bounds[0], bounds[1], bounds, key="rs_tokens")
+        filters.tokens = None if tuple(chosen) == bounds else tuple(chosen)  # full range: keep every row
     sortable = [c for c in table.columns if c not in ("prompt", "answer")]
     filters.sort_by = right.selectbox(
         "Sort by", [None, *sortable], key="rs_sort", format_func=lambda c: c or "—"

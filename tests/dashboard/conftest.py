@@ -97,3 +97,57 @@ def store(records) -> None:
 
     for record in records:
         common.storage().save(record)
+
+
+def result_lines(n: int, answer: str = "answer {i}") -> tuple[bytes, bytes]:
+    """(requests, results) JSONL for ``n`` chat requests: every 5th rejected (400), every 7th expired."""
+    requests, results = [], []
+    for i in range(n):
+        cid = f"req-{i}"
+        requests.append(
+            {
+                "custom_id": cid,
+                "method": "POST",
+                "url": "/v1/chat/completions",
+                "body": {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": f"question {i}"}]},
+            }
+        )
+        if i % 7 == 6:
+            response, error = None, {"code": "batch_expired", "message": "The completion window expired."}
+        elif i % 5 == 4:
+            body = {
+                "error": {"message": "bad value", "type": "invalid_request_error", "code": "invalid_value"}
+            }
+            response, error = {"status_code": 400, "request_id": f"r{i}", "body": body}, None
+        else:
+            usage = {"prompt_tokens": 10 + i, "completion_tokens": 5, "total_tokens": 15 + i}
+            message = {"role": "assistant", "content": answer.format(i=i)}
+            choice = {"index": 0, "message": message, "finish_reason": "length" if i % 3 == 2 else "stop"}
+            body = {
+                "id": f"c{i}",
+                "object": "chat.completion",
+                "model": "gpt-4o-mini",
+                "choices": [choice],
+                "usage": usage,
+            }
+            response, error = {"status_code": 200, "request_id": f"r{i}", "body": body}, None
+        results.append({"id": f"batch_req_{i}", "custom_id": cid, "response": response, "error": error})
+
+    def jsonl(rows):
+        return "".join(json.dumps(r) + "\n" for r in rows).encode()
+
+    return jsonl(requests), jsonl(results)
+
+
+def stored_batch_with_results(n: int = 20, answer: str = "answer {i}", **fields):
+    """A stored record whose folder holds ``n`` requests and their (mixed) results; returns the record."""
+    import common
+
+    requests, results = result_lines(n, answer)
+    record = make_record(1, request_count=n, **fields)
+    folder = common.storage().batch_dir(record.id)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "requests.jsonl").write_bytes(requests)
+    (folder / "results.jsonl").write_bytes(results)
+    store([record])
+    return record

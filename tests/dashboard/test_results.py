@@ -1,0 +1,103 @@
+"""The Results page: load a batch's results, filter, sort, inspect a row, chart and download."""
+
+from __future__ import annotations
+
+import json
+
+from .conftest import open_page, stored_batch_with_results, texts
+
+
+def shown_table(at):
+    return at.dataframe[0].value
+
+
+def test_no_results_gives_a_friendly_empty_state(data_dir):
+    at = open_page("results")
+    assert not at.exception
+    assert "No results yet" in texts(at, "info")
+
+
+def test_the_table_has_one_row_per_request_and_the_summary_counts(data_dir):
+    stored_batch_with_results(20)
+    at = open_page("results")
+    assert not at.exception
+    table = shown_table(at)
+    assert len(table) == 20
+    assert {"custom_id", "status", "prompt", "answer", "finish_reason", "total_tokens", "error_code"} <= set(
+        table.columns
+    )
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Requests"] == "20" and metrics["Succeeded"] == "14" and metrics["Failed"] == "4"
+    assert metrics["Not run"] == "2"
+
+
+def test_filters_by_status_error_code_and_finish_reason(data_dir):
+    stored_batch_with_results(20)
+    at = open_page("results")
+    at.multiselect(key="rs_status").set_value(["failed"]).run()
+    assert set(shown_table(at)["status"]) == {"failed"}
+    assert "4 of 20 rows" in texts(at, "caption")
+    at.multiselect(key="rs_status").set_value([]).run()
+    at.multiselect(key="rs_code").set_value(["batch_expired"]).run()
+    assert list(shown_table(at)["custom_id"]) == ["req-6", "req-13"]
+    at.multiselect(key="rs_code").set_value([]).run()
+    at.multiselect(key="rs_finish").set_value(["length"]).run()
+    assert set(shown_table(at)["finish_reason"]) == {"length"}
+
+
+def test_text_search_finds_prompts_answers_and_ids_case_insensitively(data_dir):
+    stored_batch_with_results(20, answer="Answer number {i}")
+    at = open_page("results")
+    at.text_input(key="rs_text").input("ANSWER NUMBER 1").run()
+    assert set(shown_table(at)["custom_id"]) == {
+        "req-1",
+        "req-10",
+        "req-11",
+        "req-12",
+        "req-15",
+        "req-16",
+        "req-17",
+        "req-18",
+    }
+    at.text_input(key="rs_text").input("question 19").run()
+    assert list(shown_table(at)["custom_id"]) == ["req-19"]
+
+
+def test_token_range_and_sorting(data_dir):
+    stored_batch_with_results(20)
+    at = open_page("results")
+    at.slider(key="rs_tokens").set_range(20, 25).run()
+    assert set(shown_table(at)["total_tokens"]) <= set(range(20, 26))
+    at.slider(key="rs_tokens").set_range(15, 34).run()
+    at.selectbox(key="rs_sort").set_value("total_tokens").run()
+    at.toggle(key="rs_desc").set_value(True).run()
+    tokens = list(shown_table(at)["total_tokens"].dropna())
+    assert tokens == sorted(tokens, reverse=True)
+
+
+def test_row_detail_shows_request_and_response_json_as_code(data_dir):
+    stored_batch_with_results(5, answer="<script>alert(1)</script> ![x](http://evil.example/p.png) {i}")
+    at = open_page("results")
+    at.text_input(key="rs_detail_id").input("req-2").run()
+    assert not at.exception
+    codes = [c for c in at.code if c.language == "json"]
+    request, response = (json.loads(c.value) for c in codes)
+    assert request["custom_id"] == "req-2" and request["body"]["messages"][0]["content"] == "question 2"
+    assert response["response"]["body"]["choices"][0]["message"]["content"].startswith("<script>")
+    for kind in ("markdown", "caption", "info", "success", "error", "warning"):
+        assert "<script>" not in texts(at, kind) and "](http://evil" not in texts(at, kind)
+
+
+def test_an_unknown_custom_id_in_the_detail_says_so(data_dir):
+    stored_batch_with_results(5)
+    at = open_page("results")
+    at.text_input(key="rs_detail_id").input("nope").run()
+    assert "(not in the request file)" in [c.value for c in at.code]
+
+
+def test_charts_and_downloads_are_offered(data_dir):
+    stored_batch_with_results(20)
+    at = open_page("results")
+    assert len(at.get("vega_lite_chart")) == 3  # status, tokens, errors
+    labels = [b.label for b in at.get("download_button")]
+    assert labels == ["CSV", "JSONL", "PARQUET"]
