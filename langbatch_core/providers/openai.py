@@ -178,20 +178,21 @@ def translate_error(exc: openai.OpenAIError, connection: Connection, action: str
         return errors.ProviderUnavailableError(
             f"Could not {action}: {where} cannot be reached ({exc}). {hint}"
         )
-    if not isinstance(exc, openai.APIStatusError):
-        return errors.ProviderError(f"Could not {action} at {where}: {exc}")
+    status = getattr(exc, "status_code", None)
+    if not isinstance(exc, openai.APIStatusError) or not isinstance(status, int):
+        return errors.ProviderError(f"Could not {action} at {where}: {exc!r}")
     message = _api_message(exc)
-    status, code = exc.status_code, getattr(exc, "code", None)
+    code = getattr(exc, "code", None)
     kw = {"status_code": status, "code": code}
     if isinstance(exc, openai.AuthenticationError | openai.PermissionDeniedError):
         variable = connection.api_key_env or "the API key variable"
         return errors.AuthenticationError(
-            f"{where} refused the API key ({message}). Check the key in {variable}.", **kw
+            f"Could not {action}: {where} refused the API key ({message}). Check the key in {variable}.", **kw
         )
     if isinstance(exc, openai.RateLimitError):
         return errors.RateLimitError(
-            f"{where} is rate limiting ({message}). Wait a little and try again, or split into smaller "
-            "jobs (Limits(max_requests=...)).",
+            f"Could not {action}: {where} is rate limiting ({message}). Wait a little and try again, or "
+            "split into smaller jobs (Limits(max_requests=...)).",
             **kw,
         )
     if isinstance(exc, openai.NotFoundError):
@@ -208,12 +209,12 @@ def translate_error(exc: openai.OpenAIError, connection: Connection, action: str
 
 
 def _api_message(exc: openai.APIStatusError) -> str:
-    body = exc.body
+    body = getattr(exc, "body", None)
     if isinstance(body, dict):
         inner = body.get("error", body)
         if isinstance(inner, dict) and inner.get("message"):
             return str(inner["message"])
-    return str(exc.message)
+    return str(getattr(exc, "message", exc))
 
 
 for _kind in OpenAIProvider.kinds:
