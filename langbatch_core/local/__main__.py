@@ -96,7 +96,13 @@ def serve(args: argparse.Namespace) -> None:
         write_info(engine.root, info)  # announce the address only once the server answers
         print(f"LangBatch local engine serving {engine.base_url} (data: {engine.data_dir})", flush=True)
 
-    server.startup = startup
+    original_shutdown = server.shutdown
+
+    async def shutdown(sockets=None):
+        clear_info(engine.root, os.getpid())  # before uvicorn re-raises SIGTERM to end the process
+        await original_shutdown(sockets=sockets)
+
+    server.startup, server.shutdown = startup, shutdown
     try:
         server.run(sockets=[sock])
     finally:
