@@ -44,6 +44,10 @@ _EXPORTS: dict[str, str] = {
     "load_results": "langbatch_core.results",
     "export_results": "langbatch_core.results",
     "merge_results": "langbatch_core.results",
+    "iter_results": "langbatch_core.results",
+    "classify": "langbatch_core.results",
+    "MergeReport": "langbatch_core.results",
+    "read_result_line": "langbatch_core.results",
     # batches
     "Batch": "langbatch_core.batch",
     "OpenAIChatCompletionBatch": "langbatch_core.chat",

@@ -1,0 +1,366 @@
+"""Result files: read, classify, merge over jobs, flatten into one table, export.
+
+A result line is ``{"id", "custom_id", "response": {"status_code", "request_id", "body"} | null, "error"}``.
+A request rejected by the API has ``status_code >= 400`` and the reason in ``response.body.error``; one never
+run (expired, cancelled) has ``response: null`` and ``error: {code, message}``.
+
+    merge_results(["job1/output.jsonl", "job1/errors.jsonl", "job2/output.jsonl"], "results.jsonl")
+    table = load_results("results.jsonl", requests="requests.jsonl")   # one row per request
+    export_results(table[table.status == "failed"], "failed.csv")
+
+The table is built from a typed decode of each line straight into arrow columns (``_result_rows``), so a
+field first seen late in the file is never lost, and memory stays near the size of the text it holds.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import orjson
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from langbatch_core._result_rows import Columns, request_prompts, status_of
+from langbatch_core.errors import ResultsError
+from langbatch_core.requests import _LineReader
+
+__all__ = [
+    "STATUSES",
+    "MergeReport",
+    "classify",
+    "export_results",
+    "iter_results",
+    "load_results",
+    "merge_results",
+    "read_result_line",
+]
+
+STATUSES = ("succeeded", "failed", "expired", "cancelled", "missing")
+EXPORT_FORMATS = {
+    ".csv": "csv",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+}
+MAX_LISTED = 100  # garbled lines / unknown ids listed in reports and table attrs (all are counted)
+PathLike = str | os.PathLike[str]
+
+
+def classify(result: dict[str, Any]) -> str:
+    """The outcome of one result line: ``succeeded``, ``failed``, ``expired`` or ``cancelled``.
+
+    classify({"custom_id": "a", "response": None, "error": {"code": "batch_expired"}})   # "expired"
+    """
+    response = result.get("response")
+    error = result.get("error") if isinstance(result.get("error"), dict) else {}
+    if isinstance(response, dict):
+        code = response.get("status_code")
+        return status_of(code if isinstance(code, int) else None, None, True)
+    return status_of(None, error.get("code"), False)
+
+
+def _lines(path: PathLike) -> Iterator[tuple[int, memoryview]]:
+    """(line number, line) of the non-empty lines of a file; missing files are a ResultsError."""
+    try:
+        handle = Path(path).open("rb", buffering=0)  # noqa: SIM115 (closed by the with below)
+    except OSError as exc:
+        raise ResultsError(f"Cannot read the result file {path}: {exc.strerror}; check the path.") from exc
+    with handle:
+        for line, raw in _LineReader(handle):
+            if raw:
+                yield line, raw
+
+
+def iter_results(path: PathLike) -> Iterator[tuple[int, dict[str, Any]]]:
+    """``(line, result)`` for each result line, in file order.
+
+    Lines that are not JSON result objects are skipped while reading and then raised together as one
+    ``ResultsError`` naming their line numbers, after every good line was yielded.
+
+        for line, result in iter_results("results.jsonl"): ...
+    """
+    garbled: list[int] = []
+    for line, raw in _lines(path):
+        try:
+            result = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            result = None
+        if isinstance(result, dict):
+            yield line, result
+        else:
+            garbled.append(line)
+    if garbled:
+        raise ResultsError(
+            f"{path}: {len(garbled)} line(s) are not JSON result objects (lines "
+            f"{_list(garbled)}); the provider's file is damaged: download it again."
+        )
+
+
+def _list(numbers: Sequence[Any]) -> str:
+    shown = ", ".join(str(n) for n in numbers[:20])
+    return shown + (f", … ({len(numbers)} in all)" if len(numbers) > 20 else "")
+
+
+def read_result_line(path: PathLike, line: int) -> dict[str, Any]:
+    """The full JSON of result line ``line`` (1-based) of ``path``: the dashboard's row detail.
+
+    ``read_result_line("results.jsonl", table.loc[i, "line"])``
+    """
+    for number, raw in _lines(path):
+        if number == line:
+            return orjson.loads(raw)
+        if number > line:
+            break
+    raise ResultsError(f"{path} has no result on line {line}.")
+
+
+# ---------------------------------------------------------------------------------------------- merge
+
+
+class _OutcomeResponse(msgspec.Struct):
+    status_code: int | None = None
+
+
+class _OutcomeError(msgspec.Struct):
+    code: str | None = None
+
+
+class _Outcome(msgspec.Struct):
+    custom_id: str | None = None
+    response: _OutcomeResponse | None = None
+    error: _OutcomeError | None = None
+
+
+_decode_outcome = msgspec.json.Decoder(_Outcome).decode
+
+
+def _outcome(raw: Any) -> tuple[str | None, str] | None:
+    """(custom_id, status) of a result line, or None when it is not a result object."""
+    try:
+        item = _decode_outcome(raw)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        try:
+            result = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            return None
+        if not isinstance(result, dict):
+            return None
+        custom_id = result.get("custom_id")
+        return (None if custom_id is None else str(custom_id)), classify(result)
+    if item.response is not None:
+        return item.custom_id, status_of(item.response.status_code, None, True)
+    return item.custom_id, status_of(None, item.error.code if item.error else None, False)
+
+
+@dataclass
+class MergeReport:
+    """What ``merge_results`` wrote and what it left out (every left-out line is named)."""
+
+    output: Path
+    written: int = 0
+    counts: dict[str, int] = field(default_factory=dict)  # status -> results written
+    replaced: int = 0  # older results superseded by a later one for the same custom_id
+    kept_success: int = 0  # later failures ignored because a success was already there
+    unknown: list[tuple[str, int, str]] = field(default_factory=list)  # (file, line, custom_id) not asked for
+    unknown_count: int = 0
+    bad_lines: list[tuple[str, int, str]] = field(default_factory=list)  # (file, line, why)
+    bad_count: int = 0
+    missing: int = 0  # asked-for custom_ids with no result at all (only with custom_ids=)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.__dict__, "output": str(self.output)}
+
+
+def merge_results(
+    paths: Sequence[PathLike], out: PathLike, custom_ids: set[str] | None = None
+) -> MergeReport:
+    """Merges several jobs' result files (oldest job first) into one OpenAI result JSONL at ``out``.
+
+    The latest result per custom_id wins, but a success is never replaced by a later failure. With
+    ``custom_ids``, results for other ids are left out and listed in ``report.unknown``. Lines that are not
+    result objects are listed in ``report.bad_lines``. ``out`` is written to a temporary file and renamed.
+
+        report = merge_results([old_output, old_errors, retry_output], "results.jsonl", ids)
+    """
+    report = MergeReport(Path(out))
+    chosen: dict[str, tuple[int, int, bool]] = {}  # custom_id -> (file index, line, succeeded)
+    for index, path in enumerate(paths):
+        for line, raw in _lines(path):
+            _consider(report, chosen, custom_ids, index, str(path), line, raw)
+    keep: list[set[int]] = [set() for _ in paths]
+    for index, line, _ in chosen.values():
+        keep[index].add(line)
+    _write_chosen(paths, keep, Path(out), report)
+    if custom_ids is not None:
+        report.missing = len(custom_ids - chosen.keys())
+    return report
+
+
+def _consider(
+    report: MergeReport,
+    chosen: dict[str, tuple[int, int, bool]],
+    custom_ids: set[str] | None,
+    index: int,
+    name: str,
+    line: int,
+    raw: Any,
+) -> None:
+    outcome = _outcome(raw)
+    if outcome is None or outcome[0] is None:
+        why = "not a JSON result object" if outcome is None else "no custom_id"
+        report.bad_count += 1
+        if len(report.bad_lines) < MAX_LISTED:
+            report.bad_lines.append((name, line, why))
+        return
+    custom_id, status = outcome
+    if custom_ids is not None and custom_id not in custom_ids:
+        report.unknown_count += 1
+        if len(report.unknown) < MAX_LISTED:
+            report.unknown.append((name, line, custom_id))
+        return
+    previous = chosen.get(custom_id)
+    succeeded = status == "succeeded"
+    if previous is not None:
+        if previous[2] and not succeeded:
+            report.kept_success += 1
+            return
+        report.replaced += 1
+    chosen[custom_id] = (index, line, succeeded)
+
+
+def _write_chosen(paths: Sequence[PathLike], keep: list[set[int]], out: Path, report: MergeReport) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            for path, lines in zip(paths, keep, strict=True):
+                if not lines:
+                    continue
+                for line, raw in _lines(path):
+                    if line in lines:
+                        handle.write(raw)
+                        handle.write(b"\n")
+                        status = _outcome(raw)[1]  # type: ignore[index]
+                        report.counts[status] = report.counts.get(status, 0) + 1
+                        report.written += 1
+        os.replace(temp, out)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+# ---------------------------------------------------------------------------------------------- the table
+
+
+def load_results(paths: PathLike | Sequence[PathLike], requests: PathLike | None = None) -> pd.DataFrame:
+    """The flat results table: one row per request (see ``_result_rows.SCHEMA`` for the columns).
+
+    Several files are merged like ``merge_results`` does (latest result wins, successes are kept). With
+    ``requests`` (the batch's request file) rows follow its order, gain a ``prompt`` column (the last user
+    message, or the embedding input) and requests without a result get a ``missing`` row. Lines that are not
+    result objects, and results for custom_ids not in ``requests``, are named in ``table.attrs``
+    (``garbled_lines``, ``unknown_custom_ids``, with ``*_count``); unknown ones are still rows.
+
+        table = load_results("results.jsonl", requests="requests.jsonl")
+    """
+    files = [paths] if isinstance(paths, str | os.PathLike) else list(paths)
+    columns, garbled, garbled_count = Columns(), [], 0
+    for path in files:
+        for line, raw in _lines(path):
+            if not columns.add_line(raw, line):
+                garbled_count += 1
+                if len(garbled) < MAX_LISTED:
+                    garbled.append((str(path), line))
+    table = columns.table()
+    keep = _winners(table) if len(files) > 1 or _has_duplicates(table) else None
+    attrs: dict[str, Any] = {"garbled_lines": garbled, "garbled_count": garbled_count}
+    if requests is not None:
+        table = _align_with_requests(table, keep, Path(requests), attrs)
+    elif keep is not None:
+        table = table.take(pa.array(keep, type=pa.int64()))
+    frame = _to_pandas(table)
+    frame.attrs.update(attrs)
+    return frame
+
+
+def _has_duplicates(table: pa.Table) -> bool:
+    ids = table.column("custom_id")
+    return pc.count_distinct(ids, mode="all").as_py() != len(ids)
+
+
+def _winners(table: pa.Table) -> list[int]:
+    """Row indices to keep, in file order: per custom_id the latest, unless that drops a success."""
+    ids = table.column("custom_id").to_pylist()
+    succeeded = pc.equal(table.column("status"), "succeeded").to_pylist()
+    best: dict[Any, int] = {}
+    for row, custom_id in enumerate(ids):
+        key = custom_id if custom_id is not None else ("row", row)
+        previous = best.get(key)
+        if previous is None or not (succeeded[previous] and not succeeded[row]):
+            best[key] = row
+    return sorted(best.values())
+
+
+def _align_with_requests(table: pa.Table, keep: list[int] | None, requests: Path, attrs: dict) -> pa.Table:
+    """Rows in request order, ``missing`` rows for requests without result, a ``prompt`` column."""
+    request_ids, prompts = request_prompts(requests)
+    ids = table.column("custom_id").to_pylist()
+    rows = keep if keep is not None else range(len(ids))
+    row_of = {ids[row]: row for row in rows}
+    order: list[int | None] = [row_of.pop(custom_id, None) for custom_id in request_ids]
+    unknown = sorted(row_of.values())
+    attrs["unknown_custom_ids"] = [ids[row] for row in unknown[:MAX_LISTED]]
+    attrs["unknown_count"] = len(unknown)
+    indices = pa.array(order + unknown, type=pa.int64())
+    taken = table.take(indices)
+    missing = pc.is_null(indices)
+    all_ids = pa.array(request_ids + [ids[row] for row in unknown], type=pa.large_string())
+    status = pc.if_else(missing, pa.scalar("missing", pa.large_string()), taken.column("status"))
+    taken = taken.set_column(0, "custom_id", all_ids).set_column(1, "status", status)
+    prompt = pa.array(prompts + [None] * len(unknown), type=pa.large_string())
+    return taken.add_column(1, "prompt", prompt)
+
+
+def _to_pandas(table: pa.Table) -> pd.DataFrame:
+    ints = {pa.int64(): pd.Int64Dtype(), pa.int32(): pd.Int64Dtype()}
+    frame = table.to_pandas(types_mapper=ints.get, self_destruct=True, split_blocks=True)
+    return frame
+
+
+def export_results(df: pd.DataFrame, path: PathLike, format: str | None = None) -> Path:
+    """Writes the (filtered) table as CSV, JSONL or Parquet, chosen by ``format`` or the file suffix.
+
+    Written to a temporary file and renamed, so a failed export leaves nothing half-written.
+
+        export_results(table[table.status == "failed"], "failed.parquet")
+    """
+    target = Path(path)
+    kind = (format or EXPORT_FORMATS.get(target.suffix.lower(), "")).lower().lstrip(".")
+    if kind not in ("csv", "jsonl", "parquet"):
+        raise ResultsError(
+            f"Cannot export to {target.name!r}: say format='csv', 'jsonl' or 'parquet', or use one of the "
+            f"suffixes {', '.join(EXPORT_FORMATS)}."
+        )
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        if kind == "csv":
+            df.to_csv(temp, index=False)
+        elif kind == "jsonl":
+            df.to_json(temp, orient="records", lines=True, force_ascii=False)
+        else:
+            df.to_parquet(temp, index=False)
+        os.replace(temp, target)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+    return target
