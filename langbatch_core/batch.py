@@ -35,6 +35,7 @@ from langbatch_core.errors import (
     BatchStateError,
     ConfigurationError,
     InvalidRequestsError,
+    ProviderError,
 )
 from langbatch_core.providers import Connection, Job, Provider, provider_for
 from langbatch_core.requests import iter_requests, validate_file, write_job_files
@@ -77,7 +78,7 @@ class Batch:
         self.record = BatchRecord(
             id=f"lb_{uuid.uuid4().hex}",
             endpoint=endpoint,
-            kind=Batch._kinds.get(endpoint, type(self)).__name__,
+            kind=_kind_for(endpoint, type(self)).__name__,
             name=name,
             model=report.model,
             connection=self.connection.to_dict(),
@@ -153,6 +154,19 @@ class Batch:
         raise ConfigurationError(f"{cls.__name__}.create takes request bodies (dicts), not strings.")
 
     @classmethod
+    def from_file(cls, file: str | os.PathLike[str], **kw: Any) -> Batch:
+        """A batch of the kind its first request's url calls for (chat, embeddings, ...).
+
+        batch = Batch.from_file("requests.jsonl", connection=Connection.local())
+        """
+        try:
+            first = next(iter_requests(file), None)
+        except InvalidRequestsError:
+            first = None  # the constructor reports every issue
+        url = first.get("url") if first else None
+        return _kind_for(url, cls)(file, **kw)
+
+    @classmethod
     def load(
         cls,
         batch_id: str,
@@ -167,7 +181,7 @@ class Batch:
         """
         storage = storage if storage is not None else FileBatchStorage()
         record = storage.load(check_batch_id(batch_id))
-        kind = Batch._kinds.get(record.endpoint, cls)
+        kind = _kind_for(record.endpoint, cls)
         if cls is not Batch and not issubclass(kind, cls):
             raise BatchStateError(
                 f"Batch {batch_id} is a {record.kind} ({record.endpoint}); load it with {record.kind}.load "
@@ -311,8 +325,7 @@ class Batch:
 
     def cancel(self) -> str:
         """Cancel every running job (finished results are kept; retry() can resubmit the rest)."""
-        if not self.record.jobs:
-            raise BatchStateError(f"Batch {self.id} is not started: there is nothing to cancel.")
+        self._require_started()
         found = self._find_existing()
         for job in self._active_jobs():
             if job.status == "submitting" and job.key not in found:
@@ -320,8 +333,17 @@ class Batch:
                 continue
             if job.status == "submitting":
                 self._record_submission(job, found[job.key])
-            self._update_job(job, self.provider.cancel(job.provider_job_id or ""))
+            self._update_job(job, self._cancel_job(job.provider_job_id or ""))
         return self.get_status()
+
+    def _cancel_job(self, job_id: str) -> Job:
+        try:
+            return self.provider.cancel(job_id)
+        except ProviderError as exc:
+            remote = self.provider.poll(job_id)
+            if remote.terminal or remote.status == "cancelling":
+                return remote  # it ended between our last poll and the cancel
+            raise exc from None
 
     def retry(self, include_client_errors: bool = False) -> int:
         """Submit, as new jobs, only the requests without a successful result; returns how many.
@@ -532,6 +554,13 @@ class Batch:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.id} {self.record.status} {self.record.request_count} requests>"
+
+
+def _kind_for(endpoint: Any, default: type[Batch]) -> type[Batch]:
+    """The Batch subclass registered for ``endpoint`` (built-in kinds loaded first), else ``default``."""
+    from langbatch_core import chat, embeddings  # noqa: F401  (importing them registers their kinds)
+
+    return Batch._kinds.get(endpoint, default) if isinstance(endpoint, str) else default
 
 
 def _connection_of(client: Any) -> Connection:

@@ -1,0 +1,426 @@
+"""The ``langbatch`` command: thin wrappers over ``langbatch_core``.
+
+    langbatch create requests.jsonl --name demo --start
+    langbatch wait lb_3f2a...
+    langbatch results lb_3f2a... -o results.csv
+
+Batches are kept in the DuckDB store shared with the dashboard (``<data dir>/langbatch.duckdb``) unless
+``--store files``; batches run on the local engine unless a connection option says otherwise. Errors are
+turned into a message and a non-zero exit here, and only here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+import orjson
+
+from langbatch_core.config import DATA_DIR_ENV
+from langbatch_core.errors import LangBatchError
+
+DASHBOARD_APP = Path(__file__).resolve().parents[1] / "dashboard" / "app.py"
+CONNECTION_KINDS = ("local", "openai", "azure", "compatible")
+
+
+class LangBatchGroup(click.Group):
+    """A group that turns LangBatchError into ``Error: <message>`` and exit code 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except LangBatchError as exc:
+            raise click.ClickException(str(exc)) from exc
+
+
+@click.group(cls=LangBatchGroup)
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar=DATA_DIR_ENV,
+    help="Data directory (default: $LANGBATCH_DATA_DIR, else ~/.langbatch).",
+)
+@click.option(
+    "--store",
+    type=click.Choice(["duckdb", "files"]),
+    default="duckdb",
+    show_default=True,
+    help="Batch store: the DuckDB store shared with the dashboard (<data dir>/langbatch.duckdb), "
+    "or one batch.json per batch (the library's default).",
+)
+@click.version_option(package_name="langbatch-core")
+@click.pass_context
+def cli(ctx: click.Context, data_dir: Path | None, store: str) -> None:
+    """Run large LLM jobs through batch APIs: validate, start, watch, retry and export.
+
+    Batches live in the DuckDB store shared with the dashboard (<data dir>/langbatch.duckdb) and run on
+    the local engine unless --connection says otherwise.
+
+    Example:
+
+        langbatch create requests.jsonl --name demo --start && langbatch list
+    """
+    if data_dir is not None:
+        os.environ[DATA_DIR_ENV] = str(data_dir)
+    ctx.obj = {"store": store}
+
+
+def _storage(ctx: click.Context) -> Any:
+    from langbatch_core.storage import DuckDBBatchStorage, FileBatchStorage
+
+    return DuckDBBatchStorage() if ctx.obj["store"] == "duckdb" else FileBatchStorage()
+
+
+def _load(ctx: click.Context, batch_id: str) -> Any:
+    from langbatch_core.batch import Batch
+
+    return Batch.load(batch_id, storage=_storage(ctx))
+
+
+def _echo_json(data: Any) -> None:
+    click.echo(orjson.dumps(data, option=orjson.OPT_INDENT_2, default=str).decode())
+
+
+# -- validate ---------------------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--endpoint", help="Expected endpoint (default: the url of the first request).")
+@click.option("--max-requests", type=int, help="Requests per job, to preview the split plan.")
+@click.option("--json", "as_json", is_flag=True, help="Print the whole report as JSON.")
+def validate(file: Path, endpoint: str | None, max_requests: int | None, as_json: bool) -> None:
+    """Check a request file line by line; exit 1 if it has errors.
+
+    Example:
+
+        langbatch validate requests.jsonl
+    """
+    from langbatch_core.requests import Limits, validate_file
+
+    limits = Limits(max_requests=max_requests) if max_requests else None
+    report = validate_file(file, endpoint=endpoint, limits=limits)
+    if as_json:
+        _echo_json(report.to_dict())
+    else:
+        cost = f"${report.estimated_cost_usd:.4f}" if report.estimated_cost_usd is not None else "unknown"
+        click.echo(
+            f"{file}: {report.request_count} requests, endpoint {report.endpoint}, model {report.model}"
+        )
+        click.echo(
+            f"~{report.input_tokens} input tokens, estimated batch cost {cost}, {len(report.jobs)} job(s)"
+        )
+        for issue in report.issues:
+            click.echo(f"  {issue.severity}: {issue}")
+        click.echo("OK" if report.ok else f"{report.error_count} error(s), {report.warning_count} warning(s)")
+    if not report.ok:
+        sys.exit(1)
+
+
+# -- create / start ---------------------------------------------------------------------------------------
+
+
+def connection_options(command: Any) -> Any:
+    """--connection, --base-url, --api-key-env, --api-version, --max-requests (used when creating)."""
+    options = [
+        click.option(
+            "--connection",
+            "kind",
+            type=click.Choice(CONNECTION_KINDS),
+            default="local",
+            show_default=True,
+            help="Where to run: the local engine, OpenAI, Azure OpenAI, or any OpenAI-compatible API.",
+        ),
+        click.option(
+            "--base-url", help="API root (compatible: required; azure: the endpoint; local: fixed URL)."
+        ),
+        click.option(
+            "--api-key-env", help="NAME of the environment variable holding the key (never the key)."
+        ),
+        click.option("--api-version", help="Azure OpenAI API version."),
+        click.option("--max-requests", type=int, help="Split into jobs of at most this many requests."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _connection(kind: str, base_url: str | None, api_key_env: str | None, api_version: str | None,
+                max_requests: int | None) -> Any:  # fmt: skip
+    from langbatch_core.providers import Connection
+    from langbatch_core.requests import Limits
+
+    limits = Limits(max_requests=max_requests) if max_requests else None
+    extra: dict[str, Any] = {"api_key_env": api_key_env} if api_key_env else {}
+    return Connection(kind, base_url=base_url, api_version=api_version, limits=limits, **extra)
+
+
+def _create(ctx: click.Context, file: Path, name: str | None, **options: Any) -> Any:
+    from langbatch_core.batch import Batch
+
+    batch = Batch.from_file(file, storage=_storage(ctx), connection=_connection(**options), name=name)
+    batch.save()
+    click.echo(f"Created batch {batch.id} ({batch.record.request_count} requests, {batch.record.kind}).")
+    return batch
+
+
+@cli.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--name", help="A label shown in lists and in the dashboard.")
+@click.option("--start", "start_now", is_flag=True, help="Start it right away.")
+@connection_options
+@click.pass_context
+def create(ctx: click.Context, file: Path, name: str | None, start_now: bool, **options: Any) -> None:
+    """Validate a request file and store it as a batch (not started unless --start); prints its id.
+
+    Example:
+
+        langbatch create requests.jsonl --name demo --connection openai --start
+    """
+    batch = _create(ctx, file, name, **options)
+    if start_now:
+        batch.start()
+        click.echo(f"Started {batch.id}: {len(batch.record.jobs)} job(s), status {batch.record.status}.")
+
+
+@cli.command()
+@click.argument("batch_or_file")
+@click.option("--name", help="A label, when starting a file.")
+@connection_options
+@click.pass_context
+def start(ctx: click.Context, batch_or_file: str, name: str | None, **options: Any) -> None:
+    """Start a stored batch by id, or create and start one from a request file.
+
+    Connection options apply when a file is given.
+
+    Example:
+
+        langbatch start lb_3f2a9c...          # or: langbatch start requests.jsonl --connection openai
+    """
+    path = Path(batch_or_file)
+    batch = _create(ctx, path, name, **options) if path.is_file() else _load(ctx, batch_or_file)
+    batch.start()
+    click.echo(f"Started {batch.id}: {len(batch.record.jobs)} job(s), status {batch.record.status}.")
+
+
+# -- watch ------------------------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("batch_id")
+@click.option("--json", "as_json", is_flag=True, help="Print the whole record as JSON.")
+@click.pass_context
+def status(ctx: click.Context, batch_id: str, as_json: bool) -> None:
+    """Refresh a batch from its provider and show its status, counts and jobs.
+
+    Example:
+
+        langbatch status lb_3f2a9c...
+    """
+    record = _load(ctx, batch_id).refresh()
+    if as_json:
+        _echo_json(record.to_dict())
+        return
+    click.echo(f"{record.id} {record.name or ''}".rstrip())
+    click.echo(f"status {record.status}: {_counts(record)}")
+    for job in record.jobs:
+        counts = job.request_counts
+        done = f"{counts.get('completed', 0)} ok, {counts.get('failed', 0)} failed" if counts else ""
+        click.echo(
+            f"  job {job.key} (attempt {job.attempt}) {job.provider_job_id or '-'} {job.status} {done}"
+        )
+
+
+def _counts(record: Any) -> str:
+    return (
+        f"{record.succeeded} succeeded, {record.failed} failed, {record.pending} pending "
+        f"of {record.request_count}"
+    )
+
+
+@cli.command()
+@click.argument("batch_id")
+@click.option("--poll-interval", type=float, default=5.0, show_default=True, help="Seconds between polls.")
+@click.option("--timeout", type=float, help="Give up waiting after this many seconds (the batch runs on).")
+@click.pass_context
+def wait(ctx: click.Context, batch_id: str, poll_interval: float, timeout: float | None) -> None:
+    """Wait for a batch with a progress bar; exit 1 if its latest jobs failed.
+
+    Example:
+
+        langbatch wait lb_3f2a9c... --poll-interval 10
+    """
+    batch = _load(ctx, batch_id)
+    with click.progressbar(length=max(batch.record.request_count, 1), label=f"{batch.id}") as bar:
+
+        def advance(progress: dict[str, Any]) -> None:
+            bar.update(progress["succeeded"] + progress["failed"] - bar.pos)
+
+        final = batch.wait(poll_interval=poll_interval, callback=advance, timeout=timeout)
+    click.echo(f"{final}: {_counts(batch.record)}")
+    batch.raise_for_status()
+
+
+# -- act --------------------------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("batch_id")
+@click.option("--include-client-errors", is_flag=True, help="Also resubmit requests the API rejected (4xx).")
+@click.pass_context
+def retry(ctx: click.Context, batch_id: str, include_client_errors: bool) -> None:
+    """Resubmit, as new jobs, only the requests without a successful result.
+
+    Example:
+
+        langbatch retry lb_3f2a9c...
+    """
+    count = _load(ctx, batch_id).retry(include_client_errors=include_client_errors)
+    click.echo(f"Resubmitted {count} request(s)." if count else "Nothing to retry.")
+
+
+@cli.command()
+@click.argument("batch_id")
+@click.pass_context
+def cancel(ctx: click.Context, batch_id: str) -> None:
+    """Cancel a batch's running jobs (finished results are kept; retry resubmits the rest).
+
+    Example:
+
+        langbatch cancel lb_3f2a9c...
+    """
+    click.echo(f"{batch_id}: {_load(ctx, batch_id).cancel()}")
+
+
+@cli.command()
+@click.argument("batch_id")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.pass_context
+def delete(ctx: click.Context, batch_id: str, yes: bool) -> None:
+    """Delete a batch and its files (it must not be running: cancel it first).
+
+    Example:
+
+        langbatch delete lb_3f2a9c... --yes
+    """
+    batch = _load(ctx, batch_id)
+    if not yes:
+        click.confirm(f"Delete {batch_id} and its files?", abort=True)
+    batch.delete()
+    click.echo(f"Deleted {batch_id}.")
+
+
+@cli.command()
+@click.argument("batch_id")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Export to this file.")
+@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl", "parquet"]), help="Default: by suffix.")
+@click.pass_context
+def results(ctx: click.Context, batch_id: str, output: Path | None, fmt: str | None) -> None:
+    """Show a batch's result counts and merged result file, or export the results table.
+
+    Example:
+
+        langbatch results lb_3f2a9c... -o answers.parquet
+    """
+    batch = _load(ctx, batch_id)
+    path = batch.get_results_file()
+    click.echo(f"{batch.record.status}: {_counts(batch.record)}")
+    if output is None:
+        click.echo(f"Merged results (OpenAI JSONL): {path}")
+        return
+    written = batch.export_results(output, format=fmt)
+    click.echo(f"Wrote {written}")
+
+
+@cli.command(name="list")
+@click.option("--json", "as_json", is_flag=True, help="Print the records as JSON.")
+@click.pass_context
+def list_batches(ctx: click.Context, as_json: bool) -> None:
+    """List stored batches, newest first (as stored; `status` refreshes one).
+
+    Example:
+
+        langbatch list --json
+    """
+    rows = [record.summary() for record in _storage(ctx).list()]
+    if as_json:
+        _echo_json(rows)
+        return
+    if not rows:
+        click.echo("No batches yet: `langbatch create requests.jsonl` makes one.")
+    for row in rows:
+        created = dt.datetime.fromtimestamp(row["created_at"]).strftime("%Y-%m-%d %H:%M")
+        click.echo(
+            f"{row['id']}  {created}  {row['status']:<11} {row['succeeded']}/{row['request_count']} ok "
+            f"{row['failed']} failed {row['pending']} pending  {row['connection_name']}  "
+            f"{row['model'] or '-'}  {row['name'] or ''}".rstrip()
+        )
+
+
+# -- servers ----------------------------------------------------------------------------------------------
+
+
+@cli.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.argument("engine_args", nargs=-1, type=click.UNPROCESSED)
+def serve(engine_args: tuple[str, ...]) -> None:
+    """Run the local engine (OpenAI-compatible Files + Batches API) in the foreground.
+
+    Takes every option of `python -m langbatch_core.local serve` (--host, --port, --upstream,
+    --backend, --concurrency, --rpm, --tpm, --completion-window, --max-enqueued-tokens, ...).
+
+    Example:
+
+        langbatch serve --port 8765 --upstream http://localhost:11434/v1
+    """
+    command = [sys.executable, "-m", "langbatch_core.local", "serve", *engine_args]
+    if DATA_DIR_ENV in os.environ and "--data-dir" not in engine_args:
+        command += ["--data-dir", os.environ[DATA_DIR_ENV]]
+    os.execv(sys.executable, command)
+
+
+@cli.command()
+@click.option("--port", type=int, default=8501, show_default=True, help="Port of the dashboard.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind (keep it local).")
+def dashboard(port: int, host: str) -> None:
+    """Open the Streamlit dashboard (from this checkout's dashboard/ folder).
+
+    Example:
+
+        langbatch dashboard --port 8501
+    """
+    os.execv(sys.executable, dashboard_command(port, host))
+
+
+def dashboard_command(port: int, host: str, app: Path | None = None) -> list[str]:
+    """The ``streamlit run`` command line; ClickException when the dashboard folder is missing."""
+    app = app or DASHBOARD_APP
+    if not app.is_file():
+        raise click.ClickException(
+            f"The dashboard is not here ({app} is missing): it ships in the dashboard/ folder of the "
+            "LangBatch repository. Run `make run` from a checkout, or "
+            "`streamlit run <checkout>/dashboard/app.py`."
+        )
+    return [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(app),
+        "--server.address",
+        host,
+        "--server.port",
+        str(port),
+    ]
+
+
+def main() -> None:
+    """Entry point of the ``langbatch`` console script."""
+    cli(prog_name="langbatch")
+
+
+if __name__ == "__main__":
+    main()
