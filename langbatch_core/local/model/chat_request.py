@@ -1,7 +1,8 @@
-"""Checking a /v1/chat/completions body for the bundled model, as OpenAI's API would.
+"""Checking /v1/chat/completions and /v1/embeddings bodies for the bundled models, as OpenAI's API would.
 
     request = parse_chat_request({"model": "any", "messages": [{"role": "user", "content": "Hi"}]})
     request.messages, request.n, request.max_tokens
+    parse_embedding_request({"model": "any", "input": ["a", "b"]}, dimensions=384).texts
 
 A body the model cannot answer raises ``InvalidBodyError`` with OpenAI's ``param`` and ``code``; the backend
 turns it into a 400 answer. Parameters that change nothing for a local model (``user``, ``store`` ...) are
@@ -231,3 +232,58 @@ def _logit_bias(bias: Any) -> dict[int, float] | None:
             )
         checked[token] = float(value)
     return checked
+
+
+MAX_EMBEDDING_INPUTS = 2048  # OpenAI's limit per request
+
+
+@dataclass(frozen=True)
+class EmbeddingRequest:
+    """A checked /v1/embeddings body: the texts to embed and how to send the vectors back."""
+
+    model: str
+    texts: list[str]
+    encoding_format: str = "float"
+
+
+def parse_embedding_request(body: Any, dimensions: int) -> EmbeddingRequest:
+    """Check an embeddings ``body`` for a model of ``dimensions``; ``InvalidBodyError`` when it is wrong."""
+    if not isinstance(body, dict):
+        raise InvalidBodyError("The request body must be a JSON object.", None, "invalid_type")
+    for name in body:
+        if name not in {"model", "input", "encoding_format", "dimensions", "user"}:
+            raise InvalidBodyError(
+                f"Unrecognized request argument supplied: {name}", name, "unknown_parameter"
+            )
+    model = body.get("model")
+    if not isinstance(model, str) or not model.strip():
+        message = "You must provide a model parameter (any name: the engine has one embedding model)."
+        raise InvalidBodyError(message, "model", "missing_required_parameter")
+    encoding = body.get("encoding_format") or "float"
+    if encoding not in ("float", "base64"):
+        raise InvalidBodyError("'encoding_format' must be 'float' or 'base64'.", "encoding_format")
+    wanted = body.get("dimensions")
+    if wanted is not None and wanted != dimensions:
+        message = f"'dimensions' is {wanted!r}; the bundled embedding model only gives {dimensions}."
+        raise InvalidBodyError(message, "dimensions", "unsupported_value")
+    return EmbeddingRequest(model, _embedding_texts(body.get("input")), encoding)
+
+
+def _embedding_texts(value: Any) -> list[str]:
+    if value is None:
+        message = "You must provide 'input': a string or an array of strings."
+        raise InvalidBodyError(message, "input", "missing_required_parameter")
+    texts = [value] if isinstance(value, str) else value
+    if not isinstance(texts, list) or not texts or len(texts) > MAX_EMBEDDING_INPUTS:
+        message = f"'input' must be a string or an array of 1 to {MAX_EMBEDDING_INPUTS} strings."
+        raise InvalidBodyError(message, "input", "invalid_value")
+    for index, text in enumerate(texts):
+        if not isinstance(text, str):
+            message = (
+                f"input[{index}] is not a string: the bundled embedding model reads text, not token ids "
+                "(they belong to another model's tokenizer)."
+            )
+            raise InvalidBodyError(message, f"input[{index}]", "invalid_type")
+        if not text:
+            raise InvalidBodyError(f"input[{index}] is an empty string; send some text.", f"input[{index}]")
+    return texts
