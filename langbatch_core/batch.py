@@ -95,6 +95,7 @@ class Batch:
         self.connection = connection
         self._client = client
         self._provider: Provider | None = None
+        self._merged_succeeded: int | None = None  # successes in results.jsonl (None: not counted yet)
 
     # -- construction -------------------------------------------------------------------------------------
 
@@ -514,7 +515,8 @@ class Batch:
         paths = []
         for job in sorted(self.record.jobs, key=lambda j: (j.attempt, j.created_at)):
             paths += [self.directory / p for p in (job.output_file, job.error_file) if p]
-        results_io.merge_results(paths, self.results_path)
+        report = results_io.merge_results(paths, self.results_path)
+        self._merged_succeeded = report.counts.get("succeeded", 0)
 
     def _outcomes(self) -> dict[str, dict[str, Any]]:
         if not self.results_path.exists():
@@ -522,7 +524,10 @@ class Batch:
         return {result.get("custom_id"): result for _, result in results_io.iter_results(self.results_path)}
 
     def _update_counts(self) -> None:
-        succeeded = sum(1 for r in self._outcomes().values() if results_io.classify(r) == "succeeded")
+        if self._merged_succeeded is None:
+            outcomes = self._outcomes().values()
+            self._merged_succeeded = sum(1 for r in outcomes if results_io.classify(r) == "succeeded")
+        succeeded = self._merged_succeeded
         pending = 0
         for job in self._active_jobs():
             counts = job.request_counts
