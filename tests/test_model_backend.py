@@ -76,7 +76,7 @@ def test_invalid_bodies_get_openai_400_errors(backend):
 
 @pytest.mark.model
 def test_an_endpoint_the_model_does_not_serve_is_a_400(backend):
-    answer = send(backend, {"model": "m", "input": "hi"}, endpoint="/v1/embeddings")
+    answer = send(backend, {"model": "m", "prompt": "hi"}, endpoint="/v1/completions")
     assert answer.status_code == 400 and answer.body["error"]["code"] == "unsupported_endpoint"
 
 
