@@ -171,3 +171,24 @@ def test_rate_limiter_spaces_requests_and_tokens_evenly():
     requests_time, tokens_time = run(go())
     assert requests_time >= 0.1 * 0.95
     assert tokens_time >= 0.1 * 0.95
+
+
+def test_rate_limiter_never_exceeds_the_cap_in_any_sliding_second():
+    async def go() -> list[float]:
+        limiter = RateLimiter(rpm=12_000)  # 200 a second
+        loop = asyncio.get_running_loop()
+        sent: list[float] = []
+
+        async def sender() -> None:
+            for _ in range(13):
+                await limiter.acquire()
+                sent.append(loop.time())
+                await asyncio.sleep(0.03 if len(sent) % 7 == 0 else 0)  # stalls, then catching up
+
+        await asyncio.gather(*(sender() for _ in range(20)))
+        return sorted(sent)
+
+    sent = run(go())
+    busiest = max(sum(1 for t in sent if start <= t < start + 1.0) for start in sent)
+    assert busiest <= 200
+    assert sent[-1] - sent[0] >= 259 / 200 * 0.95  # 260 sends spread over the time the cap asks

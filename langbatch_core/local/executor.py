@@ -6,13 +6,14 @@
 Retries: a 429, a 5xx, a timeout or a broken connection is retried with exponential backoff and jitter
 (``retry_base_delay * 2**attempt``, times 0.5-1.5, capped at ``retry_max_delay``); a ``Retry-After`` given by
 the backend is honoured instead, and a 429 pauses every sender for that long (not only the one that got it).
-Rate limits pace the sends evenly (one every ``60/rpm`` seconds, tokens likewise), so an upstream enforcing
-the same limit never sees a burst over it.
+Rate limits count sends in a sliding window (see ``RateLimiter``), so an upstream enforcing the same limit
+never sees more than it allows.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import random
 import time
 from dataclasses import dataclass
@@ -45,14 +46,25 @@ class CallError:
 
 
 class RateLimiter:
-    """Even pacing of requests and tokens: ``await limiter.acquire(tokens)`` before each send."""
+    """Requests and tokens per minute: ``await limiter.acquire(tokens)`` before each send.
+
+    Requests: never more than ``rpm/60`` sends in any sliding second (for rpm under 60, one per ``60/rpm``
+    seconds), counted at the moment of sending, so a provider enforcing the same limit over any window of a
+    second or longer sees no excess. Within that, sends follow an even schedule (one every ``60/rpm``
+    seconds; a late sender may catch up one interval). Tokens: each send waits until the previous
+    sends' tokens are paid for at ``tpm/60`` tokens a second.
+    """
 
     def __init__(self, rpm: float | None = None, tpm: float | None = None) -> None:
         self.request_interval = 60.0 / rpm if rpm else 0.0
         self.token_interval = 60.0 / tpm if tpm else 0.0
-        self._next_request = 0.0
+        self.window = max(1.0, self.request_interval)  # seconds
+        self.per_window = max(1, int(rpm * self.window / 60.0)) if rpm else 0
+        self._sent: collections.deque[float] = collections.deque()
+        self._next_slot = 0.0
         self._next_tokens = 0.0
         self._paused_until = 0.0
+        self._lock = asyncio.Lock()
 
     @property
     def active(self) -> bool:
@@ -64,17 +76,29 @@ class RateLimiter:
         self._paused_until = max(self._paused_until, time.monotonic() + seconds)
 
     async def acquire(self, tokens: int = 0) -> None:
-        now = time.monotonic()
+        async with self._lock:  # one sender at a time waits for its turn; the others queue behind it
+            while (delay := self._delay(time.monotonic(), tokens)) > 0:
+                await asyncio.sleep(delay)
+            now = time.monotonic()
+            if self.per_window:
+                self._sent.append(now)
+                base = self._next_slot or now
+                self._next_slot = max(base + self.request_interval, now)
+            if self.token_interval and tokens:
+                self._next_tokens = max(self._next_tokens, now) + tokens * self.token_interval
+
+    def _delay(self, now: float, tokens: int) -> float:
         start = max(now, self._paused_until)
-        # reserve a slot now (before sleeping) so that concurrent senders queue up behind each other
-        if self.request_interval:
-            start = max(start, self._next_request)
-            self._next_request = start + self.request_interval
+        sent = self._sent
+        if self.per_window:
+            while sent and sent[0] <= now - self.window:
+                sent.popleft()
+            if len(sent) >= self.per_window:
+                start = max(start, sent[0] + self.window * 1.01)  # 1 %: the network's jitter
+            start = max(start, self._next_slot)
         if self.token_interval and tokens:
             start = max(start, self._next_tokens)
-            self._next_tokens = start + tokens * self.token_interval
-        if start > now:
-            await asyncio.sleep(start - now)
+        return start - now
 
 
 class Executor:

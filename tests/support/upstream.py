@@ -137,6 +137,8 @@ class Upstream:
                 writer.write(_response(status, headers, payload))
         except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError, ValueError):
             pass
+        except asyncio.CancelledError:  # the upstream is stopping
+            pass
         finally:
             writer.close()
 
