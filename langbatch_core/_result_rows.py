@@ -91,6 +91,7 @@ class _Result(msgspec.Struct):
 
 
 _decode = msgspec.json.Decoder(_Result).decode
+_POOL = pa.system_memory_pool()
 _FAILURES = {"batch_expired": "expired", "batch_cancelled": "cancelled"}
 
 # name -> arrow type, in table order
@@ -123,9 +124,13 @@ def status_of(status_code: int | None, error_code: str | None, has_response: boo
 
 
 class Columns:
-    """Column lists of the table being built, flushed into arrow arrays every ``flush_rows`` rows."""
+    """Column lists of the table being built, flushed into arrow arrays every ``flush_rows`` rows.
 
-    def __init__(self, flush_rows: int = 8192) -> None:
+    Small flushes keep few Python strings alive at a time; the arrays use the system allocator, whose
+    freed memory the next rows reuse (arrow's default pool kept ~60 MB more at peak on a 177 MB file).
+    """
+
+    def __init__(self, flush_rows: int = 512) -> None:
         self.flush_rows = flush_rows
         self.lists: dict[str, list[Any]] = {name: [] for name in SCHEMA}
         self.chunks: dict[str, list[pa.Array]] = {name: [] for name in SCHEMA}
@@ -149,7 +154,7 @@ class Columns:
     def flush(self) -> None:
         for name, values in self.lists.items():
             if values:
-                self.chunks[name].append(pa.array(values, type=SCHEMA[name]))
+                self.chunks[name].append(pa.array(values, type=SCHEMA[name], memory_pool=_POOL))
                 values.clear()
 
     def table(self) -> pa.Table:

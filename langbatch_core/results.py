@@ -263,11 +263,12 @@ def _write_chosen(paths: Sequence[PathLike], keep: list[set[int]], out: Path, re
 def load_results(paths: PathLike | Sequence[PathLike], requests: PathLike | None = None) -> pd.DataFrame:
     """The flat results table: one row per request (see ``_result_rows.SCHEMA`` for the columns).
 
-    Several files are merged like ``merge_results`` does (latest result wins, successes are kept). With
-    ``requests`` (the batch's request file) rows follow its order, gain a ``prompt`` column (the last user
-    message, or the embedding input) and requests without a result get a ``missing`` row. Lines that are not
-    result objects, and results for custom_ids not in ``requests``, are named in ``table.attrs``
-    (``garbled_lines``, ``unknown_custom_ids``, with ``*_count``); unknown ones are still rows.
+    Rows come in result-file order. Several files are merged like ``merge_results`` does (latest result
+    wins, a success is never replaced). With ``requests`` (the batch's request file) the table gains a
+    ``prompt`` column (the last user message, or the embedding input) and a ``missing`` row, at the end in
+    request order, for each request without a result. Lines that are not result objects, and results for
+    custom_ids not in ``requests``, are named in ``table.attrs`` (``garbled_lines``, ``unknown_custom_ids``,
+    each with a ``*_count``); unknown ones are still rows. ``line`` is the result's line in its file.
 
         table = load_results("results.jsonl", requests="requests.jsonl")
     """
@@ -280,12 +281,13 @@ def load_results(paths: PathLike | Sequence[PathLike], requests: PathLike | None
                 if len(garbled) < MAX_LISTED:
                     garbled.append((str(path), line))
     table = columns.table()
-    keep = _winners(table) if len(files) > 1 or _has_duplicates(table) else None
+    if len(files) > 1 or _has_duplicates(table):
+        keep = _winners(table)
+        if len(keep) < table.num_rows:
+            table = table.take(pa.array(keep, type=pa.int64()))
     attrs: dict[str, Any] = {"garbled_lines": garbled, "garbled_count": garbled_count}
     if requests is not None:
-        table = _align_with_requests(table, keep, Path(requests), attrs)
-    elif keep is not None:
-        table = table.take(pa.array(keep, type=pa.int64()))
+        table = _with_requests(table, Path(requests), attrs)
     frame = _to_pandas(table)
     frame.attrs.update(attrs)
     return frame
@@ -309,24 +311,25 @@ def _winners(table: pa.Table) -> list[int]:
     return sorted(best.values())
 
 
-def _align_with_requests(table: pa.Table, keep: list[int] | None, requests: Path, attrs: dict) -> pa.Table:
-    """Rows in request order, ``missing`` rows for requests without result, a ``prompt`` column."""
+def _with_requests(table: pa.Table, requests: Path, attrs: dict[str, Any]) -> pa.Table:
+    """Adds the prompt column and a ``missing`` row per request without result (no copy of the results)."""
     request_ids, prompts = request_prompts(requests)
+    prompt_of = dict(zip(request_ids, prompts, strict=True))
     ids = table.column("custom_id").to_pylist()
-    rows = keep if keep is not None else range(len(ids))
-    row_of = {ids[row]: row for row in rows}
-    order: list[int | None] = [row_of.pop(custom_id, None) for custom_id in request_ids]
-    unknown = sorted(row_of.values())
-    attrs["unknown_custom_ids"] = [ids[row] for row in unknown[:MAX_LISTED]]
+    unknown = [custom_id for custom_id in ids if custom_id not in prompt_of]
+    attrs["unknown_custom_ids"] = unknown[:MAX_LISTED]
     attrs["unknown_count"] = len(unknown)
-    indices = pa.array(order + unknown, type=pa.int64())
-    taken = table.take(indices)
-    missing = pc.is_null(indices)
-    all_ids = pa.array(request_ids + [ids[row] for row in unknown], type=pa.large_string())
-    status = pc.if_else(missing, pa.scalar("missing", pa.large_string()), taken.column("status"))
-    taken = taken.set_column(0, "custom_id", all_ids).set_column(1, "status", status)
-    prompt = pa.array(prompts + [None] * len(unknown), type=pa.large_string())
-    return taken.add_column(1, "prompt", prompt)
+    prompt = pa.array([prompt_of.get(custom_id) for custom_id in ids], type=pa.large_string())
+    table = table.add_column(1, "prompt", prompt)
+    present = set(ids)
+    missing = [i for i, custom_id in enumerate(request_ids) if custom_id not in present]
+    if not missing:
+        return table
+    extra = {column.name: pa.nulls(len(missing), type=column.type) for column in table.schema}
+    extra["custom_id"] = pa.array([request_ids[i] for i in missing], type=pa.large_string())
+    extra["prompt"] = pa.array([prompts[i] for i in missing], type=pa.large_string())
+    extra["status"] = pa.array(["missing"] * len(missing), type=pa.large_string())
+    return pa.concat_tables([table, pa.table(extra, schema=table.schema)])
 
 
 def _to_pandas(table: pa.Table) -> pd.DataFrame:

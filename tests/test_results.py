@@ -85,10 +85,11 @@ def test_official_embedding_and_spec_examples():
 def test_official_files_with_requests_account_for_every_request():
     paths = [EXAMPLES / "output_success.jsonl", EXAMPLES / "output_errors.jsonl"]
     table = load_results(paths, requests=EXAMPLES / "input_chat.jsonl")
-    assert list(table["custom_id"][:2]) == ["request-1", "request-2"]  # request order first
+    assert list(table["custom_id"]) == ["request-2", "request-1", "request-4", "request-3", "request-7"]
     assert list(table["prompt"][:2]) == ["Hello world!", "Hello world!"]
+    assert table["prompt"][2:].isna().all()
     assert table.attrs["unknown_count"] == 3  # request-3, -4, -7 are not in input_chat.jsonl
-    assert len(table) == 5
+    assert table.attrs["unknown_custom_ids"] == ["request-4", "request-3", "request-7"]
 
 
 def test_mixed_file_every_line_accounted(tmp_path):
@@ -108,10 +109,11 @@ def test_missing_rows_and_prompts_from_requests(tmp_path):
     )
     results = write_jsonl(tmp_path / "out.jsonl", [success("c", "three"), rejected("a")])
     table = load_results(results, requests=requests)
-    assert list(table["custom_id"]) == ["a", "b", "c"]
-    assert list(table["status"]) == ["failed", "missing", "succeeded"]
-    assert list(table["prompt"]) == ["first?", "second?", "third?"]
-    assert table["line"].isna().tolist() == [False, True, False]
+    # result-file order, then the requests without result in request order
+    assert list(table["custom_id"]) == ["c", "a", "b"]
+    assert list(table["status"]) == ["succeeded", "failed", "missing"]
+    assert list(table["prompt"]) == ["third?", "first?", "second?"]
+    assert table["line"].isna().tolist() == [False, False, True]
     assert table.attrs["unknown_count"] == 0
 
 

@@ -52,7 +52,10 @@ def test_jsonl_round_trip_of_a_filtered_view(table, tmp_path):
 
 def test_format_argument_overrides_the_suffix(table, tmp_path):
     path = export_results(table, tmp_path / "data.txt", format="jsonl")
-    assert json.loads(path.read_text(encoding="utf-8").splitlines()[0])["custom_id"] == "request-1"
+    assert (
+        json.loads(path.read_text(encoding="utf-8").splitlines()[0])["custom_id"]
+        == table["custom_id"].iloc[0]
+    )
 
 
 def test_unknown_format_is_a_clear_error_and_writes_nothing(table, tmp_path):
