@@ -47,7 +47,7 @@ def aggregate_status(jobs: Sequence[JobRecord], all_succeeded: bool = False) -> 
         return "completed"
     latest = max(job.attempt for job in jobs)
     statuses = {job.status for job in jobs if job.attempt == latest}
-    return next((s for s in _TERMINAL_ORDER if s in statuses), statuses.pop())
+    return next((s for s in _TERMINAL_ORDER if s in statuses), min(statuses))
 
 
 def failure_of(result: dict[str, Any]) -> dict[str, Any]:
