@@ -170,6 +170,8 @@ class BatchRun:
         finally:
             if self.log is not None:
                 self.log.close()
+            if self.requests is not None:
+                self.requests.close()
 
     async def _run(self) -> None:
         batch = self.batch
@@ -205,7 +207,7 @@ class BatchRun:
         if self.cancel_requested.is_set() or batch["status"] == "cancelling":
             return True
         batch.update(status="in_progress", in_progress_at=int(time.time()), model=parsed.model)
-        batch["request_counts"]["total"] = len(parsed.custom_ids)
+        batch["request_counts"]["total"] = len(parsed)
         self.save()
         return True
 
@@ -221,7 +223,7 @@ class BatchRun:
     async def _execute(self) -> str:
         assert self.requests is not None
         self._replay_progress()
-        pending = iter([i for i in range(len(self.requests.bodies)) if i not in self.done])
+        pending = iter([i for i in range(len(self.requests)) if i not in self.done])
         self.log = ProgressLog(self.state.progress_path(self.batch["id"]))
         concurrency = self.manager.executor.settings.concurrency
         workers = [asyncio.create_task(self._worker(pending)) for _ in range(concurrency)]
@@ -241,7 +243,7 @@ class BatchRun:
             raise failures[0]
         if self.cancel_requested.is_set():
             return "cancelled"
-        return "completed" if len(self.done) == len(self.requests.bodies) else "expired"
+        return "completed" if len(self.done) == len(self.requests) else "expired"
 
     def _replay_progress(self) -> None:
         counts = self.batch["request_counts"]
@@ -257,7 +259,7 @@ class BatchRun:
         assert requests is not None and self.log is not None
         tpm = executor.settings.tpm is not None
         for index in pending:
-            body = requests.bodies[index]
+            body = requests.body(index)
             answer = await executor.call(endpoint, body, estimate_tokens(body) if tpm else 0)
             result = result_line(requests.custom_ids[index], answer)
             self.log.append(index, result)
