@@ -12,12 +12,20 @@ HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:  # pages import the shared module `common` next to this file
     sys.path.insert(0, str(HERE))
 
-st.set_page_config(page_title="LangBatch", page_icon="📦", layout="wide")
+st.set_page_config(page_title="LangBatch", page_icon=":material/inventory_2:", layout="wide")
 
 pages = [
-    st.Page(HERE / "views" / "new_batch.py", title="New batch", icon="➕", url_path="new", default=True),
-    st.Page(HERE / "views" / "batches.py", title="Batches", icon="📋", url_path="batches"),
-    st.Page(HERE / "views" / "results.py", title="Results", icon="🔎", url_path="results"),
-    st.Page(HERE / "views" / "settings.py", title="Settings", icon="⚙️", url_path="settings"),
+    st.Page(
+        HERE / "views" / "new_batch.py",
+        title="New batch",
+        icon=":material/add_circle:",
+        url_path="new",
+        default=True,
+    ),
+    st.Page(HERE / "views" / "batches.py", title="Batches", icon=":material/list_alt:", url_path="batches"),
+    st.Page(HERE / "views" / "results.py", title="Results", icon=":material/search:", url_path="results"),
+    st.Page(
+        HERE / "views" / "settings.py", title="Settings", icon=":material/settings:", url_path="settings"
+    ),
 ]
 st.navigation(pages).run()

@@ -107,7 +107,7 @@ def shown_errors(action: str, where: Any = None) -> Iterator[None]:
     except Exception as exc:
         if not isinstance(exc, LangBatchError):
             log.exception("%s failed", action)
-        (where or st).error(error_message(exc, action), icon="⚠️")
+        (where or st).error(error_message(exc, action), icon=":material/warning:")
 
 
 # ---------------------------------------------------------------- uploads and samples
@@ -439,7 +439,7 @@ def sidebar() -> None:
     """The sidebar every page shows: where the data lives."""
     with st.sidebar:
         st.caption("Data directory")
-        st.code(str(data_dir()), language=None)
+        st.code(str(data_dir()), language=None, wrap_lines=True)
 
 
 def money(value: float | None) -> str:

@@ -62,10 +62,10 @@ def apply(table: pd.DataFrame, filters: Filters) -> pd.DataFrame:
         ("finish_reason", filters.finish_reasons),
     ):
         if wanted and column in table:
-            mask &= table[column].isin(wanted).to_numpy()
+            mask &= _bools(table[column].isin(wanted))
     if filters.tokens is not None and "total_tokens" in table:
         low, high = filters.tokens
-        mask &= table["total_tokens"].between(low, high).to_numpy()  # rows without tokens drop out
+        mask &= _bools(table["total_tokens"].between(low, high))  # rows without tokens drop out
     if filters.text.strip():
         mask &= _text_mask(table, filters.text.strip(), mask)
     view = table[mask]
@@ -81,8 +81,27 @@ def _text_mask(table: pd.DataFrame, needle: str, candidates: np.ndarray) -> np.n
     for column in SEARCHED:
         if column in table:
             values = table[column].iloc[rows]
-            found[rows] |= values.str.contains(needle, case=False, regex=False, na=False).to_numpy()
+            found[rows] |= _bools(values.str.contains(needle, case=False, regex=False, na=False))
     return found
+
+
+def _bools(series: pd.Series) -> np.ndarray:
+    """A plain bool array (nullable booleans' NA counts as False)."""
+    return series.to_numpy(dtype=bool, na_value=False)
+
+
+PREFERRED_ORDER = (
+    "custom_id", "status", "prompt", "answer", "finish_reason", "total_tokens", "prompt_tokens",
+    "completion_tokens", "cached_tokens", "reasoning_tokens", "error_code", "error_message", "status_code",
+    "model", "refusal", "tool_calls", "embedding_dim", "line",
+)  # fmt: skip
+
+
+def visible_columns(table: pd.DataFrame) -> list[str]:
+    """The columns worth showing: known ones in a reading order, then others; all-empty ones left out."""
+    known = [c for c in PREFERRED_ORDER if c in table]
+    ordered = known + [c for c in table.columns if c not in PREFERRED_ORDER]
+    return [c for c in ordered if c in ("custom_id", "status") or table[c].notna().any()]
 
 
 # ---------------------------------------------------------------- charts (aggregated first: small specs)

@@ -15,9 +15,6 @@ import streamlit as st
 
 BATCH_COLUMNS = [
     "name",
-    "id",
-    "connection",
-    "model",
     "status",
     "progress",
     "succeeded",
@@ -26,6 +23,9 @@ BATCH_COLUMNS = [
     "requests",
     "created",
     "cost",
+    "model",
+    "connection",
+    "id",
 ]
 
 STATUS_COLORS = {
@@ -53,9 +53,6 @@ def batch_table(records: list[Any]) -> pd.DataFrame:
     rows = [
         (
             r.name or "",
-            r.id,
-            r.connection.get("name") or r.connection.get("kind") or "",
-            r.model or "",
             r.status,
             progress(r),
             r.succeeded,
@@ -64,6 +61,9 @@ def batch_table(records: list[Any]) -> pd.DataFrame:
             r.request_count,
             r.created_at,
             r.estimated_cost_usd,
+            r.model or "",
+            r.connection.get("name") or r.connection.get("kind") or "",
+            r.id,
         )
         for r in records
     ]
@@ -73,10 +73,12 @@ def batch_table(records: list[Any]) -> pd.DataFrame:
 
 
 BATCH_COLUMN_CONFIG = {
-    "name": st.column_config.TextColumn("name", width="medium"),
-    "id": st.column_config.TextColumn("id"),
-    "progress": st.column_config.ProgressColumn("progress", min_value=0.0, max_value=1.0, format="percent"),
-    "created": st.column_config.DatetimeColumn("created", format="YYYY-MM-DD HH:mm:ss"),
+    "name": st.column_config.TextColumn("name", width="medium", pinned=True),
+    "id": st.column_config.TextColumn("id", width="small"),
+    "progress": st.column_config.ProgressColumn(
+        "progress", min_value=0.0, max_value=1.0, format="percent", width="small"
+    ),
+    "created": st.column_config.DatetimeColumn("created (UTC)", format="YYYY-MM-DD HH:mm"),
     "cost": st.column_config.NumberColumn("est. cost", format="$%.4f"),
 }
 
@@ -105,12 +107,11 @@ def timeline_chart(record: Any, now: float | None = None) -> alt.Chart:
     now = now or time.time()
     rows = [
         {
-            "job": f"{job.attempt}·{job.key}",
+            "job": f"attempt {job.attempt} · {job.key}",
             "status": job.status,
-            "start": pd.to_datetime(job.created_at, unit="s", utc=True),
-            "end": pd.to_datetime(
-                max(now if job.active else job.updated_at, job.created_at + 0.5), unit="s", utc=True
-            ),
+            # epoch ms: Vega parses these (pandas' ISO strings carry nanoseconds, which it rejects)
+            "start": int(job.created_at * 1000),
+            "end": int(max(now if job.active else job.updated_at, job.created_at + 0.5) * 1000),
             "requests": job.request_count,
         }
         for job in record.jobs
@@ -123,15 +124,21 @@ def timeline_chart(record: Any, now: float | None = None) -> alt.Chart:
     )
     return (
         alt.Chart(data)
-        .mark_bar(cornerRadius=3)
+        .mark_bar(cornerRadius=3, height=16)
         .encode(
-            x=alt.X("start:T", title="time (UTC)"),
+            x=alt.X("start:T", title=None, axis=alt.Axis(format="%H:%M:%S")),
             x2="end:T",
-            y=alt.Y("job:N", title="attempt · job", sort=None),
+            y=alt.Y("job:N", title=None, sort=None),
             color=color,
-            tooltip=["job", "status", "requests", "start:T", "end:T"],
+            tooltip=[
+                "job",
+                "status",
+                "requests",
+                alt.Tooltip("start:T", format="%H:%M:%S"),
+                alt.Tooltip("end:T", format="%H:%M:%S"),
+            ],
         )
-        .properties(height=max(60, 28 * len(rows)))
+        .properties(height=max(60, 30 * len(rows)), title="Jobs timeline")
     )
 
 

@@ -81,8 +81,13 @@ def request_file(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def dashboard(engine, isolated_data_dir: Path, tmp_path: Path):
-    """`streamlit run` on a free port, pointed at the temp data dir and the test engine; its URL."""
+def dashboard(make_engine, isolated_data_dir: Path, tmp_path: Path):
+    """`streamlit run` on a free port, pointed at the temp data dir and the test engine; its URL.
+
+    The engine runs 150 requests a minute, so the 12 requests take a few seconds: long enough to watch the
+    Batches page refresh by itself.
+    """
+    engine = make_engine(rpm=150)
     port = free_port()
     env = {
         **os.environ,
@@ -129,12 +134,15 @@ def page(dashboard):
         browser.close()
 
 
+SETTLED = """() => !document.querySelector(
+    '[data-testid="stStatusWidget"], [data-testid="stSkeleton"], [data-stale="true"]')"""
+
+
 def settle(page) -> None:
-    """Wait until Streamlit has finished running the script (no 'Running…' status widget)."""
-    page.wait_for_timeout(300)
-    page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=30_000
-    )
+    """Wait until Streamlit has run the script and drawn everything (no status widget, skeleton, stale)."""
+    page.wait_for_timeout(500)
+    page.wait_for_function(SETTLED, timeout=30_000)
+    page.wait_for_timeout(500)  # charts and tables finish drawing
 
 
 def shoot(page, name: str) -> None:
@@ -162,11 +170,11 @@ def test_upload_start_watch_filter_and_download(page, request_file, tmp_path):
     # Results: filter by a search, inspect, download the filtered rows as CSV
     page.get_by_role("button", name="Explore results").click()
     page.get_by_text("12 of 12 rows").wait_for()
-    search = page.get_by_label("Search")
+    search = page.get_by_role("textbox", name="Search")
     search.fill("planet")
     search.press("Enter")
     page.get_by_text("1 of 12 rows").wait_for()
-    detail = page.get_by_label("Row detail: custom_id")
+    detail = page.get_by_role("textbox", name="Row detail: custom_id")
     detail.fill("question-08")
     detail.press("Enter")
     page.get_by_text('"custom_id": "question-08"').first.wait_for()

@@ -9,7 +9,7 @@ st.title("Batches")
 
 done = st.session_state.pop("bt_done", None)
 if done:
-    st.success(done, icon="✅")
+    st.success(done, icon=":material/check_circle:")
 
 records = None
 with common.shown_errors("Reading the batch store"):
@@ -20,9 +20,9 @@ if not records:
     st.info(
         "No batches yet. Create one on the New batch page — the bundled sample runs on the local engine, "
         "no key needed.",
-        icon="📭",
+        icon=":material/inbox:",
     )
-    st.page_link("views/new_batch.py", label="New batch", icon="➕")
+    st.page_link("views/new_batch.py", label="New batch", icon=":material/add_circle:")
     st.stop()
 
 running_at_start = any(r.status in common.ACTIVE_STATUSES for r in records)
@@ -73,7 +73,7 @@ def confirm_delete(record) -> None:
     st.warning(
         f"Delete batch {record.id} and its files from this data directory? Jobs still running at the "
         "provider are cancelled first. This cannot be undone.",
-        icon="🗑️",
+        icon=":material/delete:",
     )
     yes, no, _ = st.columns([1, 1, 4])
     if yes.button("Yes, delete it", key="bt_delete_yes", type="primary"):
@@ -113,19 +113,20 @@ def downloads(record) -> None:
 
 def details(record) -> None:
     st.subheader(f"Batch {record.id}")
-    st.text(f"Name: {record.name or '—'}\nEndpoint: {record.endpoint}\nModel: {record.model or '—'}")
-    cols = st.columns(6)
-    cols[0].metric("Status", record.status)
-    cols[1].metric("Requests", common.count(record.request_count))
-    cols[2].metric("Succeeded", common.count(record.succeeded))
-    cols[3].metric("Failed", common.count(record.failed))
-    cols[4].metric("Pending", common.count(record.pending))
-    cols[5].metric("Est. cost", common.money(record.estimated_cost_usd))
+    st.text(
+        f"Name: {record.name or '—'}   Status: {record.status}\n"
+        f"Endpoint: {record.endpoint}   Model: {record.model or '—'}"
+    )
+    cols = st.columns(5)
+    cols[0].metric("Requests", common.count(record.request_count))
+    cols[1].metric("Succeeded", common.count(record.succeeded))
+    cols[2].metric("Failed", common.count(record.failed))
+    cols[3].metric("Pending", common.count(record.pending))
+    cols[4].metric("Est. cost", common.money(record.estimated_cost_usd))
     done = record.succeeded + record.failed
     st.progress(tables.progress(record), text=f"{done:,} of {record.request_count:,} requests finished")
     actions(record)
     if record.jobs:
-        st.markdown("**Jobs**")
         st.altair_chart(tables.timeline_chart(record), width="stretch")
         st.dataframe(tables.jobs_table(record), hide_index=True, key="bt_jobs")
     else:
@@ -141,9 +142,11 @@ def live() -> None:
     batches = common.list_batches()
     if running_at_start:
         for message in common.poll_active(batches):
-            st.warning(message, icon="⚠️")
+            st.warning(message, icon=":material/warning:")
         batches = common.list_batches()
         if not any(r.status in common.ACTIVE_STATUSES for r in batches):
+            if done:
+                st.session_state["bt_done"] = done  # keep the last action's message for the redraw
             st.rerun()  # everything finished: redraw once without the timer
         st.caption(f"Refreshing every {common.REFRESH_SECONDS} s while a batch runs.")
     table = tables.batch_table(batches)
@@ -162,7 +165,7 @@ def live() -> None:
     chosen = st.selectbox(
         "Details of",
         list(by_id),
-        format_func=lambda i: f"{by_id[i].name or 'unnamed'} · {i} · {by_id[i].status}",
+        format_func=lambda i: f"{by_id[i].name or 'unnamed'} · {i}",
         key="selected_batch",
     )
     details(by_id[chosen])

@@ -14,8 +14,8 @@ st.caption(
 
 created = st.session_state.pop("nb_created", None)
 if created:
-    st.success(created["message"], icon="✅")
-    st.page_link("views/batches.py", label="Watch it on the Batches page", icon="📋")
+    st.success(created["message"], icon=":material/check_circle:")
+    st.page_link("views/batches.py", label="Watch it on the Batches page", icon=":material/list_alt:")
 
 source = st.radio("Requests", ["Upload a file", "Try a sample"], horizontal=True, key="nb_source")
 path = None
@@ -55,12 +55,12 @@ if report.error_count:
     st.error(
         f"{report.error_count:,} error(s) found: this file cannot be started. "
         "Fix the lines listed below and upload it again.",
-        icon="🚫",
+        icon=":material/block:",
     )
 elif report.warning_count:
-    st.warning(f"Valid, with {report.warning_count:,} warning(s) listed below.", icon="⚠️")
+    st.warning(f"Valid, with {report.warning_count:,} warning(s) listed below.", icon=":material/warning:")
 else:
-    st.success(f"Valid: {report.request_count:,} requests ready to run.", icon="✅")
+    st.success(f"Valid: {report.request_count:,} requests ready to run.", icon=":material/check_circle:")
 
 if report.issues:
     shown = len(report.issues)
@@ -86,7 +86,7 @@ if missing_key:
         f"No key for {conn.name}: set the environment variable `{conn.api_key_env}` (or add it to "
         ".streamlit/secrets.toml) and restart the dashboard. You can still create the batch now and start "
         "it later.",
-        icon="🔑",
+        icon=":material/key:",
     )
 name = st.text_input("Name", value=common.default_batch_name(path), max_chars=100, key="nb_name")
 left, right, _ = st.columns([1, 1, 4])

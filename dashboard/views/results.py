@@ -16,7 +16,7 @@ if not records:
     st.info(
         "No results yet. Results appear here as soon as a batch's first job finishes — start one on the "
         "New batch page (try the sample) and watch it on the Batches page.",
-        icon="📭",
+        icon=":material/inbox:",
     )
     st.stop()
 
@@ -37,7 +37,10 @@ table = None
 with common.shown_errors("Loading the results"):
     table = common.results_table(record)
 if table is None:
-    st.info("This batch has no result file yet. Refresh it on the Batches page.", icon="⏳")
+    st.info(
+        "This batch has no result file yet. Refresh it on the Batches page.",
+        icon=":material/hourglass_empty:",
+    )
     st.stop()
 
 counts = table["status"].value_counts()
@@ -81,6 +84,7 @@ with tab_table:
     event = st.dataframe(
         view,
         hide_index=True,
+        column_order=explore.visible_columns(table),
         on_select="rerun",
         selection_mode="single-row",
         column_config=common.RESULT_COLUMN_CONFIG,

@@ -25,7 +25,7 @@ st.dataframe(
 )
 for conn in conns:
     if not connections.key_configured(conn):
-        st.info(f"{common.md_escape(conn.name)}: set `{conn.api_key_env}` to use it.", icon="🔑")
+        st.info(f"{common.md_escape(conn.name)}: set `{conn.api_key_env}` to use it.", icon=":material/key:")
 
 adding = st.expander("Add an OpenAI-compatible connection (Groq, Together, a remote langbatch serve, …)")
 with adding, st.form("settings_add", clear_on_submit=False):
@@ -54,7 +54,7 @@ with adding, st.form("settings_add", clear_on_submit=False):
         )
         with common.shown_errors("Saving the connection"):
             connections.save_connection(entry)
-            st.success("Connection saved.", icon="✅")
+            st.success("Connection saved.", icon=":material/check_circle:")
 
 saved = connections.saved_connections()
 if saved:
@@ -75,7 +75,7 @@ st.caption(
 st.subheader("Local engine")
 status = common.engine_status()
 if status["running"]:
-    st.success("The local engine is running.", icon="🟢")
+    st.success("The local engine is running.", icon=":material/check_circle:")
     st.text(
         f"Address: {status['base_url']}\n"
         f"Backend: {status.get('backend') or '—'}   Model: {status.get('model') or '—'}\n"
@@ -85,13 +85,13 @@ elif status["base_url"]:
     st.error(
         f"The local engine at {common.md_escape(status['base_url'])} does not answer. Check that it runs "
         f"(`langbatch serve`), or unset {connections.ENGINE_URL_ENV} to let the dashboard start its own.",
-        icon="🔴",
+        icon=":material/error:",
     )
 else:
     st.info(
         "The local engine is not running. It starts by itself when a batch on the local engine starts "
         "(first start: a few seconds), or start it now.",
-        icon="⚪",
+        icon=":material/power_settings_new:",
     )
     if st.button("Start the local engine", key="engine_start"):
         with common.shown_errors("Starting the local engine"), st.spinner("Starting the local engine…"):
