@@ -5,10 +5,11 @@
     choices = future.result()        # [Choice(text, finish_reason, token_ids)]
     generator.close()
 
-New requests join the running batch between decode steps (their prompts are prefilled first), finished
-ones leave it, so a step always advances every active sequence together. A cancelled future drops its
-sequences at the next step. numpy releases the GIL in its matrix products, so the caller's event loop stays
-responsive while the worker computes.
+New requests join the running batch between decode steps (their prompts are prefilled first, reusing the
+cached keys/values of a shared prefix such as the same system prompt), finished ones leave it, so a step
+always advances every active sequence together. A cancelled future drops its sequences at the next step.
+numpy releases the GIL in its matrix products, so the caller's event loop stays responsive while the worker
+computes.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from langbatch_core.local.model.llama import KVCache, LlamaModel
+from langbatch_core.local.model.prefix_cache import PrefixCache
 from langbatch_core.local.model.sampling import SamplingParams, choose_token
 from langbatch_core.local.model.tokenizer import ChatTokenizer
 
@@ -66,6 +68,7 @@ class Generator:
         self.context_length = model.config.context_length
         self._queue: queue.Queue[_Job | None] = queue.Queue()
         self._cache = KVCache(model.config)
+        self.prefixes = PrefixCache(tokenizer.stop_token_ids)
         self._active: list[_Sequence] = []
         self._thread = threading.Thread(target=self._run, name="langbatch-model", daemon=True)
         self._thread.start()
@@ -120,7 +123,9 @@ class Generator:
 
     def _start(self, job: _Job) -> None:
         first = self._cache.add_slot()
-        logits = self.model.prefill(job.prompt_ids, self._cache, first)
+        reused = self.prefixes.restore(job.prompt_ids, self._cache, first)
+        logits = self.model.prefill(job.prompt_ids[reused:], self._cache, first)
+        self.prefixes.remember(job.prompt_ids, self._cache, first)
         sequences = [_Sequence(job, 0, first, job.params.rng(0))]
         for index in range(1, job.n):  # every choice continues from the same prefilled prompt
             slot = self._cache.add_slot()
