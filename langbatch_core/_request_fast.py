@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-from langbatch_core._request_rules import IMAGE_TOKENS, text_units
+from langbatch_core._request_rules import IMAGE_TOKENS
 
 NonEmptyStr = Annotated[str, msgspec.Meta(min_length=1)]
 
@@ -59,33 +59,43 @@ def _parts(*kinds: type) -> Any:
     return Annotated[list[union], msgspec.Meta(min_length=1)]  # type: ignore[valid-type]
 
 
-_TextOnly = _parts(_Text)
+# per role: the decoder of a content given as a list of parts (None: the role takes only a string or null)
+_PART_DECODERS = {
+    "system": _parts(_Text),
+    "developer": _parts(_Text),
+    "user": _parts(_Text, _Image, _Audio, _File),
+    "assistant": _parts(_Text, _Refusal),
+    "tool": _parts(_Text),
+}
+_PART_DECODERS = {role: msgspec.json.Decoder(kind).decode for role, kind in _PART_DECODERS.items()}
+_ABSENT = msgspec.Raw()
+_QUOTE, _BRACKET, _N = ord('"'), ord("["), ord("n")
 
 
 class _Message(msgspec.Struct, tag_field="role"):
-    pass
+    """Content stays raw JSON: strings are only measured, never built (most of a file's bytes)."""
 
 
 class _System(_Message, tag="system"):
-    content: str | _TextOnly
+    content: msgspec.Raw
 
 
 class _Developer(_Message, tag="developer"):
-    content: str | _TextOnly
+    content: msgspec.Raw
 
 
 class _User(_Message, tag="user"):
-    content: str | _parts(_Text, _Image, _Audio, _File)  # type: ignore[valid-type]
+    content: msgspec.Raw
 
 
 class _Assistant(_Message, tag="assistant"):
-    content: str | _parts(_Text, _Refusal) | None = None  # type: ignore[valid-type]
+    content: msgspec.Raw = _ABSENT
     tool_calls: list[msgspec.Raw] | None = None
     function_call: dict[str, Any] | None = None
 
 
 class _Tool(_Message, tag="tool"):
-    content: str | _TextOnly
+    content: msgspec.Raw
     tool_call_id: str
 
 
@@ -95,6 +105,7 @@ class _Function(_Message, tag="function"):
 
 
 _AnyMessage = _System | _Developer | _User | _Assistant | _Tool | _Function
+_ROLE = {_System: "system", _Developer: "developer", _User: "user", _Assistant: "assistant", _Tool: "tool"}
 
 
 class _ChatBody(msgspec.Struct):
@@ -125,24 +136,38 @@ def chat_decoder(endpoint: str) -> Callable[[bytes], Any]:
 
 def chat_facts(request: Any) -> tuple | None:
     """The facts of a decoded chat request (a plain ``LineFacts`` tuple: this runs once per line), or None
-    when a rule the types cannot express fails."""
+    when a rule the types cannot express fails.
+
+    Text units here are bytes of JSON-encoded text (escapes included), measured on the raw content."""
     body = request.body
     if body.stream:
         return None
     messages = body.messages
     chars = extra = 0
+    view = memoryview
     for message in messages:
         content = message.content
-        if type(content) is str:
-            chars += len(content) if content.isascii() else text_units(content)
-        elif content is None:  # only assistant and function messages may omit content
-            if type(message) is _Assistant:
-                if message.tool_calls is not None:
-                    chars += sum(map(len, message.tool_calls))
-                elif message.function_call is None:
-                    return None
+        try:
+            first = view(content)[0]
+        except (TypeError, IndexError):  # a function message's str or None, or an absent content
+            first = 0
+        if first == _QUOTE:
+            chars += len(content) - 2
+        elif first == _BRACKET:
+            units = _parts_units(_PART_DECODERS[_ROLE[type(message)]], content)
+            if units is None:
+                return None
+            chars += units[0]
+            extra += units[1]
+        elif type(message) is _Assistant and (first == _N or not content):
+            if message.tool_calls is not None:
+                chars += sum(map(len, message.tool_calls))
+            elif message.function_call is None:
+                return None
+        elif type(message) is _Function:
+            chars += len(content or "")
         else:
-            chars, extra = _parts_facts(content, chars, extra)
+            return None
     if body.tools is not None:
         chars += sum(map(len, body.tools))
     if body.functions is not None:
@@ -155,13 +180,18 @@ def chat_facts(request: Any) -> tuple | None:
     return (request.custom_id, request.url, body.model, chars, extra + 3 * len(messages) + 3, ceiling, 0)
 
 
-def _parts_facts(parts: list[Any], chars: int, extra: int) -> tuple[int, int]:
+def _parts_units(decode: Callable[[Any], list[Any]], raw: msgspec.Raw) -> tuple[int, int] | None:
+    try:
+        parts = decode(raw)
+    except msgspec.ValidationError:
+        return None
+    chars = extra = 0
     for part in parts:
         kind = type(part)
         if kind is _Text:
-            chars += text_units(part.text)
+            chars += len(part.text)
         elif kind is _Image:
             extra += IMAGE_TOKENS
         elif kind is _Refusal:
-            chars += text_units(part.refusal)
+            chars += len(part.refusal)
     return chars, extra

@@ -37,8 +37,8 @@ IMAGE_TOKENS = 765  # a 1024x1024 image at high detail; low detail costs 85
 
 
 def text_units(text: str) -> int:
-    """Characters of ASCII text; for other text, 4/3 of its UTF-8 bytes (so ~4 units make one token)."""
-    return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass")) * 4 // 3
+    """The UTF-8 bytes of ``text``: about 4 make one token (OpenAI's o200k and cl100k encodings)."""
+    return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
 
 
 class LineFacts(NamedTuple):

@@ -293,6 +293,7 @@ class _Scan:
         seen, first_model = self.first_line_of.setdefault, self.first_model
         max_requests, max_bytes = self.limits.max_requests, self.limits.max_bytes
         max_inputs, max_tokens = self.limits.max_embedding_inputs, self.limits.max_enqueued_tokens
+        sample_left = self.sample_left
         count = size = units = extra = inputs = first = last = max_output = without_max = 0
         for line, raw in reader:
             if not raw:
@@ -314,8 +315,10 @@ class _Scan:
                 self._duplicate(custom_id, line)
             if model != first_model and model is not None:
                 first_model = self._model(model, line)
-            if self.sample_left:
-                self._sample(raw, model)
+            if sample_left:
+                sample_left -= 1
+                if not self._sample(raw, model, line_units):
+                    sample_left = 0
             line_size = len(raw) + 1
             if count and (
                 count >= max_requests
@@ -338,7 +341,7 @@ class _Scan:
             else:
                 max_output += ceiling
         self._close_job(first, last, count, size, units, extra, inputs)
-        self.first_model = first_model
+        self.first_model, self.sample_left = first_model, sample_left
         self.max_output, self.without_max = max_output, without_max
 
     def _over(self, units: int, extra: int, max_tokens: int) -> bool:
@@ -408,14 +411,15 @@ class _Scan:
         self.models.setdefault(model, line)
         return self.first_model
 
-    def _sample(self, raw: bytes, model: str | None) -> None:
-        self.sample_left -= 1
+    def _sample(self, raw: Any, model: str | None, units: int) -> bool:
+        """Counts one request's text exactly to calibrate the estimate (False: no tokenizer here)."""
         try:
             body = orjson.loads(raw).get("body")
         except (orjson.JSONDecodeError, AttributeError):
-            return
-        if isinstance(body, dict) and not self.estimate.add_sample(request_text(body), model):
-            self.sample_left = 0
+            return True
+        if not isinstance(body, dict):
+            return True
+        return self.estimate.add_sample(request_text(body), model, units)
 
     def report(self, size: int) -> ValidationReport:
         estimate = self.estimate

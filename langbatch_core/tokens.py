@@ -1,9 +1,10 @@
 """Input-token estimates for request files, offline.
 
 Validation measures each prompt in *text units* while it decodes the line (no tokenizer in the hot loop):
-one unit per character of ASCII text, 4/3 of a unit per UTF-8 byte of other text. About 4 units make one
-token with OpenAI's ``o200k_base`` and ``cl100k_base`` encodings, for English and for CJK text alike. Each
-chat message adds 3 tokens of framing, each request 3 more, each image 765.
+the bytes of its text as the file encodes it (JSON escapes included), plus the JSON of tool definitions.
+About 4 units make one token with OpenAI's ``o200k_base`` and ``cl100k_base`` encodings for English; text
+in other scripts is estimated less well (within about a factor of 1.5). Each chat message adds 3 tokens
+of framing, each request 3 more, each image 765.
 
 With ``validate_file(..., token_sample=N)`` the first N requests are counted exactly with the model's
 encoding (``bpe-openai`` ships the o200k/cl100k tables, so it works offline; ``tiktoken`` downloads them and
@@ -22,6 +23,8 @@ import math
 import warnings
 from dataclasses import dataclass, field
 from typing import Any
+
+import orjson
 
 from langbatch_core._request_rules import text_units
 
@@ -102,13 +105,14 @@ class TokenEstimate:
     def tokens(self) -> int:
         return self.tokens_for(self.units, self.extra)
 
-    def add_sample(self, text: str, model: str | None) -> bool:
-        """Counts ``text`` exactly (False when no tokenizer is installed)."""
+    def add_sample(self, text: str, model: str | None, units: int | None = None) -> bool:
+        """Counts ``text`` exactly (False when no tokenizer is installed); ``units`` as validation measured
+        them (default: ``text_units(text)``)."""
         exact = count_tokens(text, model)
         if exact is None:
             return False
         self.encoding = encoding_name(model)
-        self.sample_units += text_units(text)
+        self.sample_units += text_units(text) if units is None else units
         self.sample_tokens += exact
         self.sampled += 1
         return True
@@ -118,11 +122,11 @@ class TokenEstimate:
         if self.sampled and self.sample_tokens:
             return (
                 f"{self.encoding} counted exactly on {self.sampled} requests; the rest scaled by text length "
-                f"({self.units_per_token():.2f} characters per token)"
+                f"({self.units_per_token():.2f} bytes of text per token)"
             )
         return (
-            "estimated from text length (about 4 characters per token, 3 UTF-8 bytes per token for "
-            "non-ASCII text, plus 3 per message and 765 per image); pass token_sample=N for exact counts"
+            "estimated from text length (about 4 bytes of text per token, plus 3 per message and 765 per "
+            "image); pass token_sample=N to count N requests exactly and scale the rest"
         )
 
 
@@ -137,6 +141,9 @@ def request_text(body: dict[str, Any]) -> str:
             parts.append(content)
         elif isinstance(content, list):
             parts.extend(str(p.get("text") or p.get("refusal") or "") for p in content if isinstance(p, dict))
+    for key in ("tools", "functions"):
+        if isinstance(body.get(key), list):
+            parts.extend(orjson.dumps(item).decode() for item in body[key])
     for key in ("input", "prompt", "instructions"):
         value = body.get(key)
         if isinstance(value, str):

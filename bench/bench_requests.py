@@ -1,0 +1,184 @@
+"""Benchmark: validating a request file, against a bare ``json.loads`` loop over the same file.
+
+    .venv/bin/python bench/bench_requests.py            # 50,000 chat requests (~79 MB)
+    .venv/bin/python bench/bench_requests.py --quick    # 5,000 requests
+
+Each variant runs in its own child process (so peak RSS is its own), several times; the best time counts.
+The file is generated into a temporary directory: realistic prompts (paragraphs, quotes, some non-ASCII and
+CJK text), multi-turn chats, tools, images, response formats. Target (issue 3): ``validate_file`` in under
+half the time of the ``json.loads`` loop, in bounded memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+SENTENCES = [
+    "Summarise the customer's complaint about the delayed shipment and propose a fair remedy.",
+    'The client wrote: "I ordered the blue model, but the invoice says red — please check."',
+    "Classify the sentiment of the review as positive, negative or neutral, and explain why.",
+    "Translate the following paragraph into French, keeping the product names unchanged.",
+    "Le café était délicieux, mais le service a été très lent ce matin-là.",
+    "List three risks in the quarterly report and rate each from 1 to 5.",
+    "Extract the order number, the date and the total amount as JSON.",
+    "It's the third time this month that the parcel didn't arrive on time…",
+]
+OTHER_SCRIPTS = [
+    "東京の倉庫から発送された荷物が三日遅れて到着しました。返金の手続きを教えてください。",
+    "Посылка пришла с опозданием на три дня, и коробка была повреждена.",
+]
+
+
+def prompt(rng: random.Random, chars: int) -> str:
+    parts: list[str] = []
+    size = 0
+    while size < chars:
+        text = rng.choice(OTHER_SCRIPTS if rng.random() < 0.05 else SENTENCES)
+        parts.append(text)
+        size += len(text) + 1
+        if rng.random() < 0.15:
+            parts.append("\n\n")
+    return " ".join(parts)
+
+
+def request(index: int, rng: random.Random, chars: int) -> dict:
+    messages = [
+        {"role": "system", "content": "You are a careful assistant for an online shop."},
+        {"role": "user", "content": prompt(rng, chars)},
+    ]
+    body: dict = {"model": "gpt-4o-mini", "messages": messages, "max_tokens": 256, "temperature": 0.2}
+    kind = index % 6
+    if kind == 1:
+        messages[1:1] = [
+            {"role": "user", "content": "Earlier question about order 1234?"},
+            {"role": "assistant", "content": "It shipped on Monday."},
+        ]
+    elif kind == 2:
+        body["tools"] = [
+            {
+                "type": "function",
+                "function": {
+                    "name": "lookup_order",
+                    "description": "Find an order by number.",
+                    "parameters": {"type": "object", "properties": {"number": {"type": "string"}}},
+                },
+            }
+        ]
+    elif kind == 3:
+        messages[1]["content"] = [
+            {"type": "text", "text": messages[1]["content"]},
+            {"type": "image_url", "image_url": {"url": "https://example.com/p/1234.jpg", "detail": "low"}},
+        ]
+    elif kind == 4:
+        body["response_format"] = {"type": "json_object"}
+    return {"custom_id": f"request-{index}", "method": "POST", "url": "/v1/chat/completions", "body": body}
+
+
+def write_file(path: Path, count: int, chars: int, ascii_only: bool = False) -> Path:
+    rng = random.Random(3)
+    with path.open("w", encoding="utf-8") as handle:
+        for index in range(1, count + 1):
+            if ascii_only:
+                words = " ".join(
+                    rng.choice(["order", "refund", "parcel", "late", "invoice"]) for _ in range(chars // 6)
+                )
+                line = request(index, rng, 10)
+                line["body"]["messages"][-1]["content"] = words
+            else:
+                line = request(index, rng, chars)
+            handle.write(json.dumps(line) + "\n")
+    return path
+
+
+# -------------------------------------------------------------------------------------------- children
+
+
+def child(variant: str, path: str) -> None:
+    """Runs one variant once and prints {seconds, peak_mb, base_mb, detail} as JSON."""
+    if variant == "json_loads":
+        base = _rss()
+        start = time.perf_counter()
+        with open(path, "rb") as handle:
+            for line in handle:
+                json.loads(line)
+        detail = ""
+    else:
+        from langbatch_core.requests import validate_file
+
+        base = _rss()
+        start = time.perf_counter()
+        report = validate_file(path, token_sample=64 if variant == "validate_sampled" else 0)
+        detail = (
+            f"{report.request_count} requests, {report.error_count} errors, "
+            f"{report.input_tokens:,} input tokens, {len(report.jobs)} job(s)"
+        )
+    seconds = time.perf_counter() - start
+    print(json.dumps({"seconds": seconds, "peak_mb": _rss(), "base_mb": base, "detail": detail}))
+
+
+def _rss() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def measure(variant: str, path: Path, repeat: int) -> dict:
+    runs = []
+    for _ in range(repeat):
+        out = subprocess.run(
+            [sys.executable, __file__, "--child", variant, str(path)],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    best = min(runs, key=lambda run: run["seconds"])
+    best["peak_mb"] = max(run["peak_mb"] for run in runs)
+    return best
+
+
+def compare(title: str, path: Path, variants: list[str], repeat: int) -> None:
+    size_mb = path.stat().st_size / 1e6
+    print(f"\n{title}: {path.name}, {size_mb:.1f} MB")
+    print(
+        f"{'variant':<18} {'best s':>8} {'vs json.loads':>14} {'peak RSS MB':>12} {'RSS after imports':>18}"
+    )
+    baseline = None
+    for variant in variants:
+        result = measure(variant, path, repeat)
+        baseline = baseline or result["seconds"]
+        ratio = result["seconds"] / baseline
+        print(
+            f"{variant:<18} {result['seconds']:>8.3f} {ratio:>13.2f}x {result['peak_mb']:>12.0f} "
+            f"{result['base_mb']:>18.0f}  {result['detail']}"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="5,000 requests, one run each")
+    parser.add_argument("--child", nargs=2, metavar=("VARIANT", "PATH"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(*args.child)
+        return
+    count, repeat = (5_000, 1) if args.quick else (50_000, 3)
+    with tempfile.TemporaryDirectory(prefix="bench-requests-") as tmp:
+        realistic = write_file(Path(tmp) / "chat.jsonl", count, chars=1000)
+        compare("Realistic chat requests", realistic, ["json_loads", "validate", "validate_sampled"], repeat)
+        plain = write_file(Path(tmp) / "plain.jsonl", count, chars=1400, ascii_only=True)
+        compare("Plain ASCII prompts (json.loads' best case)", plain, ["json_loads", "validate"], repeat)
+    print("\nvalidate_sampled also loads the o200k tokenizer (~1 s, once per process) to count 64 requests.")
+
+
+if __name__ == "__main__":
+    main()
