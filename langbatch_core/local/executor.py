@@ -48,11 +48,11 @@ class CallError:
 class RateLimiter:
     """Requests and tokens per minute: ``await limiter.acquire(tokens)`` before each send.
 
-    Requests: never more than ``rpm/60`` sends in any sliding second (for rpm under 60, one per ``60/rpm``
-    seconds), counted at the moment of sending, so a provider enforcing the same limit over any window of a
-    second or longer sees no excess. Within that, sends follow an even schedule (one every ``60/rpm``
-    seconds; a late sender may catch up one interval). Tokens: each send waits until the previous
-    sends' tokens are paid for at ``tpm/60`` tokens a second.
+    Requests: never more than ``rpm/60`` sends in any sliding 1.03 seconds (for rpm under 60, one per
+    ``60/rpm`` seconds), counted at the moment of sending, so a provider enforcing the same limit over any
+    window of a second or longer sees no excess, even with some jitter on the way. Within that, sends follow
+    an even schedule (one every ``60/rpm`` seconds; a late sender may catch up one interval). Tokens: each
+    send waits until the previous sends' tokens are paid for at ``tpm/60`` tokens a second.
     """
 
     def __init__(self, rpm: float | None = None, tpm: float | None = None) -> None:
@@ -94,7 +94,7 @@ class RateLimiter:
             while sent and sent[0] <= now - self.window:
                 sent.popleft()
             if len(sent) >= self.per_window:
-                start = max(start, sent[0] + self.window * 1.01)  # 1 %: the network's jitter
+                start = max(start, sent[0] + self.window * 1.03)  # 3 %: room for jitter on the way
             start = max(start, self._next_slot)
         if self.token_interval and tokens:
             start = max(start, self._next_tokens)
