@@ -42,6 +42,7 @@ from langbatch_core.requests import iter_requests, validate_file, write_job_file
 from langbatch_core.storage import BatchRecord, BatchStorage, FileBatchStorage, JobRecord, check_batch_id
 
 CRASH_HOOK_ENV = "LANGBATCH_TEST_CRASH_AFTER_CREATE"  # tests only: exit right after the provider's create
+INTERRUPTED_GRACE = 120.0  # seconds a "submitting" job may belong to a start() running elsewhere
 RECONCILE_SLACK = 3600.0  # seconds of clock difference tolerated when looking for our jobs
 
 
@@ -232,6 +233,20 @@ class Batch:
     def _active_jobs(self) -> list[JobRecord]:
         return [job for job in self.record.jobs if job.active]
 
+    def _interrupted(self) -> list[JobRecord]:
+        """Jobs recorded as ``submitting``: their submission was interrupted (or is running elsewhere)."""
+        return [job for job in self.record.jobs if job.status == "submitting"]
+
+    def _sync(self) -> None:
+        """Take the stored record if another process (the CLI, the dashboard) saved a newer one."""
+        try:
+            stored = self.storage.load(self.id)
+        except BatchNotFoundError:
+            return  # never saved
+        if stored.updated_at > self.record.updated_at:
+            self.record = stored
+            self._merged_succeeded = None
+
     # -- lifecycle ----------------------------------------------------------------------------------------
 
     def save(self) -> None:
@@ -245,8 +260,9 @@ class Batch:
         BatchStateError if already started; after an interrupted start (a crash, a provider error) it
         finishes the submission without duplicating jobs.
         """
+        self._sync()
         if self.record.jobs:
-            if any(job.status == "submitting" for job in self.record.jobs):
+            if self._interrupted():
                 self._submit_pending(check_existing=True)
                 return
             raise BatchStateError(
@@ -257,11 +273,18 @@ class Batch:
         self._submit_pending(check_existing=False)
 
     def refresh(self) -> BatchRecord:
-        """Poll the running jobs, download finished ones, merge results, update and save the record."""
+        """Poll the running jobs, download finished ones, merge results, update and save the record.
+
+        Picks up what another process saved first; adopts jobs created but not recorded (a crash), but
+        never submits: an interrupted start is finished by start() or retry().
+        """
+        self._sync()
         if not self.record.jobs:
             return self.record
-        if any(job.status == "submitting" for job in self.record.jobs):
-            self._submit_pending(check_existing=True)
+        found = self._find_existing()
+        for job in self._interrupted():
+            if job.key in found:
+                self._record_submission(job, found[job.key])
         changed = False
         for job in self.record.jobs:
             if job.active and job.provider_job_id:
@@ -310,9 +333,23 @@ class Batch:
             self.refresh()
             if callback is not None:
                 callback(self.progress())
+            self._check_not_stuck()
             if not self._active_jobs() or (deadline is not None and time.monotonic() >= deadline):
                 return self.record.status
             time.sleep(poll_interval)
+
+    def _check_not_stuck(self) -> None:
+        """BatchStateError if only interrupted submissions are left, old enough not to be another
+        process's start still in progress."""
+        active, interrupted = self._active_jobs(), self._interrupted()
+        if not active or len(active) != len(interrupted):
+            return
+        if time.time() - max(job.created_at for job in interrupted) > INTERRUPTED_GRACE:
+            keys = ", ".join(job.key for job in interrupted)
+            raise BatchStateError(
+                f"Batch {self.id}: the submission of job(s) {keys} was interrupted. Call start() (or "
+                "`langbatch start <id>`) to finish it; jobs that reached the provider are not duplicated."
+            )
 
     def raise_for_status(self) -> None:
         """Raise JobFailedError (with the provider's ``errors.data``) if a job of the latest attempt failed.
@@ -327,6 +364,7 @@ class Batch:
     def cancel(self) -> str:
         """Cancel every running job (finished results are kept; retry() can resubmit the rest)."""
         self._require_started()
+        self._sync()
         found = self._find_existing()
         for job in self._active_jobs():
             if job.status == "submitting" and job.key not in found:
@@ -356,6 +394,10 @@ class Batch:
         """
         self._require_started()
         self.refresh()
+        interrupted = self._interrupted()
+        if interrupted:  # finish an interrupted submission first: that is the retry
+            self._submit_pending(check_existing=True)
+            return sum(job.request_count for job in interrupted)
         todo = self._ids_to_retry(include_client_errors) - self._running_ids()
         if not todo:
             return 0

@@ -8,9 +8,11 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
 from batch_support import prompts_received, to_engine, write_chat_file
 
-from langbatch_core import Batch, FileBatchStorage
+from langbatch_core import Batch, BatchStateError, FileBatchStorage
+from langbatch_core import batch as batch_module
 
 SCRIPT = textwrap.dedent(
     """
@@ -60,11 +62,36 @@ def test_crash_after_create_is_healed_without_duplicates(tmp_path, engine, opena
     assert prompts_received(upstream) == {p: 1 for p in "abcde"}
 
 
-def test_get_status_also_reconciles_after_a_crash(tmp_path, engine, openai_client, upstream):
-    batch_id = run_until_crash(write_chat_file(tmp_path / "in.jsonl", ["a", "b"]), engine)
+def test_refresh_adopts_but_never_submits_and_retry_finishes(
+    tmp_path, engine, openai_client, upstream, monkeypatch
+):
+    batch_id = run_until_crash(write_chat_file(tmp_path / "in.jsonl", ["a", "b", "c", "d", "e"]), engine)
     batch = Batch.load(batch_id, connection=to_engine(engine))
-    batch.get_status()
+    batch.get_status()  # adopts job 1; jobs 2 and 3 might be another process's start in progress
     assert batch.record.jobs[0].provider_job_id == remote_jobs(openai_client, batch_id)[0].id
-    assert batch.wait(poll_interval=0.05) == "completed"
+    assert [job.status for job in batch.record.jobs[1:]] == ["submitting", "submitting"]
     assert len(remote_jobs(openai_client, batch_id)) == 1
-    assert prompts_received(upstream) == {"a": 1, "b": 1}
+
+    monkeypatch.setattr(batch_module, "INTERRUPTED_GRACE", 0.0)
+    with pytest.raises(BatchStateError, match="interrupted"):
+        batch.wait(poll_interval=0.05)  # job 1 ends; only the interrupted ones are left
+
+    assert batch.retry() == 3  # finishing the interrupted submission is the retry
+    assert batch.wait(poll_interval=0.05) == "completed"
+    assert len(remote_jobs(openai_client, batch_id)) == 3
+    assert prompts_received(upstream) == {p: 1 for p in "abcde"}
+
+
+def test_a_second_process_changes_are_not_overwritten(tmp_path, engine):
+    from langbatch_core import OpenAIChatCompletionBatch
+
+    path = write_chat_file(tmp_path / "in.jsonl", ["ok", "bad [[400]]"])
+    first = OpenAIChatCompletionBatch(path, connection=to_engine(engine))
+    first.start()
+    first.wait(poll_interval=0.05)
+    second = Batch.load(first.id, connection=to_engine(engine))  # e.g. the dashboard
+    assert second.retry(include_client_errors=True) == 1
+    second.wait(poll_interval=0.05)
+    first.refresh()  # the CLI's older copy: must pick up the retry, not erase it
+    assert first.record.attempts == 2
+    assert FileBatchStorage().load(first.id).attempts == 2
