@@ -368,8 +368,8 @@ def errors_by_code(record: Any) -> pd.DataFrame:
 
 RESULT_COLUMN_CONFIG = {
     "custom_id": st.column_config.TextColumn("custom_id", pinned=True),
-    "prompt": st.column_config.TextColumn("prompt", width="large"),
-    "answer": st.column_config.TextColumn("answer", width="large"),
+    "prompt": st.column_config.TextColumn("prompt", width="medium"),
+    "answer": st.column_config.TextColumn("answer", width="medium"),
     "error_message": st.column_config.TextColumn("error message", width="medium"),
 }
 
@@ -447,6 +447,13 @@ def money(value: float | None) -> str:
     if value is None:
         return "—"
     return f"${value:,.4f}" if value < 1 else f"${value:,.2f}"
+
+
+def size(num_bytes: int) -> str:
+    """``812 B``, ``2.5 KB``, ``79.1 MB``."""
+    if num_bytes < 1000:
+        return f"{num_bytes} B"
+    return f"{num_bytes / 1e3:,.1f} KB" if num_bytes < 1e6 else f"{num_bytes / 1e6:,.1f} MB"
 
 
 def count(value: int | None) -> str:

@@ -175,6 +175,12 @@ def to_core(conn: ConnectionConfig) -> Any:
     )
 
 
+def label(conn: ConnectionConfig) -> str:
+    """``OpenAI`` or ``Groq (OpenAI-compatible API)``: the name, plus the kind unless the name says it."""
+    kind = KINDS.get(conn.kind, conn.kind)
+    return conn.name if conn.name == kind else f"{conn.name} ({kind})"
+
+
 def describe(conn: ConnectionConfig) -> dict[str, Any]:
     """A row of the Settings page's connections table."""
     return {

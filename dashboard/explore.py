@@ -119,7 +119,7 @@ def status_chart(view: pd.DataFrame) -> alt.Chart:
             color=alt.Color("status:N", legend=None),
             tooltip=["status", "requests"],
         )
-        .properties(title="Status breakdown", height=max(80, 30 * len(counts)))
+        .properties(title="Status breakdown", height=60 + 36 * len(counts))
     )
 
 
@@ -154,7 +154,7 @@ def error_chart(view: pd.DataFrame) -> alt.Chart | None:
         alt.Chart(counts)
         .mark_bar(color="#d93025")
         .encode(x=alt.X("requests:Q"), y=alt.Y("code:N", sort="-x"), tooltip=["code", "requests"])
-        .properties(title="Errors by code", height=max(80, 30 * len(counts)))
+        .properties(title="Errors by code", height=60 + 36 * len(counts))
     )
 
 

@@ -138,7 +138,7 @@ def timeline_chart(record: Any, now: float | None = None) -> alt.Chart:
                 alt.Tooltip("end:T", format="%H:%M:%S"),
             ],
         )
-        .properties(height=max(60, 30 * len(rows)), title="Jobs timeline")
+        .properties(height=60 + 36 * len(rows), title="Jobs timeline")
     )
 
 

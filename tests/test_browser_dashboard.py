@@ -125,7 +125,7 @@ def page(dashboard):
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 1440, "height": 1000}, accept_downloads=True)
+        context = browser.new_context(viewport={"width": 1440, "height": 1500}, accept_downloads=True)
         tab = context.new_page()
         tab.set_default_timeout(30_000)
         tab.goto(dashboard)
@@ -180,7 +180,7 @@ def test_upload_start_watch_filter_and_download(page, request_file, tmp_path):
     page.get_by_text('"custom_id": "question-08"').first.wait_for()
     shoot(page, "results.png")
     with page.expect_download() as download:
-        page.get_by_role("button", name="CSV").click()
+        page.get_by_role("button", name="CSV", exact=True).click()
     saved = tmp_path / "filtered.csv"
     download.value.save_as(saved)
     rows = list(csv.DictReader(io.StringIO(saved.read_text(encoding="utf-8"))))
@@ -188,10 +188,11 @@ def test_upload_start_watch_filter_and_download(page, request_file, tmp_path):
     assert rows[0]["status"] == "succeeded"
     assert "red planet" in rows[0]["answer"]
 
-    page.get_by_role("tab", name="Charts").click()
     search.fill("")
     search.press("Enter")
     page.get_by_text("12 of 12 rows").wait_for()
+    page.get_by_role("tab", name="Charts").click()
+    page.get_by_text("Status breakdown").first.wait_for()
     shoot(page, "results-charts.png")
 
     page.get_by_role("link", name="Settings").first.click()

@@ -45,7 +45,7 @@ st.subheader("Validation report")
 st.text(f"File: {path.name}\nEndpoint: {report.endpoint or '—'}\nModel: {common.models_text(report)}")
 cols = st.columns(6)
 cols[0].metric("Requests", common.count(report.request_count))
-cols[1].metric("Size", f"{report.bytes / 1e6:,.2f} MB")
+cols[1].metric("Size", common.size(report.bytes))
 cols[2].metric("Jobs planned", len(report.jobs), help="Provider limits split a big file into several jobs.")
 cols[3].metric("Input tokens (est.)", common.count(report.input_tokens))
 cols[4].metric("Max output tokens", common.count(report.max_output_tokens), help="The requests' ceiling.")
@@ -77,9 +77,7 @@ if not report.ok:
 # ---------------------------------------------------------------- connection, name, create
 st.subheader("Run it")
 choices = connections.all_connections()
-conn = st.selectbox(
-    "Connection", choices, format_func=lambda c: f"{c.name} ({connections.KINDS[c.kind]})", key="nb_conn"
-)
+conn = st.selectbox("Connection", choices, format_func=connections.label, key="nb_conn")
 missing_key = not connections.key_configured(conn)
 if missing_key:
     st.warning(

@@ -123,7 +123,7 @@ st.markdown("**Download the filtered rows**")
 buttons = st.columns(6)
 for column, fmt in zip(buttons, explore.FORMATS, strict=False):
     column.download_button(
-        fmt.upper(),
+        {"csv": "CSV", "jsonl": "JSONL", "parquet": "Parquet"}[fmt],
         data=lambda fmt=fmt: explore.export_bytes(view, fmt),
         file_name=f"{record.id}-results.{fmt}",
         mime=explore.FORMATS[fmt],

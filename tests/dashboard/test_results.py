@@ -100,4 +100,4 @@ def test_charts_and_downloads_are_offered(data_dir):
     at = open_page("results")
     assert len(at.get("vega_lite_chart")) == 3  # status, tokens, errors
     labels = [b.label for b in at.get("download_button")]
-    assert labels == ["CSV", "JSONL", "PARQUET"]
+    assert labels == ["CSV", "JSONL", "Parquet"]
