@@ -1,0 +1,109 @@
+"""Reading a batch's results: the part of ``Batch`` that looks at its files, not at its provider.
+
+successful, unsuccessful = batch.get_results()
+batch.get_results_file()                   # merged OpenAI result JSONL
+batch.results_table()                      # pandas, one row per request
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from langbatch_core import results as results_io
+from langbatch_core._batch_rules import failure_of
+from langbatch_core.errors import BatchStateError
+from langbatch_core.requests import iter_requests
+
+if TYPE_CHECKING:
+    from langbatch_core.storage import BatchRecord
+
+
+class BatchResults:
+    """Mixed into ``Batch``: every reader refreshes first, so it sees what the provider has finished."""
+
+    record: BatchRecord
+    requests_path: Path
+    results_path: Path
+
+    def refresh(self) -> BatchRecord:  # pragma: no cover - provided by Batch
+        raise NotImplementedError
+
+    def _require_started(self) -> None:  # pragma: no cover - provided by Batch
+        raise NotImplementedError
+
+    def _running_ids(self) -> set[str]:  # pragma: no cover - provided by Batch
+        raise NotImplementedError
+
+    def get_results(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """``(successful, unsuccessful)`` lists of dicts keyed by ``custom_id``.
+
+        Successes carry what the kind gives (chat: ``content``, ``choices``, ``usage``, ``model``; embeddings:
+        ``embedding``, ``embeddings``); failures ``status``, ``code``, ``message``, ``status_code``. Requests
+        whose job ended without a result appear as failures with code ``missing``; running ones not at all.
+        """
+        self._require_started()
+        self.refresh()
+        successful, unsuccessful, seen = [], [], set()
+        if self.results_path.exists():
+            for _, result in results_io.iter_results(self.results_path):
+                custom_id = result.get("custom_id")
+                seen.add(custom_id)
+                status = results_io.classify(result)
+                if status == "succeeded":
+                    successful.append(self._success_entry(custom_id, result["response"]["body"]))
+                else:
+                    unsuccessful.append({"custom_id": custom_id, "status": status, **failure_of(result)})
+        running = self._running_ids()
+        for request in iter_requests(self.requests_path):
+            custom_id = request["custom_id"]
+            if custom_id not in seen and custom_id not in running:
+                unsuccessful.append(_missing(custom_id))
+        return successful, unsuccessful
+
+    def _success_entry(self, custom_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "custom_id": custom_id,
+            "model": body.get("model"),
+            "usage": body.get("usage"),
+            "response": body,
+        }
+
+    def get_results_file(self) -> Path:
+        """The merged OpenAI result JSONL (latest result per custom_id over every job)."""
+        self._require_started()
+        self.refresh()
+        if not self.results_path.exists():
+            raise BatchStateError(f"Batch {self.id} has no results yet ({self.record.status}); wait() first.")
+        return self.results_path
+
+    def get_unsuccessful_requests(self) -> list[dict[str, Any]]:
+        """The original request lines of every unsuccessful request (see get_results)."""
+        _, unsuccessful = self.get_results()
+        return self.get_requests_by_custom_ids([entry["custom_id"] for entry in unsuccessful])
+
+    def get_requests_by_custom_ids(self, custom_ids: Iterable[str]) -> list[dict[str, Any]]:
+        """The original request lines with these custom_ids, in file order (unknown ids are skipped)."""
+        wanted = set(custom_ids)
+        return [request for request in iter_requests(self.requests_path) if request["custom_id"] in wanted]
+
+    def results_table(self) -> Any:
+        """The flat results table (pandas), one row per request, including ``missing`` ones."""
+        paths = [self.results_path] if self.results_path.exists() else []
+        return results_io.load_results(paths, requests=self.requests_path)
+
+    def export_results(self, path: str | os.PathLike[str], format: str | None = None) -> Path:
+        """Write the results table as CSV, JSONL or Parquet (by ``format`` or the suffix)."""
+        return results_io.export_results(self.results_table(), path, format=format)
+
+
+def _missing(custom_id: str) -> dict[str, Any]:
+    return {
+        "custom_id": custom_id,
+        "status": "missing",
+        "code": "missing",
+        "message": "No result: its job ended without one (failed, or lost); retry() resubmits it.",
+        "status_code": None,
+    }
