@@ -91,7 +91,14 @@ def test_compatible_key_variable_is_named_when_missing():
         make_client(Connection.compatible("https://api.groq.com/openai/v1", api_key_env="GROQ_API_KEY"))
 
 
-def test_azure_client_uses_endpoint_key_and_version(monkeypatch):
+def test_azure_uses_its_v1_api_by_default(monkeypatch):
+    monkeypatch.setenv("AZURE_OPENAI_API_KEY", "dummy")
+    client = make_client(Connection.azure("https://example.openai.azure.com/"))
+    assert str(client.base_url) == "https://example.openai.azure.com/openai/v1/"
+    assert client.api_key == "dummy"
+
+
+def test_azure_with_an_api_version_uses_the_azure_client(monkeypatch):
     monkeypatch.setenv("AZURE_OPENAI_API_KEY", "dummy")
     client = make_client(Connection.azure("https://example.openai.azure.com", api_version="2024-10-21"))
     assert isinstance(client, openai.AzureOpenAI)

@@ -3,7 +3,7 @@
     from langbatch_core import Connection
     Connection.local()                                             # the local engine (started when needed)
     Connection.openai()                                            # OPENAI_API_KEY (+ OPENAI_BASE_URL)
-    Connection.azure("https://my.openai.azure.com", api_version="2024-10-21")   # AZURE_OPENAI_API_KEY
+    Connection.azure("https://my-resource.openai.azure.com")      # AZURE_OPENAI_API_KEY, Azure's v1 API
     Connection.compatible("https://api.groq.com/openai/v1", api_key_env="GROQ_API_KEY")
 
 ``api_key_env`` is the *name* of the environment variable that holds the key, read when a call is made;
@@ -73,8 +73,9 @@ class Connection:
         cls, endpoint: str | None = None, *, api_version: str | None = None,
         api_key_env: str = "AZURE_OPENAI_API_KEY", **kw: Any,
     ) -> Connection:  # fmt: skip
-        """Azure OpenAI: ``endpoint`` (else ``AZURE_OPENAI_ENDPOINT``), ``api_version`` (else
-        ``OPENAI_API_VERSION``, else a default)."""
+        """Azure OpenAI: ``endpoint`` (else ``AZURE_OPENAI_ENDPOINT``). Without ``api_version`` it uses
+        Azure's v1 API (``<endpoint>/openai/v1``), which takes OpenAI's batch format unchanged; with one,
+        ``openai.AzureOpenAI`` and that dated API. The model of each request is the deployment name."""
         return cls("azure", base_url=endpoint, api_key_env=api_key_env, api_version=api_version, **kw)
 
     @classmethod

@@ -25,7 +25,6 @@ from langbatch_core import errors
 from langbatch_core.providers.base import Job, Provider, register_provider
 from langbatch_core.providers.connection import Connection
 
-DEFAULT_AZURE_API_VERSION = "2024-10-21"
 _PAGE = 100
 
 
@@ -122,15 +121,7 @@ def to_job(batch: Any) -> Job:
 def make_client(connection: Connection, data_dir: Path | None = None) -> openai.OpenAI:
     """The ``openai`` client a connection describes; MissingAPIKeyError names the variable to set."""
     if connection.kind == "azure":
-        endpoint = connection.base_url or os.environ.get("AZURE_OPENAI_ENDPOINT")
-        if not endpoint:
-            raise errors.ConfigurationError(
-                "An Azure connection needs its endpoint: pass Connection.azure('https://<resource>.openai."
-                "azure.com') or set AZURE_OPENAI_ENDPOINT."
-            )
-        version = connection.api_version or os.environ.get("OPENAI_API_VERSION") or DEFAULT_AZURE_API_VERSION
-        key = _key(connection, required=True)
-        return openai.AzureOpenAI(azure_endpoint=endpoint, api_key=key, api_version=version)
+        return _azure_client(connection)
     if connection.kind == "local":
         return openai.OpenAI(
             base_url=local_base_url(connection, data_dir), api_key=_key(connection) or "local"
@@ -139,6 +130,23 @@ def make_client(connection: Connection, data_dir: Path | None = None) -> openai.
         base_url = connection.base_url or os.environ.get("OPENAI_BASE_URL") or None
         return openai.OpenAI(base_url=base_url, api_key=_key(connection, required=True))
     return openai.OpenAI(base_url=connection.base_url, api_key=_key(connection) or "not-needed")
+
+
+def _azure_client(connection: Connection) -> openai.OpenAI:
+    """Azure OpenAI: its v1 API (``<endpoint>/openai/v1``, OpenAI's format as is) unless ``api_version``
+    asks for a dated API through ``openai.AzureOpenAI``."""
+    endpoint = connection.base_url or os.environ.get("AZURE_OPENAI_ENDPOINT")
+    if not endpoint:
+        raise errors.ConfigurationError(
+            "An Azure connection needs its endpoint: pass Connection.azure('https://<resource>.openai."
+            "azure.com') or set AZURE_OPENAI_ENDPOINT."
+        )
+    key = _key(connection, required=True)
+    if connection.api_version:
+        return openai.AzureOpenAI(azure_endpoint=endpoint, api_key=key, api_version=connection.api_version)
+    root = endpoint.rstrip("/")
+    base_url = root if root.endswith("/openai/v1") else f"{root}/openai/v1"
+    return openai.OpenAI(base_url=base_url, api_key=key)
 
 
 def local_base_url(connection: Connection, data_dir: Path | None = None) -> str:
