@@ -133,3 +133,19 @@ def _wait_gone(pid: int) -> None:
             pass
         time.sleep(0.02)
     raise AssertionError(f"process {pid} did not exit")
+
+
+def test_a_second_engine_on_the_same_data_dir_does_not_run_a_batch_twice(make_engine, upstream):
+    first = make_engine(concurrency=2)
+    client = openai.OpenAI(base_url=first.base_url, api_key="k", max_retries=0)
+    created = run_batch(client, [chat_line(f"r{i}", f"t{i} [[slow:0.05]]") for i in range(16)])
+    wait(client, created.id, {"in_progress"})
+    second = make_engine()  # resumes unfinished batches of the data dir ... except the one `first` runs
+    batch = wait(client, created.id)
+    client.close()
+    assert batch.status == "completed" and batch.request_counts.completed == 16
+    sent = collections.Counter(r["body"]["messages"][0]["content"] for r in upstream.received)
+    assert len(sent) == 16 and set(sent.values()) == {1}
+    other = openai.OpenAI(base_url=second.base_url, api_key="k", max_retries=0)
+    assert other.batches.retrieve(created.id).status == "completed"  # shared state
+    other.close()

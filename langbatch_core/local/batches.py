@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import logging
 import os
 import time
@@ -150,10 +151,23 @@ class BatchRun:
         self.log: ProgressLog | None = None
         self.done: set[int] = set()
         self._dirty = False
+        self._lock_fd: int | None = None
 
     def save(self) -> None:
         self.state.put(self.batch, "batch")
         self._dirty = False
+
+    def _claim(self) -> bool:
+        """Lock the batch for this run; False when another engine on the same data dir is running it."""
+        path = self.state.progress_dir / f"{self.batch['id']}.lock"
+        self._lock_fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+            return False
+        return True
 
     async def run(self) -> None:
         try:
@@ -172,8 +186,16 @@ class BatchRun:
                 self.log.close()
             if self.requests is not None:
                 self.requests.close()
+            if self._lock_fd is not None:
+                os.close(self._lock_fd)  # releases the lock
 
     async def _run(self) -> None:
+        if not self._claim():
+            return
+        stored = self.state.get(self.batch["id"], "batch")
+        if stored is not None and stored["status"] in TERMINAL:  # finished by another engine meanwhile
+            self.batch.update(stored)
+            return
         batch = self.batch
         if batch["status"] == "validating" and not await self._validate():
             return
@@ -299,6 +321,7 @@ class BatchRun:
         batch.update(status=final, **{f"{final}_at": int(time.time())})
         self.save()
         self.state.progress_path(batch["id"]).unlink(missing_ok=True)
+        (self.state.progress_dir / f"{batch['id']}.lock").unlink(missing_ok=True)
 
     def _write_results(self, outcome: str) -> tuple[str | None, str | None, dict[str, int]]:
         assert self.requests is not None
