@@ -7,6 +7,7 @@ import time
 import numpy as np
 import pytest
 
+from langbatch_core.errors import ProviderUnavailableError
 from langbatch_core.local.model import gguf_weights, llama
 from langbatch_core.local.model.generation import Generator
 from langbatch_core.local.model.llama import KVCache, LlamaModel, rotate
@@ -182,7 +183,8 @@ def test_concurrent_requests_are_batched_and_give_the_same_greedy_answers(genera
 
 @pytest.mark.model
 def test_a_cancelled_request_leaves_the_batch(generator, tokenizer):
-    future = generator.submit(prompt(tokenizer), greedy(400))
+    endless = greedy(400, logit_bias=dict.fromkeys(tokenizer.stop_token_ids, -100.0))
+    future = generator.submit(prompt(tokenizer), endless)
     deadline = time.monotonic() + 30
     while generator.active_sequences == 0 and time.monotonic() < deadline:
         time.sleep(0.01)
@@ -192,3 +194,18 @@ def test_a_cancelled_request_leaves_the_batch(generator, tokenizer):
     assert generator.active_sequences == 0
     [choice] = generator.submit(prompt(tokenizer), greedy(3)).result(timeout=60)  # still serving
     assert len(choice.token_ids) == 3
+
+
+@pytest.mark.model
+def test_closing_the_generator_fails_unfinished_requests_as_unavailable(model, tokenizer):
+    own = Generator(model, tokenizer, max_batch=1)
+    endless = greedy(400, logit_bias=dict.fromkeys(tokenizer.stop_token_ids, -100.0))
+    running = own.submit(prompt(tokenizer), endless)
+    waiting = own.submit(prompt(tokenizer), endless)  # max_batch=1: queued behind the first
+    deadline = time.monotonic() + 30
+    while own.active_sequences == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    own.close()
+    for future in (running, waiting):
+        with pytest.raises(ProviderUnavailableError, match="stopped"):
+            future.result(timeout=5)

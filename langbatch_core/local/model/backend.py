@@ -39,7 +39,7 @@ from langbatch_core.local.model.chat_request import (
     parse_chat_request,
     parse_embedding_request,
 )
-from langbatch_core.local.model.generation import Choice, Generator
+from langbatch_core.local.model.generation import Choice, Generator, GeneratorClosedError
 from langbatch_core.local.model.gguf_weights import MODEL_ID, find_weights_file, load_weights
 from langbatch_core.local.model.llama import LlamaModel
 from langbatch_core.local.model.sampling import SamplingParams
@@ -110,6 +110,8 @@ class BundledModelBackend(Backend):
         future = runtime.generator.submit(prompt_ids, params, request.n)
         try:
             choices = await asyncio.wrap_future(future)
+        except GeneratorClosedError as exc:  # the engine is shutting down: retry later
+            return BackendResponse(503, error_body(str(exc), "server_error", "model_stopped"), 1.0)
         except Exception as exc:  # a failure inside the model: a 500 the executor may retry
             message = f"The bundled model failed on this request: {exc!r}"
             return BackendResponse(500, error_body(message, "server_error", "model_error"))

@@ -22,12 +22,17 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from langbatch_core.errors import ProviderUnavailableError
 from langbatch_core.local.model.llama import KVCache, LlamaModel
 from langbatch_core.local.model.prefix_cache import PrefixCache
 from langbatch_core.local.model.sampling import SamplingParams, choose_token
 from langbatch_core.local.model.tokenizer import ChatTokenizer
 
 logger = logging.getLogger(__name__)
+
+
+class GeneratorClosedError(ProviderUnavailableError):
+    """The generator was closed before the request finished (the backend answers 503: retry later)."""
 
 
 @dataclass(frozen=True)
@@ -70,6 +75,7 @@ class Generator:
         self._cache = KVCache(model.config)
         self.prefixes = PrefixCache(tokenizer.stop_token_ids)
         self._active: list[_Sequence] = []
+        self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="langbatch-model", daemon=True)
         self._thread.start()
 
@@ -82,8 +88,9 @@ class Generator:
         return future
 
     def close(self, timeout: float | None = 30.0) -> None:
-        """Stop the worker after the step it is in; unfinished futures are cancelled."""
-        self._queue.put(None)
+        """Stop the worker after the step it is in; unfinished futures fail with ``GeneratorClosedError``."""
+        self._stopping.set()
+        self._queue.put(None)  # wakes a worker waiting for work
         self._thread.join(timeout)
 
     @property
@@ -91,7 +98,7 @@ class Generator:
         return len(self._active)
 
     def _run(self) -> None:
-        while True:
+        while not self._stopping.is_set():
             if not self._admit():
                 break
             try:
@@ -99,7 +106,9 @@ class Generator:
             except Exception as exc:  # keep serving: fail what was running, start afresh
                 logger.exception("bundled model step failed")
                 self._fail_active(exc)
-        self._fail_active(None)
+        stopped = GeneratorClosedError("the bundled model was stopped before this request finished")
+        self._fail_active(stopped)
+        self._fail_waiting(stopped)
 
     def _admit(self) -> bool:
         """Prefill waiting jobs while there is room; False when asked to stop."""
@@ -188,13 +197,14 @@ class Generator:
         for sequence in [s for s in self._active if s.job is job]:
             self._release(sequence)
 
-    def _fail_active(self, exc: Exception | None) -> None:
+    def _fail_active(self, exc: Exception) -> None:
         for sequence in list(self._active):
-            future = sequence.job.future
-            if not future.done():
-                future.set_exception(exc) if exc else future.cancel()
+            if not sequence.job.future.done():
+                sequence.job.future.set_exception(exc)
             self._release(sequence)
-        while exc is None and not self._queue.empty():
+
+    def _fail_waiting(self, exc: Exception) -> None:
+        while not self._queue.empty():
             job = self._queue.get_nowait()
-            if job is not None:
-                job.future.cancel()
+            if job is not None and not job.future.done():
+                job.future.set_exception(exc)
