@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import re
 import shutil
@@ -31,6 +32,7 @@ from langbatch_core.local.batches import TERMINAL, BatchManager, EngineSettings,
 from langbatch_core.local.executor import Executor, ExecutorSettings
 from langbatch_core.local.state import EngineState
 
+logger = logging.getLogger(__name__)
 BATCH_ENDPOINTS = frozenset({"/v1/chat/completions", "/v1/embeddings", "/v1/completions", "/v1/responses"})
 FILE_PURPOSES = frozenset({"assistants", "batch", "fine-tune", "vision", "user_data", "evals"})
 WINDOW = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
@@ -116,6 +118,9 @@ def build_app(core: EngineCore) -> Starlette:
                 return await handler(core, request)
             except APIError as exc:
                 return exc.response()
+            except Exception as exc:  # a bug or a disk problem: answer in OpenAI's shape, keep serving
+                logger.exception("%s %s failed", request.method, request.url.path)
+                return APIError(500, f"The local engine failed on this request: {exc!r}").response()
 
         return Route(path, endpoint, methods=[method])
 
