@@ -4,6 +4,9 @@ connection: OPENAI_BASE_URL + OPENAI_API_KEY)."""
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import orjson
 import pytest
 from batch_support import chat_line, prompts_received
@@ -178,3 +181,15 @@ def test_save_and_load_snippets(seed):
     run(with_ids, seed)
     assert seed["batch"].id == saved_custom.id and seed["batch"].record.request_count == 2
     assert isinstance(seed["batch"].storage, CustomStorage)
+
+
+SEED = Path(__file__).resolve().parents[2] / "shared" / "seed" / "batch-api.md"
+
+
+def test_the_snippets_here_are_the_seed_s_own():
+    if not SEED.exists():
+        pytest.skip(f"the seed document is not at {SEED}")
+    text = SEED.read_text().replace("from langbatch import", "from langbatch_core import")
+    blocks = [block.strip() for block in re.findall(r"```python\n(.*?)```", text, re.S)]
+    ours = [INIT, CREATE, START, STATUS, RETRY, RESULTS, RESULTS_FILE, UNSUCCESSFUL, BY_IDS, SAVE, LOAD]
+    assert blocks == [snippet.strip() for snippet in ours]
