@@ -24,7 +24,9 @@ if TYPE_CHECKING:
 class BatchResults:
     """Mixed into ``Batch``: every reader refreshes first, so it sees what the provider has finished."""
 
+    id: str
     record: BatchRecord
+    directory: Path
     requests_path: Path
     results_path: Path
 
@@ -56,12 +58,25 @@ class BatchResults:
                     successful.append(self._success_entry(custom_id, result["response"]["body"]))
                 else:
                     unsuccessful.append({"custom_id": custom_id, "status": status, **failure_of(result)})
-        running = self._running_ids()
+        running, lost = self._running_ids(), self._lost_reasons()
         for request in iter_requests(self.requests_path):
             custom_id = request["custom_id"]
             if custom_id not in seen and custom_id not in running:
-                unsuccessful.append(_missing(custom_id))
+                unsuccessful.append(_missing(custom_id, lost.get(custom_id)))
         return successful, unsuccessful
+
+    def _lost_reasons(self) -> dict[str, str]:
+        """custom_id -> why its latest failed job gave no result (from the job's ``errors.data``)."""
+        reasons: dict[str, str] = {}
+        for job in self.record.jobs:
+            if job.status == "failed":
+                first = job.errors[0] if job.errors else {}
+                why = (
+                    f"job {job.key} failed ({first.get('code') or 'no code'}: {first.get('message') or '-'})"
+                )
+                for request in iter_requests(self.directory / job.input_file):
+                    reasons[request["custom_id"]] = why
+        return reasons
 
     def _success_entry(self, custom_id: str, body: dict[str, Any]) -> dict[str, Any]:
         return {
@@ -99,11 +114,12 @@ class BatchResults:
         return results_io.export_results(self.results_table(), path, format=format)
 
 
-def _missing(custom_id: str) -> dict[str, Any]:
+def _missing(custom_id: str, reason: str | None) -> dict[str, Any]:
+    why = reason or "its job ended without one"
     return {
         "custom_id": custom_id,
         "status": "missing",
         "code": "missing",
-        "message": "No result: its job ended without one (failed, or lost); retry() resubmits it.",
+        "message": f"No result: {why}; retry() resubmits it.",
         "status_code": None,
     }

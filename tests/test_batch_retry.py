@@ -105,6 +105,7 @@ def test_a_failed_job_loses_its_requests_and_retry_resubmits_them(tmp_path, make
     assert caught.value.errors and caught.value.errors[0]["code"] == "token_limit_exceeded"
     successful, unsuccessful = batch.get_results()
     assert successful == [] and {r["code"] for r in unsuccessful} == {"missing"}
+    assert "token_limit_exceeded" in unsuccessful[0]["message"]
     assert upstream.received == []
     small.stop()
 
