@@ -82,7 +82,7 @@ def result_line(rng: random.Random, i: int, cid: str) -> dict:
         line["response"] = {"status_code": 400, "request_id": f"r{i}", "body": {"error": error}}
         return line
     completion = rng.randint(20, 400)
-    message = {"role": "assistant", "content": " ".join(rng.choices(WORDS, k=rng.randint(20, 120)))}
+    message = {"role": "assistant", "content": " ".join(rng.choices(WORDS, k=rng.randint(100, 300)))}
     finish = "length" if completion == 400 else "stop"
     body = {
         "id": f"chatcmpl-{i}",
@@ -100,6 +100,7 @@ def bench_results(n: int, folder: Path) -> None:
     import common
     import explore
     import pandas as pd
+
     from langbatch_core.results import load_results
 
     requests, results = write_files(folder, n)

@@ -21,6 +21,9 @@ import orjson
 import pandas as pd
 
 SEARCHED = ("custom_id", "prompt", "answer", "error_message")
+GRID_ROWS = 5_000  # rows sent to the browser's grid; filters, charts and downloads use every row
+GRID_TEXT = 300  # characters of long texts shown in the grid (the row detail shows them whole)
+LONG_TEXT = ("prompt", "answer", "error_message", "tool_calls", "refusal")
 FORMATS = {"csv": "text/csv", "jsonl": "application/jsonl", "parquet": "application/vnd.apache.parquet"}
 _CUSTOM_ID = re.compile(rb'"custom_id"\s*:\s*"((?:[^"\\]|\\.)*)"')
 
@@ -102,6 +105,13 @@ def visible_columns(table: pd.DataFrame) -> list[str]:
     known = [c for c in PREFERRED_ORDER if c in table]
     ordered = known + [c for c in table.columns if c not in PREFERRED_ORDER]
     return [c for c in ordered if c in ("custom_id", "status") or table[c].notna().any()]
+
+
+def grid_rows(view: pd.DataFrame) -> pd.DataFrame:
+    """The first ``GRID_ROWS`` rows of ``view`` with long texts cut to ``GRID_TEXT`` characters."""
+    head = view.head(GRID_ROWS)
+    cut = {c: head[c].str.slice(0, GRID_TEXT) for c in LONG_TEXT if c in head}
+    return head.assign(**cut) if cut else head
 
 
 # ---------------------------------------------------------------- charts (aggregated first: small specs)

@@ -42,7 +42,12 @@ def actions(record) -> None:
     active = record.status in common.ACTIVE_STATUSES
     buttons = st.columns(6)
     pressed = {
-        "start": buttons[0].button("Start", key="bt_start", disabled=record.status != "not_started"),
+        "start": buttons[0].button(
+            "Start",
+            key="bt_start",
+            disabled=not common.can_start(record),
+            help="Submits the requests; after an interrupted start it finishes the submission.",
+        ),
         "refresh": buttons[1].button("Refresh", key="bt_refresh"),
         "retry": buttons[2].button(
             "Retry failed",

@@ -80,9 +80,17 @@ view = explore.apply(table, filters)
 # ---------------------------------------------------------------- table, detail, charts, downloads
 tab_table, tab_charts = st.tabs(["Table", "Charts"])
 with tab_table:
-    st.caption(f"{len(view):,} of {len(table):,} rows. Click a row to see its request and response.")
+    shown = explore.grid_rows(view)
+    more = (
+        f" The grid shows the first {len(shown):,}: sort or filter to see others."
+        if len(shown) < len(view)
+        else ""
+    )
+    st.caption(
+        f"{len(view):,} of {len(table):,} rows.{more} Click a row to see its request and response in full."
+    )
     event = st.dataframe(
-        view,
+        shown,
         hide_index=True,
         column_order=explore.visible_columns(table),
         on_select="rerun",
@@ -90,7 +98,7 @@ with tab_table:
         column_config=common.RESULT_COLUMN_CONFIG,
         key="rs_table",
     )
-    picked = view["custom_id"].iloc[event.selection.rows[0]] if event.selection.rows else None
+    picked = shown["custom_id"].iloc[event.selection.rows[0]] if event.selection.rows else None
     if picked and picked != st.session_state.get("rs_last_pick"):
         st.session_state["rs_last_pick"] = picked
         st.session_state["rs_detail_id"] = picked

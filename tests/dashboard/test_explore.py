@@ -82,3 +82,12 @@ def test_line_index_finds_each_custom_id(tmp_path):
     index = explore.line_index(str(path))
     assert explore.read_line(str(path), index["id-3"])["text"] == "ééé"
     assert set(index) == {f"id-{i}" for i in range(5)} | {"outer"}
+
+
+def test_the_grid_gets_the_first_rows_with_long_texts_cut(table, monkeypatch):
+    monkeypatch.setattr(explore, "GRID_ROWS", 2)
+    monkeypatch.setattr(explore, "GRID_TEXT", 3)
+    grid = explore.grid_rows(table)
+    assert list(grid["custom_id"]) == ["a", "b"]
+    assert list(grid["answer"].fillna("")) == ["Hi ", ""]
+    assert table["answer"][0] == "Hi there"  # the loaded table is not changed

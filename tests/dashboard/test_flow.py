@@ -117,6 +117,8 @@ def test_engine_down_is_a_clear_message_and_the_batch_is_kept(data_dir, monkeypa
     assert "created but not started" in texts(at, "info")
     assert not at.exception
     assert len(common.list_batches()) == 1  # kept: starting it again finishes the submission
+    at = open_page("batches")
+    assert at.button(key="bt_start").disabled is False
 
 
 def test_no_key_for_openai_says_which_variable_to_set(data_dir):

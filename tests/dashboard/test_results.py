@@ -101,3 +101,13 @@ def test_charts_and_downloads_are_offered(data_dir):
     assert len(at.get("vega_lite_chart")) == 3  # status, tokens, errors
     labels = [b.label for b in at.get("download_button")]
     assert labels == ["CSV", "JSONL", "Parquet"]
+
+
+def test_a_big_view_shows_its_first_rows_and_says_so(data_dir, monkeypatch):
+    import explore
+
+    monkeypatch.setattr(explore, "GRID_ROWS", 5)
+    stored_batch_with_results(20)
+    at = open_page("results")
+    assert len(shown_table(at)) == 5
+    assert "20 of 20 rows. The grid shows the first 5" in texts(at, "caption")
