@@ -49,8 +49,8 @@ def test_retry_after_partial_failure_resubmits_only_retryable_failures(tmp_path,
 
 
 def test_retry_after_expiry_keeps_finished_results(tmp_path, make_engine, upstream):
-    first = make_engine(completion_window=0.3)
-    path = write_chat_file(tmp_path / "in.jsonl", ["fast1", "fast2", "slow [[slow:0.6]]"])
+    first = make_engine(completion_window=0.5)
+    path = write_chat_file(tmp_path / "in.jsonl", ["fast1", "fast2", "slow [[slow:0.9]]"])
     batch = OpenAIChatCompletionBatch(path, connection=to_engine(first))
     batch.start()
     assert batch.wait(poll_interval=0.05) == "expired"
@@ -71,7 +71,7 @@ def test_retry_after_expiry_keeps_finished_results(tmp_path, make_engine, upstre
 
 def test_retry_after_cancel_resubmits_only_unfinished_requests(tmp_path, make_engine, upstream):
     engine = make_engine(concurrency=1)
-    prompts = [f"p{i} [[slow:0.1]]" for i in range(8)]
+    prompts = [f"p{i} [[slow:0.15]]" for i in range(12)]
     batch = OpenAIChatCompletionBatch(
         write_chat_file(tmp_path / "in.jsonl", prompts), connection=to_engine(engine)
     )
@@ -82,13 +82,13 @@ def test_retry_after_cancel_resubmits_only_unfinished_requests(tmp_path, make_en
     batch.cancel()
     assert batch.wait(poll_interval=0.05) == "cancelled"
     done = {r["custom_id"] for r in batch.get_results()[0]}
-    assert 1 <= len(done) < 8
+    assert 1 <= len(done) < 12
 
     resubmitted = batch.retry()
-    assert job_ids(batch, 2) == {f"request-{i}" for i in range(1, 9)} - done
-    assert resubmitted == 8 - len(done)
+    assert job_ids(batch, 2) == {f"request-{i}" for i in range(1, 13)} - done
+    assert resubmitted == 12 - len(done)
     assert batch.wait(poll_interval=0.05) == "completed"
-    assert len(batch.get_results()[0]) == 8
+    assert len(batch.get_results()[0]) == 12
     received = prompts_received(upstream)
     assert all(received[prompts[int(cid.split("-")[1]) - 1]] == 1 for cid in done)
 
