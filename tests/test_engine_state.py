@@ -15,12 +15,13 @@ from langbatch_core.local.validation import validate_input
 def test_progress_log_survives_reopening_and_ignores_a_torn_last_line(tmp_path):
     state = EngineState(tmp_path / "engine")
     log = ProgressLog(state.progress_path("batch_x"))
-    log.append(0, {"custom_id": "a", "response": None})
-    log.append(5, {"custom_id": "b", "response": None})
+    log.append(0, False, {"custom_id": "a", "response": None})
+    log.append(5, True, {"custom_id": "b", "response": {"status_code": 200}})
     log.close()
     with state.progress_path("batch_x").open("ab") as handle:
-        handle.write(b'7\t{"custom_id": "c", "resp')  # a write cut short by a power loss
+        handle.write(b'7\t1\t{"custom_id": "c", "resp')  # a write cut short by a power loss
     assert [(i, r["custom_id"]) for i, r in state.read_progress("batch_x")] == [(0, "a"), (5, "b")]
+    assert [(i, ok) for i, ok, _ in state.read_progress_raw("batch_x")] == [(0, False), (5, True)]
     assert list(state.read_progress("batch_unknown")) == []
     state.close()
 

@@ -21,6 +21,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from langbatch_core.local.backends import BackendResponse
 from langbatch_core.local.executor import CallError, Executor, estimate_tokens
 from langbatch_core.local.state import EngineState, ProgressLog, new_id
@@ -284,17 +286,18 @@ class BatchRun:
             body = requests.body(index)
             answer = await executor.call(endpoint, body, estimate_tokens(body) if tpm else 0)
             result = result_line(requests.custom_ids[index], answer)
-            self.log.append(index, result)
+            self.log.append(index, self._count(result), result)
             self.done.add(index)
-            self._count(result)
 
-    def _count(self, result: dict[str, Any]) -> None:
+    def _count(self, result: dict[str, Any]) -> bool:
+        """Count a finished request in request_counts and usage; True when it succeeded."""
         response = result["response"]
         ok = response is not None and 200 <= response["status_code"] < 300
         self.batch["request_counts"]["completed" if ok else "failed"] += 1
         if ok:
             add_usage(self.batch["usage"], response["body"].get("usage"))
         self._dirty = True
+        return ok
 
     async def _sync_loop(self) -> None:
         interval = self.manager.settings.sync_interval
@@ -315,6 +318,9 @@ class BatchRun:
         if self.requests is None:
             self.requests = await asyncio.to_thread(self._load_requests)
         output_id, error_id, counts = await asyncio.to_thread(self._write_results, outcome)
+        for file_id, kind in ((output_id, "output"), (error_id, "error")):
+            if file_id is not None:
+                self.state.register_file(file_id, f"{batch['id']}_{kind}.jsonl", "batch_output")
         batch.update(output_file_id=output_id, error_file_id=error_id)
         batch["request_counts"].update(counts)
         final = {"completed": "completed", "expired": "expired", "cancelled": "cancelled"}[outcome]
@@ -324,36 +330,25 @@ class BatchRun:
         (self.state.progress_dir / f"{batch['id']}.lock").unlink(missing_ok=True)
 
     def _write_results(self, outcome: str) -> tuple[str | None, str | None, dict[str, int]]:
+        """Output and error files from the progress log (raw lines, no re-encoding), in input order."""
         assert self.requests is not None
-        results = dict(self.state.read_progress(self.batch["id"]))
-        missing_code, missing_message = (
+        recorded = {index: (ok, raw) for index, ok, raw in self.state.read_progress_raw(self.batch["id"])}
+        code, message = (
             ("batch_cancelled", CANCELLED_MESSAGE)
             if outcome == "cancelled"
             else ("batch_expired", EXPIRED_MESSAGE)
         )
         good, bad = bytearray(), bytearray()
-        import orjson
-
         for index, custom_id in enumerate(self.requests.custom_ids):
-            result = results.get(index) or unrun_line(custom_id, missing_code, missing_message)
-            response = result["response"]
-            ok = response is not None and 200 <= response["status_code"] < 300
-            (good if ok else bad).extend(orjson.dumps(result) + b"\n")
-        total = len(self.requests.custom_ids)
-        completed = sum(
-            1 for r in results.values() if r["response"] and 200 <= r["response"]["status_code"] < 300
-        )
-        batch_id = self.batch["id"]
-        output = (
-            self.state.add_file_bytes(bytes(good), f"{batch_id}_output.jsonl", "batch_output")
-            if good
-            else None
-        )
-        errors = (
-            self.state.add_file_bytes(bytes(bad), f"{batch_id}_error.jsonl", "batch_output") if bad else None
-        )
-        counts = {"total": total, "completed": completed, "failed": total - completed}
-        return (output and output["id"]), (errors and errors["id"]), counts
+            ok, raw = recorded.get(index) or (False, orjson.dumps(unrun_line(custom_id, code, message)))
+            target = good if ok else bad
+            target += raw
+            target += b"\n"
+        total = len(self.requests)
+        completed = sum(1 for ok, _ in recorded.values() if ok)
+        output_id = self.state.write_file(bytes(good)) if good else None
+        error_id = self.state.write_file(bytes(bad)) if bad else None
+        return output_id, error_id, {"total": total, "completed": completed, "failed": total - completed}
 
 
 def result_line(custom_id: str, answer: BackendResponse | CallError) -> dict[str, Any]:

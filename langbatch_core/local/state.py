@@ -7,7 +7,8 @@ Layout::
 
     engine/state.sqlite3             files and batches (their API objects as JSON), SQLite in WAL mode
     engine/files/<file id>           file contents (written to a temp name, then renamed)
-    engine/progress/<batch id>.jsonl one line per finished request: "<input index>\\t<result line>"
+    engine/progress/<batch id>.jsonl one line per finished request: "<input index>\\t<ok 1|0>\\t<result line>"
+    engine/progress/<batch id>.lock  held (flock) by the engine running the batch
     engine/engine.json               address and pid of the running engine (see engine.py)
 
 The progress file is append-only and written with one ``write`` per result, so a process killed at any moment
@@ -113,13 +114,6 @@ class EngineState:
         os.replace(source, target)
         return self._register_file(file_id, target, filename, purpose)
 
-    def add_file_bytes(self, data: bytes, filename: str, purpose: str) -> dict[str, Any]:
-        """Store ``data`` as a new file (temp + rename) and return its object."""
-        file_id = new_id("file-")
-        target = self.file_path(file_id)
-        write_atomic(target, data)
-        return self._register_file(file_id, target, filename, purpose)
-
     def _register_file(self, file_id: str, path: Path, filename: str, purpose: str) -> dict[str, Any]:
         obj = {
             "id": file_id,
@@ -148,30 +142,48 @@ class EngineState:
 
     def read_progress(self, batch_id: str) -> Iterator[tuple[int, dict[str, Any]]]:
         """(input index, result line) for every request recorded as finished; torn lines are skipped."""
+        for index, _ok, raw in self.read_progress_raw(batch_id):
+            try:
+                yield index, orjson.loads(raw)
+            except orjson.JSONDecodeError:
+                continue
+
+    def read_progress_raw(self, batch_id: str) -> Iterator[tuple[int, bool, bytes]]:
+        """(input index, succeeded?, result line as JSON bytes) for every whole recorded line."""
         path = self.progress_path(batch_id)
         if not path.exists():
             return
         with path.open("rb") as handle:
             for line in handle:
-                index, sep, result = line.partition(b"\t")
-                if not sep or not line.endswith(b"\n"):
+                parts = line.split(b"\t", 2)
+                if len(parts) != 3 or not line.endswith(b"\n") or not parts[0].isdigit():
                     continue
-                try:
-                    yield int(index), orjson.loads(result)
-                except (ValueError, orjson.JSONDecodeError):
-                    continue
+                yield int(parts[0]), parts[1] == b"1", parts[2][:-1]
+
+    # --- files written by the engine (from a worker thread: no database access here) ---------------------
+    def write_file(self, data: bytes) -> str:
+        """Store ``data`` under a new file id (temp + rename) and return the id; ``register_file`` it next."""
+        file_id = new_id("file-")
+        write_atomic(self.file_path(file_id), data)
+        return file_id
+
+    def register_file(self, file_id: str, filename: str, purpose: str) -> dict[str, Any]:
+        return self._register_file(file_id, self.file_path(file_id), filename, purpose)
 
 
 class ProgressLog:
-    """Append-only record of finished requests: ``log.append(index, result_line)``; ``log.sync()``."""
+    """Append-only record of finished requests: ``log.append(index, ok, result_line)``; ``log.sync()``.
+
+    A line is ``<input index>\t<1 if it succeeded else 0>\t<result line JSON>``.
+    """
 
     def __init__(self, path: Path) -> None:
         self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         self.dirty = False
 
-    def append(self, index: int, result: dict[str, Any]) -> None:
+    def append(self, index: int, ok: bool, result: dict[str, Any]) -> None:
         # one write() per line: a killed process leaves whole lines (the kernel has them)
-        os.write(self.fd, b"%d\t%s\n" % (index, orjson.dumps(result)))
+        os.write(self.fd, b"%d\t%d\t%s\n" % (index, ok, orjson.dumps(result)))
         self.dirty = True
 
     def sync(self) -> None:
