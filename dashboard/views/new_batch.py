@@ -81,9 +81,9 @@ conn = st.selectbox("Connection", choices, format_func=connections.label, key="n
 missing_key = not connections.key_configured(conn)
 if missing_key:
     st.warning(
-        f"No key for {conn.name}: set the environment variable `{conn.api_key_env}` (or add it to "
-        ".streamlit/secrets.toml) and restart the dashboard. You can still create the batch now and start "
-        "it later.",
+        f"No key for {common.md_escape(conn.name)}: set the environment variable `{conn.api_key_env}` "
+        "(or add it to .streamlit/secrets.toml) and restart the dashboard. You can still create the batch "
+        "now and start it later.",
         icon=":material/key:",
     )
 name = st.text_input("Name", value=common.default_batch_name(path), max_chars=100, key="nb_name")

@@ -43,6 +43,15 @@ if table is None:
     )
     st.stop()
 
+garbled, unknown = table.attrs.get("garbled_count", 0), table.attrs.get("unknown_count", 0)
+if garbled or unknown:
+    lines = ", ".join(str(line) for _, line in table.attrs.get("garbled_lines", [])[:10])
+    st.warning(
+        (f"{garbled:,} line(s) of the result file could not be read (lines {lines}…). " if garbled else "")
+        + (f"{unknown:,} result(s) have a custom_id that is not in the batch's requests." if unknown else ""),
+        icon=":material/warning:",
+    )
+
 counts = table["status"].value_counts()
 cols = st.columns(5)
 cols[0].metric("Requests", f"{len(table):,}")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import common
+
 from .conftest import open_page, stored_batch_with_results, texts
 
 
@@ -111,3 +113,12 @@ def test_a_big_view_shows_its_first_rows_and_says_so(data_dir, monkeypatch):
     at = open_page("results")
     assert len(shown_table(at)) == 5
     assert "20 of 20 rows. The grid shows the first 5" in texts(at, "caption")
+
+
+def test_unreadable_result_lines_are_reported_not_dropped_silently(data_dir):
+    record = stored_batch_with_results(5)
+    results = common.storage().batch_dir(record.id) / "results.jsonl"
+    results.write_bytes(results.read_bytes() + b"{this is not json\n")
+    at = open_page("results")
+    assert not at.exception
+    assert "1 line(s) of the result file could not be read (lines 6" in texts(at, "warning")

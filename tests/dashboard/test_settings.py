@@ -91,3 +91,16 @@ def test_engine_status_offers_to_start_one_when_none_runs(data_dir):
     at = open_page("settings")
     assert "not running" in texts(at, "info")
     assert at.button(key="engine_start")
+
+
+def test_a_key_in_st_secrets_counts_as_configured_and_stays_hidden(data_dir):
+    from streamlit.testing.v1 import AppTest
+
+    from .conftest import APP
+
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.secrets["OPENAI_API_KEY"] = "sk-from-secrets-555"
+    at.run()
+    at.switch_page("views/settings.py").run()
+    assert connection_rows(at)["OpenAI"]["key configured"] is True
+    assert "sk-from-secrets-555" not in everything(at)
