@@ -117,7 +117,7 @@ def bench_results(n: int, folder: Path) -> None:
     key = (common.file_key(results), common.file_key(requests))
     common._load_table(*key)  # fill the cache
     hit, _ = timed(lambda: common._load_table(*key), repeat=3)
-    print(f"  cached table, per rerun (st.cache_data)    : {hit:6.3f} s")
+    print(f"  cached table, per rerun (st.cache_resource): {hit:6.3f} s")
 
     filters = {
         "status = failed": explore.Filters(statuses=["failed"]),

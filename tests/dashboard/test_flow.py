@@ -3,6 +3,7 @@ retry, cancel, delete, explore; and the failures a user meets on the way (engine
 
 from __future__ import annotations
 
+import json
 import time
 
 import common
@@ -130,3 +131,18 @@ def test_no_key_for_openai_says_which_variable_to_set(data_dir):
         at = open_page("batches")
         at.button(key="bt_start").click().run()
         assert "OPENAI_API_KEY" in texts(at, "error").replace("\\", "")
+
+
+def test_an_embeddings_batch_shows_its_vectors_sizes(local_engine):
+    lines = [
+        {"custom_id": f"e{i}", "method": "POST", "url": "/v1/embeddings",
+         "body": {"model": "text-embedding-3-small", "input": f"sentence {i}"}}
+        for i in range(3)
+    ]  # fmt: skip
+    create("".join(json.dumps(line) + "\n" for line in lines).encode())
+    at = refresh_until_done(open_page("batches"))
+    assert status_of(at) == "completed"
+    at.button(key="bt_explore").click().run()
+    table = at.dataframe[0].value
+    assert set(table["status"]) == {"succeeded"} and table["embedding_dim"].notna().all()
+    assert list(table["prompt"]) == [f"sentence {i}" for i in range(3)]
