@@ -209,3 +209,16 @@ def test_closing_the_generator_fails_unfinished_requests_as_unavailable(model, t
     for future in (running, waiting):
         with pytest.raises(ProviderUnavailableError, match="stopped"):
             future.result(timeout=5)
+
+
+@pytest.mark.model
+def test_a_job_that_would_overflow_the_cache_budget_waits_for_the_batch_to_drain(model, tokenizer):
+    one_sequence = KVCache(model.config).bytes_per_token * 256  # room for one short sequence only
+    own = Generator(model, tokenizer, max_batch=4, cache_bytes=one_sequence)
+    try:
+        futures = [own.submit(prompt(tokenizer), greedy(4)) for _ in range(2)]
+        answers = [future.result(timeout=60)[0].text for future in futures]
+    finally:
+        own.close()
+    assert answers[0] == answers[1] != ""
+    assert own.peak_batch == 1

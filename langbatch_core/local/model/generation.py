@@ -29,6 +29,7 @@ from langbatch_core.local.model.sampling import SamplingParams, choose_token
 from langbatch_core.local.model.tokenizer import ChatTokenizer
 
 logger = logging.getLogger(__name__)
+DEFAULT_CACHE_BYTES = 2 * 1024**3  # key/value cache budget: SmolLM2 needs 45 KB per token and sequence
 
 
 class GeneratorClosedError(ProviderUnavailableError):
@@ -66,10 +67,19 @@ class _Sequence:
 class Generator:
     """Runs a ``LlamaModel`` over submitted prompts in a background thread, batching them."""
 
-    def __init__(self, model: LlamaModel, tokenizer: ChatTokenizer, max_batch: int = 16) -> None:
+    def __init__(
+        self,
+        model: LlamaModel,
+        tokenizer: ChatTokenizer,
+        max_batch: int = 16,
+        cache_bytes: int = DEFAULT_CACHE_BYTES,
+    ) -> None:
         self.model = model
         self.tokenizer = tokenizer
         self.max_batch = max_batch
+        self.cache_bytes = cache_bytes
+        self._deferred: _Job | None = None  # the next job, waiting for cache memory to free up
+        self.peak_batch = 0  # the most sequences decoded together so far
         self.context_length = model.config.context_length
         self._queue: queue.Queue[_Job | None] = queue.Queue()
         self._cache = KVCache(model.config)
@@ -108,19 +118,21 @@ class Generator:
                 self._fail_active(exc)
         stopped = GeneratorClosedError("the bundled model was stopped before this request finished")
         self._fail_active(stopped)
+        if self._deferred is not None and not self._deferred.future.done():
+            self._deferred.future.set_exception(stopped)
         self._fail_waiting(stopped)
 
     def _admit(self) -> bool:
         """Prefill waiting jobs while there is room; False when asked to stop."""
         while len(self._active) < self.max_batch:
-            try:
-                job = self._queue.get(block=not self._active)
-            except queue.Empty:
-                return True
+            job = self._next_job()
             if job is None:
-                return False
+                return not self._stopping.is_set()
             if job.future.cancelled():
                 continue
+            if not self._fits(job):  # wait for running sequences to finish, keeping the order
+                self._deferred = job
+                return True
             try:
                 self._start(job)
             except Exception as exc:
@@ -129,6 +141,32 @@ class Generator:
                 if not job.future.done():
                     job.future.set_exception(exc)
         return True
+
+    def _next_job(self) -> _Job | None:
+        """The deferred job, else the next queued one (waiting for one when nothing runs); None: none now."""
+        if self._deferred is not None:
+            job, self._deferred = self._deferred, None
+            return job
+        try:
+            return self._queue.get(block=not self._active)
+        except queue.Empty:
+            return None
+
+    def _fits(self, job: _Job) -> bool:
+        """Whether the key/value cache stays within ``cache_bytes`` with ``job`` added to the batch.
+
+        The cache is one array for all slots, as long as the longest sequence: one long prompt makes every
+        slot long. A job that would overflow waits until the batch drains; alone, it always runs.
+        """
+        if not self._active:
+            return True
+        longest = max(len(s.job.prompt_ids) + s.job.params.max_tokens for s in self._active)
+        wanted = max(longest, len(job.prompt_ids) + job.params.max_tokens)
+        length = self._cache.capacity_for(min(self.context_length, wanted))
+        slots = self._cache.keys.shape[1]
+        while slots < len(self._active) + job.n:  # slots grow by doubling too
+            slots *= 2
+        return slots * length * self._cache.bytes_per_token <= self.cache_bytes
 
     def _start(self, job: _Job) -> None:
         first = self._cache.add_slot()
@@ -141,6 +179,7 @@ class Generator:
             self._cache.copy_slot(first, slot)
             sequences.append(_Sequence(job, index, slot, job.params.rng(index)))
         self._active.extend(sequences)
+        self.peak_batch = max(self.peak_batch, len(self._active))
         for sequence in sequences:
             self._advance(sequence, logits)
 

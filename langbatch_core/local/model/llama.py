@@ -44,6 +44,12 @@ class KVCache:
     def capacity(self) -> int:
         return self.keys.shape[3]
 
+    @property
+    def bytes_per_token(self) -> int:
+        """Cache bytes one token of one slot takes (keys and values of every layer)."""
+        c = self.config
+        return 2 * c.n_layers * c.n_kv_heads * c.head_dim * self.keys.itemsize
+
     def add_slot(self) -> int:
         """A free slot (reset to length 0), adding one when all are taken."""
         free = np.flatnonzero(~self.in_use)
@@ -77,13 +83,16 @@ class KVCache:
         self.free_slot(source)
 
     def reserve(self, length: int) -> None:
-        """Make room for ``length`` positions in every slot (doubling, to keep reallocations rare)."""
-        if length <= self.capacity:
-            return
+        """Make room for ``length`` positions in every slot."""
+        if length > self.capacity:
+            self._resize(self.keys.shape[1], self.capacity_for(length))
+
+    def capacity_for(self, length: int) -> int:
+        """The capacity ``reserve(length)`` leads to: doubling, to keep reallocations rare."""
         capacity = self.capacity
         while capacity < length:
             capacity *= 2
-        self._resize(self.keys.shape[1], min(capacity, max(length, self.config.context_length)))
+        return min(capacity, max(length, self.config.context_length))
 
     def _resize(self, slots: int, capacity: int) -> None:
         old_slots, old_capacity = self.keys.shape[1], self.capacity
