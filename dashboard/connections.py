@@ -54,7 +54,8 @@ def builtin_connections() -> list[ConnectionConfig]:
     """The three connections that always exist."""
     return [
         ConnectionConfig("Local engine", "local", os.environ.get(ENGINE_URL_ENV), builtin=True),
-        ConnectionConfig("OpenAI", "openai", "https://api.openai.com/v1", "OPENAI_API_KEY", builtin=True),
+        # base_url None: the openai client's default, or OPENAI_BASE_URL when set
+        ConnectionConfig("OpenAI", "openai", None, "OPENAI_API_KEY", builtin=True),
         ConnectionConfig(
             "Azure OpenAI",
             "azure",
@@ -175,6 +176,14 @@ def to_core(conn: ConnectionConfig) -> Any:
     )
 
 
+def _default_url(kind: str) -> str:
+    if kind == "local":
+        return "started on demand"
+    if kind == "openai":
+        return os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1"
+    return "not set (AZURE_OPENAI_ENDPOINT)" if kind == "azure" else "not set"
+
+
 def label(conn: ConnectionConfig) -> str:
     """``OpenAI`` or ``Groq (OpenAI-compatible API)``: the name, plus the kind unless the name says it."""
     kind = KINDS.get(conn.kind, conn.kind)
@@ -186,10 +195,10 @@ def describe(conn: ConnectionConfig) -> dict[str, Any]:
     return {
         "name": conn.name,
         "kind": KINDS.get(conn.kind, conn.kind),
-        "base URL": conn.base_url or ("started on demand" if conn.kind == "local" else "not set"),
+        "base URL": conn.base_url or _default_url(conn.kind),
         "default model": conn.model or "",
-        "max requests/job": conn.max_requests,
-        "max enqueued tokens": conn.max_enqueued_tokens,
+        "max requests/job": f"{conn.max_requests:,}" if conn.max_requests else "provider's (50,000)",
+        "max enqueued tokens": f"{conn.max_enqueued_tokens:,}" if conn.max_enqueued_tokens else "no limit",
         "key variable": conn.api_key_env or "(no key needed)",
         "key configured": key_configured(conn),
     }
