@@ -20,7 +20,7 @@ from langbatch_core._request_rules import IMAGE_TOKENS
 NonEmptyStr = Annotated[str, msgspec.Meta(min_length=1)]
 
 
-class _Part(msgspec.Struct, tag_field="type"):
+class _Part(msgspec.Struct, tag_field="type", gc=False):
     pass
 
 
@@ -32,7 +32,7 @@ class _Refusal(_Part, tag="refusal"):
     refusal: str
 
 
-class _ImageURL(msgspec.Struct):
+class _ImageURL(msgspec.Struct, gc=False):
     url: str
 
 
@@ -72,7 +72,7 @@ _ABSENT = msgspec.Raw()
 _QUOTE, _BRACKET, _N = ord('"'), ord("["), ord("n")
 
 
-class _Message(msgspec.Struct, tag_field="role"):
+class _Message(msgspec.Struct, tag_field="role", gc=False):
     """Content stays raw JSON: strings are only measured, never built (most of a file's bytes)."""
 
 
@@ -108,7 +108,7 @@ _AnyMessage = _System | _Developer | _User | _Assistant | _Tool | _Function
 _ROLE = {_System: "system", _Developer: "developer", _User: "user", _Assistant: "assistant", _Tool: "tool"}
 
 
-class _ChatBody(msgspec.Struct):
+class _ChatBody(msgspec.Struct, gc=False):
     model: NonEmptyStr
     messages: Annotated[list[_AnyMessage], msgspec.Meta(min_length=1)]  # type: ignore[valid-type]
     stream: bool | None = None
@@ -130,6 +130,7 @@ def chat_decoder(endpoint: str) -> Callable[[bytes], Any]:
             ("body", _ChatBody),
         ],
         forbid_unknown_fields=True,
+        gc=False,
     )
     return msgspec.json.Decoder(request).decode
 

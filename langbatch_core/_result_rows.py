@@ -21,18 +21,18 @@ _S = str | None
 _I = int | None
 
 
-class _Error(msgspec.Struct):
+class _Error(msgspec.Struct, gc=False):
     code: _S = None
     message: _S = None
     type: _S = None
 
 
-class _Details(msgspec.Struct):
+class _Details(msgspec.Struct, gc=False):
     cached_tokens: _I = None
     reasoning_tokens: _I = None
 
 
-class _Usage(msgspec.Struct):
+class _Usage(msgspec.Struct, gc=False):
     prompt_tokens: _I = None
     completion_tokens: _I = None
     input_tokens: _I = None  # Responses API names
@@ -44,32 +44,32 @@ class _Usage(msgspec.Struct):
     output_tokens_details: _Details | None = None
 
 
-class _Message(msgspec.Struct):
+class _Message(msgspec.Struct, gc=False):
     content: _S = None
     refusal: _S = None
     tool_calls: list[msgspec.Raw] | None = None
 
 
-class _Choice(msgspec.Struct):
+class _Choice(msgspec.Struct, gc=False):
     message: _Message | None = None
     text: _S = None  # completions
     finish_reason: _S = None
 
 
-class _Embedding(msgspec.Struct):
+class _Embedding(msgspec.Struct, gc=False):
     embedding: msgspec.Raw = msgspec.Raw(b"null")  # measured, never decoded into floats
 
 
-class _OutputPart(msgspec.Struct):
+class _OutputPart(msgspec.Struct, gc=False):
     text: _S = None
     refusal: _S = None
 
 
-class _OutputItem(msgspec.Struct):
+class _OutputItem(msgspec.Struct, gc=False):
     content: list[_OutputPart] | None = None
 
 
-class _Body(msgspec.Struct):
+class _Body(msgspec.Struct, gc=False):
     model: _S = None
     choices: list[_Choice] | None = None
     data: list[_Embedding] | None = None
@@ -79,18 +79,19 @@ class _Body(msgspec.Struct):
     error: _Error | None = None
 
 
-class _Response(msgspec.Struct):
+class _Response(msgspec.Struct, gc=False):
     status_code: _I = None
     body: _Body | None = None
 
 
-class _Result(msgspec.Struct):
+class _Result(msgspec.Struct, gc=False):
     custom_id: _S = None
     response: _Response | None = None
     error: _Error | None = None
 
 
 _decode = msgspec.json.Decoder(_Result).decode
+_decode_lines = msgspec.json.Decoder(_Result).decode_lines
 _POOL = pa.system_memory_pool()
 _FAILURES = {"batch_expired": "expired", "batch_cancelled": "cancelled"}
 
@@ -132,30 +133,57 @@ class Columns:
 
     def __init__(self, flush_rows: int = 512) -> None:
         self.flush_rows = flush_rows
-        self.lists: dict[str, list[Any]] = {name: [] for name in SCHEMA}
+        self.pending: list[tuple] = []  # rows not yet in arrow
         self.chunks: dict[str, list[pa.Array]] = {name: [] for name in SCHEMA}
         self.rows = 0
 
     def add_line(self, raw: Any, line: int) -> bool:
         """Adds the row of one result line; False when the line is not a JSON result object."""
         try:
-            row = _typed_row(_decode(raw))
+            row = _typed_row(_decode(raw), line)
         except (msgspec.DecodeError, msgspec.ValidationError):
-            row = _dict_row(raw)
+            row = _dict_row(raw, line)
             if row is None:
                 return False
-        for values, value in zip(self.lists.values(), (*row, line), strict=True):
-            values.append(value)
+        self.pending.append(row)
         self.rows += 1
-        if len(self.lists["custom_id"]) >= self.flush_rows:
+        if len(self.pending) >= self.flush_rows:
             self.flush()
         return True
 
+    def add_block(self, block: bytes, first_line: int) -> list[int]:
+        """Adds the rows of a block of whole lines (one C call decodes them all); returns garbled lines.
+
+        A block holding a blank line or a line the typed decode refuses is read line by line instead.
+        """
+        try:
+            results = _decode_lines(block)
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            results = None
+        lines = block.count(b"\n") + (0 if block.endswith(b"\n") else 1)
+        if results is None or len(results) != lines:
+            return self._add_lines(block, first_line)
+        pending, row_of = self.pending, _typed_row
+        for offset, result in enumerate(results):
+            pending.append(row_of(result, first_line + offset))
+            if len(pending) >= self.flush_rows:
+                self.flush()
+        self.rows += len(results)
+        return []
+
+    def _add_lines(self, block: bytes, first_line: int) -> list[int]:
+        garbled = []
+        for offset, raw in enumerate(block.split(b"\n")):
+            if raw.strip() and not self.add_line(raw, first_line + offset):
+                garbled.append(first_line + offset)
+        return garbled
+
     def flush(self) -> None:
-        for name, values in self.lists.items():
-            if values:
-                self.chunks[name].append(pa.array(values, type=SCHEMA[name], memory_pool=_POOL))
-                values.clear()
+        if not self.pending:
+            return
+        for (name, kind), values in zip(SCHEMA.items(), zip(*self.pending, strict=True), strict=True):
+            self.chunks[name].append(pa.array(values, type=kind, memory_pool=_POOL))
+        self.pending.clear()
 
     def table(self) -> pa.Table:
         self.flush()
@@ -163,7 +191,7 @@ class Columns:
         return pa.Table.from_arrays(arrays, names=list(SCHEMA))
 
 
-def _typed_row(result: _Result) -> tuple:
+def _typed_row(result: _Result, line: int) -> tuple:
     response, error = result.response, result.error
     code = message = model = finish = answer = refusal = calls = dim = None
     usage = None
@@ -206,6 +234,7 @@ def _typed_row(result: _Result) -> tuple:
         calls,
         dim,
         *_usage_values(usage),
+        line,
     )
 
 
@@ -243,7 +272,7 @@ def _output_text(items: list[_OutputItem]) -> tuple[str | None, str | None]:
     return ("".join(texts) if texts else None), ("".join(refusals) if refusals else None)
 
 
-def _dict_row(raw: Any) -> tuple | None:
+def _dict_row(raw: Any, line: int) -> tuple | None:
     """The row of a line the typed path refused, read leniently from plain JSON (None: not a result)."""
     try:
         result = orjson.loads(raw)
@@ -282,6 +311,7 @@ def _dict_row(raw: Any) -> tuple | None:
         orjson.dumps(calls).decode() if calls else None,
         _dimension(orjson.dumps(embedding)) if embedding is not None else None,
         *_dict_usage(usage),
+        line,
     )
 
 
@@ -323,18 +353,18 @@ def _text(content: Any) -> str | None:
 # ---------------------------------------------------------------------------------------------- prompts
 
 
-class _RequestMessage(msgspec.Struct):
+class _RequestMessage(msgspec.Struct, gc=False):
     role: _S = None
     content: str | list[_OutputPart] | None = None
 
 
-class _RequestBody(msgspec.Struct):
+class _RequestBody(msgspec.Struct, gc=False):
     messages: list[_RequestMessage] | None = None
     input: str | list[str] | None = None
     prompt: str | list[str] | None = None
 
 
-class _Request(msgspec.Struct):
+class _Request(msgspec.Struct, gc=False):
     custom_id: _S = None
     body: _RequestBody | None = None
 

@@ -14,6 +14,7 @@ field first seen late in the file is never lost, and memory stays near the size 
 
 from __future__ import annotations
 
+import gc
 import os
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -29,7 +30,7 @@ import pyarrow.compute as pc
 
 from langbatch_core._result_rows import Columns, request_prompts, status_of
 from langbatch_core.errors import ResultsError
-from langbatch_core.requests import _LineReader
+from langbatch_core.requests import BOM, _LineReader
 
 __all__ = [
     "STATUSES",
@@ -77,6 +78,29 @@ def _lines(path: PathLike) -> Iterator[tuple[int, memoryview]]:
         for line, raw in _LineReader(handle):
             if raw:
                 yield line, raw
+
+
+def _blocks(path: PathLike, size: int = 4 * 1024 * 1024) -> Iterator[tuple[int, bytes]]:
+    """(number of the first line, block of whole lines) over a file; a leading BOM is dropped."""
+    try:
+        handle = Path(path).open("rb")  # noqa: SIM115 (closed by the with below)
+    except OSError as exc:
+        raise ResultsError(f"Cannot read the result file {path}: {exc.strerror}; check the path.") from exc
+    with handle:
+        line, rest = 1, b""
+        while block := handle.read(size):
+            if line == 1 and not rest and block.startswith(BOM):
+                block = block[len(BOM) :]
+            block = rest + block if rest else block
+            cut = block.rfind(b"\n") + 1
+            if cut == 0:  # no line end yet: read on
+                rest = block
+                continue
+            rest = block[cut:]
+            yield line, block[:cut]
+            line += block.count(b"\n", 0, cut)
+        if rest:
+            yield line, rest
 
 
 def iter_results(path: PathLike) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -274,13 +298,18 @@ def load_results(paths: PathLike | Sequence[PathLike], requests: PathLike | None
     """
     files = [paths] if isinstance(paths, str | os.PathLike) else list(paths)
     columns, garbled, garbled_count = Columns(), [], 0
-    for path in files:
-        for line, raw in _lines(path):
-            if not columns.add_line(raw, line):
-                garbled_count += 1
-                if len(garbled) < MAX_LISTED:
-                    garbled.append((str(path), line))
-    table = columns.table()
+    collecting = gc.isenabled()
+    gc.disable()  # millions of short-lived objects, no cycles: the collector would only walk them
+    try:
+        for path in files:
+            for first_line, block in _blocks(path):
+                bad = columns.add_block(block, first_line)
+                garbled_count += len(bad)
+                garbled += [(str(path), line) for line in bad[: MAX_LISTED - len(garbled)]]
+        table = columns.table()
+    finally:
+        if collecting:
+            gc.enable()
     if len(files) > 1 or _has_duplicates(table):
         keep = _winners(table)
         if len(keep) < table.num_rows:

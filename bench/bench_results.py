@@ -1,0 +1,256 @@
+"""Benchmark: loading a result file into the flat table, against pandas.read_json + json_normalize.
+
+    .venv/bin/python bench/bench_results.py            # 50,000 result lines (~180 MB)
+    .venv/bin/python bench/bench_results.py --quick    # 5,000 lines
+
+Each variant runs in its own child process (so peak RSS is its own); the best of the runs counts. The file is
+generated into a temporary directory: long chat answers (paragraphs, unicode), 400s, expired and cancelled
+requests in shuffled order, and fields (refusal, tool_calls, cached tokens) that first appear near the end.
+Targets (issue 3): ``load_results`` >= 5x faster than the baseline, peak memory <= 1.5x the file size;
+filtering, sorting and searching the loaded table feel instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+ENGLISH = [
+    "Thank you for your patience. I checked order 4471: it left the warehouse on Monday and the carrier "
+    "reports a delay at the regional hub. You should receive it by Thursday.",
+    "Here is a summary of the complaint: the customer received the wrong colour and asks for an exchange "
+    "or a full refund, whichever is faster.",
+    'Sentiment: negative. The reviewer mentions "slow delivery" twice and rates the packaging 2/5.',
+    "1. Currency risk\n2. Supplier concentration\n3. Seasonal demand. Each is rated 3/5 for now.",
+    '{"order": "A-1234", "date": "2024-03-18", "total": 129.90, "currency": "EUR"}',
+    "The invoice lists two items, but only one was shipped; the second is back-ordered until May.",
+]
+TYPOGRAPHIC = "The parcel was delayed — again — and the customer’s “express” upgrade was not refunded."
+FOREIGN = [
+    "Voici la traduction : « Le colis est arrivé en retard, mais le produit est conforme à la commande. »",
+    "荷物は月曜日に発送されました。到着まであと二日ほどかかります。ご迷惑をおかけして申し訳ありません。",
+]
+
+
+def answer(rng: random.Random, chars: int, unicode_heavy: bool = False) -> str:
+    """English prose (a third of answers with typographic dashes/quotes, 5% in French or Japanese), or with
+    ``unicode_heavy`` every paragraph drawn from all of them."""
+    pool = ENGLISH
+    if unicode_heavy:
+        pool = [*ENGLISH, TYPOGRAPHIC, *FOREIGN]
+    elif rng.random() < 0.05:
+        pool = FOREIGN
+    parts: list[str] = []
+    size = 0
+    while size < chars:
+        text = rng.choice(pool)
+        parts.append(text)
+        size += len(text) + 2
+    if not unicode_heavy and rng.random() < 0.33:
+        parts.insert(rng.randrange(len(parts)), TYPOGRAPHIC)
+    return "\n\n".join(parts)
+
+
+def result_line(index: int, count: int, rng: random.Random, chars: int, unicode_heavy: bool) -> dict:
+    custom_id = f"request-{index}"
+    if index % 199 == 0:
+        return _never_run(custom_id, "batch_cancelled")
+    if index % 97 == 0:
+        return _never_run(custom_id, "batch_expired")
+    if index % 50 == 0:
+        error = {
+            "message": "Unrecognized request argument supplied: max_tokenz",
+            "type": "invalid_request_error",
+        }
+        return {
+            "id": f"b_{index}",
+            "custom_id": custom_id,
+            "response": {"status_code": 400, "body": {"error": error}},
+            "error": None,
+        }
+    completion = rng.randint(50, 900)
+    usage: dict = {"prompt_tokens": rng.randint(80, 900), "completion_tokens": completion}
+    usage["total_tokens"] = usage["prompt_tokens"] + completion
+    message: dict = {"role": "assistant", "content": answer(rng, chars, unicode_heavy)}
+    late = index > count * 0.99  # these fields appear only in the last 1% of ids (anywhere once shuffled)
+    if late:
+        usage["prompt_tokens_details"] = {"cached_tokens": 64}
+        usage["completion_tokens_details"] = {"reasoning_tokens": 128}
+        message["refusal"] = None if index % 2 else "I can't help with that."
+    body = {
+        "id": f"chatcmpl-{index}",
+        "object": "chat.completion",
+        "created": 1711652795,
+        "model": "gpt-4o-mini-2024-07-18",
+        "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": "stop"}],
+        "usage": usage,
+        "system_fingerprint": "fp_44709d6fcb",
+    }
+    response = {"status_code": 200, "request_id": f"req_{index}", "body": body}
+    return {"id": f"batch_req_{index}", "custom_id": custom_id, "response": response, "error": None}
+
+
+def _never_run(custom_id: str, code: str) -> dict:
+    error = {
+        "code": code,
+        "message": "This request could not be executed before the completion window expired.",
+    }
+    return {"id": f"b_{custom_id}", "custom_id": custom_id, "response": None, "error": error}
+
+
+def write_files(directory: Path, count: int, chars: int, unicode_heavy: bool = False) -> tuple[Path, Path]:
+    rng = random.Random(5)
+    order = list(range(1, count + 1))
+    rng.shuffle(order)
+    results = directory / ("results-unicode.jsonl" if unicode_heavy else "results.jsonl")
+    with results.open("w", encoding="utf-8") as handle:
+        for index in order:
+            handle.write(json.dumps(result_line(index, count, rng, chars, unicode_heavy)) + "\n")
+    requests = directory / "requests.jsonl"
+    with requests.open("w", encoding="utf-8") as handle:
+        for index in range(1, count + 2):  # one more request than results: a "missing" row
+            body = {
+                "model": "gpt-4o-mini",
+                "messages": [{"role": "user", "content": f"Question {index}: {answer(rng, 300)}"}],
+            }
+            handle.write(
+                json.dumps(
+                    {
+                        "custom_id": f"request-{index}",
+                        "method": "POST",
+                        "url": "/v1/chat/completions",
+                        "body": body,
+                    }
+                )
+                + "\n"
+            )
+    return results, requests
+
+
+# -------------------------------------------------------------------------------------------- children
+
+
+def child(variant: str, results: str, requests: str) -> None:
+    """Runs one variant once and prints {seconds, peak_mb, base_mb, rows, detail} as JSON."""
+    import pandas as pd
+
+    detail = ""
+    if variant == "baseline":
+        base = _rss()
+        start, cpu = time.perf_counter(), time.process_time()
+        raw = pd.read_json(results, lines=True, dtype=False)
+        table = pd.json_normalize(raw.to_dict(orient="records"))
+        seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+    else:
+        from langbatch_core.results import load_results
+
+        base = _rss()
+        start, cpu = time.perf_counter(), time.process_time()
+        table = load_results(results, requests=requests if variant == "load_with_requests" else None)
+        seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+    peak = _rss()  # before the interactions below, which make their own copies
+    if variant != "baseline":
+        detail = _interactions(table)
+    print(
+        json.dumps(
+            {
+                "seconds": seconds,
+                "cpu": cpu,
+                "peak_mb": peak,
+                "base_mb": base,
+                "rows": len(table),
+                "detail": detail,
+            }
+        )
+    )
+
+
+def _interactions(table) -> str:  # type: ignore[no-untyped-def]
+    """Times what the Results page does: filter, sort, search; checks the late fields are there."""
+    timings = {}
+    start = time.perf_counter()
+    failed = table[table["status"] != "succeeded"]
+    timings["filter"] = time.perf_counter() - start
+    start = time.perf_counter()
+    table.sort_values("completion_tokens", ascending=False)
+    timings["sort"] = time.perf_counter() - start
+    start = time.perf_counter()
+    found = table[table["answer"].str.contains("warehouse", case=False, regex=False, na=False)]
+    timings["search"] = time.perf_counter() - start
+    late = int(table["cached_tokens"].notna().sum()), int(table["refusal"].notna().sum())
+    shown = ", ".join(f"{name} {seconds * 1000:.0f} ms" for name, seconds in timings.items())
+    counts = f"{len(failed)} not succeeded, {len(found)} found"
+    return f"{shown}; {counts}; late fields kept: cached {late[0]}, refusal {late[1]}"
+
+
+def _rss() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def measure(variant: str, results: Path, requests: Path, repeat: int) -> dict:
+    runs = []
+    for _ in range(repeat):
+        command = [sys.executable, __file__, "--child", variant, str(results), str(requests)]
+        out = subprocess.run(command, check=True, capture_output=True, text=True)
+        runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    best = min(runs, key=lambda run: run["seconds"])
+    best["peak_mb"] = max(run["peak_mb"] for run in runs)
+    best["cpu"] = min(run["cpu"] for run in runs)
+    return best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="5,000 lines, one run each")
+    parser.add_argument(
+        "--child", nargs=3, metavar=("VARIANT", "RESULTS", "REQUESTS"), help=argparse.SUPPRESS
+    )
+    args = parser.parse_args()
+    if args.child:
+        child(*args.child)
+        return
+    count, repeat = (5_000, 1) if args.quick else (50_000, 2)
+    with tempfile.TemporaryDirectory(prefix="bench-results-") as tmp:
+        results, requests = write_files(Path(tmp), count, chars=3300)
+        compare("Chat results, English answers", results, requests, repeat, variants=VARIANTS)
+        heavy, _ = write_files(Path(tmp), count, chars=3000, unicode_heavy=True)
+        compare(
+            "Unicode-heavy answers (every answer escaped non-ASCII)", heavy, requests, repeat, VARIANTS[:2]
+        )
+    print("\nbest of the runs; cpu = process time (steadier on a busy machine). peak RSS is the whole child")
+    print("process (Python, pandas, pyarrow included); 'added / file' is the peak growth over the process")
+    print("after imports, divided by the result file's size.")
+
+
+VARIANTS = ("baseline", "load_results", "load_with_requests")
+
+
+def compare(title: str, results: Path, requests: Path, repeat: int, variants: tuple[str, ...]) -> None:
+    size = results.stat().st_size / 1e6
+    print(f"\n{title}: {results.name}, {size:.1f} MB")
+    header = f"{'variant':<20} {'wall s':>7} {'speed-up':>8} {'cpu s':>7} {'speed-up':>8} {'peak RSS MB':>12}"
+    print(f"{header} {'after imports':>14} {'added / file':>13}")
+    baseline = None
+    for variant in variants:
+        run = measure(variant, results, requests, repeat)
+        baseline = baseline or run
+        added = (run["peak_mb"] - run["base_mb"]) * 1.048576 / size  # MiB -> MB
+        print(
+            f"{variant:<20} {run['seconds']:>7.2f} {baseline['seconds'] / run['seconds']:>7.1f}x "
+            f"{run['cpu']:>7.2f} {baseline['cpu'] / run['cpu']:>7.1f}x {run['peak_mb']:>12.0f} "
+            f"{run['base_mb']:>14.0f} {added:>12.2f}x  {run['rows']:,} rows {run['detail']}"
+        )
+
+
+if __name__ == "__main__":
+    main()
