@@ -40,6 +40,7 @@ _EXPORTS: dict[str, str] = {
     "JobPlan": "langbatch_core.requests",
     "iter_requests": "langbatch_core.requests",
     "write_job_files": "langbatch_core.requests",
+    "sample_file": "langbatch_core.requests",
     # result files
     "load_results": "langbatch_core.results",
     "export_results": "langbatch_core.results",

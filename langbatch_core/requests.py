@@ -36,16 +36,19 @@ from langbatch_core.tokens import TokenEstimate, request_text
 
 __all__ = [
     "ENDPOINTS",
+    "SAMPLES",
     "Issue",
     "JobPlan",
     "Limits",
     "ValidationReport",
     "iter_requests",
+    "sample_file",
     "validate_file",
     "write_job_files",
 ]
 
 BLOCK_SIZE = 8 * 1024 * 1024
+SAMPLES = Path(__file__).resolve().parent / "samples"  # small valid files for newcomers
 BOM = b"\xef\xbb\xbf"
 CHAT = "/v1/chat/completions"
 _FAST_ERRORS = (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError)
@@ -464,6 +467,18 @@ class _Scan:
                 "crlf",
                 f"{reader.crlf} lines end with CRLF (Windows line endings); they are read as LF.",
             )
+
+
+def sample_file(kind: str = "chat") -> Path:
+    """A small bundled request file to try LangBatch with: ``"chat"`` (12 requests) or ``"embeddings"`` (8).
+
+    ``validate_file(sample_file("chat")).ok  # True``
+    """
+    path = SAMPLES / f"{kind}.jsonl"
+    if not path.is_file():
+        names = sorted(p.stem for p in SAMPLES.glob("*.jsonl"))
+        raise InvalidRequestsError(f"No sample named {kind!r}; the samples are {', '.join(names)}.")
+    return path
 
 
 def _no_fast_path(raw: bytes) -> Any:
