@@ -152,7 +152,7 @@ def rpm_cap(rpm: float, seconds: float) -> None:
         upstream.close()
     running = marks.get("finalizing", marks["total"]) - marks.get("in_progress", 0.0)
     achieved = n / running * 60
-    print(f"rpm cap: {n} requests at --rpm {rpm:g} (upstream enforces it over every sliding second)")
+    print(f"rpm cap: {n} requests at --rpm {rpm:g} (upstream: token bucket, 1 s of burst)")
     print(f"  achieved while in_progress        : {achieved:8.0f} rpm")
     print(f"  ratio achieved / cap              : {achieved / rpm:8.3f}")
     print(f"  429s from the upstream            : {counts['rejected']:8d}")

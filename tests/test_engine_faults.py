@@ -74,7 +74,7 @@ def test_unreachable_upstream_fails_requests_not_the_batch(make_engine):
 
 
 def test_rpm_limit_paces_requests_without_causing_429s(make_engine):
-    with Upstream(rpm_limit=1200) as limited:  # 20 a second, over any sliding second
+    with Upstream(rpm_limit=1200) as limited:  # 20 a second, bursts of 20: unpaced, 10 of 30 would be refused
         engine = make_engine(backend=f"upstream:{limited.base_url}", rpm=1200, concurrency=16)
         client = openai.OpenAI(base_url=engine.base_url, api_key="k", max_retries=0)
         batch = wait(client, run_batch(client, [chat_line(f"r{i}", f"n{i}") for i in range(30)]).id)

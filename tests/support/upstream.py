@@ -12,8 +12,8 @@ are fixed-length vectors derived from the text. A marker anywhere in the request
     [[garbage]]  200 with a body that is not JSON              [[slow:0.5]]  answers after 0.5 s
 
 A count after a status fault (``[[500x2]]``) fails only the first 2 times that exact body is seen, then
-answers normally. ``rpm_limit`` makes it enforce a rate (429 beyond ``rpm_limit/60`` requests per second,
-counted over a sliding second) like a real provider; ``rejected`` counts those 429s.
+answers normally. ``rpm_limit`` makes it enforce a rate like a provider does (a token bucket: ``rpm_limit/60``
+requests a second, bursts up to one second's worth; 429 beyond); ``rejected`` counts those 429s.
 
 Runs in a thread (``start``/``stop``, a context manager) or as a process:
 ``python tests/support/upstream.py --port 0`` prints its base URL on the first line.
@@ -61,7 +61,8 @@ class Upstream:
         self.served = 0
         self.rejected = 0
         self._seen: collections.Counter[bytes] = collections.Counter()
-        self._window: collections.deque[float] = collections.deque()
+        self._tokens = max(1.0, (rpm_limit or 0) / 60.0)
+        self._refilled = time.monotonic()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: asyncio.AbstractServer | None = None
         self._thread: threading.Thread | None = None
@@ -197,15 +198,17 @@ class Upstream:
         return 500, {}, _error("The server had an error while processing your request.", "server_error")
 
     def _over_rate(self) -> bool:
+        # a token bucket, as providers enforce limits: rpm/60 requests a second, bursts of one second's worth
         if self.rpm_limit is None:
             return False
         now = time.monotonic()
-        window = self._window
-        while window and window[0] <= now - 1.0:
-            window.popleft()
-        if len(window) >= max(1.0, self.rpm_limit / 60.0) + 1:  # one request of slack for clock jitter
+        per_second = self.rpm_limit / 60.0
+        capacity = max(1.0, per_second)
+        self._tokens = min(capacity, self._tokens + (now - self._refilled) * per_second)
+        self._refilled = now
+        if self._tokens < 1.0:
             return True
-        window.append(now)
+        self._tokens -= 1.0
         return False
 
 
