@@ -38,8 +38,8 @@ MAX_UPLOAD_BYTES = 200 * 1024 * 1024  # OpenAI's limit for one batch input file
 ACTIVE_STATUSES = frozenset({"submitting", "validating", "in_progress", "finalizing", "cancelling"})
 REFRESH_SECONDS = 2  # how often the Batches page polls while a batch runs
 SAMPLES = {
-    "Chat completions (10 questions)": "chat.jsonl",
-    "Embeddings (10 sentences)": "embeddings.jsonl",
+    "Chat completions: short questions": "chat.jsonl",
+    "Embeddings: short sentences": "embeddings.jsonl",
 }
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 _MARKDOWN_SPECIALS = re.compile(r"([\\`*_\[\]()<>!:$~|#])")  # links, images, html, emoji, latex

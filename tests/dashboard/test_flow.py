@@ -146,3 +146,14 @@ def test_an_embeddings_batch_shows_its_vectors_sizes(local_engine):
     table = at.dataframe[0].value
     assert set(table["status"]) == {"succeeded"} and table["embedding_dim"].notna().all()
     assert list(table["prompt"]) == [f"sentence {i}" for i in range(3)]
+
+
+def test_a_newcomer_runs_the_bundled_sample_in_three_clicks(local_engine):
+    at = open_page("new_batch")
+    at.radio(key="nb_source").set_value("Try a sample").run()
+    at.button(key="nb_start").click().run()
+    assert "started" in texts(at, "success")
+    at = refresh_until_done(open_page("batches"))
+    assert status_of(at) == "completed"
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Failed"] == "0" and metrics["Succeeded"] == metrics["Requests"]
