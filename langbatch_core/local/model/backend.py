@@ -22,7 +22,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from jinja2 import TemplateError
 
+from langbatch_core.errors import ConfigurationError
 from langbatch_core.local.backends import (
     CHAT,
     EMBEDDINGS,
@@ -107,6 +109,8 @@ class BundledModelBackend(Backend):
             params = self._sampling(request, len(prompt_ids), runtime.context_length)
         except InvalidBodyError as exc:
             return BackendResponse(400, error_body(str(exc), "invalid_request_error", exc.code, exc.param))
+        except ConfigurationError as exc:  # the weights could not be loaded: say how to repair them
+            return BackendResponse(500, error_body(str(exc), "server_error", "model_unavailable"))
         future = runtime.generator.submit(prompt_ids, params, request.n)
         try:
             choices = await asyncio.wrap_future(future)
@@ -147,7 +151,11 @@ class BundledModelBackend(Backend):
                     f"'logit_bias' key {bad[0]} is not a token id of the bundled model (0 to {vocab - 1})."
                 )
                 raise InvalidBodyError(message, f"logit_bias.{bad[0]}")
-        prompt = runtime.tokenizer.render_chat(request.messages)
+        try:
+            prompt = runtime.tokenizer.render_chat(request.messages)
+        except TemplateError as exc:
+            message = f"The model's chat template refused these messages: {exc}"
+            raise InvalidBodyError(message, "messages", "invalid_value") from exc
         return runtime, runtime.tokenizer.encode(prompt)
 
     def _sampling(self, request: ChatRequest, prompt_tokens: int, context: int) -> SamplingParams:

@@ -17,8 +17,9 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from concurrent.futures import Future
+from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -118,8 +119,8 @@ class Generator:
                 self._fail_active(exc)
         stopped = GeneratorClosedError("the bundled model was stopped before this request finished")
         self._fail_active(stopped)
-        if self._deferred is not None and not self._deferred.future.done():
-            self._deferred.future.set_exception(stopped)
+        if self._deferred is not None:
+            _resolve(self._deferred.future, exception=stopped)
         self._fail_waiting(stopped)
 
     def _admit(self) -> bool:
@@ -138,8 +139,7 @@ class Generator:
             except Exception as exc:
                 logger.exception("bundled model prefill failed")
                 self._drop_job(job)
-                if not job.future.done():
-                    job.future.set_exception(exc)
+                _resolve(job.future, exception=exc)
         return True
 
     def _next_job(self) -> _Job | None:
@@ -170,8 +170,12 @@ class Generator:
 
     def _start(self, job: _Job) -> None:
         first = self._cache.add_slot()
-        reused = self.prefixes.restore(job.prompt_ids, self._cache, first)
-        logits = self.model.prefill(job.prompt_ids[reused:], self._cache, first)
+        try:
+            reused = self.prefixes.restore(job.prompt_ids, self._cache, first)
+            logits = self.model.prefill(job.prompt_ids[reused:], self._cache, first)
+        except Exception:
+            self._cache.free_slot(first)
+            raise
         self.prefixes.remember(job.prompt_ids, self._cache, first)
         sequences = [_Sequence(job, 0, first, job.params.rng(0))]
         for index in range(1, job.n):  # every choice continues from the same prefilled prompt
@@ -218,8 +222,8 @@ class Generator:
         job = sequence.job
         job.choices[sequence.index] = Choice(text, reason, tuple(sequence.generated))
         self._release(sequence)
-        if all(choice is not None for choice in job.choices) and not job.future.done():
-            job.future.set_result(list(job.choices))
+        if all(choice is not None for choice in job.choices):
+            _resolve(job.future, result=list(job.choices))
 
     def _release(self, sequence: _Sequence) -> None:
         """Free the sequence's slot, moving the highest active slot into it to keep slots contiguous."""
@@ -238,12 +242,22 @@ class Generator:
 
     def _fail_active(self, exc: Exception) -> None:
         for sequence in list(self._active):
-            if not sequence.job.future.done():
-                sequence.job.future.set_exception(exc)
+            _resolve(sequence.job.future, exception=exc)
             self._release(sequence)
 
     def _fail_waiting(self, exc: Exception) -> None:
         while not self._queue.empty():
             job = self._queue.get_nowait()
-            if job is not None and not job.future.done():
-                job.future.set_exception(exc)
+            if job is not None:
+                _resolve(job.future, exception=exc)
+
+
+def _resolve(future: Future, result: Any = None, exception: BaseException | None = None) -> None:
+    """Settle ``future`` unless it is already settled (the caller may cancel it at any moment)."""
+    try:
+        if exception is not None:
+            future.set_exception(exception)
+        else:
+            future.set_result(result)
+    except InvalidStateError:
+        pass
