@@ -149,3 +149,21 @@ def test_a_second_engine_on_the_same_data_dir_does_not_run_a_batch_twice(make_en
     other = openai.OpenAI(base_url=second.base_url, api_key="k", max_retries=0)
     assert other.batches.retrieve(created.id).status == "completed"  # shared state
     other.close()
+
+
+def test_a_stopped_engine_resumes_its_batch_when_started_again(make_engine, upstream):
+    first = make_engine(concurrency=2)
+    client = openai.OpenAI(base_url=first.base_url, api_key="k", max_retries=0)
+    batch_id = run_batch(client, [chat_line(f"r{i}", f"t{i} [[slow:0.05]]") for i in range(20)]).id
+    while client.batches.retrieve(batch_id).request_counts.completed < 4:
+        time.sleep(0.01)
+    client.close()
+    first.stop()  # a clean stop leaves the batch in_progress on disk
+    second = make_engine(concurrency=4)
+    client = openai.OpenAI(base_url=second.base_url, api_key="k", max_retries=0)
+    batch = wait(client, batch_id)
+    output = results(client, batch.output_file_id)
+    client.close()
+    assert batch.status == "completed" and set(output) == {f"r{i}" for i in range(20)}
+    sent = collections.Counter(r["body"]["messages"][0]["content"] for r in upstream.received)
+    assert len(sent) == 20 and sum(sent.values()) <= 20 + 2  # at most the 2 in flight at the stop re-ran
