@@ -456,6 +456,14 @@ def money(value: float | None) -> str:
     return f"${value:,.4f}" if value < 1 else f"${value:,.2f}"
 
 
+def chart(figure: Any) -> None:
+    """Draw an Altair chart across the page at the height it asks for (plus room for title and axis).
+
+    Streamlit's default "content" height squashes charts whose y axis is a list of names.
+    """
+    st.altair_chart(figure, width="stretch", height=int(figure.height) + 70)
+
+
 def size(num_bytes: int) -> str:
     """``812 B``, ``2.5 KB``, ``79.1 MB``."""
     if num_bytes < 1000:

@@ -25,6 +25,13 @@ GRID_ROWS = 5_000  # rows sent to the browser's grid; filters, charts and downlo
 GRID_TEXT = 300  # characters of long texts shown in the grid (the row detail shows them whole)
 LONG_TEXT = ("prompt", "answer", "error_message", "tool_calls", "refusal")
 FORMATS = {"csv": "text/csv", "jsonl": "application/jsonl", "parquet": "application/vnd.apache.parquet"}
+OUTCOME_COLORS = {
+    "succeeded": "#1e8e3e",
+    "failed": "#d93025",
+    "expired": "#f29900",
+    "cancelled": "#80868b",
+    "missing": "#bdc1c6",
+}
 _CUSTOM_ID = re.compile(rb'"custom_id"\s*:\s*"((?:[^"\\]|\\.)*)"')
 
 
@@ -125,8 +132,12 @@ def status_chart(view: pd.DataFrame) -> alt.Chart:
         .mark_bar()
         .encode(
             x=alt.X("requests:Q"),
-            y=alt.Y("status:N", sort="-x"),
-            color=alt.Color("status:N", legend=None),
+            y=alt.Y("status:N", sort="-x", axis=alt.Axis(labelLimit=220)),
+            color=alt.Color(
+                "status:N",
+                legend=None,
+                scale=alt.Scale(domain=list(OUTCOME_COLORS), range=list(OUTCOME_COLORS.values())),
+            ),
             tooltip=["status", "requests"],
         )
         .properties(title="Status breakdown", height=60 + 36 * len(counts))
@@ -163,7 +174,11 @@ def error_chart(view: pd.DataFrame) -> alt.Chart | None:
     return (
         alt.Chart(counts)
         .mark_bar(color="#d93025")
-        .encode(x=alt.X("requests:Q"), y=alt.Y("code:N", sort="-x"), tooltip=["code", "requests"])
+        .encode(
+            x=alt.X("requests:Q"),
+            y=alt.Y("code:N", sort="-x", axis=alt.Axis(labelLimit=220)),
+            tooltip=["code", "requests"],
+        )
         .properties(title="Errors by code", height=60 + 36 * len(counts))
     )
 

@@ -198,3 +198,13 @@ def test_upload_start_watch_filter_and_download(page, request_file, tmp_path):
     page.get_by_role("link", name="Settings").first.click()
     page.get_by_text("The local engine is running.").wait_for()
     shoot(page, "settings.png")
+
+    # a broken file: the issues are listed by line and the batch cannot be started
+    broken = tmp_path / "broken.jsonl"
+    good = request_file.read_text().splitlines()
+    broken.write_text("\n".join([good[0], "{not json", good[1].replace('"POST"', '"GET"'), good[0]]) + "\n")
+    page.get_by_role("link", name="New batch").first.click()
+    page.locator("input[type=file]").set_input_files(str(broken))
+    page.get_by_text("this file cannot be started").wait_for()
+    assert page.get_by_role("button", name="Create and start").count() == 0
+    shoot(page, "new-batch-invalid.png")

@@ -132,7 +132,7 @@ def details(record) -> None:
     st.progress(tables.progress(record), text=f"{done:,} of {record.request_count:,} requests finished")
     actions(record)
     if record.jobs:
-        st.altair_chart(tables.timeline_chart(record), width="stretch")
+        common.chart(tables.timeline_chart(record))
         st.dataframe(tables.jobs_table(record), hide_index=True, key="bt_jobs")
     else:
         st.caption("No jobs yet: the batch has not been started.")

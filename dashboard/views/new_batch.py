@@ -66,7 +66,12 @@ if report.issues:
     shown = len(report.issues)
     total = report.error_count + report.warning_count
     st.markdown(f"**Issues** ({shown:,} shown of {total:,})")
-    st.dataframe(common.issues_table(report.issues), hide_index=True, key="nb_issues")
+    st.dataframe(
+        common.issues_table(report.issues),
+        hide_index=True,
+        column_config={"message": st.column_config.TextColumn("message", width="large")},
+        key="nb_issues",
+    )
 
 with st.expander(f"Split plan: {len(report.jobs)} job(s)", expanded=len(report.jobs) > 1):
     st.dataframe(common.plan_table(report.jobs), hide_index=True)

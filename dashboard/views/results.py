@@ -131,10 +131,10 @@ with tab_charts:
     if view.empty:
         st.info("No rows match the filters.")
     else:
-        st.altair_chart(explore.status_chart(view), width="stretch")
+        common.chart(explore.status_chart(view))
         for chart in (explore.token_chart(view), explore.error_chart(view)):
             if chart is not None:
-                st.altair_chart(chart, width="stretch")
+                common.chart(chart)
 
 st.markdown("**Download the filtered rows**")
 buttons = st.columns(6)
