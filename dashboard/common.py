@@ -306,7 +306,12 @@ def batch_action(batch_id: str, action: str) -> str:
         return f"Batch {batch_id} is {batch.get_status()}."
     if action == "retry":
         count = batch.retry()
-        return f"Resubmitted {count:,} request(s)." if count else "Nothing to retry: every request succeeded."
+        if count:
+            return f"Resubmitted {count:,} request(s)."
+        return (
+            "Nothing to retry: no request failed for a reason worth retrying. Requests the API rejected as "
+            "invalid stay failed: see Errors by code, fix them and create a new batch."
+        )
     if action == "cancel":
         return f"Batch {batch_id} is {batch.cancel()}."
     if action == "delete":

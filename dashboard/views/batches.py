@@ -8,7 +8,9 @@ common.sidebar()
 st.title("Batches")
 
 done = st.session_state.pop("bt_done", None)
-if done:
+if done and done.startswith("Nothing to retry"):
+    st.info(done, icon=":material/info:")
+elif done:
     st.success(done, icon=":material/check_circle:")
 
 records = None

@@ -157,3 +157,11 @@ def test_a_newcomer_runs_the_bundled_sample_in_three_clicks(local_engine):
     assert status_of(at) == "completed"
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Failed"] == "0" and metrics["Succeeded"] == metrics["Requests"]
+
+
+def test_retry_explains_when_only_invalid_requests_failed(local_engine):
+    create(chat_lines(2) + chat_lines(1, prompt="[[400]] bad {i}").replace(b"req-0", b"req-bad"))
+    at = refresh_until_done(open_page("batches"))
+    at.button(key="bt_retry").click().run()
+    assert "Nothing to retry" in texts(at, "info")
+    assert {m.label: m.value for m in at.metric}["Failed"] == "1"
