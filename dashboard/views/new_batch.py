@@ -25,8 +25,13 @@ if source == "Upload a file":
     if upload is None:
         st.info("Upload a .jsonl request file — or choose **Try a sample** to see everything in a minute.")
         st.stop()
-    with common.shown_errors("Uploading the file"):
-        path = common.save_upload(upload.name, upload.getvalue())
+    saved = st.session_state.get("nb_saved")
+    if saved and saved[0] == upload.file_id and saved[1].exists():
+        path = saved[1]  # stored on an earlier run: no second hash of a 200 MB file
+    else:
+        with common.shown_errors("Uploading the file"):
+            path = common.save_upload(upload.name, upload.getvalue())
+            st.session_state["nb_saved"] = (upload.file_id, path)
 else:
     label = st.selectbox("Sample", list(common.SAMPLES), key="nb_sample")
     path = common.sample_path(label)
