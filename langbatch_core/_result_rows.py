@@ -151,18 +151,17 @@ class Columns:
             self.flush()
         return True
 
-    def add_block(self, block: bytes, first_line: int) -> list[int]:
-        """Adds the rows of a block of whole lines (one C call decodes them all); returns garbled lines.
-
-        A block holding a blank line or a line the typed decode refuses is read line by line instead.
+    def add_block(self, block: Any, first_line: int, lines: int) -> list[int]:
+        """Adds the rows of a block of ``lines`` whole lines (one C call decodes them all); returns the
+        garbled lines. A block with a blank line (which ``decode_lines`` skips, shifting the numbers) or a
+        line the typed decode refuses is read line by line instead.
         """
         try:
             results = _decode_lines(block)
         except (msgspec.DecodeError, msgspec.ValidationError):
             results = None
-        lines = block.count(b"\n") + (0 if block.endswith(b"\n") else 1)
         if results is None or len(results) != lines:
-            return self._add_lines(block, first_line)
+            return self._add_lines(bytes(block), first_line)
         pending, row_of = self.pending, _typed_row
         for offset, result in enumerate(results):
             pending.append(row_of(result, first_line + offset))

@@ -21,7 +21,7 @@ import json
 import os
 import tempfile
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -120,7 +120,6 @@ class ValidationReport:
     requests_without_max_tokens: int = 0  # their output is not in max_output_tokens nor in the cost
     embedding_inputs: int = 0
     prices_as_of: str = pricing.PRICES_AS_OF
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+import numpy as np
 import orjson
 import pandas as pd
 import pyarrow as pa
@@ -51,6 +52,7 @@ EXPORT_FORMATS = {
     ".parquet": "parquet",
     ".pq": "parquet",
 }
+BLOCK_SIZE = 4 * 1024 * 1024  # result lines are decoded a block at a time
 MAX_LISTED = 100  # garbled lines / unknown ids listed in reports and table attrs (all are counted)
 PathLike = str | os.PathLike[str]
 
@@ -80,27 +82,38 @@ def _lines(path: PathLike) -> Iterator[tuple[int, memoryview]]:
                 yield line, raw
 
 
-def _blocks(path: PathLike, size: int = 4 * 1024 * 1024) -> Iterator[tuple[int, bytes]]:
-    """(number of the first line, block of whole lines) over a file; a leading BOM is dropped."""
+def _blocks(path: PathLike, size: int | None = None) -> Iterator[tuple[int, memoryview]]:
+    """(number of lines, block of whole lines) over a file (the last line may lack its LF), without a BOM.
+
+    Blocks are views into one reused buffer: use each before asking for the next.
+    """
     try:
-        handle = Path(path).open("rb")  # noqa: SIM115 (closed by the with below)
+        handle = Path(path).open("rb", buffering=0)  # noqa: SIM115 (closed by the with below)
     except OSError as exc:
         raise ResultsError(f"Cannot read the result file {path}: {exc.strerror}; check the path.") from exc
     with handle:
-        line, rest = 1, b""
-        while block := handle.read(size):
-            if line == 1 and not rest and block.startswith(BOM):
-                block = block[len(BOM) :]
-            block = rest + block if rest else block
-            cut = block.rfind(b"\n") + 1
-            if cut == 0:  # no line end yet: read on
-                rest = block
-                continue
-            rest = block[cut:]
-            yield line, block[:cut]
-            line += block.count(b"\n", 0, cut)
-        if rest:
-            yield line, rest
+        buf, filled, first = bytearray(size or BLOCK_SIZE), 0, True
+        is_lf = np.empty(len(buf), dtype=bool)  # reused: a fresh array per block costs page faults
+        while True:
+            view = memoryview(buf)
+            end = filled + handle.readinto(view[filled:])
+            start = len(BOM) if first and buf.startswith(BOM) else 0
+            if end == filled:  # end of file: what is left is a last line without LF
+                if start < end:
+                    yield 1, view[start:end]
+                return
+            cut = buf.rfind(b"\n", start, end) + 1
+            if cut:
+                first = False
+                data = np.frombuffer(buf, np.uint8, cut - start, start)
+                yield int(np.equal(data, 10, out=is_lf[: cut - start]).sum()), view[start:cut]
+                del data  # a live export would stop the buffer from growing
+            filled = end - cut
+            if filled == len(buf):  # a line longer than the buffer: continue in a bigger one
+                buf = buf + bytearray(len(buf))
+                is_lf = np.empty(len(buf), dtype=bool)
+            else:
+                buf[:filled] = buf[cut:end]
 
 
 def iter_results(path: PathLike) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -302,8 +315,10 @@ def load_results(paths: PathLike | Sequence[PathLike], requests: PathLike | None
     gc.disable()  # millions of short-lived objects, no cycles: the collector would only walk them
     try:
         for path in files:
-            for first_line, block in _blocks(path):
-                bad = columns.add_block(block, first_line)
+            line = 1
+            for lines, block in _blocks(path):
+                bad = columns.add_block(block, line, lines)
+                line += lines
                 garbled_count += len(bad)
                 garbled += [(str(path), line) for line in bad[: MAX_LISTED - len(garbled)]]
         table = columns.table()

@@ -257,3 +257,18 @@ def test_read_result_line_gives_the_full_json(tmp_path):
     assert read_result_line(results, int(row["line"]))["custom_id"] == "b"
     with pytest.raises(ResultsError):
         read_result_line(results, 9)
+
+
+def test_line_numbers_survive_blank_lines_bom_crlf_and_small_blocks(tmp_path, monkeypatch):
+    from langbatch_core import results as module
+
+    monkeypatch.setattr(module, "BLOCK_SIZE", 700)  # several blocks, and lines longer than one block
+    lines = [json.dumps(success(f"r-{i}", "x" * (50 if i % 3 else 2000))) for i in range(1, 9)]
+    text = "\r\n".join([lines[0], "", *lines[1:4], "   ", *lines[4:]])  # no LF after the last line
+    path = tmp_path / "o.jsonl"
+    path.write_bytes(b"\xef\xbb\xbf" + text.encode())
+    table = load_results(path)
+    assert list(table["custom_id"]) == [f"r-{i}" for i in range(1, 9)]
+    assert list(table["line"]) == [1, 3, 4, 5, 7, 8, 9, 10]
+    assert table["answer"].str.len().tolist() == [50 if i % 3 else 2000 for i in range(1, 9)]
+    assert read_result_line(path, 7)["custom_id"] == "r-5"
