@@ -9,6 +9,7 @@ import time
 import openai
 import orjson
 import pytest
+from openai.types.chat import ChatCompletion
 
 from langbatch_core.errors import ConfigurationError
 from langbatch_core.local import LocalEngine, make_backend
@@ -55,6 +56,8 @@ def test_a_chat_request_gets_an_openai_chat_completion(backend):
     usage = body["usage"]
     assert usage["prompt_tokens"] > 20 and 0 < usage["completion_tokens"] <= 20
     assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"]
+    parsed = ChatCompletion.model_validate(body, strict=True)  # the shape the official client reads
+    assert parsed.choices[0].message.content == choice["message"]["content"]
 
 
 @pytest.mark.model

@@ -13,6 +13,7 @@ import numpy as np
 import openai
 import orjson
 import pytest
+from openai.types import CreateEmbeddingResponse
 
 from langbatch_core.local import LocalEngine
 from langbatch_core.local.model import BundledModelBackend, embeddings
@@ -95,6 +96,9 @@ def test_the_backend_answers_an_openai_embedding_list(backend):
     assert [item["index"] for item in body["data"]] == [0, 1]
     assert all(item["object"] == "embedding" and len(item["embedding"]) == 384 for item in body["data"])
     assert body["usage"]["prompt_tokens"] == body["usage"]["total_tokens"] == 3 + 4  # [CLS] ... [SEP] each
+    assert (
+        len(CreateEmbeddingResponse.model_validate(body, strict=True).data) == 2
+    )  # as the official client reads
 
 
 def test_base64_vectors_are_little_endian_float32_of_the_same_values(backend):
