@@ -174,10 +174,13 @@ def test_upload_start_watch_filter_and_download(page, request_file, tmp_path):
     search.fill("planet")
     search.press("Enter")
     page.get_by_text("1 of 12 rows").wait_for()
-    detail = page.get_by_role("textbox", name="Row detail: custom_id")
-    detail.fill("question-08")
-    detail.press("Enter")
+    # click the only row's selection cell in the grid (a canvas: by position, below the 35 px header)
+    settle(page)
+    grid = page.locator('[data-testid="stDataFrame"]').first.bounding_box()
+    page.mouse.click(grid["x"] + 15, grid["y"] + 35 + 17)
     page.get_by_text('"custom_id": "question-08"').first.wait_for()
+    detail = page.get_by_role("textbox", name="Row detail: custom_id")
+    assert detail.input_value() == "question-08"
     shoot(page, "results.png")
     with page.expect_download() as download:
         page.get_by_role("button", name="CSV", exact=True).click()
