@@ -48,6 +48,17 @@ def progress(record: Any) -> float:
     return min(1.0, done / record.request_count) if record.request_count else 0.0
 
 
+def matching(records: list[Any], needle: str = "", statuses: list[str] | None = None) -> list[Any]:
+    """The records whose name, id or model contains ``needle`` (any case) and whose status is wanted."""
+    needle = needle.strip().lower()
+    return [
+        r
+        for r in records
+        if (not statuses or r.status in statuses)
+        and (not needle or any(needle in (v or "").lower() for v in (r.name, r.id, r.model)))
+    ]
+
+
 def batch_table(records: list[Any]) -> pd.DataFrame:
     """One row per batch with the columns of the Batches table (newest first, as the store lists them)."""
     rows = [

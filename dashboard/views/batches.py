@@ -156,6 +156,13 @@ def live() -> None:
                 st.session_state["bt_done"] = done  # keep the last action's message for the redraw
             st.rerun()  # everything finished: redraw once without the timer
         st.caption(f"Refreshing every {common.REFRESH_SECONDS} s while a batch runs.")
+    find, status = st.columns([2, 1])
+    needle = find.text_input("Find", key="bt_find", placeholder="name, id or model contains…")
+    wanted = status.multiselect("Status", sorted({r.status for r in batches}), key="bt_status")
+    batches = tables.matching(batches, needle, wanted)
+    if not batches:
+        st.info("No batch matches these filters.", icon=":material/filter_alt_off:")
+        return
     table = tables.batch_table(batches)
     event = st.dataframe(
         table,

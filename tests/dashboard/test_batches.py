@@ -103,3 +103,16 @@ def test_the_actions_fit_the_state(data_dir):
     assert at.button(key="bt_cancel").disabled is True
     assert at.button(key="bt_retry").disabled is True
     assert "has not been started" in texts(at, "caption")
+
+
+def test_the_list_can_be_narrowed_by_text_and_status(data_dir):
+    store([make_record(1, name="french questions"), make_record(2, status="failed"), make_record(3)])
+    at = open_page("batches")
+    at.text_input(key="bt_find").input("FRENCH").run()
+    assert list(at.dataframe[0].value["id"]) == ["lb_test00001"]
+    at.text_input(key="bt_find").input("").run()
+    at.multiselect(key="bt_status").set_value(["failed"]).run()
+    assert list(at.dataframe[0].value["id"]) == ["lb_test00002"]
+    assert "Batch lb_test00002" in [s.value for s in at.subheader]
+    at.text_input(key="bt_find").input("nothing like this").run()
+    assert "No batch matches" in texts(at, "info")
