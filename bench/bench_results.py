@@ -61,7 +61,9 @@ def answer(rng: random.Random, chars: int, unicode_heavy: bool = False) -> str:
     return "\n\n".join(parts)
 
 
-def result_line(index: int, count: int, rng: random.Random, chars: int, unicode_heavy: bool) -> dict:
+def result_line(index: int, late: bool, rng: random.Random, chars: int, unicode_heavy: bool) -> dict:
+    """One result line shaped like OpenAI's today (usage details, refusal/annotations, service_tier);
+    ``late`` lines carry a refusal, a tool call or cached tokens, which earlier lines never have."""
     custom_id = f"request-{index}"
     if index % 199 == 0:
         return _never_run(custom_id, "batch_cancelled")
@@ -81,19 +83,32 @@ def result_line(index: int, count: int, rng: random.Random, chars: int, unicode_
     completion = rng.randint(50, 900)
     usage: dict = {"prompt_tokens": rng.randint(80, 900), "completion_tokens": completion}
     usage["total_tokens"] = usage["prompt_tokens"] + completion
-    message: dict = {"role": "assistant", "content": answer(rng, chars, unicode_heavy)}
-    late = index > count * 0.99  # these fields appear only in the last 1% of ids (anywhere once shuffled)
-    if late:
-        usage["prompt_tokens_details"] = {"cached_tokens": 64}
-        usage["completion_tokens_details"] = {"reasoning_tokens": 128}
-        message["refusal"] = None if index % 2 else "I can't help with that."
+    usage["prompt_tokens_details"] = {"cached_tokens": 0, "audio_tokens": 0}
+    usage["completion_tokens_details"] = {
+        "reasoning_tokens": 0,
+        "audio_tokens": 0,
+        "accepted_prediction_tokens": 0,
+        "rejected_prediction_tokens": 0,
+    }
+    content = answer(rng, chars, unicode_heavy)
+    message: dict = {"role": "assistant", "content": content, "refusal": None, "annotations": []}
+    finish = "stop"
+    if late and index % 3 == 0:
+        message.update(content=None, refusal="I can't help with that.")
+    elif late and index % 3 == 1:
+        call = {"id": f"call_{index}", "type": "function", "function": {"name": "lookup", "arguments": "{}"}}
+        message.update(content=None, tool_calls=[call])
+        finish = "tool_calls"
+    elif late:
+        usage["prompt_tokens_details"]["cached_tokens"] = 1024
     body = {
         "id": f"chatcmpl-{index}",
         "object": "chat.completion",
         "created": 1711652795,
         "model": "gpt-4o-mini-2024-07-18",
-        "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": "stop"}],
+        "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish}],
         "usage": usage,
+        "service_tier": "default",
         "system_fingerprint": "fp_44709d6fcb",
     }
     response = {"status_code": 200, "request_id": f"req_{index}", "body": body}
@@ -114,8 +129,9 @@ def write_files(directory: Path, count: int, chars: int, unicode_heavy: bool = F
     rng.shuffle(order)
     results = directory / ("results-unicode.jsonl" if unicode_heavy else "results.jsonl")
     with results.open("w", encoding="utf-8") as handle:
-        for index in order:
-            handle.write(json.dumps(result_line(index, count, rng, chars, unicode_heavy)) + "\n")
+        for position, index in enumerate(order):
+            late = position >= count * 0.99  # the last 1% of the file
+            handle.write(json.dumps(result_line(index, late, rng, chars, unicode_heavy)) + "\n")
     requests = directory / "requests.jsonl"
     with requests.open("w", encoding="utf-8") as handle:
         for index in range(1, count + 2):  # one more request than results: a "missing" row
@@ -187,10 +203,14 @@ def _interactions(table) -> str:  # type: ignore[no-untyped-def]
     start = time.perf_counter()
     found = table[table["answer"].str.contains("warehouse", case=False, regex=False, na=False)]
     timings["search"] = time.perf_counter() - start
-    late = int(table["cached_tokens"].notna().sum()), int(table["refusal"].notna().sum())
+    late = (
+        int((table["cached_tokens"] > 0).sum()),
+        int(table["refusal"].notna().sum()),
+        int(table["tool_calls"].notna().sum()),
+    )
     shown = ", ".join(f"{name} {seconds * 1000:.0f} ms" for name, seconds in timings.items())
     counts = f"{len(failed)} not succeeded, {len(found)} found"
-    return f"{shown}; {counts}; late fields kept: cached {late[0]}, refusal {late[1]}"
+    return f"{shown}; {counts}; late values kept: cached {late[0]}, refusal {late[1]}, tool_calls {late[2]}"
 
 
 def _rss() -> float:

@@ -256,7 +256,6 @@ class _Scan:
         self.decode: Any = None
         if endpoint is not None:
             self._set_endpoint(endpoint)
-        self.explicit_endpoint = endpoint is not None
         self.reader: _LineReader | None = None
         self.count = 0
         self.errors: list[Issue] = []

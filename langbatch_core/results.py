@@ -106,7 +106,7 @@ def _blocks(path: PathLike, size: int | None = None) -> Iterator[tuple[int, memo
             if cut:
                 first = False
                 data = np.frombuffer(buf, np.uint8, cut - start, start)
-                yield int(np.equal(data, 10, out=is_lf[: cut - start]).sum()), view[start:cut]
+                yield int(np.count_nonzero(np.equal(data, 10, out=is_lf[: cut - start]))), view[start:cut]
                 del data  # a live export would stop the buffer from growing
             filled = end - cut
             if filled == len(buf):  # a line longer than the buffer: continue in a bigger one
