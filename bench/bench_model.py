@@ -90,12 +90,59 @@ def embedding_speed(count: int) -> None:
     print(f"embeddings: {count} sentences in {seconds:.2f} s = {count / seconds:.0f} texts/s")
 
 
+def engine_batch(requests: int, max_tokens: int) -> None:
+    """A chat batch through the local engine and the official client, as a user runs one."""
+    import io
+    import tempfile
+
+    import openai
+    import orjson
+
+    from langbatch_core.local import LocalEngine
+    from langbatch_core.local.model import BundledModelBackend
+
+    lines = [
+        {
+            "custom_id": f"r{i}",
+            "method": "POST",
+            "url": "/v1/chat/completions",
+            "body": {
+                "model": "any",
+                "messages": [{"role": "user", "content": QUESTIONS[i % len(QUESTIONS)]}],
+                "max_tokens": max_tokens,
+                "temperature": 0,
+            },
+        }
+        for i in range(requests)
+    ]
+    payload = b"".join(orjson.dumps(line) + b"\n" for line in lines)
+    with tempfile.TemporaryDirectory() as data, LocalEngine(data, backend=BundledModelBackend()) as engine:
+        client = openai.OpenAI(base_url=engine.base_url, api_key="local", max_retries=0)
+        upload = client.files.create(file=("requests.jsonl", io.BytesIO(payload)), purpose="batch")
+        start = time.perf_counter()
+        batch = client.batches.create(
+            input_file_id=upload.id, endpoint="/v1/chat/completions", completion_window="24h"
+        )
+        while batch.status not in ("completed", "failed", "expired", "cancelled"):
+            time.sleep(0.2)
+            batch = client.batches.retrieve(batch.id)
+        seconds = time.perf_counter() - start
+        tokens = batch.usage.output_tokens if batch.usage else 0
+        client.close()
+    print(
+        f"engine batch: {requests} chat requests ({batch.status}) in {seconds:.1f} s = "
+        f"{requests / seconds:.2f} requests/s, {tokens / seconds:.1f} completion tokens/s"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer tokens and batch sizes (~30 s)")
     parser.add_argument("--tokens", type=int, help="tokens generated per sequence (default 64, quick 16)")
     parser.add_argument("--batch", type=int, nargs="+", help="batch sizes to compare (default 8 16, quick 8)")
+    parser.add_argument("--repeat", type=int, help="runs of each measurement, best kept (default 3, quick 2)")
     args = parser.parse_args()
+    args.repeat = args.repeat or (2 if args.quick else 3)
     tokens = args.tokens or (16 if args.quick else 64)
     batches = args.batch or ([8] if args.quick else [8, 16])
 
@@ -104,7 +151,8 @@ def main() -> None:
     print(f"load + dequantize weights: {time.perf_counter() - start:.1f} s")
     tokenizer = ChatTokenizer.from_metadata(weights.metadata)
     model = LlamaModel(weights)
-    print(f"prefill: {prefill_speed(model, tokenizer, 128 if args.quick else 512):.0f} prompt tokens/s")
+    prefill = max(prefill_speed(model, tokenizer, 128 if args.quick else 512) for _ in range(args.repeat))
+    print(f"prefill: {prefill:.0f} prompt tokens/s")
 
     never_stop = dict.fromkeys(tokenizer.stop_token_ids, -100.0)
     params = SamplingParams(max_tokens=tokens, temperature=0.0, logit_bias=never_stop)
@@ -112,21 +160,23 @@ def main() -> None:
     generator = Generator(model, tokenizer, max_batch=max(batches))
     try:
         generate(generator, prompts[:1], SamplingParams(max_tokens=2, temperature=0.0))  # warm-up
-        made, seconds = generate(generator, prompts[:1], params)
-        single = made / seconds
-        print(f"1 sequence: {made} tokens in {seconds:.2f} s = {single:.1f} tokens/s (baseline)")
+        sizes = [1, *batches]
+        best = dict.fromkeys(sizes, 0.0)
+        for _ in range(args.repeat):  # interleaved, best of each: other processes share these cores
+            for size in sizes:
+                made, seconds = generate(generator, [prompts[i % len(prompts)] for i in range(size)], params)
+                best[size] = max(best[size], made / seconds)
+        print(f"1 sequence: {best[1]:.1f} tokens/s (baseline; best of {args.repeat})")
         for size in batches:
-            batch = [prompts[i % len(prompts)] for i in range(size)]
-            made, seconds = generate(generator, batch, params)
-            rate = made / seconds
             print(
-                f"batch of {size}: {made} tokens in {seconds:.2f} s = {rate:.1f} tokens/s "
-                f"(x{rate / single:.2f} the single sequence; prefill included)"
+                f"batch of {size}: {best[size]:.1f} tokens/s = x{best[size] / best[1]:.2f} the single "
+                "sequence (prefill included)"
             )
     finally:
         generator.close()
     shared_instructions(model, tokenizer, 4 if args.quick else 8)
     embedding_speed(64 if args.quick else 256)
+    engine_batch(8 if args.quick else 32, tokens)
 
 
 if __name__ == "__main__":
