@@ -28,4 +28,8 @@ pages = [
         HERE / "views" / "settings.py", title="Settings", icon=":material/settings:", url_path="settings"
     ),
 ]
-st.navigation(pages).run()
+page = st.navigation(pages)
+import common  # noqa: E402  (found through the sys.path entry above)
+
+with common.shown_errors(f"Showing the {page.title} page"):  # a bug shows a sentence, not a traceback
+    page.run()

@@ -146,6 +146,12 @@ def details(record) -> None:
 
 @st.fragment(run_every=common.REFRESH_SECONDS if running_at_start else None)
 def live() -> None:
+    # a fragment's rerun does not pass through app.py's guard: it needs its own
+    with common.shown_errors("Showing the batches"):
+        live_table()
+
+
+def live_table() -> None:
     batches = common.list_batches()
     if running_at_start:
         for message in common.poll_active(batches):

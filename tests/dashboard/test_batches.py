@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import common
+import tables
 
 from langbatch_core.storage import BatchStorage
 
@@ -116,3 +117,15 @@ def test_the_list_can_be_narrowed_by_text_and_status(data_dir):
     assert "Batch lb_test00002" in [s.value for s in at.subheader]
     at.text_input(key="bt_find").input("nothing like this").run()
     assert "No batch matches" in texts(at, "info")
+
+
+def test_an_unexpected_failure_is_a_sentence_not_a_traceback(data_dir, monkeypatch):
+    store([make_record(1)])
+
+    def broken(records):
+        raise KeyError("surprise")
+
+    monkeypatch.setattr(tables, "batch_table", broken)
+    at = open_page("batches")
+    assert not at.exception
+    assert "failed unexpectedly: KeyError" in texts(at, "error")
