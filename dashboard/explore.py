@@ -90,7 +90,7 @@ def _text_mask(table: pd.DataFrame, needle: str, candidates: np.ndarray) -> np.n
     rows = np.flatnonzero(candidates)
     for column in SEARCHED:
         if column in table:
-            values = table[column].iloc[rows]
+            values = table[column] if len(rows) == len(table) else table[column].iloc[rows]
             found[rows] |= _bools(values.str.contains(needle, case=False, regex=False, na=False))
     return found
 
