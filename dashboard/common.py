@@ -338,7 +338,7 @@ def results_file(record: Any) -> Path | None:
 
 # cache_resource, not cache_data: a cache_data hit unpickles a copy (~0.25 s for 50,000 rows) on every rerun.
 # The table is shared read-only: the pages filter into new frames and never change it.
-@st.cache_resource(show_spinner="Loading the results…", max_entries=4)
+@st.cache_resource(show_spinner="Loading the results…", max_entries=2)  # a 50,000-row table: ~100 MB
 def _load_table(results: tuple[str, int, int], requests: tuple[str, int, int] | None) -> pd.DataFrame:
     from langbatch_core.results import load_results
 

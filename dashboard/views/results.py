@@ -33,9 +33,11 @@ batch_id = st.selectbox(
 )
 record = by_id[batch_id]
 
-table = None
+table, loaded = None, False
 with common.shown_errors("Loading the results"):
-    table = common.results_table(record)
+    table, loaded = common.results_table(record), True
+if not loaded:
+    st.stop()
 if table is None:
     st.info(
         "This batch has no result file yet. Refresh it on the Batches page.",

@@ -122,3 +122,12 @@ def test_unreadable_result_lines_are_reported_not_dropped_silently(data_dir):
     at = open_page("results")
     assert not at.exception
     assert "1 line(s) of the result file could not be read (lines 6" in texts(at, "warning")
+
+
+def test_a_result_file_of_garbage_is_reported_line_by_line(data_dir):
+    record = stored_batch_with_results(3)
+    (common.storage().batch_dir(record.id) / "requests.jsonl").unlink()
+    (common.storage().batch_dir(record.id) / "results.jsonl").write_bytes(b"\xff\xfe garbage\n" * 3)
+    at = open_page("results")
+    assert not at.exception
+    assert "3 line(s) of the result file could not be read (lines 1, 2, 3" in texts(at, "warning")
