@@ -4,12 +4,13 @@ A line the typed decode accepts, and whose few remaining rules hold, is valid; a
 detailed checker in ``_request_rules`` for precise codes. The types here are never more lenient than those
 rules (a line accepted here has no problem there), only sometimes stricter, which costs speed, not truth.
 
-    decode = chat_decoder("/v1/chat/completions")
+    decode, decode_lines = chat_decoder("/v1/chat/completions")
     facts = chat_facts(decode(line))   # a LineFacts tuple, or None: ask the detailed checker
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
@@ -119,8 +120,9 @@ class _ChatBody(msgspec.Struct, gc=False):
     functions: list[msgspec.Raw] | None = None
 
 
-def chat_decoder(endpoint: str) -> Callable[[bytes], Any]:
-    """A decoder of whole chat request lines for a batch whose endpoint is ``endpoint``."""
+@functools.cache
+def chat_decoder(endpoint: str) -> tuple[Callable[[Any], Any], Callable[[Any], list[Any]]]:
+    """``(decode, decode_lines)`` of whole chat request lines for a batch whose endpoint is ``endpoint``."""
     request = msgspec.defstruct(
         "ChatRequest",
         [
@@ -132,7 +134,8 @@ def chat_decoder(endpoint: str) -> Callable[[bytes], Any]:
         forbid_unknown_fields=True,
         gc=False,
     )
-    return msgspec.json.Decoder(request).decode
+    decoder = msgspec.json.Decoder(request)
+    return decoder.decode, decoder.decode_lines
 
 
 def chat_facts(request: Any) -> tuple | None:

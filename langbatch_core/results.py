@@ -23,15 +23,14 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
-import numpy as np
 import orjson
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from langbatch_core._request_reader import BlockReader
 from langbatch_core._result_rows import Columns, request_prompts, status_of
 from langbatch_core.errors import ResultsError
-from langbatch_core.requests import BOM, _LineReader
 
 __all__ = [
     "STATUSES",
@@ -77,43 +76,20 @@ def _lines(path: PathLike) -> Iterator[tuple[int, memoryview]]:
     except OSError as exc:
         raise ResultsError(f"Cannot read the result file {path}: {exc.strerror}; check the path.") from exc
     with handle:
-        for line, raw in _LineReader(handle):
+        for line, raw in BlockReader(handle).lines():
             if raw:
                 yield line, raw
 
 
-def _blocks(path: PathLike, size: int | None = None) -> Iterator[tuple[int, memoryview]]:
-    """(number of lines, block of whole lines) over a file (the last line may lack its LF), without a BOM.
-
-    Blocks are views into one reused buffer: use each before asking for the next.
-    """
+def _blocks(path: PathLike) -> Iterator[tuple[int, memoryview]]:
+    """(number of lines, block of whole lines) over a file; blocks are views into one reused buffer."""
     try:
         handle = Path(path).open("rb", buffering=0)  # noqa: SIM115 (closed by the with below)
     except OSError as exc:
         raise ResultsError(f"Cannot read the result file {path}: {exc.strerror}; check the path.") from exc
     with handle:
-        buf, filled, first = bytearray(size or BLOCK_SIZE), 0, True
-        is_lf = np.empty(len(buf), dtype=bool)  # reused: a fresh array per block costs page faults
-        while True:
-            view = memoryview(buf)
-            end = filled + handle.readinto(view[filled:])
-            start = len(BOM) if first and buf.startswith(BOM) else 0
-            if end == filled:  # end of file: what is left is a last line without LF
-                if start < end:
-                    yield 1, view[start:end]
-                return
-            cut = buf.rfind(b"\n", start, end) + 1
-            if cut:
-                first = False
-                data = np.frombuffer(buf, np.uint8, cut - start, start)
-                yield int(np.count_nonzero(np.equal(data, 10, out=is_lf[: cut - start]))), view[start:cut]
-                del data  # a live export would stop the buffer from growing
-            filled = end - cut
-            if filled == len(buf):  # a line longer than the buffer: continue in a bigger one
-                buf = buf + bytearray(len(buf))
-                is_lf = np.empty(len(buf), dtype=bool)
-            else:
-                buf[:filled] = buf[cut:end]
+        for block in BlockReader(handle, BLOCK_SIZE):
+            yield len(block.ends), block.data
 
 
 def iter_results(path: PathLike) -> Iterator[tuple[int, dict[str, Any]]]:

@@ -109,9 +109,9 @@ def test_iter_requests_names_a_broken_line(tmp_path):
 
 
 def test_reader_handles_lines_longer_than_a_block(tmp_path, monkeypatch):
-    from langbatch_core import requests as module
+    from langbatch_core import _request_reader
 
-    monkeypatch.setattr(module, "BLOCK_SIZE", 1024)
+    monkeypatch.setattr(_request_reader, "BLOCK_SIZE", 1024)
     lines = [chat_request("a", "x" * 5000), chat_request("b", "short"), chat_request("c", "y" * 3000)]
     source = write_lines(tmp_path / "r.jsonl", lines)
     report = validate_file(source)

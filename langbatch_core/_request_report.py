@@ -1,0 +1,113 @@
+"""The report types of request-file validation (re-exported by ``langbatch_core.requests``).
+
+Issue(3, "missing_model", "body.model is missing: ...", "body.model")
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from langbatch_core import pricing
+from langbatch_core.errors import InvalidRequestsError
+
+
+@dataclass(frozen=True)
+class Issue:
+    """One problem in a request file, like an entry of OpenAI's ``errors.data``.
+
+    ``Issue(3, "missing_model", "body.model is missing: ...", "body.model")``
+    """
+
+    line: int | None  # 1-based line number (None: the file as a whole)
+    code: str
+    message: str
+    param: str | None = None
+    severity: str = "error"  # "error" | "warning"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def __str__(self) -> str:
+        where = f"line {self.line}" if self.line is not None else "file"
+        return f"{where}: {self.code}: {self.message}"
+
+
+@dataclass
+class Limits:
+    """A provider's limits per job; they shape the split plan, they are not errors.
+
+    ``Limits(max_requests=1000)`` splits a 2,500-request file into 3 jobs.
+    """
+
+    max_requests: int = 50_000
+    max_bytes: int = 200 * 1024 * 1024
+    max_embedding_inputs: int = 50_000
+    max_enqueued_tokens: int | None = None
+
+
+@dataclass
+class JobPlan:
+    """One planned job: a contiguous run of lines of the request file."""
+
+    first_line: int
+    last_line: int
+    request_count: int
+    bytes: int  # size of the job file write_job_files writes (LF endings, no BOM)
+    input_tokens: int
+
+
+@dataclass
+class ValidationReport:
+    """What ``validate_file`` found: every problem (capped list, total counts) and the file's figures."""
+
+    path: Path
+    endpoint: str | None
+    model: str | None
+    models: list[str]
+    request_count: int
+    bytes: int
+    issues: list[Issue]
+    error_count: int
+    warning_count: int
+    input_tokens: int
+    max_output_tokens: int | None
+    estimated_cost_usd: float | None
+    jobs: list[JobPlan]
+    token_method: str = ""  # how input_tokens was estimated, in words
+    requests_without_max_tokens: int = 0  # their output is not in max_output_tokens nor in the cost
+    embedding_inputs: int = 0
+    prices_as_of: str = pricing.PRICES_AS_OF
+
+    @property
+    def ok(self) -> bool:
+        return self.error_count == 0
+
+    @property
+    def errors(self) -> list[Issue]:
+        return [issue for issue in self.issues if issue.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Issue]:
+        return [issue for issue in self.issues if issue.severity == "warning"]
+
+    def raise_for_errors(self) -> None:
+        """Raises ``InvalidRequestsError`` (carrying the issues and this report) when there is any error."""
+        if self.ok:
+            return
+        shown = self.errors[:5]
+        lines = "\n".join(f"  {issue}" for issue in shown)
+        more = f"\n  … and {self.error_count - len(shown)} more" if self.error_count > len(shown) else ""
+        noun = "error" if self.error_count == 1 else "errors"
+        raise InvalidRequestsError(
+            f"{self.path} has {self.error_count} {noun}; fix them and validate again:\n{lines}{more}",
+            self.errors,
+            self,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["path"] = str(self.path)
+        data["ok"] = self.ok
+        return data

@@ -1,0 +1,317 @@
+"""One validation pass over a request file, block by block (used by ``requests.validate_file``).
+
+Each block of whole lines goes through three steps:
+
+1. facts: a chat block without CR or bad UTF-8 is decoded by one typed ``decode_lines`` call; any other
+   block, or one with a line that call refuses, line by line. A line the typed decode refuses goes to the
+   detailed checker (``_request_rules``), which names each problem.
+2. sampling: the first N requests are counted exactly with a tokenizer when asked (``token_sample``).
+3. tally: duplicates, models, output ceilings and the greedy split into jobs, in one flat loop.
+
+    scan = Scan(path, endpoint=None, limits=Limits(), max_issues=1000, sample=0)
+    scan.scan(BlockReader(handle))
+    report = scan.report(size)
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import orjson
+
+from langbatch_core import pricing
+from langbatch_core._request_fast import chat_decoder, chat_facts
+from langbatch_core._request_reader import CR, Block, BlockReader
+from langbatch_core._request_report import Issue, JobPlan, Limits, ValidationReport
+from langbatch_core._request_rules import ENDPOINTS, LineFacts, check_request
+from langbatch_core.tokens import TokenEstimate, request_text
+
+CHAT = "/v1/chat/completions"
+_FAST_ERRORS = (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError)
+_BROKEN = LineFacts(None, None, None, 0, 0, None, 0)
+
+
+def _no_fast_path(raw: Any) -> Any:
+    raise msgspec.DecodeError("no fast path for this endpoint")
+
+
+class Scan:
+    """The state of one validation pass."""
+
+    def __init__(
+        self, path: Path, endpoint: str | None, limits: Limits, max_issues: int, sample: int
+    ) -> None:
+        self.path, self.limits, self.max_issues = path, limits, max_issues
+        self.endpoint: str | None = None
+        self.decode: Any = None
+        self.decode_lines: Any = None
+        if endpoint is not None:
+            self._set_endpoint(endpoint)
+        self.bom = False
+        self.count = self.crlf = self.first_crlf = 0
+        self.errors: list[Issue] = []
+        self.warnings: list[Issue] = []
+        self.error_count = self.warning_count = 0
+        self.first_line_of: dict[str, int] = {}
+        self.models: dict[str, int] = {}  # model -> first line
+        self.first_model: str | None = None
+        self.estimate = TokenEstimate()
+        self.sample_left = sample
+        self.max_output = self.without_max = self.inputs = 0
+        self.job = [0, 0, 0, 0, 0, 0, 0]  # the open job: count, bytes, units, extra, inputs, first, last
+        self.jobs: list[JobPlan] = []
+        self.job_units: list[tuple[int, int]] = []  # (text units, extra tokens) of each job
+
+    def _set_endpoint(self, endpoint: str) -> None:
+        self.endpoint = endpoint
+        if endpoint == CHAT:
+            self.decode, self.decode_lines = chat_decoder(endpoint)
+
+    def error(self, line: int | None, code: str, message: str, param: str | None = None) -> None:
+        self.error_count += 1
+        if len(self.errors) < self.max_issues:
+            self.errors.append(Issue(line, code, message, param))
+
+    def warning(self, line: int | None, code: str, message: str, param: str | None = None) -> None:
+        self.warning_count += 1
+        if len(self.warnings) < self.max_issues:
+            self.warnings.append(Issue(line, code, message, param, "warning"))
+
+    # -------------------------------------------------------------------------------------- per block
+
+    def scan(self, reader: BlockReader) -> None:
+        for block in reader:
+            facts = self._block_facts(block)
+            if facts is None:
+                sizes, facts = self._line_facts(block)
+            else:
+                sizes = _sizes(block.ends)
+            if self.sample_left:
+                self._sample(block, facts)
+            self._tally(block.first_line, sizes, facts)
+        self._close_job()
+        self.bom = reader.bom
+
+    def _block_facts(self, block: Block) -> list[Any] | None:
+        """The facts of every line of a clean chat block from one C call, or None: go line by line."""
+        if self.decode_lines is None or block.has_cr or not block.valid_utf8:
+            return None
+        try:
+            requests = self.decode_lines(block.data)
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            return None
+        if len(requests) != len(block.ends):  # decode_lines skipped a blank line
+            return None
+        facts = [chat_facts(request) for request in requests]
+        if None in facts:  # rules the types cannot express: ask the detailed checker
+            start = 0
+            for offset, end in enumerate(block.ends):
+                if facts[offset] is None:
+                    facts[offset] = self._slow(block.data[start:end].tobytes(), block.first_line + offset)
+                start = end + 1
+        return facts
+
+    def _line_facts(self, block: Block) -> tuple[list[int], list[Any]]:
+        """(job-file sizes, facts) line by line; facts are None for blank lines."""
+        data, decode, start = block.data, self.decode or _no_fast_path, 0
+        sizes: list[int] = []
+        facts: list[Any] = []
+        for offset, end in enumerate(block.ends):
+            line, stop = block.first_line + offset, end
+            if block.has_cr and stop > start and data[stop - 1] == CR:
+                stop -= 1
+                self.crlf += 1
+                self.first_crlf = self.first_crlf or line
+            raw, start = data[start:stop], end + 1
+            sizes.append(len(raw) + 1)
+            try:
+                if not block.valid_utf8:
+                    str(raw, "utf-8")
+                found = chat_facts(decode(raw)) if raw else None
+            except _FAST_ERRORS:
+                found = None
+            if found is None:
+                found = self._slow(raw.tobytes(), line)
+                decode = self.decode or _no_fast_path  # the first request may have named the endpoint
+            facts.append(found)
+        return sizes, facts
+
+    def _sample(self, block: Block, facts: list[Any]) -> None:
+        """Counts the first requests exactly to calibrate the token estimate (see ``tokens``)."""
+        start = 0
+        for offset, end in enumerate(block.ends):
+            found, raw, start = facts[offset], block.data[start:end], end + 1
+            if found is None or not self.sample_left:
+                continue
+            self.sample_left -= 1
+            try:
+                body = orjson.loads(raw).get("body")
+            except (orjson.JSONDecodeError, AttributeError):
+                continue
+            if isinstance(body, dict) and not self.estimate.add_sample(
+                request_text(body), found[2], found[3]
+            ):
+                self.sample_left = 0  # no tokenizer installed
+
+    def _tally(self, first_line: int, sizes: list[int], facts: list[Any]) -> None:
+        """The hot loop: kept flat, with locals, because it runs once per request of big files.
+
+        Besides duplicates and models it plans jobs greedily: a job closes before the line that would
+        break a limit.
+        """
+        seen, first_model = self.first_line_of.setdefault, self.first_model
+        max_requests, max_bytes = self.limits.max_requests, self.limits.max_bytes
+        max_inputs, max_tokens = self.limits.max_embedding_inputs, self.limits.max_enqueued_tokens
+        count, size, units, extra, inputs, first, last = self.job
+        max_output = without_max = 0
+        line = first_line - 1
+        for line_size, found in zip(sizes, facts, strict=True):
+            line += 1
+            if found is None:  # a blank line
+                continue
+            custom_id, _, model, line_units, line_extra, ceiling, line_inputs = found
+            if custom_id is not None and seen(custom_id, line) != line:
+                self._duplicate(custom_id, line)
+            if model != first_model and model is not None:
+                first_model = self._model(model, line)
+            if count and (
+                count >= max_requests
+                or size + line_size > max_bytes
+                or (line_inputs and inputs + line_inputs > max_inputs)
+                or (max_tokens is not None and self._over(units + line_units, extra + line_extra, max_tokens))
+            ):
+                self.job = [count, size, units, extra, inputs, first, last]
+                self._close_job()
+                count = size = units = extra = inputs = 0
+            if not count:
+                first = line
+            last = line
+            count += 1
+            size += line_size
+            units += line_units
+            extra += line_extra
+            inputs += line_inputs
+            if ceiling is None:
+                without_max += 1
+            else:
+                max_output += ceiling
+        self.job = [count, size, units, extra, inputs, first, last]
+        self.first_model = first_model
+        self.max_output += max_output
+        self.without_max += without_max
+
+    def _over(self, units: int, extra: int, max_tokens: int) -> bool:
+        return self.estimate.tokens_for(units, extra) > max_tokens
+
+    def _close_job(self) -> None:
+        count, size, units, extra, inputs, first, last = self.job
+        if count:
+            self.job_units.append((units, extra))
+            self.jobs.append(JobPlan(first, last, count, size, 0))
+            self.count += count
+            self.inputs += inputs
+        self.job = [0, 0, 0, 0, 0, 0, 0]
+
+    # -------------------------------------------------------------------------------------- per line
+
+    def _slow(self, raw: bytes, line: int) -> LineFacts | None:
+        """The detailed check of one line the fast path did not accept (None for a blank line)."""
+        if not raw.strip():
+            self.warning(line, "blank_line", "Blank line: it is skipped (you may remove it).")
+            return None
+        try:
+            obj = json.loads(raw.decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            message = f"Byte {exc.start + 1} of the line is not UTF-8: save the file as UTF-8."
+            self.error(line, "not_utf8", message)
+            return _BROKEN
+        except json.JSONDecodeError as exc:
+            message = f"Not valid JSON ({exc.msg} at column {exc.colno}): each line must be one JSON object."
+            self.error(line, "invalid_json", message)
+            return _BROKEN
+        problems, facts = check_request(obj, self.endpoint)
+        for code, message, param in problems:
+            self.error(line, code, message, param)
+        if self.endpoint is None and facts.url in ENDPOINTS:
+            self._set_endpoint(facts.url)
+        return facts
+
+    def _duplicate(self, custom_id: str, line: int) -> None:
+        first = self.first_line_of[custom_id]
+        self.error(
+            line,
+            "duplicate_custom_id",
+            f"custom_id {custom_id!r} is used on lines {first} and {line}; each request needs a unique "
+            "custom_id.",
+            "custom_id",
+        )
+
+    def _model(self, model: str, line: int) -> str:
+        if self.first_model is None:
+            self.first_model = model
+        elif model not in self.models:
+            first = self.models[self.first_model]
+            self.error(
+                line,
+                "multiple_models",
+                f"Line {line} uses model {model!r} but line {first} uses {self.first_model!r}; one batch "
+                "runs one model: split the file by model.",
+                "body.model",
+            )
+        self.models.setdefault(model, line)
+        return self.first_model
+
+    # -------------------------------------------------------------------------------------- the report
+
+    def report(self, size: int) -> ValidationReport:
+        estimate = self.estimate
+        estimate.units = sum(units for units, _ in self.job_units)
+        estimate.extra = sum(extra for _, extra in self.job_units)
+        for job, (units, extra) in zip(self.jobs, self.job_units, strict=True):
+            job.input_tokens = estimate.tokens_for(units, extra)
+        self._file_warnings()
+        if self.count == 0:
+            self.error(
+                None, "empty_file", "The file has no requests: put one JSON request object on each line."
+            )
+        tokens = estimate.tokens()
+        model = self.first_model
+        cost = pricing.estimate_cost(model, tokens, self.max_output) if len(self.models) <= 1 else None
+        return ValidationReport(
+            path=self.path,
+            endpoint=self.endpoint,
+            model=model,
+            models=list(self.models),
+            request_count=self.count,
+            bytes=size,
+            issues=(self.errors + self.warnings)[: self.max_issues],
+            error_count=self.error_count,
+            warning_count=self.warning_count,
+            input_tokens=tokens,
+            max_output_tokens=self.max_output if self.without_max < self.count else None,
+            estimated_cost_usd=cost,
+            jobs=self.jobs,
+            token_method=estimate.method(),
+            requests_without_max_tokens=self.without_max if self.endpoint != "/v1/embeddings" else 0,
+            embedding_inputs=self.inputs,
+        )
+
+    def _file_warnings(self) -> None:
+        if self.bom:
+            self.warning(1, "bom", "The file starts with a UTF-8 byte order mark; it is ignored.")
+        if self.crlf:
+            message = f"{self.crlf} lines end with CRLF (Windows line endings); they are read as LF."
+            self.warning(self.first_crlf, "crlf", message)
+
+
+def _sizes(ends: list[int]) -> list[int]:
+    """Job-file bytes of each line (its length plus an LF) from the offsets of the line ends."""
+    previous = -1
+    sizes = []
+    for end in ends:
+        sizes.append(end - previous)
+        previous = end
+    return sizes
