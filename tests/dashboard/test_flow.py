@@ -165,3 +165,14 @@ def test_retry_explains_when_only_invalid_requests_failed(local_engine):
     at.button(key="bt_retry").click().run()
     assert "Nothing to retry" in texts(at, "info")
     assert {m.label: m.value for m in at.metric}["Failed"] == "1"
+
+
+def test_a_batch_name_is_a_label_never_a_path(local_engine, data_dir):
+    at = open_page("new_batch")
+    at.file_uploader(key="nb_upload").set_value(("q.jsonl", chat_lines(1), "application/jsonl")).run()
+    at.text_input(key="nb_name").input("../../../escape\x00\n").run()
+    at.button(key="nb_create").click().run()
+    (record,) = common.list_batches()
+    assert record.name == "../../../escape"
+    assert not (data_dir.parent / "escape").exists() and not (data_dir.parent.parent / "escape").exists()
+    assert common.storage().batch_dir(record.id).is_relative_to(data_dir)
