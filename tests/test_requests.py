@@ -333,3 +333,26 @@ def test_requests_without_a_ceiling_are_counted(tmp_path):
 def test_n_multiplies_the_output_ceiling(tmp_path):
     report = validate_file(write_lines(tmp_path / "r.jsonl", [good(1, n=3)]))
     assert report.max_output_tokens == 3 * 48
+
+
+@pytest.mark.parametrize(
+    ("code", "bad", "param"), BAD_LINES, ids=[f"{c}-{i}" for i, (c, _, _) in enumerate(BAD_LINES)]
+)
+def test_fast_path_never_accepts_a_bad_line(code, bad, param):
+    """The typed decoder + chat_facts must refuse every bad line, or validation would miss it."""
+    import msgspec
+
+    from langbatch_core._request_fast import chat_decoder, chat_facts
+
+    decode, decode_lines = chat_decoder("/v1/chat/completions")
+    raw = (bad if isinstance(bad, str) else json.dumps(bad)).encode()
+    try:
+        facts = chat_facts(decode(raw))
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        facts = None
+    assert facts is None
+    try:
+        results = decode_lines(raw + b"\n" + json.dumps(good(9)).encode())
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        results = None
+    assert results is None or chat_facts(results[0]) is None
