@@ -117,16 +117,17 @@ class LlamaModel:
     def prefill(self, token_ids: Sequence[int], cache: KVCache, slot: int) -> np.ndarray:
         """Feed ``token_ids`` after what ``slot`` holds; the logits (vocab,) for the token that follows."""
         ids = np.asarray(token_ids, dtype=np.int64)
+        if not len(ids):
+            raise ValueError("prefill needs at least one token")
         start = int(cache.lengths[slot])
         cache.reserve(start + len(ids))
-        hidden = None
+        hidden = ids[:0]  # replaced by the last chunk's hidden states
         for offset in range(0, len(ids), PREFILL_CHUNK):
             chunk = ids[offset : offset + PREFILL_CHUNK]
             positions = np.arange(start + offset, start + offset + len(chunk))
             attend = self._prefill_attention(cache, slot, positions)
             hidden = self._layers(self.weights.token_embedding[chunk], positions, attend)
         cache.lengths[slot] = start + len(ids)
-        assert hidden is not None, "prefill needs at least one token"
         return self._logits(hidden[-1:])[0]
 
     def decode(self, token_ids: Sequence[int], cache: KVCache, slots: Sequence[int]) -> np.ndarray:
