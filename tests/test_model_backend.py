@@ -58,6 +58,9 @@ def test_a_chat_request_gets_an_openai_chat_completion(backend):
     assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"]
     parsed = ChatCompletion.model_validate(body, strict=True)  # the shape the official client reads
     assert parsed.choices[0].message.content == choice["message"]["content"]
+    health = backend.describe()
+    assert health["loaded"] is True and health["finished_requests"] >= 1
+    assert health["generated_tokens"] >= usage["completion_tokens"] and health["active_sequences"] == 0
 
 
 @pytest.mark.model

@@ -188,14 +188,16 @@ class BundledModelBackend(Backend):
             await asyncio.to_thread(runtime.generator.close)
 
     def describe(self) -> dict[str, Any]:
+        runtime = self._runtime
         return {
             "backend": self.name,
             "model": self.model_id,
             "endpoints": sorted(self.endpoints),
             "weights": str(self.weights_path),
-            "loaded": self._runtime is not None,
+            "loaded": runtime is not None,
             "max_batch": self.max_batch,
             "embedding_model": embeddings.EMBEDDING_MODEL_ID if self.embedding_model_dir else None,
+            **(runtime.generator.stats() if runtime else {}),
         }
 
 

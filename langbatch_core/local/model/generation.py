@@ -81,6 +81,8 @@ class Generator:
         self.cache_bytes = cache_bytes
         self._deferred: _Job | None = None  # the next job, waiting for cache memory to free up
         self.peak_batch = 0  # the most sequences decoded together so far
+        self.generated_tokens = 0
+        self.finished_requests = 0
         self.context_length = model.config.context_length
         self._queue: queue.Queue[_Job | None] = queue.Queue()
         self._cache = KVCache(model.config)
@@ -107,6 +109,17 @@ class Generator:
     @property
     def active_sequences(self) -> int:
         return len(self._active)
+
+    def stats(self) -> dict[str, int]:
+        """Counters for /health: sequences running and waiting, totals so far, prefix cache hits."""
+        return {
+            "active_sequences": len(self._active),
+            "waiting_requests": self._queue.qsize() + (self._deferred is not None),
+            "finished_requests": self.finished_requests,
+            "generated_tokens": self.generated_tokens,
+            "peak_batch": self.peak_batch,
+            "prefix_cache_hits": self.prefixes.hits,
+        }
 
     def _run(self) -> None:
         while not self._stopping.is_set():
@@ -222,7 +235,9 @@ class Generator:
         job = sequence.job
         job.choices[sequence.index] = Choice(text, reason, tuple(sequence.generated))
         self._release(sequence)
+        self.generated_tokens += len(sequence.generated)
         if all(choice is not None for choice in job.choices):
+            self.finished_requests += 1
             _resolve(job.future, result=list(job.choices))
 
     def _release(self, sequence: _Sequence) -> None:
