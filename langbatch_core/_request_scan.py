@@ -83,17 +83,31 @@ class Scan:
     # -------------------------------------------------------------------------------------- per block
 
     def scan(self, reader: BlockReader) -> None:
-        for block in reader:
-            facts = self._block_facts(block)
-            if facts is None:
-                sizes, facts = self._line_facts(block)
-            else:
-                sizes = _sizes(block.ends)
-            if self.sample_left:
-                self._sample(block, facts)
-            self._tally(block.first_line, sizes, facts)
+        for whole in reader:
+            for block in self._split_first_line(whole):
+                self._scan_block(block)
         self._close_job()
         self.bom = reader.bom
+
+    def _split_first_line(self, block: Block) -> tuple[Block, ...]:
+        """Until the endpoint is known (it is the first request's url), the block's first line alone."""
+        if self.endpoint is not None or len(block.ends) < 2:
+            return (block,)
+        cut = block.ends[0] + 1
+        rest = Block(
+            block.first_line + 1, block.data[cut:], [end - cut for end in block.ends[1:]], *block[3:]
+        )
+        return Block(block.first_line, block.data[:cut], block.ends[:1], *block[3:]), rest
+
+    def _scan_block(self, block: Block) -> None:
+        facts = self._block_facts(block)
+        if facts is None:
+            sizes, facts = self._line_facts(block)
+        else:
+            sizes = _sizes(block.ends)
+        if self.sample_left:
+            self._sample(block, facts)
+        self._tally(block.first_line, sizes, facts)
 
     def _block_facts(self, block: Block) -> list[Any] | None:
         """The facts of every line of a clean chat block from one C call, or None: go line by line."""
