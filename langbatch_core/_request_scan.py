@@ -24,7 +24,7 @@ import orjson
 
 from langbatch_core import pricing
 from langbatch_core._request_fast import chat_decoder, chat_facts
-from langbatch_core._request_reader import CR, Block, BlockReader
+from langbatch_core._request_reader import CR, LF, Block, BlockReader
 from langbatch_core._request_report import Issue, JobPlan, Limits, ValidationReport
 from langbatch_core._request_rules import ENDPOINTS, LineFacts, check_request
 from langbatch_core.tokens import TokenEstimate, request_text
@@ -103,11 +103,54 @@ class Scan:
         facts = self._block_facts(block)
         if facts is None:
             sizes, facts = self._line_facts(block)
+        elif self._fits(len(facts), len(block.data)):
+            if self.sample_left:
+                self._sample(block, facts)
+            self._tally_fitting(block.first_line, len(block.data) + (block.data[-1] != LF), facts)
+            return
         else:
             sizes = _sizes(block.ends)
         if self.sample_left:
             self._sample(block, facts)
         self._tally(block.first_line, sizes, facts)
+
+    def _fits(self, count: int, size: int) -> bool:
+        """Whether a whole chat block joins the open job without breaking a limit (no per-line planning)."""
+        limits, job = self.limits, self.job
+        return (
+            limits.max_enqueued_tokens is None
+            and job[0] + count <= limits.max_requests
+            and job[1] + size + 1 <= limits.max_bytes
+        )
+
+    def _tally_fitting(self, first_line: int, size: int, facts: list[Any]) -> None:
+        """``_tally`` for a block known to fit the open job: the same checks, no per-line planning."""
+        seen, first_model = self.first_line_of.setdefault, self.first_model
+        units = extra = max_output = without_max = 0
+        line = first_line - 1
+        for custom_id, _, model, line_units, line_extra, ceiling, _ in facts:
+            line += 1
+            if custom_id is not None and seen(custom_id, line) != line:
+                self._duplicate(custom_id, line)
+            if model != first_model and model is not None:
+                first_model = self._model(model, line)
+            units += line_units
+            extra += line_extra
+            if ceiling is None:
+                without_max += 1
+            else:
+                max_output += ceiling
+        job = self.job
+        if not job[0]:
+            job[5] = first_line
+        job[0] += len(facts)
+        job[1] += size
+        job[2] += units
+        job[3] += extra
+        job[6] = line
+        self.first_model = first_model
+        self.max_output += max_output
+        self.without_max += without_max
 
     def _block_facts(self, block: Block) -> list[Any] | None:
         """The facts of every line of a clean chat block from one C call, or None: go line by line."""

@@ -125,3 +125,18 @@ def test_last_line_without_newline(tmp_path):
     report = validate_file(source)
     assert report.ok and report.request_count == 3
     assert report.jobs[0].bytes == source.stat().st_size + 1
+
+
+def test_plan_is_the_same_whatever_the_block_size(tmp_path, monkeypatch):
+    from langbatch_core import _request_reader
+
+    source = write_chat_file(tmp_path / "big.jsonl", 300)
+    limits = Limits(max_bytes=150_000, max_requests=70)
+    expected = validate_file(source, limits=limits)
+    monkeypatch.setattr(_request_reader, "BLOCK_SIZE", 4096)  # many blocks, most decoded in one call
+    for report in (validate_file(source, limits=limits), validate_file(source)):
+        assert report.ok and report.request_count == 300
+        assert sum(job.bytes for job in report.jobs) == source.stat().st_size
+        assert report.input_tokens == expected.input_tokens
+    assert validate_file(source, limits=limits).jobs == expected.jobs
+    assert len(expected.jobs) > 4
