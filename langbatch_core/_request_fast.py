@@ -138,7 +138,7 @@ def chat_decoder(endpoint: str) -> tuple[Callable[[Any], Any], Callable[[Any], l
     return decoder.decode, decoder.decode_lines
 
 
-def chat_facts(request: Any) -> tuple | None:
+def chat_facts(request: Any, view: Any = memoryview) -> tuple | None:
     """The facts of a decoded chat request (a plain ``LineFacts`` tuple: this runs once per line), or None
     when a rule the types cannot express fails.
 
@@ -148,30 +148,20 @@ def chat_facts(request: Any) -> tuple | None:
         return None
     messages = body.messages
     chars = extra = 0
-    view = memoryview
     for message in messages:
         content = message.content
         try:
             first = view(content)[0]
         except (TypeError, IndexError):  # a function message's str or None, or an absent content
             first = 0
-        if first == _QUOTE:
+        if first == 34:  # '"': a string
             chars += len(content) - 2
-        elif first == _BRACKET:
-            units = _parts_units(_PART_DECODERS[_ROLE[type(message)]], content)
+        else:
+            units = _other_content(message, content, first)
             if units is None:
                 return None
             chars += units[0]
             extra += units[1]
-        elif type(message) is _Assistant and (first == _N or not content):
-            if message.tool_calls is not None:
-                chars += sum(map(len, message.tool_calls))
-            elif message.function_call is None:
-                return None
-        elif type(message) is _Function:
-            chars += len(content or "")
-        else:
-            return None
     if body.tools is not None:
         chars += sum(map(len, body.tools))
     if body.functions is not None:
@@ -182,6 +172,19 @@ def chat_facts(request: Any) -> tuple | None:
     if ceiling is not None and body.n is not None and body.n > 0:
         ceiling *= body.n
     return (request.custom_id, request.url, body.model, chars, extra + 3 * len(messages) + 3, ceiling, 0)
+
+
+def _other_content(message: Any, content: Any, first: int) -> tuple[int, int] | None:
+    """(units, extra tokens) of a content that is not a plain string, or None when it is not allowed."""
+    if first == _BRACKET:
+        return _parts_units(_PART_DECODERS[_ROLE[type(message)]], content)
+    if type(message) is _Assistant and (first == _N or not content):
+        if message.tool_calls is not None:
+            return sum(map(len, message.tool_calls)), 0
+        return None if message.function_call is None else (0, 0)
+    if type(message) is _Function:
+        return len(content or ""), 0
+    return None
 
 
 def _parts_units(decode: Callable[[Any], list[Any]], raw: msgspec.Raw) -> tuple[int, int] | None:
