@@ -286,31 +286,36 @@ def load_results(paths: PathLike | Sequence[PathLike], requests: PathLike | None
         table = load_results("results.jsonl", requests="requests.jsonl")
     """
     files = [paths] if isinstance(paths, str | os.PathLike) else list(paths)
-    columns, garbled, garbled_count = Columns(), [], 0
-    collecting = gc.isenabled()
-    gc.disable()  # millions of short-lived objects, no cycles: the collector would only walk them
-    try:
-        for path in files:
-            line = 1
-            for lines, block in _blocks(path):
-                bad = columns.add_block(block, line, lines)
-                line += lines
-                garbled_count += len(bad)
-                garbled += [(str(path), line) for line in bad[: MAX_LISTED - len(garbled)]]
-        table = columns.table()
-    finally:
-        if collecting:
-            gc.enable()
+    attrs: dict[str, Any] = {"garbled_lines": [], "garbled_count": 0}
+    table = _read_results(files, attrs)
     if len(files) > 1 or _has_duplicates(table):
         keep = _winners(table)
         if len(keep) < table.num_rows:
             table = table.take(pa.array(keep, type=pa.int64()))
-    attrs: dict[str, Any] = {"garbled_lines": garbled, "garbled_count": garbled_count}
     if requests is not None:
         table = _with_requests(table, Path(requests), attrs)
     frame = _to_pandas(table)
     frame.attrs.update(attrs)
     return frame
+
+
+def _read_results(files: list[PathLike], attrs: dict[str, Any]) -> pa.Table:
+    """Every result line of ``files`` as one arrow table; garbled lines are counted in ``attrs``."""
+    columns, garbled = Columns(), attrs["garbled_lines"]
+    collecting = gc.isenabled()
+    gc.disable()  # millions of short-lived objects, no cycles: the collector would only walk them
+    try:
+        for path in files:
+            first_line = 1
+            for lines, block in _blocks(path):
+                bad = columns.add_block(block, first_line, lines)
+                first_line += lines
+                attrs["garbled_count"] += len(bad)
+                garbled += [(str(path), number) for number in bad[: MAX_LISTED - len(garbled)]]
+        return columns.table()
+    finally:
+        if collecting:
+            gc.enable()
 
 
 def _has_duplicates(table: pa.Table) -> bool:
