@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 BOM = b"\xef\xbb\xbf"
-BLOCK_SIZE = 8 * 1024 * 1024
+BLOCK_SIZE = 1024 * 1024  # fits the L2 cache: 8 MB blocks decoded ~15% slower here
 LF, CR = 10, 13
 
 
