@@ -1,6 +1,6 @@
 """Reading JSONL files fast: big blocks of whole lines, line ends found by numpy, lines as memoryviews.
 
-    for block in BlockReader(handle):          # Block(first_line, data, ends, has_cr, valid_utf8)
+    for block in BlockReader(handle):          # first_line, data, count, ends, has_cr, valid_utf8
         ...
     for line, raw in BlockReader(handle).lines():   # raw: a memoryview without LF or CR
         ...
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import codecs
 from collections.abc import Iterator
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 
@@ -22,15 +22,43 @@ BLOCK_SIZE = 1024 * 1024  # fits the L2 cache: 8 MB blocks decoded ~15% slower h
 LF, CR = 10, 13
 
 
-class Block(NamedTuple):
+class Block:
     """Whole lines of a file: ``ends[i]`` is the offset in ``data`` of the LF ending line ``first_line + i``
-    (the file's last line may have no LF: its end is then ``len(data)``)."""
+    (the file's last line may have no LF: its end is then ``len(data)``). ``ends`` is found on first use
+    (a block decoded in one call never needs it); read it before asking the reader for the next block.
+    """
 
-    first_line: int
-    data: memoryview
-    ends: list[int]
-    has_cr: bool
-    valid_utf8: bool  # False: some line is not UTF-8 (check each line)
+    __slots__ = ("_ends", "_marks", "count", "data", "first_line", "has_cr", "valid_utf8")
+
+    def __init__(
+        self,
+        first_line: int,
+        data: memoryview,
+        count: int,
+        has_cr: bool,
+        valid_utf8: bool,  # False: some line is not UTF-8 (check each line)
+        marks: Any = None,  # a boolean array, True at each LF
+        ends: list[int] | None = None,
+    ) -> None:
+        self.first_line, self.data, self.count = first_line, data, count
+        self.has_cr, self.valid_utf8 = has_cr, valid_utf8
+        self._marks, self._ends = marks, ends
+
+    @property
+    def ends(self) -> list[int]:
+        if self._ends is None:
+            self._ends = np.flatnonzero(self._marks).tolist() if self._marks is not None else [len(self.data)]
+        return self._ends
+
+    def split_first_line(self) -> tuple[Block, Block]:
+        """This block as (its first line, the rest)."""
+        ends = self.ends
+        cut = ends[0] + 1
+        rest = [end - cut for end in ends[1:]]
+        first = Block(self.first_line, self.data[:cut], 1, self.has_cr, self.valid_utf8, ends=ends[:1])
+        return first, Block(
+            self.first_line + 1, self.data[cut:], len(rest), self.has_cr, self.valid_utf8, ends=rest
+        )
 
 
 def is_utf8(buf: bytearray, view: memoryview) -> bool:
@@ -64,9 +92,7 @@ class BlockReader:
             if end == filled:  # end of file: what is left is a last line without LF
                 if start < end:
                     data = view[start:end]
-                    yield Block(
-                        line, data, [end - start], buf.find(b"\r", start, end) != -1, is_utf8(buf, data)
-                    )
+                    yield Block(line, data, 1, buf.find(b"\r", start, end) != -1, is_utf8(buf, data))
                 return
             cut = buf.rfind(b"\n", start, end) + 1
             if cut:
@@ -75,10 +101,11 @@ class BlockReader:
                 marks = np.equal(
                     np.frombuffer(buf, np.uint8, cut - start, start), LF, out=is_lf[: cut - start]
                 )
-                ends = np.flatnonzero(marks).tolist()
-                yield Block(line, data, ends, buf.find(b"\r", start, cut) != -1, is_utf8(buf, data))
+                count = int(np.count_nonzero(marks))
+                has_cr = buf.find(b"\r", start, cut) != -1
+                yield Block(line, data, count, has_cr, is_utf8(buf, data), marks)
                 del data, marks  # no live export may remain when the buffer grows
-                line += len(ends)
+                line += count
             filled = end - cut
             if filled == len(buf):  # one line fills the buffer: continue in a bigger new one
                 buf = buf + bytearray(len(buf))

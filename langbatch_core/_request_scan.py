@@ -91,13 +91,9 @@ class Scan:
 
     def _split_first_line(self, block: Block) -> tuple[Block, ...]:
         """Until the endpoint is known (it is the first request's url), the block's first line alone."""
-        if self.endpoint is not None or len(block.ends) < 2:
+        if self.endpoint is not None or block.count < 2:
             return (block,)
-        cut = block.ends[0] + 1
-        rest = Block(
-            block.first_line + 1, block.data[cut:], [end - cut for end in block.ends[1:]], *block[3:]
-        )
-        return Block(block.first_line, block.data[:cut], block.ends[:1], *block[3:]), rest
+        return block.split_first_line()
 
     def _scan_block(self, block: Block) -> None:
         facts = self._block_facts(block)
@@ -160,7 +156,7 @@ class Scan:
             requests = self.decode_lines(block.data)
         except (msgspec.DecodeError, msgspec.ValidationError):
             return None
-        if len(requests) != len(block.ends):  # decode_lines skipped a blank line
+        if len(requests) != block.count:  # decode_lines skipped a blank line
             return None
         facts = [chat_facts(request) for request in requests]
         if None in facts:  # rules the types cannot express: ask the detailed checker

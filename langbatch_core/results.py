@@ -89,7 +89,7 @@ def _blocks(path: PathLike) -> Iterator[tuple[int, memoryview]]:
         raise ResultsError(f"Cannot read the result file {path}: {exc.strerror}; check the path.") from exc
     with handle:
         for block in BlockReader(handle, BLOCK_SIZE):
-            yield len(block.ends), block.data
+            yield block.count, block.data
 
 
 def iter_results(path: PathLike) -> Iterator[tuple[int, dict[str, Any]]]:
