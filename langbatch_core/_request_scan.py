@@ -16,6 +16,7 @@ Each block of whole lines goes through three steps:
 from __future__ import annotations
 
 import json
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -120,22 +121,25 @@ class Scan:
         )
 
     def _tally_fitting(self, first_line: int, size: int, facts: list[Any]) -> None:
-        """``_tally`` for a block known to fit the open job: the same checks, no per-line planning."""
-        seen, first_model = self.first_line_of.setdefault, self.first_model
-        units = extra = max_output = without_max = 0
-        line = first_line - 1
-        for custom_id, _, model, line_units, line_extra, ceiling, _ in facts:
-            line += 1
-            if custom_id is not None and seen(custom_id, line) != line:
-                self._duplicate(custom_id, line)
-            if model != first_model and model is not None:
-                first_model = self._model(model, line)
-            units += line_units
-            extra += line_extra
-            if ceiling is None:
-                without_max += 1
-            else:
-                max_output += ceiling
+        """``_tally`` for a block known to fit the open job: the same checks, no per-line planning, and
+        done column by column with builtins while nothing unusual (a duplicate, a second model) shows."""
+        ids, models, units, extra, ceilings = (list(map(itemgetter(i), facts)) for i in (0, 2, 3, 4, 5))
+        lines = range(first_line, first_line + len(facts))
+        seen = self.first_line_of
+        if None not in ids and len(set(ids)) == len(ids) and seen.keys().isdisjoint(ids):
+            seen.update(zip(ids, lines, strict=True))
+        else:
+            for custom_id, line in zip(ids, lines, strict=True):
+                if custom_id is not None and seen.setdefault(custom_id, line) != line:
+                    self._duplicate(custom_id, line)
+        if self.first_model is None or models.count(self.first_model) != len(models):
+            for model, line in zip(models, lines, strict=True):
+                if model != self.first_model and model is not None:
+                    self._model(model, line)
+        without_max = ceilings.count(None)
+        self.max_output += sum(filter(None, ceilings)) if without_max else sum(ceilings)
+        self.without_max += without_max
+        units, extra, line = sum(units), sum(extra), lines[-1]
         job = self.job
         if not job[0]:
             job[5] = first_line
@@ -144,9 +148,6 @@ class Scan:
         job[2] += units
         job[3] += extra
         job[6] = line
-        self.first_model = first_model
-        self.max_output += max_output
-        self.without_max += without_max
 
     def _block_facts(self, block: Block) -> list[Any] | None:
         """The facts of every line of a clean chat block from one C call, or None: go line by line."""

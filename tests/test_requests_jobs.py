@@ -140,3 +140,17 @@ def test_plan_is_the_same_whatever_the_block_size(tmp_path, monkeypatch):
         assert report.input_tokens == expected.input_tokens
     assert validate_file(source, limits=limits).jobs == expected.jobs
     assert len(expected.jobs) > 4
+
+
+def test_duplicates_and_models_across_blocks(tmp_path, monkeypatch):
+    from langbatch_core import _request_reader
+
+    monkeypatch.setattr(_request_reader, "BLOCK_SIZE", 2048)  # about ten requests per block
+    lines = requests(60)
+    lines[45]["custom_id"] = "r-3"  # same id as line 3, several blocks later
+    lines[50]["body"]["model"] = "gpt-4o"
+    report = validate_file(write_lines(tmp_path / "r.jsonl", lines))
+    found = [(issue.line, issue.code) for issue in report.issues]
+    assert found == [(46, "duplicate_custom_id"), (51, "multiple_models")]
+    assert "lines 3 and 46" in report.issues[0].message
+    assert report.request_count == 60
