@@ -16,7 +16,6 @@ Each block of whole lines goes through three steps:
 from __future__ import annotations
 
 import json
-from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -123,7 +122,7 @@ class Scan:
     def _tally_fitting(self, first_line: int, size: int, facts: list[Any]) -> None:
         """``_tally`` for a block known to fit the open job: the same checks, no per-line planning, and
         done column by column with builtins while nothing unusual (a duplicate, a second model) shows."""
-        ids, models, units, extra, ceilings = (list(map(itemgetter(i), facts)) for i in (0, 2, 3, 4, 5))
+        ids, _, models, units, extra, ceilings, _ = zip(*facts, strict=True)
         lines = range(first_line, first_line + len(facts))
         seen = self.first_line_of
         if None not in ids and len(set(ids)) == len(ids) and seen.keys().isdisjoint(ids):
