@@ -39,6 +39,9 @@ class BatchResults:
     def _running_ids(self) -> set[str]:  # pragma: no cover - provided by Batch
         raise NotImplementedError
 
+    def _check_not_deleted(self) -> None:  # pragma: no cover - provided by Batch
+        raise NotImplementedError
+
     def get_results(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         """``(successful, unsuccessful)`` lists of dicts keyed by ``custom_id``.
 
@@ -90,7 +93,7 @@ class BatchResults:
         """The merged OpenAI result JSONL (latest result per custom_id over every job)."""
         self._require_started()
         self.refresh()
-        if not self.results_path.exists():
+        if not self.results_path.exists() or not any(job.downloaded for job in self.record.jobs):
             raise BatchStateError(f"Batch {self.id} has no results yet ({self.record.status}); wait() first.")
         return self.results_path
 
@@ -100,8 +103,10 @@ class BatchResults:
         return self.get_requests_by_custom_ids([entry["custom_id"] for entry in unsuccessful])
 
     def get_requests_by_custom_ids(self, custom_ids: Iterable[str]) -> list[dict[str, Any]]:
-        """The original request lines with these custom_ids, in file order (unknown ids are skipped)."""
-        wanted = set(custom_ids)
+        """The original request lines with these custom_ids, in file order (unknown ids are skipped; one id
+        may be given as a string)."""
+        self._check_not_deleted()
+        wanted = {custom_ids} if isinstance(custom_ids, str) else set(custom_ids)
         return [request for request in iter_requests(self.requests_path) if request["custom_id"] in wanted]
 
     def results_table(self) -> Any:

@@ -37,12 +37,12 @@ from langbatch_core.errors import (
     ConfigurationError,
     InvalidRequestsError,
     ProviderError,
+    StorageError,
 )
 from langbatch_core.providers import Connection, Job, Provider, provider_for
-from langbatch_core.requests import iter_requests, validate_file, write_job_files
+from langbatch_core.requests import Issue, iter_requests, validate_file, write_job_files
 from langbatch_core.storage import BatchRecord, BatchStorage, FileBatchStorage, JobRecord, check_batch_id
 
-CRASH_HOOK_ENV = "LANGBATCH_TEST_CRASH_AFTER_CREATE"  # tests only: exit right after the provider's create
 INTERRUPTED_GRACE = 120.0  # seconds a "submitting" job may belong to a start() running elsewhere
 RECONCILE_SLACK = 3600.0  # seconds of clock difference tolerated when looking for our jobs
 
@@ -89,8 +89,14 @@ class Batch(BatchResults):
             input_tokens=report.input_tokens,
             estimated_cost_usd=report.estimated_cost_usd,
         )
-        self.directory.mkdir(parents=True, exist_ok=True)
-        _copy_atomic(Path(file), self.requests_path)
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            _copy_atomic(Path(file), self.requests_path)
+        except OSError as exc:
+            raise StorageError(
+                f"Cannot write the batch's files in {self.directory} ({exc.strerror or exc}): point "
+                "LANGBATCH_DATA_DIR (or the storage's data_dir) at a folder you can write to."
+            ) from exc
 
     def _attach(self, storage: BatchStorage | None, connection: Connection, client: Any) -> None:
         self.storage = storage if storage is not None else FileBatchStorage()
@@ -118,6 +124,7 @@ class Batch(BatchResults):
 
             batch = OpenAIChatCompletionBatch.create([{"messages": [...]}], model="gpt-4o", name="demo")
         """
+        _check_create_arguments(cls.__name__, requests, request_kwargs)
         connection = kw.get("connection") or _connection_of(kw.get("client"))
         default = model or connection.model or cls.default_model
         storage = kw.get("storage") or FileBatchStorage()
@@ -125,11 +132,16 @@ class Batch(BatchResults):
         tmp_dir.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix="create-", suffix=".jsonl", dir=tmp_dir)
         try:
+            count = 0
             with os.fdopen(fd, "wb") as out:
-                for index, item in enumerate(requests, start=1):
+                for count, item in enumerate(requests, start=1):
                     out.write(
-                        orjson.dumps(cls._request_line(index, item, default, request_kwargs or {})) + b"\n"
+                        _dumps_item(count, cls._request_line(count, item, default, request_kwargs or {}))
                     )
+            if not count:
+                raise InvalidRequestsError(
+                    f"{cls.__name__}.create got no requests: pass a list with at least one request body."
+                )
             return cls(tmp, **{**kw, "connection": connection, "storage": storage})
         except InvalidRequestsError as exc:
             message = str(exc).replace(tmp, "the requests given to create() (line N is item N)", 1)
@@ -146,6 +158,9 @@ class Batch(BatchResults):
                 "Batch.create needs full request lines (custom_id, method, url, body); for bodies use "
                 "OpenAIChatCompletionBatch.create or OpenAIEmbeddingBatch.create."
             )
+        if not isinstance(item, dict | str):
+            kind = type(item).__name__
+            raise _invalid_item(index, f"is a {kind}; each item must be a request body (dict) or a string")
         body = cls._body_from_text(item) if isinstance(item, str) else dict(item)
         body = {**extra, **body}
         if model and "model" not in body:
@@ -187,8 +202,8 @@ class Batch(BatchResults):
         kind = _kind_for(record.endpoint, cls)
         if cls is not Batch and not issubclass(kind, cls):
             raise BatchStateError(
-                f"Batch {batch_id} is a {record.kind} ({record.endpoint}); load it with {record.kind}.load "
-                "or Batch.load."
+                f"Batch {batch_id} is of kind {record.kind} ({record.endpoint}); load it with "
+                f"{record.kind}.load or Batch.load."
             )
         batch = kind.__new__(kind)
         stored = Connection.from_dict(record.connection)
@@ -240,6 +255,7 @@ class Batch(BatchResults):
 
     def _sync(self) -> None:
         """Take the stored record if another process (the CLI, the dashboard) saved a newer one."""
+        self._check_not_deleted()
         try:
             stored = self.storage.load(self.id)
         except BatchNotFoundError:
@@ -252,6 +268,7 @@ class Batch(BatchResults):
 
     def save(self) -> None:
         """Write the record to the storage (start/refresh/retry/cancel save by themselves)."""
+        self._check_not_deleted()
         self.record.updated_at = time.time()
         self.storage.save(self.record)
 
@@ -270,6 +287,7 @@ class Batch(BatchResults):
                 f"Batch {self.id} is already started ({self.record.status}). Use get_status(), wait(), "
                 "retry() or cancel()."
             )
+        self.provider.check()  # a missing key fails here, before a job is recorded
         self._plan_attempt(self.requests_path, attempt=1)
         self._submit_pending(check_existing=False)
 
@@ -402,6 +420,7 @@ class Batch(BatchResults):
         todo = self._ids_to_retry(include_client_errors) - self._running_ids()
         if not todo:
             return 0
+        self.provider.check()
         attempt = self.record.attempts + 1
         subset = self.directory / "jobs" / f"retry-{attempt}.jsonl"
         _write_requests(self.requests_path, subset, todo)
@@ -458,8 +477,6 @@ class Batch(BatchResults):
                 remote = self.provider.submit(
                     self.directory / job.input_file, self.record.endpoint, self._metadata(job)
                 )
-                if os.environ.get(CRASH_HOOK_ENV):
-                    os._exit(75)
             self._record_submission(job, remote)
             self._update_counts()
             self.save()
@@ -533,6 +550,12 @@ class Batch(BatchResults):
             running.update(r["custom_id"] for r in iter_requests(self.directory / job.input_file))
         return running
 
+    def _check_not_deleted(self) -> None:
+        if not self.requests_path.is_file():
+            raise BatchStateError(
+                f"Batch {self.id} was deleted ({self.requests_path} is gone): create or load another batch."
+            )
+
     def _require_started(self) -> None:
         if not self.record.jobs:
             raise BatchStateError(f"Batch {self.id} is not started: call start() first, then wait().")
@@ -588,3 +611,30 @@ def _write_requests(source: Path, target: Path, custom_ids: set[str]) -> None:
         os.replace(tmp, target)
     finally:
         Path(tmp).unlink(missing_ok=True)
+
+
+def _check_create_arguments(kind: str, requests: Any, request_kwargs: Any) -> None:
+    if isinstance(requests, str | bytes | dict):
+        raise InvalidRequestsError(
+            f"{kind}.create takes a list of requests, not a {type(requests).__name__}: wrap a single request "
+            'in a list, e.g. create([{"messages": [...]}]); for a file use the constructor.'
+        )
+    if request_kwargs is not None and not isinstance(request_kwargs, dict):
+        raise ConfigurationError(
+            f"request_kwargs must be a dict of body parameters (like {{'max_tokens': 200}}), "
+            f"not a {type(request_kwargs).__name__}."
+        )
+
+
+def _invalid_item(index: int, why: str) -> InvalidRequestsError:
+    message = f"Item {index} given to create() {why}."
+    return InvalidRequestsError(message, [Issue(index, "invalid_item", message)])
+
+
+def _dumps_item(index: int, line: dict[str, Any]) -> bytes:
+    try:
+        return orjson.dumps(line) + b"\n"
+    except TypeError as exc:  # orjson.JSONEncodeError: a value JSON cannot hold
+        raise _invalid_item(
+            index, f"holds a value that is not JSON ({exc}); use str, numbers, lists, dicts"
+        ) from None

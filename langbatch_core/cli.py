@@ -28,13 +28,18 @@ CONNECTION_KINDS = ("local", "openai", "azure", "compatible")
 
 
 class LangBatchGroup(click.Group):
-    """A group that turns LangBatchError into ``Error: <message>`` and exit code 1."""
+    """A group that turns LangBatchError (and file system errors) into ``Error: <message>``, exit code 1."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except LangBatchError as exc:
             raise click.ClickException(str(exc)) from exc
+        except OSError as exc:  # a folder or file LangBatch was told to use
+            where = f" ({exc.filename})" if exc.filename else ""
+            raise click.ClickException(
+                f"{exc.strerror or exc}{where}: check the path and its permissions."
+            ) from exc
 
 
 @click.group(cls=LangBatchGroup)
@@ -69,16 +74,35 @@ def cli(ctx: click.Context, data_dir: Path | None, store: str) -> None:
     ctx.obj = {"store": store}
 
 
-def _storage(ctx: click.Context) -> Any:
+def _storage(ctx: click.Context, other: bool = False) -> Any:
+    """The chosen store (``--store``), or with ``other`` the one not chosen."""
     from langbatch_core.storage import DuckDBBatchStorage, FileBatchStorage
 
-    return DuckDBBatchStorage() if ctx.obj["store"] == "duckdb" else FileBatchStorage()
+    return DuckDBBatchStorage() if (ctx.obj["store"] == "duckdb") != other else FileBatchStorage()
 
 
 def _load(ctx: click.Context, batch_id: str) -> Any:
+    """The batch from the chosen store, else from the other one (Python's default is the file store)."""
     from langbatch_core.batch import Batch
+    from langbatch_core.errors import BatchNotFoundError
 
-    return Batch.load(batch_id, storage=_storage(ctx))
+    try:
+        return Batch.load(batch_id, storage=_storage(ctx))
+    except BatchNotFoundError:
+        try:
+            return Batch.load(batch_id, storage=_storage(ctx, other=True))
+        except BatchNotFoundError:
+            raise BatchNotFoundError(
+                f"No batch {batch_id!r} in the DuckDB store or the file store of {_storage(ctx).data_dir}. "
+                "Run `langbatch list` (and `langbatch --store files list`) to see the stored batches, or "
+                "check LANGBATCH_DATA_DIR / --data-dir."
+            ) from None
+
+
+def batch_command(function: Any) -> Any:
+    """A subcommand taking a BATCH_ID argument and the click context."""
+    command = click.argument("batch_id")(click.pass_context(function))
+    return cli.command(name=function.__name__.removeprefix("cmd_"))(command)
 
 
 def _echo_json(data: Any) -> None:
@@ -210,10 +234,8 @@ def start(ctx: click.Context, batch_or_file: str, name: str | None, **options: A
 # -- watch ------------------------------------------------------------------------------------------------
 
 
-@cli.command()
-@click.argument("batch_id")
 @click.option("--json", "as_json", is_flag=True, help="Print the whole record as JSON.")
-@click.pass_context
+@batch_command
 def status(ctx: click.Context, batch_id: str, as_json: bool) -> None:
     """Refresh a batch from its provider and show its status, counts and jobs.
 
@@ -242,11 +264,9 @@ def _counts(record: Any) -> str:
     )
 
 
-@cli.command()
-@click.argument("batch_id")
 @click.option("--poll-interval", type=float, default=5.0, show_default=True, help="Seconds between polls.")
 @click.option("--timeout", type=float, help="Give up waiting after this many seconds (the batch runs on).")
-@click.pass_context
+@batch_command
 def wait(ctx: click.Context, batch_id: str, poll_interval: float, timeout: float | None) -> None:
     """Wait for a batch with a progress bar; exit 1 if its latest jobs failed.
 
@@ -260,7 +280,13 @@ def wait(ctx: click.Context, batch_id: str, poll_interval: float, timeout: float
         def advance(progress: dict[str, Any]) -> None:
             bar.update(progress["succeeded"] + progress["failed"] - bar.pos)
 
-        final = batch.wait(poll_interval=poll_interval, callback=advance, timeout=timeout)
+        try:
+            final = batch.wait(poll_interval=poll_interval, callback=advance, timeout=timeout)
+        except KeyboardInterrupt:
+            click.echo(
+                f"\nStopped waiting; {batch.id} keeps running. Resume with `langbatch wait {batch.id}`."
+            )
+            ctx.exit(130)
     click.echo(f"{final}: {_counts(batch.record)}")
     batch.raise_for_status()
 
@@ -268,10 +294,8 @@ def wait(ctx: click.Context, batch_id: str, poll_interval: float, timeout: float
 # -- act --------------------------------------------------------------------------------------------------
 
 
-@cli.command()
-@click.argument("batch_id")
 @click.option("--include-client-errors", is_flag=True, help="Also resubmit requests the API rejected (4xx).")
-@click.pass_context
+@batch_command
 def retry(ctx: click.Context, batch_id: str, include_client_errors: bool) -> None:
     """Resubmit, as new jobs, only the requests without a successful result.
 
@@ -279,13 +303,25 @@ def retry(ctx: click.Context, batch_id: str, include_client_errors: bool) -> Non
 
         langbatch retry lb_3f2a9c...
     """
-    count = _load(ctx, batch_id).retry(include_client_errors=include_client_errors)
-    click.echo(f"Resubmitted {count} request(s)." if count else "Nothing to retry.")
+    batch = _load(ctx, batch_id)
+    count = batch.retry(include_client_errors=include_client_errors)
+    click.echo(
+        f"Resubmitted {count} request(s)." if count else f"Nothing to retry: {_why_no_retry(batch.record)}"
+    )
 
 
-@cli.command()
-@click.argument("batch_id")
-@click.pass_context
+def _why_no_retry(record: Any) -> str:
+    if record.pending:
+        return f"{record.pending} request(s) still running; `langbatch wait {record.id}` first."
+    if record.succeeded == record.request_count:
+        return f"all {record.request_count} request(s) succeeded."
+    return (
+        f"the {record.failed} failed request(s) were rejected as invalid (4xx); fix them, or pass "
+        "--include-client-errors to resubmit them as they are."
+    )
+
+
+@batch_command
 def cancel(ctx: click.Context, batch_id: str) -> None:
     """Cancel a batch's running jobs (finished results are kept; retry resubmits the rest).
 
@@ -296,10 +332,8 @@ def cancel(ctx: click.Context, batch_id: str) -> None:
     click.echo(f"{batch_id}: {_load(ctx, batch_id).cancel()}")
 
 
-@cli.command()
-@click.argument("batch_id")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
-@click.pass_context
+@batch_command
 def delete(ctx: click.Context, batch_id: str, yes: bool) -> None:
     """Delete a batch and its files (it must not be running: cancel it first).
 
@@ -314,18 +348,21 @@ def delete(ctx: click.Context, batch_id: str, yes: bool) -> None:
     click.echo(f"Deleted {batch_id}.")
 
 
-@cli.command()
-@click.argument("batch_id")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Export to this file.")
 @click.option("--format", "fmt", type=click.Choice(["csv", "jsonl", "parquet"]), help="Default: by suffix.")
-@click.pass_context
-def results(ctx: click.Context, batch_id: str, output: Path | None, fmt: str | None) -> None:
+@click.option("--force", is_flag=True, help="Overwrite the output file if it exists.")
+@batch_command
+def results(ctx: click.Context, batch_id: str, output: Path | None, fmt: str | None, force: bool) -> None:
     """Show a batch's result counts and merged result file, or export the results table.
 
     Example:
 
         langbatch results lb_3f2a9c... -o answers.parquet
     """
+    if output is not None and output.exists() and not force:
+        raise click.ClickException(
+            f"{output} already exists: pass --force to overwrite it, or choose another path."
+        )
     batch = _load(ctx, batch_id)
     path = batch.get_results_file()
     click.echo(f"{batch.record.status}: {_counts(batch.record)}")
@@ -351,7 +388,7 @@ def list_batches(ctx: click.Context, as_json: bool) -> None:
         _echo_json(rows)
         return
     if not rows:
-        click.echo("No batches yet: `langbatch create requests.jsonl` makes one.")
+        click.echo(_empty_list_hint(ctx))
     for row in rows:
         created = dt.datetime.fromtimestamp(row["created_at"]).strftime("%Y-%m-%d %H:%M")
         click.echo(
@@ -359,6 +396,17 @@ def list_batches(ctx: click.Context, as_json: bool) -> None:
             f"{row['failed']} failed {row['pending']} pending  {row['connection_name']}  "
             f"{row['model'] or '-'}  {row['name'] or ''}".rstrip()
         )
+
+
+def _empty_list_hint(ctx: click.Context) -> str:
+    others = len(_storage(ctx, other=True).list())
+    if not others:
+        return "No batches yet: `langbatch create requests.jsonl` makes one."
+    other = "files" if ctx.obj["store"] == "duckdb" else "duckdb"
+    return (
+        f"No batches in the {ctx.obj['store']} store, but {others} in the {other} store (Python's "
+        f"default is the file store): `langbatch --store {other} list`."
+    )
 
 
 # -- servers ----------------------------------------------------------------------------------------------

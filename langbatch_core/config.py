@@ -2,6 +2,9 @@
 
 ``LANGBATCH_DATA_DIR`` names the data directory; without it LangBatch uses ``~/.langbatch``.
 Nothing here reads or stores a secret.
+
+    from langbatch_core import config
+    config.data_dir()            # Path, created if missing
 """
 
 from __future__ import annotations
@@ -9,12 +12,26 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from langbatch_core.errors import ConfigurationError
+
 DATA_DIR_ENV = "LANGBATCH_DATA_DIR"
 DEFAULT_DATA_DIR = Path.home() / ".langbatch"
 
 
 def data_dir() -> Path:
     """The data directory (created if missing): ``$LANGBATCH_DATA_DIR`` or ``~/.langbatch``."""
-    path = Path(os.environ.get(DATA_DIR_ENV) or DEFAULT_DATA_DIR).expanduser()
-    path.mkdir(parents=True, exist_ok=True)
+    configured = os.environ.get(DATA_DIR_ENV)
+    source = f"from {DATA_DIR_ENV}" if configured else "the default"
+    return ensure_data_dir(Path(configured or DEFAULT_DATA_DIR).expanduser(), source)
+
+
+def ensure_data_dir(path: Path, source: str = "given") -> Path:
+    """Create ``path`` if needed; ConfigurationError saying which folder and what to do if that fails."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigurationError(
+            f"Cannot use the data directory {path} ({source}): {exc.strerror or exc}. Point {DATA_DIR_ENV} "
+            "(or --data-dir) at a folder you can write to."
+        ) from exc
     return path

@@ -3,7 +3,6 @@ instead of creating a duplicate, and every request runs exactly once."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import textwrap
@@ -16,9 +15,16 @@ from langbatch_core import batch as batch_module
 
 SCRIPT = textwrap.dedent(
     """
-    import sys
+    import os, sys
     from langbatch_core import Connection, Limits, OpenAIChatCompletionBatch
+    from langbatch_core.providers import OpenAIProvider, register_provider
 
+    class CrashAfterCreate(OpenAIProvider):  # the process dies right after the provider's create
+        def submit(self, *args, **kw):
+            super().submit(*args, **kw)
+            os._exit(75)
+
+    register_provider("compatible", CrashAfterCreate)
     connection = Connection.compatible(sys.argv[2], limits=Limits(max_requests=2))
     batch = OpenAIChatCompletionBatch(sys.argv[1], connection=connection)
     print(batch.id, flush=True)
@@ -29,10 +35,8 @@ SCRIPT = textwrap.dedent(
 
 
 def run_until_crash(path, engine):
-    env = {**os.environ, "LANGBATCH_TEST_CRASH_AFTER_CREATE": "1"}
     done = subprocess.run(
         [sys.executable, "-c", SCRIPT, str(path), engine.base_url],
-        env=env,
         capture_output=True,
         text=True,
         timeout=60,

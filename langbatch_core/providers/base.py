@@ -78,6 +78,10 @@ class Provider(ABC):
 
         return self.connection.limits or Limits()
 
+    def check(self) -> None:  # noqa: B027  (optional hook: most providers need no check)
+        """Raise ConfigurationError (e.g. MissingAPIKeyError) if a call could not even be made; called by
+        ``Batch.start()`` before anything is recorded. The default checks nothing."""
+
     @abstractmethod
     def submit(self, input_path: Path, endpoint: str, metadata: dict[str, str]) -> Job:
         """Upload ``input_path`` and create a job for ``endpoint`` tagged with ``metadata``."""

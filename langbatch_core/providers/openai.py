@@ -44,10 +44,14 @@ class OpenAIProvider(Provider):
             self._client = make_client(self.connection, self.data_dir)
         return self._client
 
+    def check(self) -> None:
+        """Make the client now: a missing key or Azure endpoint raises before anything is recorded."""
+        _ = self.client
+
     def submit(self, input_path: Path, endpoint: str, metadata: dict[str, str]) -> Job:
-        with self._translated("upload the request file"), open(input_path, "rb") as handle:
+        with self._translated("upload the request file", api_call=True), open(input_path, "rb") as handle:
             uploaded = self.client.files.create(file=(input_path.name, handle), purpose="batch")
-        with self._translated("create the batch job"):
+        with self._translated("create the batch job", api_call=True):
             batch = self.client.batches.create(
                 input_file_id=uploaded.id, endpoint=endpoint, completion_window="24h", metadata=metadata
             )
@@ -69,7 +73,7 @@ class OpenAIProvider(Provider):
 
     def find(self, metadata: dict[str, str], created_after: float | None = None) -> list[Job]:
         found = []
-        with self._translated("list batch jobs"):
+        with self._translated("list batch jobs", api_call=True):
             for batch in self.client.batches.list(limit=_PAGE):
                 if created_after is not None and batch.created_at < created_after:
                     break  # newest first: older ones cannot be ours
@@ -94,11 +98,13 @@ class OpenAIProvider(Provider):
         return path
 
     @contextmanager
-    def _translated(self, action: str) -> Iterator[None]:
+    def _translated(self, action: str, api_call: bool = False) -> Iterator[None]:
+        """Translate SDK errors; ``api_call``: a 404 means the API is not at the base URL (not a lost job)."""
         try:
             yield
         except openai.OpenAIError as exc:
-            raise translate_error(exc, self.connection, action) from exc
+            base_url = str(self._client.base_url) if self._client is not None else None
+            raise translate_error(exc, self.connection, action, base_url=base_url, api_call=api_call) from exc
 
 
 def to_job(batch: Any) -> Job:
@@ -174,9 +180,20 @@ def _key(connection: Connection, *, required: bool = False) -> str | None:
     return value
 
 
-def translate_error(exc: openai.OpenAIError, connection: Connection, action: str) -> errors.LangBatchError:
-    """The LangBatchError for an ``openai`` SDK error (raised while trying to ``action``)."""
-    where = connection.describe()
+def translate_error(
+    exc: openai.OpenAIError,
+    connection: Connection,
+    action: str,
+    *,
+    base_url: str | None = None,
+    api_call: bool = False,
+) -> errors.LangBatchError:
+    """The LangBatchError for an ``openai`` SDK error (raised while trying to ``action``).
+
+    ``base_url``: the URL the client used (named when the connection does not say it, e.g. from
+    OPENAI_BASE_URL); ``api_call``: the call names no job or file, so a 404 means a wrong base URL.
+    """
+    where = _where(connection, base_url)
     if isinstance(exc, openai.APIConnectionError):  # includes APITimeoutError
         hint = (
             "Start it with `langbatch serve` (or use Connection.local() with no base_url: it starts one)."
@@ -203,6 +220,11 @@ def translate_error(exc: openai.OpenAIError, connection: Connection, action: str
             "split into smaller jobs (Limits(max_requests=...)).",
             **kw,
         )
+    if isinstance(exc, openai.NotFoundError) and api_call:
+        return errors.ConfigurationError(
+            f"Could not {action}: {where} has no OpenAI batch API there ({message}). Check the base URL: it "
+            "must be the API root serving /files and /batches (usually ending in /v1)."
+        )
     if isinstance(exc, openai.NotFoundError):
         return errors.ProviderNotFoundError(
             f"Could not {action}: {where} does not know it ({message}). Was it made with another connection "
@@ -214,6 +236,13 @@ def translate_error(exc: openai.OpenAIError, connection: Connection, action: str
             f"Could not {action}: {where} had a server error {status} ({message}). Try again later.", **kw
         )
     return errors.ProviderError(f"Could not {action}: {where} answered {status} ({message}).", **kw)
+
+
+def _where(connection: Connection, base_url: str | None) -> str:
+    where = connection.describe()
+    if base_url and not connection.base_url and connection.kind != "local":
+        where = f"{where} at {base_url.rstrip('/')}"
+    return where
 
 
 def _api_message(exc: openai.APIStatusError) -> str:

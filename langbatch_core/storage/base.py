@@ -154,9 +154,8 @@ class BatchStorage(ABC):
     @property
     def data_dir(self) -> Path:
         """The data directory whose ``batches/`` folder holds the batches' files."""
-        path = getattr(self, "_data_dir", None) or config.data_dir()
-        path.mkdir(parents=True, exist_ok=True)
-        return path
+        path = getattr(self, "_data_dir", None)
+        return config.ensure_data_dir(path, f"given to {type(self).__name__}") if path else config.data_dir()
 
     def batch_dir(self, batch_id: str) -> Path:
         """``<data_dir>/batches/<id>`` (the id is checked: no path tricks)."""
