@@ -52,13 +52,23 @@ def parser() -> argparse.ArgumentParser:
 
 
 def build_backend(args: argparse.Namespace):
+    """The backend the flags ask for; the upstream's key is read from the environment, never stored."""
+    from langbatch_core.errors import ConfigurationError
     from langbatch_core.local.backends import UpstreamBackend, make_backend
 
-    spec = args.upstream or args.backend
-    if args.upstream_key_env:
-        url = spec[len("upstream:") :] if spec.startswith("upstream:") else spec
-        return UpstreamBackend(url, api_key=os.environ.get(args.upstream_key_env))
-    return make_backend(spec)
+    backend = make_backend(args.upstream or args.backend)
+    name = args.upstream_key_env
+    if not name:
+        return backend
+    if not isinstance(backend, UpstreamBackend):
+        raise ConfigurationError("--upstream-key-env is for an upstream backend: add --upstream URL.")
+    key = os.environ.get(name)
+    if not key:
+        raise ConfigurationError(
+            f"--upstream-key-env {name}: the environment variable {name} is not set or empty; "
+            f"export {name}=<the upstream's API key> before starting the engine."
+        )
+    return UpstreamBackend(backend.base_url, api_key=key)
 
 
 def serve(args: argparse.Namespace) -> None:

@@ -11,15 +11,18 @@ backoff, like a 5xx.
 
 from __future__ import annotations
 
+import email.utils
 import importlib
+import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, ClassVar
+from urllib.parse import urlsplit, urlunsplit
 
 import orjson
 
 from langbatch_core.errors import ConfigurationError
-from langbatch_core.local.http import ConnectionPool
+from langbatch_core.local.http import MAX_BODY_BYTES, BodyTooLargeError, ConnectionPool
 
 CHAT = "/v1/chat/completions"
 EMBEDDINGS = "/v1/embeddings"
@@ -88,15 +91,26 @@ class UpstreamBackend(Backend):
     name = "upstream"
     endpoints = frozenset({CHAT, EMBEDDINGS, COMPLETIONS, RESPONSES})
 
-    def __init__(self, base_url: str, *, api_key: str | None = None) -> None:
-        self.base_url = base_url.rstrip("/")
+    def __init__(
+        self, base_url: str, *, api_key: str | None = None, max_response_bytes: int = MAX_BODY_BYTES
+    ) -> None:
+        url = urlsplit(base_url.rstrip("/"))
+        if url.scheme not in ("http", "https") or not url.hostname:
+            raise ConfigurationError(f"The upstream {base_url!r} is not an http(s) URL like http://host/v1.")
+        if url.username or url.password:
+            raise ConfigurationError(
+                "Put no credentials in the upstream URL (they would show in /health and logs): give the key "
+                "in an environment variable (--upstream-key-env NAME)."
+            )
+        self.base_url = urlunsplit(url)
         self._api_key = api_key
+        self._max_response_bytes = max_response_bytes
         self._pool: ConnectionPool | None = None
 
     def _http(self) -> ConnectionPool:
         if self._pool is None:
             headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
-            self._pool = ConnectionPool(self.base_url, headers)
+            self._pool = ConnectionPool(self.base_url, headers, self._max_response_bytes)
         return self._pool
 
     def url_for(self, endpoint: str) -> str:
@@ -110,7 +124,11 @@ class UpstreamBackend(Backend):
     async def send(self, endpoint: str, body: dict[str, Any]) -> BackendResponse:
         if endpoint not in self.endpoints:
             return unsupported_endpoint(self, endpoint)
-        status, headers, content = await self._http().post(self._path(endpoint), orjson.dumps(body))
+        try:
+            status, headers, content = await self._http().post(self._path(endpoint), orjson.dumps(body))
+        except BodyTooLargeError as exc:
+            message = f"The upstream's answer was refused: {exc}."
+            return BackendResponse(502, error_body(message, "server_error", "invalid_upstream_response"))
         return parse_upstream_answer(status, content, headers)
 
     async def aclose(self) -> None:
@@ -140,17 +158,28 @@ def parse_upstream_answer(status: int, content: bytes, headers: Any) -> BackendR
         return BackendResponse(
             502, error_body(message, "server_error", "invalid_upstream_response"), retry_after
         )
+    if 200 <= status < 300 and isinstance(body.get("error"), dict) and "object" not in body:
+        # some proxies answer failures with 200 and an error body: never count it as a result
+        detail = str(body["error"].get("message", ""))[:200]
+        message = f"The upstream answered HTTP {status} with an error body: {detail!r}"
+        return BackendResponse(
+            502, error_body(message, "server_error", "invalid_upstream_response"), retry_after
+        )
     return BackendResponse(status, body, retry_after)
 
 
 def parse_retry_after(value: str | None) -> float | None:
-    """Seconds from a ``Retry-After`` header (seconds form; HTTP dates are ignored)."""
+    """Seconds from a ``Retry-After`` header: a number of seconds or an HTTP date; None if neither."""
     if not value:
         return None
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
-        return None
+        try:
+            seconds = email.utils.parsedate_to_datetime(value).timestamp() - time.time()
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return None
+    return max(0.0, seconds) if seconds == seconds else None  # NaN is no delay
 
 
 def make_backend(spec: str | Backend) -> Backend:

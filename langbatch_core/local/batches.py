@@ -29,6 +29,7 @@ from langbatch_core.local.state import EngineState, ProgressLog, new_id
 from langbatch_core.local.validation import ParsedRequests, validate_input
 
 logger = logging.getLogger(__name__)
+MAX_FILE_BYTES = 200 * 1024 * 1024
 TERMINAL = frozenset({"completed", "failed", "expired", "cancelled"})
 EXPIRED_MESSAGE = "This request could not be executed before the completion window expired."
 CANCELLED_MESSAGE = "This request was not executed because the batch was cancelled."
@@ -39,12 +40,13 @@ class EngineSettings:
     """Batch-level settings: ``EngineSettings(completion_window=30, max_enqueued_tokens=90_000)``.
 
     ``completion_window`` (seconds) replaces the length of a ``"24h"`` window, so tests and demos can see
-    batches expire; ``None`` keeps 24 hours.
+    batches expire; ``None`` keeps 24 hours. ``max_file_bytes`` caps one upload (OpenAI's 200 MB).
     """
 
     completion_window: float | None = None
     max_enqueued_tokens: int | None = None
     sync_interval: float = 0.5
+    max_file_bytes: int = MAX_FILE_BYTES
 
 
 def public(batch: dict[str, Any]) -> dict[str, Any]:
@@ -129,6 +131,11 @@ class BatchManager:
             self._launch(batch)
         return batch
 
+    def uses_input(self, file_id: str) -> bool:
+        """True when an unfinished batch reads ``file_id`` as its input."""
+        batches = self.state.all("batch")
+        return any(b["input_file_id"] == file_id and b["status"] not in TERMINAL for b in batches)
+
     def enqueued_tokens(self, excluding: str) -> int:
         return sum(r.tokens for r in self.runs.values() if r.batch["id"] != excluding)
 
@@ -190,6 +197,14 @@ class BatchRun:
                 self.requests.close()
             if self._lock_fd is not None:
                 os.close(self._lock_fd)  # releases the lock
+            if self.batch["status"] in TERMINAL:
+                self._drop_deleted_input()
+
+    def _drop_deleted_input(self) -> None:
+        """Remove the input file's bytes if the file was deleted while this batch was running."""
+        file_id = self.batch["input_file_id"]
+        if self.state.get(file_id, "file") is None:
+            self.state.file_path(file_id).unlink(missing_ok=True)
 
     async def _run(self) -> None:
         if not self._claim():

@@ -23,7 +23,7 @@ import orjson
 
 from langbatch_core.errors import ProviderUnavailableError
 from langbatch_core.local.backends import Backend, make_backend
-from langbatch_core.local.batches import EngineSettings
+from langbatch_core.local.batches import MAX_FILE_BYTES, EngineSettings
 from langbatch_core.local.executor import ExecutorSettings
 from langbatch_core.local.server import EngineCore, build_app
 from langbatch_core.local.state import write_atomic
@@ -48,7 +48,8 @@ class LocalEngine:
 
     ``backend`` is a ``Backend`` or a spec for ``make_backend`` ("model", "upstream:URL", a URL).
     ``completion_window`` (seconds) replaces the length of "24h" windows; ``rpm``/``tpm`` cap the
-    request and token rates sent to the backend; ``max_enqueued_tokens`` fails batches over it.
+    request and token rates sent to the backend; ``max_enqueued_tokens`` fails batches over it;
+    ``max_file_bytes`` refuses larger uploads (413).
     """
 
     def __init__(
@@ -68,6 +69,7 @@ class LocalEngine:
         retry_base_delay: float = 0.5,
         retry_max_delay: float = 60.0,
         sync_interval: float = 0.5,
+        max_file_bytes: int = MAX_FILE_BYTES,
     ) -> None:
         self.root = engine_root(data_dir)
         self.backend = make_backend(backend)
@@ -81,7 +83,9 @@ class LocalEngine:
             retry_base_delay=retry_base_delay,
             retry_max_delay=retry_max_delay,
         )
-        self.engine_settings = EngineSettings(completion_window, max_enqueued_tokens, sync_interval)
+        self.engine_settings = EngineSettings(
+            completion_window, max_enqueued_tokens, sync_interval, max_file_bytes
+        )
         self._server: Any = None
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None

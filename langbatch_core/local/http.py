@@ -15,16 +15,25 @@ import ssl
 from collections import deque
 from urllib.parse import urlsplit
 
+MAX_BODY_BYTES = 256 * 1024 * 1024  # far above any realtime answer (2,048 large embeddings: ~80 MB)
+
 
 class HTTPProtocolError(ConnectionError):
     """The server's answer is not HTTP/1.1 as expected."""
 
 
-class Connection:
-    """One keep-alive connection."""
+class BodyTooLargeError(ValueError):
+    """The server's answer is longer than the pool accepts (a broken or hostile server)."""
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+
+class Connection:
+    """One keep-alive connection; answers longer than ``max_body`` bytes raise ``BodyTooLargeError``."""
+
+    def __init__(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, max_body: int = MAX_BODY_BYTES
+    ) -> None:
         self.reader, self.writer = reader, writer
+        self.max_body = max_body
 
     async def request(self, head: bytes, body: bytes) -> tuple[int, dict[str, str], bytes, bool]:
         self.writer.write(head + body)
@@ -44,18 +53,28 @@ class Connection:
 
     async def _body(self, headers: dict[str, str]) -> bytes:
         if "content-length" in headers:
-            return await self.reader.readexactly(int(headers["content-length"]))
+            return await self.reader.readexactly(self._allowed(int(headers["content-length"])))
         if "chunked" in headers.get("transfer-encoding", "").lower():
-            chunks = []
+            chunks, total = [], 0
             while True:
                 size = int((await self.reader.readuntil(b"\r\n")).split(b";", 1)[0], 16)
                 if size == 0:
                     while (await self.reader.readuntil(b"\r\n")) != b"\r\n":  # trailers
                         pass
                     return b"".join(chunks)
+                total = self._allowed(total + size)
                 chunks.append(await self.reader.readexactly(size))
                 await self.reader.readexactly(2)
-        return await self.reader.read()  # body ends when the server closes
+        body = bytearray()  # the body ends when the server closes
+        while chunk := await self.reader.read(1 << 16):
+            body += chunk
+            self._allowed(len(body))
+        return bytes(body)
+
+    def _allowed(self, size: int) -> int:
+        if size > self.max_body:
+            raise BodyTooLargeError(f"the answer is longer than {self.max_body:,} bytes")
+        return size
 
     def close(self) -> None:
         self.writer.close()
@@ -64,7 +83,10 @@ class Connection:
 class ConnectionPool:
     """Keep-alive connections to one origin, opened on demand, reused when idle."""
 
-    def __init__(self, base_url: str, headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, base_url: str, headers: dict[str, str] | None = None, max_body: int = MAX_BODY_BYTES
+    ) -> None:
+        self.max_body = max_body
         url = urlsplit(base_url)
         if url.scheme not in ("http", "https") or not url.hostname:
             raise ValueError(f"not an http(s) URL: {base_url!r}")
@@ -111,7 +133,7 @@ class ConnectionPool:
     async def _open(self) -> Connection:
         context = ssl.create_default_context() if self.tls else None
         reader, writer = await asyncio.open_connection(self.host, self.port, ssl=context, limit=2**24)
-        return Connection(reader, writer)
+        return Connection(reader, writer, self.max_body)
 
     async def aclose(self) -> None:
         while self._idle:

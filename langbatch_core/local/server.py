@@ -23,7 +23,7 @@ from typing import Any
 import orjson
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import FileResponse, Response
 from starlette.routing import Route
 
@@ -38,6 +38,8 @@ FILE_PURPOSES = frozenset({"assistants", "batch", "fine-tune", "vision", "user_d
 WINDOW = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 DAY = 86400.0
+MAX_WINDOW = 366 * DAY  # longer windows are typos (and overflow the 64-bit timestamps)
+MULTIPART_OVERHEAD = 64 * 1024  # room for the multipart headers around a file of the maximum size
 
 
 class APIError(Exception):
@@ -118,6 +120,11 @@ def build_app(core: EngineCore) -> Starlette:
                 return await handler(core, request)
             except APIError as exc:
                 return exc.response()
+            except HTTPException as exc:  # starlette's own refusals (e.g. malformed multipart data)
+                return APIError(exc.status_code, f"Bad request: {exc.detail}").response()
+            except ClientDisconnect:  # the client is gone: nobody reads the answer, nothing was stored
+                logger.info("%s %s: the client disconnected", request.method, request.url.path)
+                return Response(status_code=400)
             except Exception as exc:  # a bug or a disk problem: answer in OpenAI's shape, keep serving
                 logger.exception("%s %s failed", request.method, request.url.path)
                 return APIError(500, f"The local engine failed on this request: {exc!r}").response()
@@ -153,7 +160,11 @@ async def health(core: EngineCore, _request: Request) -> Response:
 
 
 async def create_file(core: EngineCore, request: Request) -> Response:
-    form = await request.form(max_files=1, max_fields=10)
+    limit = core.engine_settings.max_file_bytes
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit + MULTIPART_OVERHEAD:
+        raise _too_large(limit)
+    form = await _size_limited(request, limit + MULTIPART_OVERHEAD).form(max_files=1, max_fields=10)
     try:
         upload, purpose = form.get("file"), form.get("purpose")
         if upload is None or isinstance(upload, str):
@@ -163,12 +174,46 @@ async def create_file(core: EngineCore, request: Request) -> Response:
                 f"Invalid purpose {purpose!r}: use one of {', '.join(sorted(FILE_PURPOSES))} ('batch' here)."
             )
             raise APIError(400, message, "purpose")
-        tmp = core.state.files_dir / f".upload-{os.urandom(6).hex()}.tmp"
-        await asyncio.to_thread(_copy_upload, upload.file, tmp)
-        obj = core.state.add_file(tmp, upload.filename or "upload.jsonl", str(purpose))
+        if upload.size is not None and upload.size > limit:
+            raise _too_large(limit)
+        if not upload.size:
+            raise APIError(400, "The uploaded file is empty: upload one JSON request per line.", "file")
+        obj = await _store_upload(core, upload.file, upload.filename or "upload.jsonl", str(purpose))
     finally:
         await form.close()
     return json_response(obj)
+
+
+def _too_large(limit: int) -> APIError:
+    message = (
+        f"The file is larger than {limit:,} bytes, the most one file may hold: split it into smaller files."
+    )
+    return APIError(413, message, "file", "file_too_large")
+
+
+def _size_limited(request: Request, limit: int) -> Request:
+    """``request`` whose body stream raises a 413 once more than ``limit`` bytes arrived (chunked uploads
+    declare no length): the form parser stops there and removes what it had spooled."""
+    received = 0
+
+    async def receive() -> Any:
+        nonlocal received
+        message = await request.receive()
+        received += len(message.get("body", b""))
+        if received > limit:
+            raise _too_large(limit - MULTIPART_OVERHEAD)
+        return message
+
+    return Request(request.scope, receive)
+
+
+async def _store_upload(core: EngineCore, source: Any, filename: str, purpose: str) -> dict[str, Any]:
+    tmp = core.state.files_dir / f".upload-{os.urandom(6).hex()}.tmp"
+    try:
+        await asyncio.to_thread(_copy_upload, source, tmp)
+        return core.state.add_file(tmp, filename, purpose)
+    finally:
+        tmp.unlink(missing_ok=True)  # gone already when stored; removes a half-copy after a failure
 
 
 def _copy_upload(source: Any, target: Path) -> None:
@@ -206,7 +251,8 @@ async def retrieve_file(core: EngineCore, request: Request) -> Response:
 
 async def delete_file(core: EngineCore, request: Request) -> Response:
     file = _file_or_404(core, request.path_params["file_id"])
-    core.state.delete_file(file["id"])
+    # an unfinished batch still reads its input: the bytes go when that batch ends (as on OpenAI)
+    core.state.delete_file(file["id"], keep_bytes=core.manager.uses_input(file["id"]))
     return json_response({"id": file["id"], "object": "file", "deleted": True})
 
 
@@ -329,10 +375,11 @@ def _completion_window(core: EngineCore, value: Any) -> tuple[str, float]:
         message = f"Invalid 'completion_window': {value!r}; use '24h' (this engine also takes e.g. '90s')."
         raise APIError(400, message, "completion_window")
     seconds = float(match.group(1)) * UNITS[match.group(2)]
+    if not 0 < seconds <= MAX_WINDOW:
+        message = f"Invalid 'completion_window': {value!r}; use a duration above zero and at most 366d."
+        raise APIError(400, message, "completion_window")
     if value == "24h" and core.engine_settings.completion_window is not None:
         seconds = core.engine_settings.completion_window
-    if seconds <= 0:
-        raise APIError(400, "The completion_window must be longer than zero.", "completion_window")
     return value, seconds
 
 

@@ -132,9 +132,11 @@ class EngineState:
     def file_path(self, file_id: str) -> Path:
         return self.files_dir / file_id
 
-    def delete_file(self, file_id: str) -> None:
+    def delete_file(self, file_id: str, *, keep_bytes: bool = False) -> None:
+        """Forget the file object; its bytes stay on disk with ``keep_bytes`` (a batch still reads them)."""
         self.delete(file_id)
-        self.file_path(file_id).unlink(missing_ok=True)
+        if not keep_bytes:
+            self.file_path(file_id).unlink(missing_ok=True)
 
     # --- per-request progress --------------------------------------------------------------------------
     def progress_path(self, batch_id: str) -> Path:

@@ -3,6 +3,7 @@
     with Upstream() as upstream:          # http://127.0.0.1:<port>/v1
         ...                               # POST /v1/chat/completions -> "echo: <last user message>"
         upstream.received                 # every request it got: [{"endpoint", "body"}, ...]
+        upstream.authorizations           # the Authorization headers it got
 
 Answers are deterministic: chat and completions echo the last user message (``"echo: <text>"``), embeddings
 are fixed-length vectors derived from the text. A marker anywhere in the request body asks for a fault:
@@ -10,6 +11,9 @@ are fixed-length vectors derived from the text. A marker anywhere in the request
     [[429]]  429 with Retry-After (``retry_after`` seconds)   [[500]]  500 server error
     [[400]]  400 invalid request (not retryable)               [[timeout]]  never answers
     [[garbage]]  200 with a body that is not JSON              [[slow:0.5]]  answers after 0.5 s
+    [[429date]]  429, Retry-After as an HTTP date             [[429junk]]  429, Retry-After "soon"
+    [[error200]]  200 with an OpenAI error body                [[close]]  drops the connection unanswered
+    [[huge]]  200 with a valid answer of ``huge_bytes`` bytes (default 1 MB)
 
 A count after a status fault (``[[500x2]]``) fails only the first 2 times that exact body is seen, then
 answers normally. ``rpm_limit`` makes it enforce a rate like a provider does (a token bucket: ``rpm_limit/60``
@@ -24,6 +28,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import email.utils
 import hashlib
 import re
 import sys
@@ -33,7 +38,10 @@ from typing import Any
 
 import orjson
 
-FAULT = re.compile(rb"\[\[(429|500|400|timeout|garbage|slow:[0-9.]+)(?:x(\d+))?\]\]")
+FAULT = re.compile(
+    rb"\[\[(429date|429junk|429|500|400|timeout|garbage|error200|close|huge|slow:[0-9.]+)(?:x(\d+))?\]\]"
+)
+CLOSE = -1  # a status meaning: drop the connection without answering
 REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 429: "Too Many Requests", 500: "Server Error"}
 
 
@@ -50,7 +58,9 @@ class Upstream:
         embedding_dim: int = 8,
         model: str | None = None,
         record: bool = True,
+        huge_bytes: int = 1 << 20,
     ) -> None:
+        self.huge_bytes = huge_bytes
         self.host, self.port = host, port
         self.retry_after = retry_after
         self.rpm_limit = rpm_limit
@@ -58,6 +68,7 @@ class Upstream:
         self.model = model
         self.record = record
         self.received: list[dict[str, Any]] = []
+        self.authorizations: list[str] = []  # Authorization headers received
         self.served = 0
         self.rejected = 0
         self._seen: collections.Counter[bytes] = collections.Counter()
@@ -74,6 +85,7 @@ class Upstream:
     def reset(self) -> None:
         """Forget what was received (and the fault counts)."""
         self.received.clear()
+        self.authorizations.clear()
         self._seen.clear()
         self.served = self.rejected = 0
 
@@ -130,10 +142,14 @@ class Upstream:
                 for line in lines[1:]:
                     if line[:15].lower() == b"content-length:":
                         length = int(line[15:])
+                    elif line[:14].lower() == b"authorization:" and self.record:
+                        self.authorizations.append(line[14:].strip().decode("latin-1"))
                 body = await reader.readexactly(length) if length else b""
                 status, headers, payload = await self._answer(method, path.decode(), body)
                 if status is None:  # [[timeout]]: hold the connection, never answer
                     await asyncio.sleep(3600)
+                    return
+                if status == CLOSE:
                     return
                 writer.write(_response(status, headers, payload))
         except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError, ValueError):
@@ -184,6 +200,16 @@ class Upstream:
                 return None
         if kind == b"timeout":
             return None, {}, b""
+        if kind == b"close":
+            return CLOSE, {}, b""
+        if kind == b"error200":
+            return 200, {}, _error("The model is overloaded (an error sent with 200)", "server_error")
+        if kind == b"huge":
+            return 200, {}, orjson.dumps({"object": "chat.completion", "padding": "x" * self.huge_bytes})
+        if kind in (b"429date", b"429junk"):
+            when = email.utils.formatdate(time.time() + self.retry_after, usegmt=True)
+            headers = {"Retry-After": when if kind == b"429date" else "soon"}
+            return 429, headers, _error("Rate limit reached for requests", "rate_limit_error")
         if kind == b"garbage":
             return 200, {}, b"<html>502 Bad Gateway from a proxy</html>"
         if kind == b"429":
