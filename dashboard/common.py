@@ -362,6 +362,8 @@ def errors_by_code(record: Any) -> pd.DataFrame:
     table = results_table(record)
     if table is not None:
         failed = table[table["status"] != "succeeded"]
+        if record.status in ACTIVE_STATUSES:  # requests still to run are pending, not errors
+            failed = failed[failed["status"] != "missing"]
         if len(failed):
             codes = failed["error_code"].fillna(failed["status"])
             frames.append(
@@ -375,6 +377,7 @@ def errors_by_code(record: Any) -> pd.DataFrame:
     )
     if merged is None:
         return pd.DataFrame(columns=["code", "count", "example"])
+    merged["example"] = merged["example"].fillna("")  # "None" in the grid reads like a message
     return merged.sort_values("count", ascending=False, ignore_index=True)
 
 

@@ -33,6 +33,7 @@ OUTCOME_COLORS = {
     "missing": "#bdc1c6",
 }
 _CUSTOM_ID = re.compile(rb'"custom_id"\s*:\s*"((?:[^"\\]|\\.)*)"')
+COUNT_AXIS = alt.Axis(format="d", tickMinStep=1)  # request counts: no "0.5 requests" ticks
 
 
 @dataclass
@@ -131,7 +132,7 @@ def status_chart(view: pd.DataFrame) -> alt.Chart:
         alt.Chart(counts)
         .mark_bar()
         .encode(
-            x=alt.X("requests:Q"),
+            x=alt.X("requests:Q", axis=COUNT_AXIS),
             y=alt.Y("status:N", sort="-x", axis=alt.Axis(labelLimit=220)),
             color=alt.Color(
                 "status:N",
@@ -149,15 +150,17 @@ def token_chart(view: pd.DataFrame, bins: int = 30) -> alt.Chart | None:
     tokens = view["total_tokens"].dropna().to_numpy() if "total_tokens" in view else np.array([])
     if not len(tokens):
         return None
-    counts, edges = np.histogram(tokens, bins=min(bins, max(1, len(np.unique(tokens)))))
+    low, high = int(tokens.min()), int(tokens.max())
+    width = max(1, -(-(high - low + 1) // bins))  # whole tokens per bin, at most ``bins`` bins
+    counts, edges = np.histogram(tokens, bins=np.arange(low, high + width + 1, width))
     data = pd.DataFrame({"from": edges[:-1], "to": edges[1:], "requests": counts})
     return (
         alt.Chart(data)
         .mark_bar()
         .encode(
-            x=alt.X("from:Q", title="total tokens", bin="binned"),
+            x=alt.X("from:Q", title="total tokens", bin="binned", axis=alt.Axis(format="d")),
             x2="to:Q",
-            y=alt.Y("requests:Q"),
+            y=alt.Y("requests:Q", axis=COUNT_AXIS),
             tooltip=["from", "to", "requests"],
         )
         .properties(title="Token distribution", height=220)
@@ -175,7 +178,7 @@ def error_chart(view: pd.DataFrame) -> alt.Chart | None:
         alt.Chart(counts)
         .mark_bar(color="#d93025")
         .encode(
-            x=alt.X("requests:Q"),
+            x=alt.X("requests:Q", axis=COUNT_AXIS),
             y=alt.Y("code:N", sort="-x", axis=alt.Axis(labelLimit=220)),
             tooltip=["code", "requests"],
         )

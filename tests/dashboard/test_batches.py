@@ -7,7 +7,7 @@ import tables
 
 from langbatch_core.storage import BatchStorage
 
-from .conftest import make_record, open_page, store, texts
+from .conftest import make_record, open_page, store, stored_batch_with_results, texts
 
 
 def test_no_batches_gives_a_friendly_empty_state(data_dir):
@@ -129,3 +129,14 @@ def test_an_unexpected_failure_is_a_sentence_not_a_traceback(data_dir, monkeypat
     at = open_page("batches")
     assert not at.exception
     assert "failed unexpectedly: KeyError" in texts(at, "error")
+
+
+def test_requests_still_running_are_not_listed_as_errors(data_dir):
+    record = stored_batch_with_results(10, status="in_progress")
+    folder = common.storage().batch_dir(record.id)
+    finished = (folder / "results.jsonl").read_bytes().splitlines(keepends=True)[:5]
+    (folder / "results.jsonl").write_bytes(b"".join(finished))  # 5 of 10 have a result so far
+    errors = common.errors_by_code(record)
+    assert "missing" not in set(errors["code"])
+    assert dict(zip(errors["code"], errors["count"], strict=True)) == {"invalid_value": 1}
+    assert not errors["example"].isna().any()

@@ -91,3 +91,15 @@ def test_the_grid_gets_the_first_rows_with_long_texts_cut(table, monkeypatch):
     assert list(grid["custom_id"]) == ["a", "b"]
     assert list(grid["answer"].fillna("")) == ["Hi ", ""]
     assert table["answer"][0] == "Hi there"  # the loaded table is not changed
+
+
+def test_counts_and_tokens_are_charted_in_whole_numbers(table):
+    same = table.assign(total_tokens=[17, 17, 17, None])
+    bins = explore.token_chart(same).data
+    assert list(zip(bins["from"], bins["to"], bins["requests"], strict=True)) == [(17, 18, 3)]
+    spread = explore.token_chart(table.assign(total_tokens=[36, 82, 55, 40])).data
+    assert len(spread) <= 30 and (spread["from"] % 1 == 0).all() and spread["requests"].sum() == 4
+    for chart in (explore.status_chart(table), explore.error_chart(table), explore.token_chart(table)):
+        spec = chart.to_dict()["encoding"]
+        counts = spec["x"] if spec["x"]["field"] == "requests" else spec["y"]
+        assert counts["axis"]["tickMinStep"] == 1 and counts["axis"]["format"] == "d"
