@@ -61,10 +61,12 @@ class Block:
         )
 
 
-def is_utf8(buf: bytearray, view: memoryview) -> bool:
+def is_utf8(buf: bytearray | bytes, view: memoryview) -> bool:
     """Whether ``view`` (a part of ``buf``) is UTF-8; msgspec does not check strings it skips or keeps raw."""
     if buf.isascii():  # the whole buffer, stale tail included: a quick yes for most files
         return True
+    if view and view[-1] == LF:  # whole lines: Arrow's validator, ~6x faster than decoding to a str
+        return _arrow_is_utf8(view)
     try:
         codecs.utf_8_decode(view, "strict", False)  # False: the last character may continue further on
     except UnicodeDecodeError:
@@ -72,20 +74,47 @@ def is_utf8(buf: bytearray, view: memoryview) -> bool:
     return True
 
 
+def _arrow_is_utf8(view: memoryview) -> bool:
+    import pyarrow as pa  # here: ~30 ms to import, paid only by files that are not ASCII
+
+    offsets = pa.py_buffer(np.array([0, len(view)], dtype=np.int64))
+    try:
+        pa.LargeStringArray.from_buffers(1, offsets, pa.py_buffer(view)).validate(full=True)
+    except pa.ArrowInvalid:
+        return False
+    return True
+
+
 class BlockReader:
     """Blocks of whole lines from a binary file handle (see the module docstring)."""
 
-    def __init__(self, handle: Any, block_size: int | None = None) -> None:
+    def __init__(
+        self,
+        handle: Any,
+        block_size: int | None = None,
+        *,
+        stop: int | None = None,  # the file offset to stop reading at (a line start)
+        first_line: int = 1,  # the number of the line at the handle's position
+    ) -> None:
         self.handle, self.block_size = handle, block_size or BLOCK_SIZE
+        self.left = None if stop is None else stop - handle.tell()
         self.bom = False
+        self.next_line = first_line  # after the last block: the number of lines read + first_line
+
+    def _read(self, view: memoryview) -> int:
+        if self.left is None:
+            return self.handle.readinto(view)
+        read = self.handle.readinto(view[: self.left])
+        self.left -= read
+        return read
 
     def __iter__(self) -> Iterator[Block]:
         buf = bytearray(self.block_size)
-        filled, line, first = 0, 1, True
+        filled, line, first = 0, self.next_line, self.handle.tell() == 0  # first: BOM check
         is_lf = np.empty(len(buf), dtype=bool)  # reused: a fresh array per block costs page faults
         while True:
             view = memoryview(buf)
-            end = filled + self.handle.readinto(view[filled:])
+            end = filled + self._read(view[filled:])
             start = 0
             if first and buf.startswith(BOM) and end >= len(BOM):
                 self.bom, start = True, len(BOM)
@@ -93,6 +122,7 @@ class BlockReader:
                 if start < end:
                     data = view[start:end]
                     yield Block(line, data, 1, buf.find(b"\r", start, end) != -1, is_utf8(buf, data))
+                    self.next_line = line + 1
                 return
             cut = buf.rfind(b"\n", start, end) + 1
             if cut:
@@ -106,6 +136,7 @@ class BlockReader:
                 yield Block(line, data, count, has_cr, is_utf8(buf, data), marks)
                 del data, marks  # no live export may remain when the buffer grows
                 line += count
+                self.next_line = line
             filled = end - cut
             if filled == len(buf):  # one line fills the buffer: continue in a bigger new one
                 buf = buf + bytearray(len(buf))

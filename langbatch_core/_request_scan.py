@@ -16,6 +16,7 @@ Each block of whole lines goes through three steps:
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -82,12 +83,20 @@ class Scan:
 
     # -------------------------------------------------------------------------------------- per block
 
-    def scan(self, reader: BlockReader) -> None:
+    def scan(self, reader: BlockReader, close: bool = True) -> None:
+        """Scans the reader's blocks; ``close=False``: more blocks follow (the open job stays open)."""
         for whole in reader:
-            for block in self._split_first_line(whole):
-                self._scan_block(block)
+            self.scan_whole(whole)
+        if close:
+            self._close_job()
+        self.bom = self.bom or reader.bom
+
+    def scan_whole(self, whole: Block) -> None:
+        for block in self._split_first_line(whole):
+            self._scan_block(block)
+
+    def close(self) -> None:
         self._close_job()
-        self.bom = reader.bom
 
     def _split_first_line(self, block: Block) -> tuple[Block, ...]:
         """Until the endpoint is known (it is the first request's url), the block's first line alone."""
@@ -96,19 +105,39 @@ class Scan:
         return block.split_first_line()
 
     def _scan_block(self, block: Block) -> None:
+        facts, sizes = self.block_facts(block)
+        self.tally_block(block.first_line, len(block.data), block.data[-1] == LF, facts, sizes, lambda: block)
+
+    def block_facts(self, block: Block) -> tuple[list[Any], list[int] | None]:
+        """Step 1 (no tally state used): the facts of each line, and the job-file sizes of the lines when
+        they were read one by one (None: a block decoded in one call)."""
         facts = self._block_facts(block)
         if facts is None:
             sizes, facts = self._line_facts(block)
-        elif self._fits(len(facts), len(block.data)):
-            if self.sample_left:
-                self._sample(block, facts)
-            self._tally_fitting(block.first_line, len(block.data) + (block.data[-1] != LF), facts)
-            return
-        else:
-            sizes = _sizes(block.ends)
+            return facts, sizes
+        return facts, None
+
+    def tally_block(
+        self,
+        first_line: int,
+        length: int,
+        ends_with_lf: bool,
+        facts: list[Any],
+        sizes: list[int] | None,
+        get_block: Callable[[], Block],
+    ) -> None:
+        """Steps 2 and 3 for a block of ``length`` bytes whose facts are known (``get_block``: its data,
+        needed only to sample or to plan line by line)."""
+        if sizes is None:
+            if self._fits(len(facts), length):
+                if self.sample_left:
+                    self._sample(get_block(), facts)
+                self._tally_fitting(first_line, length + (not ends_with_lf), facts)
+                return
+            sizes = _sizes(get_block().ends)
         if self.sample_left:
-            self._sample(block, facts)
-        self._tally(block.first_line, sizes, facts)
+            self._sample(get_block(), facts)
+        self._tally(first_line, sizes, facts)
 
     def _fits(self, count: int, size: int) -> bool:
         """Whether a whole chat block joins the open job without breaking a limit (no per-line planning)."""

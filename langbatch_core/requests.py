@@ -25,6 +25,7 @@ from typing import Any
 
 import orjson
 
+from langbatch_core._request_parallel import scan_file
 from langbatch_core._request_reader import BOM, BlockReader
 from langbatch_core._request_report import Issue, JobPlan, Limits, ValidationReport
 from langbatch_core._request_rules import ENDPOINTS
@@ -71,7 +72,7 @@ def validate_file(
     scan = Scan(path, endpoint, limits or Limits(), max_issues, token_sample)
     try:
         with path.open("rb", buffering=0) as handle:
-            scan.scan(BlockReader(handle))
+            scan_file(scan, handle)
     except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
         raise InvalidRequestsError(
             f"Cannot read the request file {path}: {exc.strerror}; check the path."

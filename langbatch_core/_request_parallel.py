@@ -1,0 +1,212 @@
+"""Validating a big request file with two processes (used by ``requests.validate_file``).
+
+The file is cut at a block boundary of the serial reader near its middle, so both halves see exactly the
+blocks a serial pass would. A forked child works out the facts of the second half's lines (step 1 of
+``_request_scan``: pure computation, its issues numbered from line 1); meanwhile the parent scans the
+first half. The parent then tallies the child's blocks in order (duplicates across the halves, models,
+the job plan) and renumbers the child's issues, so the report is identical to a serial pass.
+
+    with path.open("rb", buffering=0) as handle:
+        scan_file(scan, handle)
+
+Only a single-threaded process on a POSIX system forks (the engine and Streamlit run validation in
+threads: they get the serial pass), and only for files of ``PARALLEL_MIN_BYTES`` or more.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import pickle
+import tempfile
+import threading
+from itertools import repeat
+from typing import Any, BinaryIO
+
+import numpy as np
+
+from langbatch_core import _request_reader
+from langbatch_core._request_reader import BOM, LF, Block, BlockReader, is_utf8
+from langbatch_core._request_scan import Scan
+
+PARALLEL_MIN_BYTES = 16 * 1024 * 1024  # below this a fork costs more than it saves
+_CHILD_SHARE = 0.45  # the parent also merges the child's half: it takes less
+_TAIL = 64 * 1024  # bytes read back from a block's end to find its last line end
+
+
+def scan_file(scan: Scan, handle: BinaryIO) -> None:
+    """Scans the whole file behind ``handle`` into ``scan``, in two processes when worth it."""
+    size = os.fstat(handle.fileno()).st_size
+    cut = _cut(handle.fileno(), size) if _can_fork(size) else None
+    if cut is None:
+        scan.scan(BlockReader(handle))
+        return
+    offset, block_size = cut
+    reader = BlockReader(handle, stop=offset)
+    child = None
+    try:
+        for whole in reader:
+            scan.scan_whole(whole)
+            if child is None and scan.endpoint is not None:
+                child = _start_child(scan, handle.name, offset, block_size)
+    finally:
+        result = _collect(child) if child is not None else None  # an error here: the child still ends
+    scan.bom = reader.bom
+    if result is None:  # no child (endpoint still unknown), or it failed: the second half here
+        handle.seek(offset)
+        scan.scan(BlockReader(handle, block_size, first_line=reader.next_line))
+        return
+    _merge(scan, handle.fileno(), result, reader.next_line - 1)
+    scan.close()
+
+
+def _can_fork(size: int) -> bool:
+    return size >= PARALLEL_MIN_BYTES and hasattr(os, "fork") and threading.active_count() == 1
+
+
+def _cut(fd: int, size: int) -> tuple[int, int] | None:
+    """(offset, block size) of the serial reader's first block boundary past the middle of the file, or
+    None when there is none (the reader's buffer grows for a line longer than a block: simulated too)."""
+    block_size, offset = _request_reader.BLOCK_SIZE, 0
+    start = len(BOM) if os.pread(fd, len(BOM), 0) == BOM else 0
+    while offset < size * _CHILD_SHARE:
+        end = offset + block_size
+        if end >= size:
+            return None
+        tail = max(offset + start, end - _TAIL)
+        found = os.pread(fd, end - tail, tail).rfind(b"\n")
+        if found == -1 and tail > offset + start:
+            tail = offset + start
+            found = os.pread(fd, end - tail, tail).rfind(b"\n")
+        if found == -1:
+            block_size *= 2
+            continue
+        offset, start = tail + found + 1, 0
+    return offset, block_size
+
+
+# ---------------------------------------------------------------------------------------- the child
+
+
+@dataclasses.dataclass
+class _Half:
+    """What the child found: per block (first line, offset, length, ends with LF, facts, sizes, errors,
+    warnings, error count, warning count), and its CRLF lines (lines counted from 1)."""
+
+    blocks: list[tuple[Any, ...]]
+    crlf: int
+    first_crlf: int
+
+
+def _start_child(scan: Scan, name: str, offset: int, block_size: int) -> tuple[int, Any]:
+    """Forks the child; it pickles its ``_Half`` into an unnamed temporary file (no pipe to wait on)."""
+    out = tempfile.TemporaryFile()  # noqa: SIM115 (closed by _collect)
+    pid = os.fork()
+    if pid:
+        return pid, out
+    status = 1
+    try:  # the child: compute, write, exit (no cleanup handlers of the parent run here)
+        pickle.dump(_second_half(scan, name, offset, block_size), out, pickle.HIGHEST_PROTOCOL)
+        out.flush()
+        status = 0
+    finally:
+        os._exit(status)
+
+
+def _second_half(scan: Scan, name: str, offset: int, block_size: int) -> _Half:
+    scan.errors, scan.warnings = [], []
+    scan.error_count = scan.warning_count = scan.crlf = scan.first_crlf = 0
+    blocks = []
+    with open(name, "rb", buffering=0) as handle:
+        handle.seek(offset)
+        for block in BlockReader(handle, block_size):
+            errors, warnings = len(scan.errors), len(scan.warnings)
+            error_count, warning_count = scan.error_count, scan.warning_count
+            facts, sizes = scan.block_facts(block)
+            blocks.append(
+                (
+                    block.first_line,
+                    offset,
+                    len(block.data),
+                    block.data[-1] == LF,
+                    facts if sizes is not None else _columns(facts),
+                    sizes,
+                    scan.errors[errors:],
+                    scan.warnings[warnings:],
+                    scan.error_count - error_count,
+                    scan.warning_count - warning_count,
+                )
+            )
+            offset += len(block.data)
+    return _Half(blocks, scan.crlf, scan.first_crlf)
+
+
+def _columns(facts: list[Any]) -> tuple[Any, ...]:
+    """The facts of a block as columns (a third of the pickle): no urls, one model when all agree."""
+    ids, _, models, units, extra, ceilings, inputs = zip(*facts, strict=True)
+    model = models[0]
+    return ids, model if models.count(model) == len(models) else models, units, extra, ceilings, inputs
+
+
+def _rows(columns: tuple[Any, ...]) -> list[Any]:
+    ids, models, units, extra, ceilings, inputs = columns
+    models = repeat(models) if models is None or isinstance(models, str) else models
+    return list(zip(ids, repeat(None), models, units, extra, ceilings, inputs))
+
+
+def _collect(child: tuple[int, Any]) -> _Half | None:
+    pid, out = child
+    with out:
+        _, status = os.waitpid(pid, 0)
+        if status != 0:
+            return None
+        out.seek(0)
+        return pickle.load(out)
+
+
+# ---------------------------------------------------------------------------------------- the merge
+
+
+def _merge(scan: Scan, fd: int, half: _Half, shift: int) -> None:
+    """Tallies the child's blocks as a serial pass would, its issues renumbered by ``shift`` lines."""
+    for (
+        first,
+        offset,
+        length,
+        ends_with_lf,
+        facts,
+        sizes,
+        errors,
+        warnings,
+        n_errors,
+        n_warnings,
+    ) in half.blocks:
+        room = scan.max_issues - len(scan.errors)
+        scan.errors += [_shifted(issue, shift) for issue in errors[: max(room, 0)]]
+        room = scan.max_issues - len(scan.warnings)
+        scan.warnings += [_shifted(issue, shift) for issue in warnings[: max(room, 0)]]
+        scan.error_count += n_errors
+        scan.warning_count += n_warnings
+
+        def get_block(first: int = first + shift, offset: int = offset, length: int = length) -> Block:
+            return _reread(fd, first, offset, length)
+
+        rows = facts if sizes is not None else _rows(facts)
+        scan.tally_block(first + shift, length, ends_with_lf, rows, sizes, get_block)
+    if half.crlf:
+        scan.first_crlf = scan.first_crlf or half.first_crlf + shift
+        scan.crlf += half.crlf
+
+
+def _shifted(issue: Any, shift: int) -> Any:
+    return issue if issue.line is None else dataclasses.replace(issue, line=issue.line + shift)
+
+
+def _reread(fd: int, first_line: int, offset: int, length: int) -> Block:
+    """A block of the child's half read again (to sample tokens or plan jobs line by line)."""
+    data = os.pread(fd, length, offset)
+    view, has_cr = memoryview(data), b"\r" in data
+    if not data.endswith(b"\n"):  # the file's last line, without LF
+        return Block(first_line, view, 1, has_cr, is_utf8(data, view))
+    marks = np.frombuffer(data, np.uint8) == LF
+    return Block(first_line, view, int(np.count_nonzero(marks)), has_cr, is_utf8(data, view), marks)
