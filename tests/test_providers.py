@@ -179,3 +179,14 @@ def test_a_provider_side_validation_failure_carries_errors_data(tmp_path, engine
     failure = job.failure()
     assert failure.errors and any(e.get("line") for e in failure.errors)
     assert "line" in str(failure) and "retry" in str(failure)
+
+
+def test_a_base_url_without_a_batch_api_says_to_check_it(tmp_path, upstream, monkeypatch):
+    # the upstream speaks realtime chat only: no /files, like a base URL missing its /v1 or a wrong host
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    monkeypatch.setenv("OPENAI_BASE_URL", upstream.base_url)
+    path = tmp_path / "in.jsonl"
+    path.write_text("{}\n")
+    with pytest.raises(ConfigurationError, match="Check the base URL") as caught:
+        provider_for(Connection.openai()).submit(path, "/v1/chat/completions", {})
+    assert upstream.base_url in str(caught.value)  # where it looked, though the connection names no URL

@@ -1,0 +1,84 @@
+"""The `langbatch` command used carelessly: batches made in Python, existing output files, Ctrl-C, nothing
+to retry, unusable folders. Every failure is a message and an exit code, never a traceback."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from batch_support import to_engine, write_chat_file
+from click.testing import CliRunner
+
+from langbatch_core import Batch, OpenAIChatCompletionBatch
+from langbatch_core.cli import cli
+
+
+def run(*args, input=None):
+    return CliRunner().invoke(cli, [str(a) for a in args], input=input, catch_exceptions=False)
+
+
+def finished_python_batch(tmp_path, engine, prompts=("a",)):
+    """A batch made the seed's way (file store, the library's default) and run to the end."""
+    batch = OpenAIChatCompletionBatch(
+        write_chat_file(tmp_path / "in.jsonl", list(prompts)), connection=to_engine(engine)
+    )
+    batch.start()
+    batch.wait(poll_interval=0.05)
+    return batch
+
+
+def test_a_batch_made_in_python_is_found_from_the_cli(tmp_path, engine):
+    batch = finished_python_batch(tmp_path, engine)
+    result = run("status", batch.id)  # the CLI's default store is DuckDB; Python's is the file store
+    assert result.exit_code == 0 and "status completed" in result.output
+    listed = run("list").output
+    assert "1 in the files store" in listed and "langbatch --store files list" in listed
+
+
+def test_an_unknown_id_names_both_stores(tmp_path):
+    result = run("status", "lb_nope")
+    assert result.exit_code == 1 and "DuckDB store or the file store" in result.output
+
+
+def test_results_refuses_to_overwrite_without_force(tmp_path, engine):
+    batch = finished_python_batch(tmp_path, engine)
+    target = tmp_path / "out.csv"
+    target.write_text("keep me")
+    result = run("results", batch.id, "-o", target)
+    assert result.exit_code == 1 and "--force" in result.output
+    assert target.read_text() == "keep me"
+    assert run("results", batch.id, "-o", target, "--force").exit_code == 0
+    assert target.read_text().startswith("custom_id")
+
+
+@pytest.mark.parametrize(
+    ("prompts", "expected"),
+    [
+        (["a"], "all 1 request\\(s\\) succeeded"),
+        (["bad [[400]]"], "the 1 failed .* rejected as invalid .* --include-client-errors"),
+    ],
+)
+def test_nothing_to_retry_says_why(tmp_path, engine, prompts, expected):
+    batch = finished_python_batch(tmp_path, engine, prompts)
+    result = run("retry", batch.id)
+    assert result.exit_code == 0 and re.search(f"Nothing to retry: {expected}", result.output), result.output
+
+
+def test_ctrl_c_while_waiting_stops_waiting_not_the_batch(tmp_path, engine, monkeypatch):
+    batch = finished_python_batch(tmp_path, engine)
+
+    def interrupted(self, *args, **kw):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Batch, "wait", interrupted)
+    result = run("wait", batch.id)
+    assert result.exit_code == 130
+    assert f"keeps running. Resume with `langbatch wait {batch.id}`" in result.output
+
+
+def test_an_unusable_data_dir_is_a_message(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    result = run("--data-dir", blocker / "data", "list")
+    assert result.exit_code == 1 and "Cannot use the data directory" in result.output
+    assert "Traceback" not in result.output
