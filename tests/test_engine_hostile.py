@@ -151,3 +151,19 @@ def test_input_deleted_after_its_batch_ended_is_removed_at_once(openai_client, e
     openai_client.files.delete(batch.input_file_id)
     assert batch.input_file_id not in stored_files(engine)
     assert batch.output_file_id in stored_files(engine)
+
+
+def test_a_huge_batch_creation_body_is_413_not_read_whole(engine):
+    answer = httpx.post(f"{engine.base_url}/batches", content=b'{"metadata": "' + b"x" * (2 << 20) + b'"}')
+    assert answer.status_code == 413 and answer.json()["error"]["code"] == "body_too_large"
+
+
+def test_a_deeply_nested_line_is_reported_on_its_line_not_as_an_engine_failure(openai_client):
+    file = openai_client.files.create(
+        file=("deep.jsonl", (chat_line("a", "fine") + "\n" + "[" * 5000 + "]" * 5000 + "\n").encode()),
+        purpose="batch",
+    )
+    created = openai_client.batches.create(input_file_id=file.id, endpoint=CHAT, completion_window="24h")
+    batch = wait(openai_client, created.id)
+    assert batch.status == "failed"
+    assert [(e.line, e.code) for e in batch.errors.data] == [(2, "invalid_json_line")]

@@ -3,6 +3,7 @@ level, and an API key for the upstream that must never be written anywhere."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -13,7 +14,7 @@ from pathlib import Path
 import openai
 import pytest
 from support.upstream import Upstream
-from test_engine import chat_line, results, run_batch, wait
+from test_engine import EXAMPLES, chat_line, results, run_batch, wait
 from test_engine_faults import received_for
 
 from langbatch_core.errors import ConfigurationError
@@ -112,3 +113,32 @@ def _start_with_env(tmp_path: Path, upstream: Upstream, env: dict, *extra: str):
         assert process.poll() is None and time.monotonic() < deadline, "the engine did not start"
         time.sleep(0.02)
     return process, info["base_url"]
+
+
+def _shape(value):
+    """Keys in order and value types, at every depth of the result-line envelope (not of the body)."""
+    if isinstance(value, dict):
+        return [(k, "body" if k == "body" else _shape(v)) for k, v in value.items()]
+    return type(value).__name__
+
+
+def test_result_lines_have_openais_shape_line_for_line(make_engine, upstream):
+    examples = {
+        name: [json.loads(line) for line in (EXAMPLES / f"output_{name}.jsonl").read_text().splitlines()]
+        for name in ("success", "errors")
+    }
+    engine = make_engine(completion_window=0.5)
+    client = openai.OpenAI(base_url=engine.base_url, api_key="k", max_retries=0)
+    lines = [chat_line("ok", "fine"), chat_line("bad", "[[400]]"), chat_line("late", "[[slow:1.5]]")]
+    batch = wait(client, run_batch(client, lines).id)
+    assert batch.status == "expired"
+    output = client.files.content(batch.output_file_id).text
+    errors = client.files.content(batch.error_file_id).text
+    client.close()
+    assert output.endswith("\n") and errors.endswith("\n") and "\n\n" not in output + errors
+    got = {line["custom_id"]: line for line in map(json.loads, (output + errors).splitlines())}
+    assert _shape(got["ok"]) == _shape(examples["success"][0])
+    assert _shape(got["bad"]) == _shape(examples["errors"][0])
+    expired, example = got["late"], examples["errors"][1]
+    assert _shape(expired) == _shape(example) and expired["error"] == example["error"]
+    assert got["ok"]["id"].startswith("batch_req_") and got["ok"]["response"]["request_id"].startswith("req_")

@@ -39,6 +39,7 @@ WINDOW = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 DAY = 86400.0
 MAX_WINDOW = 366 * DAY  # longer windows are typos (and overflow the 64-bit timestamps)
+MAX_JSON_BODY = 1024 * 1024  # a batch's parameters take a few KB
 MULTIPART_OVERHEAD = 64 * 1024  # room for the multipart headers around a file of the maximum size
 
 
@@ -164,7 +165,8 @@ async def create_file(core: EngineCore, request: Request) -> Response:
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit + MULTIPART_OVERHEAD:
         raise _too_large(limit)
-    form = await _size_limited(request, limit + MULTIPART_OVERHEAD).form(max_files=1, max_fields=10)
+    limited = _size_limited(request, limit + MULTIPART_OVERHEAD, _too_large(limit))
+    form = await limited.form(max_files=1, max_fields=10)
     try:
         upload, purpose = form.get("file"), form.get("purpose")
         if upload is None or isinstance(upload, str):
@@ -191,9 +193,9 @@ def _too_large(limit: int) -> APIError:
     return APIError(413, message, "file", "file_too_large")
 
 
-def _size_limited(request: Request, limit: int) -> Request:
-    """``request`` whose body stream raises a 413 once more than ``limit`` bytes arrived (chunked uploads
-    declare no length): the form parser stops there and removes what it had spooled."""
+def _size_limited(request: Request, limit: int, refusal: APIError) -> Request:
+    """``request`` whose body stream raises ``refusal`` once more than ``limit`` bytes arrived (chunked
+    bodies declare no length): the form parser stops there and removes what it had spooled."""
     received = 0
 
     async def receive() -> Any:
@@ -201,7 +203,7 @@ def _size_limited(request: Request, limit: int) -> Request:
         message = await request.receive()
         received += len(message.get("body", b""))
         if received > limit:
-            raise _too_large(limit - MULTIPART_OVERHEAD)
+            raise refusal
         return message
 
     return Request(request.scope, receive)
@@ -262,8 +264,10 @@ async def file_content(core: EngineCore, request: Request) -> Response:
 
 
 async def create_batch(core: EngineCore, request: Request) -> Response:
+    too_large = APIError(413, f"The request body is over {MAX_JSON_BODY:,} bytes.", code="body_too_large")
+    body = await _size_limited(request, MAX_JSON_BODY, too_large).body()
     try:
-        params = orjson.loads(await request.body())
+        params = orjson.loads(body)
     except orjson.JSONDecodeError:
         raise APIError(400, "The request body is not valid JSON.") from None
     if not isinstance(params, dict):

@@ -11,6 +11,7 @@ a unique ``custom_id``, ``method`` POST, the batch's ``url`` and an object ``bod
 from __future__ import annotations
 
 import array
+import logging
 import mmap
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ import orjson
 
 from langbatch_core.local.executor import estimate_tokens
 
+logger = logging.getLogger(__name__)
 MAX_ERRORS = 1000
 
 
@@ -80,7 +82,11 @@ def _library_report(path: Path, endpoint: str | None) -> Any:
         from langbatch_core.requests import validate_file
     except ImportError:  # the request layer is optional for the engine: its own checks still run
         return None
-    return validate_file(path, endpoint=endpoint, max_issues=MAX_ERRORS)
+    try:
+        return validate_file(path, endpoint=endpoint, max_issues=MAX_ERRORS)
+    except (RecursionError, ValueError) as exc:  # its bug on odd input: the engine's own checks still run
+        logger.warning("the request layer could not check %s (%r); using the engine's checks", path, exc)
+        return None
 
 
 def _as_error(issue: Any) -> dict[str, Any]:
