@@ -212,6 +212,30 @@ def issues_table(issues: list[Any]) -> pd.DataFrame:
     )
 
 
+def issue_summary(issues: list[Any]) -> pd.DataFrame:
+    """The issues grouped by code, most frequent first: severity, code, count, lines (first ten), example."""
+    groups: dict[tuple[str, str], list[Any]] = {}
+    for issue in issues:
+        groups.setdefault((issue.severity, issue.code), []).append(issue)
+    rows = []
+    for (severity, code), found in groups.items():
+        lines = sorted({i.line for i in found if i.line is not None})
+        shown = ", ".join(f"{n:,}" for n in lines[:10]) + (
+            f" … (+{len(lines) - 10:,})" if len(lines) > 10 else ""
+        )
+        rows.append(
+            {
+                "severity": severity,
+                "code": code,
+                "count": len(found),
+                "lines": shown,
+                "example": found[0].message,
+            }
+        )
+    table = pd.DataFrame(rows, columns=["severity", "code", "count", "lines", "example"])
+    return table.sort_values(["severity", "count"], ascending=[True, False], ignore_index=True)
+
+
 def plan_table(jobs: list[Any]) -> pd.DataFrame:
     """The split plan as rows: job, first and last line, requests, size, input tokens."""
     rows = [

@@ -17,13 +17,23 @@ if created:
     st.success(created["message"], icon=":material/check_circle:")
     st.page_link("views/batches.py", label="Watch it on the Batches page", icon=":material/list_alt:")
 
+
+def _use_sample() -> None:
+    st.session_state["nb_source"] = "Try a sample"  # a callback runs before the radio is drawn
+
+
 source = st.radio("Requests", ["Upload a file", "Try a sample"], horizontal=True, key="nb_source")
 path = None
 if source == "Upload a file":
     # no type= filter: Streamlit would refuse other names with a traceback; common.check_upload says why
     upload = st.file_uploader("Request file (.jsonl, up to 200 MB)", key="nb_upload", max_upload_size=200)
     if upload is None:
-        st.info("Upload a .jsonl request file — or choose **Try a sample** to see everything in a minute.")
+        st.info(
+            "Upload a .jsonl request file — or try the bundled sample: 12 short questions that the local "
+            "engine answers with its own small model, no key needed.",
+            icon=":material/upload_file:",
+        )
+        st.button("Try the sample", key="nb_try_sample", type="primary", on_click=_use_sample)
         st.stop()
     saved = st.session_state.get("nb_saved")
     if saved and saved[0] == upload.file_id and saved[1].exists():
@@ -70,7 +80,14 @@ else:
 if report.issues:
     shown = len(report.issues)
     total = report.error_count + report.warning_count
-    st.markdown(f"**Issues** ({shown:,} shown of {total:,})")
+    st.markdown(f"**Issues by code** ({shown:,} listed of {total:,})")
+    st.dataframe(
+        common.issue_summary(report.issues),
+        hide_index=True,
+        column_config={"example": st.column_config.TextColumn("example", width="large")},
+        key="nb_issue_codes",
+    )
+    st.markdown("**Issues line by line**")
     st.dataframe(
         common.issues_table(report.issues),
         hide_index=True,

@@ -117,6 +117,12 @@ with tab_table:
     if detail_id:
         with common.shown_errors("Reading the row"):
             request, result = common.row_detail(record, detail_id)
+            row = table[table["custom_id"] == detail_id].head(1)
+            for column in ("prompt", "answer", "error_message"):  # whole, as plain text: easy to read
+                value = row[column].iloc[0] if column in row and len(row) else None
+                if isinstance(value, str) and value:
+                    st.caption(column.replace("_", " ").capitalize())
+                    st.text(value)
             left, right = st.columns(2)
             left.markdown("**Request**")
             left.code(

@@ -27,7 +27,11 @@ def stored_files(data_dir) -> list:
 def test_empty_page_invites_an_upload_or_the_sample(data_dir):
     at = open_page("new_batch")
     assert not at.exception
-    assert "Try a sample" in texts(at, "info")
+    assert "try the bundled sample" in texts(at, "info")
+    at.button(key="nb_try_sample").click().run()  # one click from the empty page to a valid report
+    assert not at.exception
+    assert at.radio(key="nb_source").value == "Try a sample"
+    assert "Valid: 12 requests ready to run." in texts(at, "success")
 
 
 def test_valid_upload_shows_the_report_and_the_create_buttons(data_dir):
@@ -48,7 +52,7 @@ def test_invalid_file_lists_issues_with_line_numbers_and_cannot_be_started(data_
     at = upload(open_page("new_batch"), "broken.jsonl", ("\n".join(lines) + "\n").encode())
     assert not at.exception
     assert "cannot be started" in texts(at, "error")
-    issues = at.dataframe[0].value
+    issues = at.dataframe[1].value  # [0]: the issues by code
     assert {2, 3, 4} <= set(issues["line"].dropna().astype(int))
     assert {"invalid_json", "duplicate_custom_id"} <= set(issues["code"])
     assert not [b for b in at.button if b.key in ("nb_create", "nb_start")]
@@ -130,3 +134,19 @@ def test_a_key_from_the_environment_enables_start_without_showing_it(data_dir, m
     at.selectbox(key="nb_conn").select_index(1).run()
     assert at.button(key="nb_start").disabled is False
     assert "sk-test-never-shown-123" not in json.dumps([str(e) for e in at.main])
+
+
+def test_many_issues_are_summed_up_by_code_with_their_lines(data_dir):
+    good = chat_lines(60).decode().splitlines()
+    lines = [
+        "{broken json" if i % 2 else line.replace('"POST"', '"GET"') if i % 4 == 0 else line
+        for i, line in enumerate(good)
+    ]  # 30 lines of broken JSON (2, 4, …, 60), 15 with GET (1, 5, …, 57)
+    at = upload(open_page("new_batch"), "thirty.jsonl", ("\n".join(lines) + "\n").encode())
+    assert not at.exception
+    summary = at.dataframe[0].value.set_index("code")
+    assert summary.loc["invalid_json", "count"] == 30
+    assert summary.loc["invalid_json", "lines"] == "2, 4, 6, 8, 10, 12, 14, 16, 18, 20 … (+20)"
+    assert summary.loc["invalid_method", "count"] == 15
+    assert summary.loc["invalid_method", "lines"].startswith("1, 5, 9")
+    assert len(at.dataframe[1].value) == 45  # and every issue, line by line

@@ -131,3 +131,15 @@ def test_a_result_file_of_garbage_is_reported_line_by_line(data_dir):
     at = open_page("results")
     assert not at.exception
     assert "3 line(s) of the result file could not be read (lines 1, 2, 3" in texts(at, "warning")
+
+
+def test_row_detail_shows_the_whole_prompt_and_answer_as_plain_text(data_dir):
+    long_answer = "**Not bold** <b>tag</b> " + "word " * 400 + "{i}"
+    stored_batch_with_results(5, answer=long_answer)
+    at = open_page("results")
+    at.text_input(key="rs_detail_id").input("req-2").run()
+    assert not at.exception
+    shown = [t.value for t in at.text]
+    assert "question 2" in shown
+    assert long_answer.format(i=2) in shown  # whole, though the grid cuts it to 300 characters
+    assert "<b>tag</b>" not in texts(at, "markdown") + texts(at, "caption")
