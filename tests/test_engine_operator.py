@@ -19,7 +19,7 @@ from test_engine_faults import received_for
 
 from langbatch_core.errors import ConfigurationError
 from langbatch_core.local.backends import UpstreamBackend
-from langbatch_core.local.engine import read_info
+from langbatch_core.local.engine import is_loopback, read_info
 
 SECRET = "sk-test-0123456789-never-store-me"
 
@@ -142,3 +142,20 @@ def test_result_lines_have_openais_shape_line_for_line(make_engine, upstream):
     expired, example = got["late"], examples["errors"][1]
     assert _shape(expired) == _shape(example) and expired["error"] == example["error"]
     assert got["ok"]["id"].startswith("batch_req_") and got["ok"]["response"]["request_id"].startswith("req_")
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [
+        ("127.0.0.1", True),
+        ("127.0.0.2", True),
+        ("::1", True),
+        ("localhost", True),
+        ("0.0.0.0", False),
+        ("192.168.1.5", False),
+        ("::", False),
+        ("engine.example", False),
+    ],
+)
+def test_only_loopback_hosts_are_served_without_the_exposure_warning(host, loopback):
+    assert is_loopback(host) is loopback

@@ -9,10 +9,10 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 from collections.abc import Sequence
 
 from langbatch_core.errors import LangBatchError
+from langbatch_core.local.batches import MAX_FILE_BYTES
 
 
 def parser() -> argparse.ArgumentParser:
@@ -48,6 +48,9 @@ def parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--request-timeout", type=float, default=600.0, help="seconds to wait for one answer")
     serve.add_argument("--max-retries", type=int, default=5, help="retries of a 429/5xx/timeout (default 5)")
+    serve.add_argument(
+        "--max-file-bytes", type=int, default=MAX_FILE_BYTES, help="largest upload (default 200 MB)"
+    )
     return main
 
 
@@ -72,8 +75,7 @@ def build_backend(args: argparse.Namespace):
 
 
 def serve(args: argparse.Namespace) -> None:
-    from langbatch_core.local.engine import LocalEngine, bind_socket, clear_info, make_server, write_info
-    from langbatch_core.local.server import build_app
+    from langbatch_core.local.engine import LocalEngine
 
     engine = LocalEngine(
         args.data_dir,
@@ -87,36 +89,9 @@ def serve(args: argparse.Namespace) -> None:
         max_enqueued_tokens=args.max_enqueued_tokens,
         request_timeout=args.request_timeout,
         max_retries=args.max_retries,
+        max_file_bytes=args.max_file_bytes,
     )
-    sock = bind_socket(args.host, args.port)
-    engine.port = sock.getsockname()[1]
-    server = make_server(build_app(engine.core()))
-    info = {
-        "base_url": engine.base_url,
-        "host": args.host,
-        "port": engine.port,
-        "pid": os.getpid(),
-        "backend": engine.backend.describe(),
-        "started_at": int(time.time()),
-    }
-    original_startup = server.startup
-
-    async def startup(sockets=None):
-        await original_startup(sockets=sockets)
-        write_info(engine.root, info)  # announce the address only once the server answers
-        print(f"LangBatch local engine serving {engine.base_url} (data: {engine.data_dir})", flush=True)
-
-    original_shutdown = server.shutdown
-
-    async def shutdown(sockets=None):
-        clear_info(engine.root, os.getpid())  # before uvicorn re-raises SIGTERM to end the process
-        await original_shutdown(sockets=sockets)
-
-    server.startup, server.shutdown = startup, shutdown
-    try:
-        server.run(sockets=[sock])
-    finally:
-        clear_info(engine.root, os.getpid())
+    engine.serve_forever()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

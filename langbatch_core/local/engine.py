@@ -124,6 +124,39 @@ class LocalEngine:
         finally:
             sock.close()
 
+    def serve_forever(self) -> None:
+        """Serve in this thread until SIGINT/SIGTERM, announced in ``engine.json`` for other processes
+        (``ensure_local_engine``, the CLI, the dashboard) while it answers."""
+        sock = bind_socket(self.host, self.port)
+        self.port = sock.getsockname()[1]
+        server = make_server(build_app(self.core()))
+        info = {
+            "base_url": self.base_url,
+            "host": self.host,
+            "port": self.port,
+            "pid": os.getpid(),
+            "backend": self.backend.describe(),
+            "started_at": int(time.time()),
+        }
+        original_startup, original_shutdown = server.startup, server.shutdown
+
+        async def startup(sockets: Any = None) -> None:
+            await original_startup(sockets=sockets)
+            write_info(self.root, info)  # announce the address only once the server answers
+            print(f"LangBatch local engine serving {self.base_url} (data: {self.data_dir})", flush=True)
+            if not is_loopback(self.host):
+                print(EXPOSED_WARNING.format(host=self.host, port=self.port), file=sys.stderr, flush=True)
+
+        async def shutdown(sockets: Any = None) -> None:
+            clear_info(self.root, os.getpid())  # before uvicorn re-raises SIGTERM to end the process
+            await original_shutdown(sockets=sockets)
+
+        server.startup, server.shutdown = startup, shutdown
+        try:
+            server.run(sockets=[sock])
+        finally:
+            clear_info(self.root, os.getpid())
+
     def stop(self) -> None:
         """Stop serving; running batches are left as they are and resume at the next start."""
         if self._server is not None and self._thread is not None:
@@ -136,6 +169,24 @@ class LocalEngine:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+EXPOSED_WARNING = (
+    "warning: the local engine has no authentication and listens on {host}:{port}: anyone who can reach it "
+    "can read your files and run batches on your backend. Bind 127.0.0.1 unless that is what you want."
+)
+
+
+def is_loopback(host: str) -> bool:
+    """True for addresses only this machine reaches (127.0.0.0/8, ::1, localhost)."""
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
