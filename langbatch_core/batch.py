@@ -11,7 +11,8 @@ Files live in ``<data dir>/batches/<id>/`` (``requests.jsonl``, ``jobs/<key>/``,
 record (``BatchRecord``) lives in the storage. Every job is tagged in the provider's metadata with
 ``langbatch_batch_id``, ``langbatch_attempt`` and ``langbatch_job`` and recorded as ``submitting`` before
 it is created, so a crash between the provider's create and the local record is healed by ``find`` on the
-next call.
+next call. ``start``, ``retry`` and ``cancel`` hold ``<batch dir>/.lock``, so two processes never submit the
+same requests twice. Submission lives in ``_batch_jobs.py``, the result readers in ``_batch_results.py``.
 """
 
 from __future__ import annotations
@@ -28,9 +29,8 @@ from typing import Any, ClassVar
 
 import orjson
 
-from langbatch_core import results as results_io
+from langbatch_core._batch_jobs import BatchJobs, write_request_subset
 from langbatch_core._batch_results import BatchResults
-from langbatch_core._batch_rules import aggregate_status, is_retryable
 from langbatch_core.errors import (
     BatchNotFoundError,
     BatchStateError,
@@ -40,14 +40,13 @@ from langbatch_core.errors import (
     StorageError,
 )
 from langbatch_core.providers import Connection, Job, Provider, provider_for
-from langbatch_core.requests import Issue, iter_requests, validate_file, write_job_files
+from langbatch_core.requests import Issue, iter_requests, validate_file
 from langbatch_core.storage import BatchRecord, BatchStorage, FileBatchStorage, JobRecord, check_batch_id
 
 INTERRUPTED_GRACE = 120.0  # seconds a "submitting" job may belong to a start() running elsewhere
-RECONCILE_SLACK = 3600.0  # seconds of clock difference tolerated when looking for our jobs
 
 
-class Batch(BatchResults):
+class Batch(BatchJobs, BatchResults):
     """A batch of requests to one endpoint through one connection (see the module docstring).
 
     ``Batch(file, storage=None, connection=None, client=None, name=None)``: ``storage`` defaults to
@@ -278,18 +277,19 @@ class Batch(BatchResults):
         BatchStateError if already started; after an interrupted start (a crash, a provider error) it
         finishes the submission without duplicating jobs.
         """
-        self._sync()
-        if self.record.jobs:
-            if self._interrupted():
-                self._submit_pending(check_existing=True)
-                return
-            raise BatchStateError(
-                f"Batch {self.id} is already started ({self.record.status}). Use get_status(), wait(), "
-                "retry() or cancel()."
-            )
-        self.provider.check()  # a missing key fails here, before a job is recorded
-        self._plan_attempt(self.requests_path, attempt=1)
-        self._submit_pending(check_existing=False)
+        with self._exclusive():
+            self._sync()
+            if self.record.jobs:
+                if self._interrupted():
+                    self._submit_pending(check_existing=True)
+                    return
+                raise BatchStateError(
+                    f"Batch {self.id} is already started ({self.record.status}). Use get_status(), wait(), "
+                    "retry() or cancel()."
+                )
+            self.provider.check()  # a missing key fails here, before a job is recorded
+            self._plan_attempt(self.requests_path, attempt=1)
+            self._submit_pending(check_existing=False)
 
     def refresh(self) -> BatchRecord:
         """Poll the running jobs, download finished ones, merge results, update and save the record.
@@ -382,17 +382,18 @@ class Batch(BatchResults):
 
     def cancel(self) -> str:
         """Cancel every running job (finished results are kept; retry() can resubmit the rest)."""
-        self._require_started()
-        self._sync()
-        found = self._find_existing()
-        for job in self._active_jobs():
-            if job.status == "submitting" and job.key not in found:
-                job.status = "cancelled"  # never reached the provider
-                continue
-            if job.status == "submitting":
-                self._record_submission(job, found[job.key])
-            self._update_job(job, self._cancel_job(job.provider_job_id or ""))
-        return self.get_status()
+        with self._exclusive():
+            self._sync()
+            self._require_started()
+            found = self._find_existing()
+            for job in self._active_jobs():
+                if job.status == "submitting" and job.key not in found:
+                    job.status = "cancelled"  # never reached the provider
+                    continue
+                if job.status == "submitting":
+                    self._record_submission(job, found[job.key])
+                self._update_job(job, self._cancel_job(job.provider_job_id or ""))
+            return self.get_status()
 
     def _cancel_job(self, job_id: str) -> Job:
         try:
@@ -411,22 +412,23 @@ class Batch(BatchResults):
         ``include_client_errors``. Successes and requests of still running jobs are never resubmitted. Call
         it as many times as needed; it returns 0 when there is nothing to retry.
         """
-        self._require_started()
-        self.refresh()
-        interrupted = self._interrupted()
-        if interrupted:  # finish an interrupted submission first: that is the retry
-            self._submit_pending(check_existing=True)
-            return sum(job.request_count for job in interrupted)
-        todo = self._ids_to_retry(include_client_errors) - self._running_ids()
-        if not todo:
-            return 0
-        self.provider.check()
-        attempt = self.record.attempts + 1
-        subset = self.directory / "jobs" / f"retry-{attempt}.jsonl"
-        _write_requests(self.requests_path, subset, todo)
-        self._plan_attempt(subset, attempt)
-        self._submit_pending(check_existing=False)
-        return len(todo)
+        with self._exclusive():
+            self.refresh()  # picks up what another process did while we waited for the lock
+            self._require_started()
+            interrupted = self._interrupted()
+            if interrupted:  # finish an interrupted submission first: that is the retry
+                self._submit_pending(check_existing=True)
+                return sum(job.request_count for job in interrupted)
+            todo = self._ids_to_retry(include_client_errors) - self._running_ids()
+            if not todo:
+                return 0
+            self.provider.check()
+            attempt = self.record.attempts + 1
+            subset = self.directory / "jobs" / f"retry-{attempt}.jsonl"
+            write_request_subset(self.requests_path, subset, todo)
+            self._plan_attempt(subset, attempt)
+            self._submit_pending(check_existing=False)
+            return len(todo)
 
     def delete(self, force: bool = False) -> None:
         """Forget the batch and remove its files. Running jobs are not cancelled: BatchStateError unless
@@ -438,117 +440,6 @@ class Batch(BatchResults):
         with contextlib.suppress(BatchNotFoundError):  # never saved: only files to remove
             self.storage.delete(self.id)
         shutil.rmtree(self.directory, ignore_errors=True)
-
-    # -- jobs ---------------------------------------------------------------------------------------------
-
-    def _plan_attempt(self, source: Path, attempt: int) -> None:
-        report = validate_file(source, endpoint=self.record.endpoint, limits=self.provider.limits)
-        report.raise_for_errors()
-        staging = self.directory / "jobs" / f".staging-{attempt}"
-        paths = write_job_files(source, report.jobs, staging)
-        for index, (plan, path) in enumerate(zip(report.jobs, paths, strict=True), start=1):
-            key = f"a{attempt}-j{index}"
-            target = self.directory / "jobs" / key / "input.jsonl"
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(path, target)
-            self.record.jobs.append(
-                JobRecord(
-                    key=key, attempt=attempt, request_count=plan.request_count, input_file=_rel(target, self)
-                )
-            )
-        shutil.rmtree(staging, ignore_errors=True)
-        self._update_counts()
-        self.save()
-
-    def _metadata(self, job: JobRecord) -> dict[str, str]:
-        return {
-            "langbatch_batch_id": self.id,
-            "langbatch_attempt": str(job.attempt),
-            "langbatch_job": job.key,
-        }
-
-    def _submit_pending(self, check_existing: bool) -> None:
-        found = self._find_existing() if check_existing else {}
-        for job in self.record.jobs:
-            if job.status != "submitting":
-                continue
-            remote = found.get(job.key)
-            if remote is None:
-                remote = self.provider.submit(
-                    self.directory / job.input_file, self.record.endpoint, self._metadata(job)
-                )
-            self._record_submission(job, remote)
-            self._update_counts()
-            self.save()
-
-    def _find_existing(self) -> dict[str, Any]:
-        """Our jobs already at the provider but recorded as ``submitting`` (a crash after create)."""
-        waiting = [job for job in self.record.jobs if job.status == "submitting"]
-        if not waiting:
-            return {}
-        since = min(job.created_at for job in waiting) - RECONCILE_SLACK
-        jobs = self.provider.find({"langbatch_batch_id": self.id}, created_after=since)
-        return {job.metadata.get("langbatch_job"): job for job in jobs}
-
-    def _record_submission(self, job: JobRecord, remote: Any) -> None:
-        job.provider_job_id = remote.id
-        self._update_job(job, remote)
-
-    def _update_job(self, job: JobRecord, remote: Any) -> None:
-        job.status = remote.status
-        job.request_counts = dict(remote.request_counts)
-        job.errors = list(remote.errors)
-        job.updated_at = time.time()
-
-    def _download(self, job: JobRecord) -> None:
-        remote = self.provider.poll(job.provider_job_id or "")
-        self._update_job(job, remote)
-        output, error = self.provider.download(remote, self.directory / "jobs" / job.key)
-        job.output_file = _rel(output, self) if output else None
-        job.error_file = _rel(error, self) if error else None
-        job.downloaded = True
-
-    def _merge(self) -> None:
-        paths = []
-        for job in sorted(self.record.jobs, key=lambda j: (j.attempt, j.created_at)):
-            paths += [self.directory / p for p in (job.output_file, job.error_file) if p]
-        report = results_io.merge_results(paths, self.results_path)
-        self._merged_succeeded = report.counts.get("succeeded", 0)
-
-    def _outcomes(self) -> dict[str, dict[str, Any]]:
-        if not self.results_path.exists():
-            return {}
-        return {result.get("custom_id"): result for _, result in results_io.iter_results(self.results_path)}
-
-    def _update_counts(self) -> None:
-        if self._merged_succeeded is None:
-            outcomes = self._outcomes().values()
-            self._merged_succeeded = sum(1 for r in outcomes if results_io.classify(r) == "succeeded")
-        succeeded = self._merged_succeeded
-        pending = 0
-        for job in self._active_jobs():
-            counts = job.request_counts
-            succeeded += counts.get("completed", 0)
-            pending += max(job.request_count - counts.get("completed", 0) - counts.get("failed", 0), 0)
-        r = self.record
-        r.succeeded, r.pending = succeeded, pending
-        r.failed = max(r.request_count - succeeded - pending, 0)
-        r.status = aggregate_status(r.jobs, all_succeeded=succeeded == r.request_count)
-
-    def _ids_to_retry(self, include_client_errors: bool) -> set[str]:
-        outcomes = self._outcomes()
-        todo = set()
-        for request in iter_requests(self.requests_path):
-            result = outcomes.get(request["custom_id"])
-            if result is None or _worth_retrying(result, include_client_errors):
-                todo.add(request["custom_id"])
-        return todo
-
-    def _running_ids(self) -> set[str]:
-        running: set[str] = set()
-        for job in self._active_jobs():
-            running.update(r["custom_id"] for r in iter_requests(self.directory / job.input_file))
-        return running
 
     def _check_not_deleted(self) -> None:
         if not self.requests_path.is_file():
@@ -582,32 +473,11 @@ def _connection_of(client: Any) -> Connection:
     return Connection("compatible", base_url=str(client.base_url))
 
 
-def _worth_retrying(result: dict[str, Any], include_client_errors: bool) -> bool:
-    return results_io.classify(result) != "succeeded" and is_retryable(result, include_client_errors)
-
-
-def _rel(path: Path, batch: Batch) -> str:
-    return path.relative_to(batch.directory).as_posix()
-
-
 def _copy_atomic(source: Path, target: Path) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
     os.close(fd)
     try:
         shutil.copyfile(source, tmp)
-        os.replace(tmp, target)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-
-
-def _write_requests(source: Path, target: Path, custom_ids: set[str]) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            for request in iter_requests(source):
-                if request["custom_id"] in custom_ids:
-                    out.write(orjson.dumps(request) + b"\n")
         os.replace(tmp, target)
     finally:
         Path(tmp).unlink(missing_ok=True)

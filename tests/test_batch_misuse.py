@@ -3,14 +3,18 @@ that fails."""
 
 from __future__ import annotations
 
+import threading
+
 import pytest
-from batch_support import to_engine, write_chat_file
+from batch_support import prompts_received, to_engine, write_chat_file
 
 from langbatch_core import (
+    Batch,
     BatchStateError,
     ConfigurationError,
     FileBatchStorage,
     InvalidRequestsError,
+    Limits,
     MissingAPIKeyError,
     OpenAIChatCompletionBatch,
     OpenAIEmbeddingBatch,
@@ -102,3 +106,31 @@ def test_an_unusable_data_dir_is_a_configuration_error(tmp_path, monkeypatch):
     assert str(blocker / "data") in str(caught.value)
     with pytest.raises(ConfigurationError, match="given to FileBatchStorage"):
         FileBatchStorage(blocker / "data").save(BatchRecord(id="lb_1", endpoint="/v1/embeddings"))
+
+
+def test_two_starts_at_once_submit_every_request_once(tmp_path, engine, upstream, openai_client):
+    path = write_chat_file(tmp_path / "in.jsonl", ["a", "b", "c", "d"])
+    connection = to_engine(engine, limits=Limits(max_requests=1))
+    first = OpenAIChatCompletionBatch(path, connection=connection)
+    first.save()
+    copies = [Batch.load(first.id, connection=connection) for _ in range(2)]  # e.g. two `langbatch start`
+    barrier, outcomes = threading.Barrier(2), []
+
+    def start(batch):
+        barrier.wait()
+        try:
+            batch.start()
+            outcomes.append("started")
+        except BatchStateError as exc:
+            outcomes.append(str(exc))
+
+    threads = [threading.Thread(target=start, args=(batch,)) for batch in copies]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes)[0].endswith("retry() or cancel().") and sorted(outcomes)[1] == "started"
+    assert copies[0].wait(poll_interval=0.05) == "completed"
+    remote = [b for b in openai_client.batches.list() if b.metadata.get("langbatch_batch_id") == first.id]
+    assert len(remote) == 4
+    assert prompts_received(upstream) == {p: 1 for p in "abcd"}

@@ -1,0 +1,202 @@
+"""How a batch's requests become jobs at its provider and come back: the part of ``Batch`` that submits,
+reconciles, downloads, merges and counts.
+
+    with batch._exclusive():                        # one start/retry/cancel at a time, across processes
+        batch._plan_attempt(batch.requests_path, attempt=1)
+        batch._submit_pending(check_existing=False)
+
+Every job is tagged with ``langbatch_batch_id``/``langbatch_attempt``/``langbatch_job`` in the provider's
+metadata and recorded as ``submitting`` before it is created, so ``_find_existing`` can adopt a job whose
+create succeeded but whose record did not (a crash) instead of creating it twice.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from langbatch_core import results as results_io
+from langbatch_core._batch_rules import aggregate_status, is_retryable
+from langbatch_core.requests import iter_requests, validate_file, write_job_files
+from langbatch_core.storage import JobRecord
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX: no lock between processes
+    fcntl = None  # type: ignore[assignment]
+
+if TYPE_CHECKING:
+    from langbatch_core.providers import Provider
+    from langbatch_core.storage import BatchRecord, BatchStorage
+
+RECONCILE_SLACK = 3600.0  # seconds of clock difference tolerated when looking for our jobs
+
+
+class BatchJobs:
+    """Mixed into ``Batch``: submission, reconciliation, download, merge and counts."""
+
+    id: str
+    record: BatchRecord
+    storage: BatchStorage
+    provider: Provider
+    directory: Path
+    requests_path: Path
+    results_path: Path
+    _merged_succeeded: int | None
+
+    def save(self) -> None:  # pragma: no cover - provided by Batch
+        raise NotImplementedError
+
+    def _active_jobs(self) -> list[JobRecord]:  # pragma: no cover - provided by Batch
+        raise NotImplementedError
+
+    def _check_not_deleted(self) -> None:  # pragma: no cover - provided by Batch
+        raise NotImplementedError
+
+    @contextlib.contextmanager
+    def _exclusive(self) -> Iterator[None]:
+        """Hold ``<batch dir>/.lock`` so two processes (two CLI calls, the dashboard) cannot both submit the
+        same requests; the caller syncs the record once it holds the lock."""
+        self._check_not_deleted()
+        with open(self.directory / ".lock", "a+b") as handle:
+            if fcntl is not None:
+                fcntl.flock(handle, fcntl.LOCK_EX)
+            yield  # closing the file releases the lock
+
+    def _plan_attempt(self, source: Path, attempt: int) -> None:
+        report = validate_file(source, endpoint=self.record.endpoint, limits=self.provider.limits)
+        report.raise_for_errors()
+        staging = self.directory / "jobs" / f".staging-{attempt}"
+        paths = write_job_files(source, report.jobs, staging)
+        for index, (plan, path) in enumerate(zip(report.jobs, paths, strict=True), start=1):
+            key = f"a{attempt}-j{index}"
+            target = self.directory / "jobs" / key / "input.jsonl"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(path, target)
+            self.record.jobs.append(
+                JobRecord(
+                    key=key, attempt=attempt, request_count=plan.request_count, input_file=_rel(target, self)
+                )
+            )
+        shutil.rmtree(staging, ignore_errors=True)
+        self._update_counts()
+        self.save()
+
+    def _metadata(self, job: JobRecord) -> dict[str, str]:
+        return {
+            "langbatch_batch_id": self.id,
+            "langbatch_attempt": str(job.attempt),
+            "langbatch_job": job.key,
+        }
+
+    def _submit_pending(self, check_existing: bool) -> None:
+        found = self._find_existing() if check_existing else {}
+        for job in self.record.jobs:
+            if job.status != "submitting":
+                continue
+            remote = found.get(job.key)
+            if remote is None:
+                remote = self.provider.submit(
+                    self.directory / job.input_file, self.record.endpoint, self._metadata(job)
+                )
+            self._record_submission(job, remote)
+            self._update_counts()
+            self.save()
+
+    def _find_existing(self) -> dict[str, Any]:
+        """Our jobs already at the provider but recorded as ``submitting`` (a crash after create)."""
+        waiting = [job for job in self.record.jobs if job.status == "submitting"]
+        if not waiting:
+            return {}
+        since = min(job.created_at for job in waiting) - RECONCILE_SLACK
+        jobs = self.provider.find({"langbatch_batch_id": self.id}, created_after=since)
+        return {job.metadata.get("langbatch_job"): job for job in jobs}
+
+    def _record_submission(self, job: JobRecord, remote: Any) -> None:
+        job.provider_job_id = remote.id
+        self._update_job(job, remote)
+
+    def _update_job(self, job: JobRecord, remote: Any) -> None:
+        job.status = remote.status
+        job.request_counts = dict(remote.request_counts)
+        job.errors = list(remote.errors)
+        job.updated_at = time.time()
+
+    def _download(self, job: JobRecord) -> None:
+        remote = self.provider.poll(job.provider_job_id or "")
+        self._update_job(job, remote)
+        output, error = self.provider.download(remote, self.directory / "jobs" / job.key)
+        job.output_file = _rel(output, self) if output else None
+        job.error_file = _rel(error, self) if error else None
+        job.downloaded = True
+
+    def _merge(self) -> None:
+        paths = []
+        for job in sorted(self.record.jobs, key=lambda j: (j.attempt, j.created_at)):
+            paths += [self.directory / p for p in (job.output_file, job.error_file) if p]
+        report = results_io.merge_results(paths, self.results_path)
+        self._merged_succeeded = report.counts.get("succeeded", 0)
+
+    def _outcomes(self) -> dict[str, dict[str, Any]]:
+        if not self.results_path.exists():
+            return {}
+        return {result.get("custom_id"): result for _, result in results_io.iter_results(self.results_path)}
+
+    def _update_counts(self) -> None:
+        if self._merged_succeeded is None:
+            outcomes = self._outcomes().values()
+            self._merged_succeeded = sum(1 for r in outcomes if results_io.classify(r) == "succeeded")
+        succeeded = self._merged_succeeded
+        pending = 0
+        for job in self._active_jobs():
+            counts = job.request_counts
+            succeeded += counts.get("completed", 0)
+            pending += max(job.request_count - counts.get("completed", 0) - counts.get("failed", 0), 0)
+        r = self.record
+        r.succeeded, r.pending = succeeded, pending
+        r.failed = max(r.request_count - succeeded - pending, 0)
+        r.status = aggregate_status(r.jobs, all_succeeded=succeeded == r.request_count)
+
+    def _ids_to_retry(self, include_client_errors: bool) -> set[str]:
+        outcomes = self._outcomes()
+        todo = set()
+        for request in iter_requests(self.requests_path):
+            result = outcomes.get(request["custom_id"])
+            if result is None or _worth_retrying(result, include_client_errors):
+                todo.add(request["custom_id"])
+        return todo
+
+    def _running_ids(self) -> set[str]:
+        running: set[str] = set()
+        for job in self._active_jobs():
+            running.update(r["custom_id"] for r in iter_requests(self.directory / job.input_file))
+        return running
+
+
+def _worth_retrying(result: dict[str, Any], include_client_errors: bool) -> bool:
+    return results_io.classify(result) != "succeeded" and is_retryable(result, include_client_errors)
+
+
+def _rel(path: Path, batch: BatchJobs) -> str:
+    return path.relative_to(batch.directory).as_posix()
+
+
+def write_request_subset(source: Path, target: Path, custom_ids: set[str]) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            for request in iter_requests(source):
+                if request["custom_id"] in custom_ids:
+                    out.write(orjson.dumps(request) + b"\n")
+        os.replace(tmp, target)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
