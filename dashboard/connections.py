@@ -195,10 +195,11 @@ def describe(conn: ConnectionConfig) -> dict[str, Any]:
     return {
         "name": conn.name,
         "kind": KINDS.get(conn.kind, conn.kind),
+        # the key columns first: on a narrow screen the wide table scrolls and hides its last columns
+        "key configured": key_configured(conn),
+        "key variable": conn.api_key_env or "(no key needed)",
         "base URL": conn.base_url or _default_url(conn.kind),
         "default model": conn.model or "",
         "max requests/job": f"{conn.max_requests:,}" if conn.max_requests else "provider's (50,000)",
         "max enqueued tokens": f"{conn.max_enqueued_tokens:,}" if conn.max_enqueued_tokens else "no limit",
-        "key variable": conn.api_key_env or "(no key needed)",
-        "key configured": key_configured(conn),
     }

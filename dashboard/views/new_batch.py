@@ -80,18 +80,28 @@ else:
 if report.issues:
     shown = len(report.issues)
     total = report.error_count + report.warning_count
-    st.markdown(f"**Issues by code** ({shown:,} listed of {total:,})")
-    st.dataframe(
-        common.issue_summary(report.issues),
-        hide_index=True,
-        column_config={"example": st.column_config.TextColumn("example", width="large")},
-        key="nb_issue_codes",
-    )
-    st.markdown("**Issues line by line**")
+    by_code = common.issue_summary(report.issues)
+    if len(by_code) < shown:  # some code repeats: sum them up first
+        st.markdown("**Issues by code**")
+        st.dataframe(
+            by_code,
+            hide_index=True,
+            column_config={
+                "severity": st.column_config.TextColumn("severity", width="small"),
+                "count": st.column_config.NumberColumn("count", width="small"),
+                "example": st.column_config.TextColumn("example", width="large"),
+            },
+            key="nb_issue_codes",
+        )
+    st.markdown(f"**Issues line by line** ({shown:,} listed of {total:,})")
     st.dataframe(
         common.issues_table(report.issues),
         hide_index=True,
-        column_config={"message": st.column_config.TextColumn("message", width="large")},
+        column_config={
+            "line": st.column_config.NumberColumn("line", width="small"),
+            "severity": st.column_config.TextColumn("severity", width="small"),
+            "message": st.column_config.TextColumn("message", width="large"),
+        },
         key="nb_issues",
     )
 

@@ -28,6 +28,8 @@ def test_builtin_connections_show_whether_a_key_is_configured_never_its_value(da
     assert rows["OpenAI"]["key variable"] == "OPENAI_API_KEY"
     assert rows["Azure OpenAI"]["key configured"] is False
     assert "AZURE_OPENAI_API_KEY" in texts(at, "info")
+    # whether a key is there is what people look for: before the wide columns, never scrolled out of view
+    assert list(at.dataframe[0].value.columns)[:4] == ["name", "kind", "key configured", "key variable"]
     assert "sk-secret-value-987" not in everything(at)
     assert str(data_dir) in texts(at, "code")
 
