@@ -12,6 +12,9 @@ import openai
 import pytest
 from test_engine import CHAT, chat_line, results, run_batch, upload, wait
 
+from langbatch_core.local.batches import BatchManager, BatchRun
+from langbatch_core.local.state import EngineState
+
 
 def stored_files(engine) -> list[str]:
     """Every name in the engine's file store (temp files included)."""
@@ -167,3 +170,23 @@ def test_a_deeply_nested_line_is_reported_on_its_line_not_as_an_engine_failure(o
     batch = wait(openai_client, created.id)
     assert batch.status == "failed"
     assert [(e.line, e.code) for e in batch.errors.data] == [(2, "invalid_json_line")]
+
+
+def test_input_shared_by_two_batches_outlives_the_first_to_end(tmp_path):
+    state = EngineState(tmp_path)
+    source = tmp_path / "requests.jsonl"
+    source.write_text(chat_line("a", "x") + "\n")
+    file = state.add_file(source, "requests.jsonl", "batch")
+    first = {"id": "batch_1", "input_file_id": file["id"], "status": "completed"}
+    second = {"id": "batch_2", "input_file_id": file["id"], "status": "in_progress"}
+    for batch in (first, second):
+        state.put(batch, "batch")
+    manager = BatchManager(state, executor=None)  # no batch runs here: only the clean-up is checked
+    state.delete_file(file["id"], keep_bytes=manager.uses_input(file["id"]))
+    BatchRun(manager, first)._drop_deleted_input()
+    assert state.file_path(file["id"]).exists()  # batch_2 still reads it
+    second["status"] = "completed"
+    state.put(second, "batch")
+    BatchRun(manager, second)._drop_deleted_input()
+    assert not state.file_path(file["id"]).exists()
+    state.close()

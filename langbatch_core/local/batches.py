@@ -201,9 +201,10 @@ class BatchRun:
                 self._drop_deleted_input()
 
     def _drop_deleted_input(self) -> None:
-        """Remove the input file's bytes if the file was deleted while this batch was running."""
+        """Remove the input file's bytes if the file was deleted while batches were reading it (the last
+        one of them to end removes them)."""
         file_id = self.batch["input_file_id"]
-        if self.state.get(file_id, "file") is None:
+        if self.state.get(file_id, "file") is None and not self.manager.uses_input(file_id):
             self.state.file_path(file_id).unlink(missing_ok=True)
 
     async def _run(self) -> None:
