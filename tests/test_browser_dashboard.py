@@ -1,7 +1,7 @@
 """The dashboard in a real Chromium: upload → start on the local engine → watch → filter → download a CSV.
 
 Runs `streamlit run dashboard/app.py` on a free 127.0.0.1 port against a temp data dir and a fast local
-engine (upstream backend), and saves the screenshots the README shows into docs/screenshots/.
+engine (upstream backend), and saves screenshots into tests/artifacts/screenshots/.
 """
 
 from __future__ import annotations
@@ -21,13 +21,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
-# The README's screenshots are refreshed only on request, so `make test` leaves the work tree clean:
-# LANGBATCH_UPDATE_SCREENSHOTS=1 make test PYTEST_ARGS=tests/test_browser_dashboard.py
-SHOTS = (
-    ROOT / "docs" / "screenshots"
-    if os.environ.get("LANGBATCH_UPDATE_SCREENSHOTS") == "1"
-    else ROOT / "tests" / "artifacts" / "screenshots"
-)
+# What the browser saw, for a look after a failure. The README's screenshots (real answers from the bundled
+# model, not this test engine's "echo:" text) come from docs/screenshots/take.py.
+SHOTS = ROOT / "tests" / "artifacts" / "screenshots"
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
