@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import io
 import time
 
 import openai
 import orjson
 import pytest
 from openai.types.chat import ChatCompletion
+from test_engine import run_batch, wait
 
 from langbatch_core.errors import ConfigurationError
 from langbatch_core.local import LocalEngine, make_backend
@@ -146,15 +146,10 @@ def test_a_batch_runs_offline_through_the_engine_and_the_openai_client(tmp_path)
         }
         for i, q in enumerate(["What is the capital of France?", "Say hello.", "Name a fruit."])
     ]
-    payload = b"\n".join(orjson.dumps(line) for line in lines) + b"\n"
     with LocalEngine(tmp_path, backend=BundledModelBackend(max_batch=4), sync_interval=0.05) as engine:
         client = openai.OpenAI(base_url=engine.base_url, api_key="local", max_retries=0)
-        upload = client.files.create(file=("requests.jsonl", io.BytesIO(payload)), purpose="batch")
-        batch = client.batches.create(input_file_id=upload.id, endpoint=CHAT, completion_window="24h")
-        deadline = time.monotonic() + 120
-        while batch.status not in ("completed", "failed", "expired") and time.monotonic() < deadline:
-            time.sleep(0.2)
-            batch = client.batches.retrieve(batch.id)
+        created = run_batch(client, [orjson.dumps(line).decode() for line in lines], endpoint=CHAT)
+        batch = wait(client, created.id, timeout=120)
         assert batch.status == "completed" and batch.request_counts.completed == 3
         results = [
             orjson.loads(line) for line in client.files.content(batch.output_file_id).text.splitlines()

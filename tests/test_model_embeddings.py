@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import io
 import json
 import struct
-import time
 
 import numpy as np
 import openai
 import orjson
 import pytest
 from openai.types import CreateEmbeddingResponse
+from test_engine import run_batch, wait
 
 from langbatch_core.local import LocalEngine
 from langbatch_core.local.model import BundledModelBackend, embeddings
@@ -139,15 +138,10 @@ def test_an_embedding_batch_runs_offline_through_the_engine(tmp_path):
         {"custom_id": f"e{i}", "method": "POST", "url": EMBEDDINGS, "body": {"model": "local", "input": text}}
         for i, text in enumerate(texts)
     ]
-    payload = b"\n".join(orjson.dumps(line) for line in lines) + b"\n"
     with LocalEngine(tmp_path, backend=BundledModelBackend(), sync_interval=0.05) as engine:
         client = openai.OpenAI(base_url=engine.base_url, api_key="local", max_retries=0)
-        upload = client.files.create(file=("requests.jsonl", io.BytesIO(payload)), purpose="batch")
-        batch = client.batches.create(input_file_id=upload.id, endpoint=EMBEDDINGS, completion_window="24h")
-        deadline = time.monotonic() + 60
-        while batch.status not in ("completed", "failed", "expired") and time.monotonic() < deadline:
-            time.sleep(0.1)
-            batch = client.batches.retrieve(batch.id)
+        created = run_batch(client, [orjson.dumps(line).decode() for line in lines], endpoint=EMBEDDINGS)
+        batch = wait(client, created.id, timeout=60)
         assert batch.status == "completed"
         results = [
             orjson.loads(line) for line in client.files.content(batch.output_file_id).text.splitlines()
