@@ -159,3 +159,28 @@ def test_result_lines_have_openais_shape_line_for_line(make_engine, upstream):
 )
 def test_only_loopback_hosts_are_served_without_the_exposure_warning(host, loopback):
     assert is_loopback(host) is loopback
+
+
+def test_two_processes_ensuring_the_engine_at_once_start_exactly_one(tmp_path, upstream):
+    go = tmp_path / "go"
+    code = (
+        "import os, sys, time\n"
+        "from langbatch_core.local import ensure_local_engine\n"
+        f"while not os.path.exists({str(go)!r}): time.sleep(0.005)\n"
+        f"print(ensure_local_engine({str(tmp_path)!r}, backend='upstream:{upstream.base_url}'))\n"
+    )
+    callers = [
+        subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True) for _ in range(2)
+    ]
+    go.touch()  # both are waiting: release them together
+    urls = [caller.communicate(timeout=90)[0].strip() for caller in callers]
+    info = read_info(tmp_path / "engine")
+    try:
+        assert urls[0] == urls[1] == info["base_url"]
+        log = (tmp_path / "engine" / "engine.log").read_text()
+        assert log.count("LangBatch local engine serving") == 1, log
+    finally:
+        os.kill(info["pid"], signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        while read_info(tmp_path / "engine") is not None and time.monotonic() < deadline:
+            time.sleep(0.02)  # the engine removes its address file as it stops
