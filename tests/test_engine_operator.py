@@ -184,3 +184,19 @@ def test_two_processes_ensuring_the_engine_at_once_start_exactly_one(tmp_path, u
         deadline = time.monotonic() + 15
         while read_info(tmp_path / "engine") is not None and time.monotonic() < deadline:
             time.sleep(0.02)  # the engine removes its address file as it stops
+
+
+def test_an_upstream_key_with_a_stray_carriage_return_is_trimmed(make_engine, upstream):
+    engine = make_engine(backend=UpstreamBackend(upstream.base_url, api_key=f" {SECRET}\r\n"))
+    client = openai.OpenAI(base_url=engine.base_url, api_key="k", max_retries=0)
+    batch = wait(client, run_batch(client, [chat_line("a", "hi")]).id)
+    client.close()
+    assert batch.request_counts.completed == 1
+    assert upstream.authorizations == [f"Bearer {SECRET}"]
+
+
+@pytest.mark.parametrize("key", ["", "sk-a\r\nX-Injected: 1", "sk-ä", "sk a"])
+def test_an_upstream_key_a_header_cannot_carry_is_refused_without_showing_it(key):
+    with pytest.raises(ConfigurationError, match="--upstream-key-env") as refused:
+        UpstreamBackend("http://127.0.0.1:8000/v1", api_key=key)
+    assert key.strip() == "" or key.strip() not in str(refused.value)

@@ -103,7 +103,7 @@ class UpstreamBackend(Backend):
                 "in an environment variable (--upstream-key-env NAME)."
             )
         self.base_url = urlunsplit(url)
-        self._api_key = api_key
+        self._api_key = _header_safe_key(api_key)
         self._max_response_bytes = max_response_bytes
         self._pool: ConnectionPool | None = None
 
@@ -143,6 +143,20 @@ class UpstreamBackend(Backend):
             "upstream": self.base_url,
             "endpoints": sorted(self.endpoints),
         }
+
+
+def _header_safe_key(api_key: str | None) -> str | None:
+    """The key without surrounding whitespace (a CR from a Windows env file); refused if a header cannot
+    carry it. The message never shows the key."""
+    if api_key is None:
+        return None
+    key = api_key.strip()
+    if not key or not (key.isascii() and key.isprintable()) or any(c.isspace() for c in key):
+        raise ConfigurationError(
+            "The upstream API key is empty or holds characters an HTTP header cannot carry (spaces, line "
+            "breaks, non-ASCII): check the environment variable named by --upstream-key-env."
+        )
+    return key
 
 
 def parse_upstream_answer(status: int, content: bytes, headers: Any) -> BackendResponse:
