@@ -20,6 +20,7 @@ import os
 import pickle
 import tempfile
 import threading
+from collections.abc import Callable
 from itertools import repeat
 from typing import Any, BinaryIO
 
@@ -37,7 +38,7 @@ _TAIL = 64 * 1024  # bytes read back from a block's end to find its last line en
 def scan_file(scan: Scan, handle: BinaryIO) -> None:
     """Scans the whole file behind ``handle`` into ``scan``, in two processes when worth it."""
     size = os.fstat(handle.fileno()).st_size
-    cut = _cut(handle.fileno(), size) if _can_fork(size) else None
+    cut = _cut(handle.fileno(), size) if can_fork(size, PARALLEL_MIN_BYTES) else None
     if cut is None:
         scan.scan(BlockReader(handle))
         return
@@ -58,10 +59,6 @@ def scan_file(scan: Scan, handle: BinaryIO) -> None:
         return
     _merge(scan, handle.fileno(), result, reader.next_line - 1)
     scan.close()
-
-
-def _can_fork(size: int) -> bool:
-    return size >= PARALLEL_MIN_BYTES and hasattr(os, "fork") and threading.active_count() == 1
 
 
 def _cut(fd: int, size: int) -> tuple[int, int] | None:
@@ -98,19 +95,8 @@ class _Half:
     first_crlf: int
 
 
-def _start_child(scan: Scan, name: str, offset: int, block_size: int) -> tuple[int, Any]:
-    """Forks the child; it pickles its ``_Half`` into an unnamed temporary file (no pipe to wait on)."""
-    out = tempfile.TemporaryFile()  # noqa: SIM115 (closed by _collect)
-    pid = os.fork()
-    if pid:
-        return pid, out
-    status = 1
-    try:  # the child: compute, write, exit (no cleanup handlers of the parent run here)
-        pickle.dump(_second_half(scan, name, offset, block_size), out, pickle.HIGHEST_PROTOCOL)
-        out.flush()
-        status = 0
-    finally:
-        os._exit(status)
+def _start_child(scan: Scan, name: str, offset: int, block_size: int) -> Child:
+    return fork_call(_second_half, scan, name, offset, block_size)
 
 
 def _second_half(scan: Scan, name: str, offset: int, block_size: int) -> _Half:
@@ -154,7 +140,41 @@ def _rows(columns: tuple[Any, ...]) -> list[Any]:
     return list(zip(ids, repeat(None), models, units, extra, ceilings, inputs))
 
 
-def _collect(child: tuple[int, Any]) -> _Half | None:
+def _collect(child: Child) -> _Half | None:
+    return join_call(child)
+
+
+# ---------------------------------------------------------------------------------------- forking
+
+Child = tuple[int, Any]  # (pid, the temporary file it writes its result into)
+
+
+def can_fork(size: int, min_bytes: int) -> bool:
+    """Whether a job on ``size`` bytes should fork: big enough, POSIX, and no other thread (forking a
+    threaded process, like the engine's server or Streamlit, risks a child stuck on a lock)."""
+    return size >= min_bytes and hasattr(os, "fork") and threading.active_count() == 1
+
+
+def fork_call(function: Callable[..., Any], *args: Any) -> Child:
+    """Starts ``function(*args)`` in a forked child; ``join_call`` gives its (picklable) return value.
+
+    The child only computes and writes its pickled result into an unnamed temporary file (no pipe to wait
+    on), then ends with ``os._exit`` (no cleanup handlers of the parent run there)."""
+    out = tempfile.TemporaryFile()  # noqa: SIM115 (closed by join_call)
+    pid = os.fork()
+    if pid:
+        return pid, out
+    status = 1
+    try:
+        pickle.dump(function(*args), out, pickle.HIGHEST_PROTOCOL)
+        out.flush()
+        status = 0
+    finally:
+        os._exit(status)
+
+
+def join_call(child: Child) -> Any | None:
+    """Waits for the child; its result, or None when it failed."""
     pid, out = child
     with out:
         _, status = os.waitpid(pid, 0)
