@@ -435,7 +435,8 @@ class Batch(BatchJobs, BatchResults):
         ``force`` (cancel() first to stop them)."""
         if self._active_jobs() and not force:
             raise BatchStateError(
-                f"Batch {self.id} has running jobs: cancel() it first, or delete(force=True)."
+                f"Batch {self.id} has running jobs: cancel() it first (`langbatch cancel`), or "
+                "delete(force=True) (`langbatch delete --force`) to leave them running at the provider."
             )
         with contextlib.suppress(BatchNotFoundError):  # never saved: only files to remove
             self.storage.delete(self.id)

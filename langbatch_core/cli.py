@@ -207,8 +207,7 @@ def create(ctx: click.Context, file: Path, name: str | None, start_now: bool, **
     """
     batch = _create(ctx, file, name, **options)
     if start_now:
-        batch.start()
-        click.echo(f"Started {batch.id}: {len(batch.record.jobs)} job(s), status {batch.record.status}.")
+        _start(batch, created=True)
 
 
 @cli.command()
@@ -225,9 +224,38 @@ def start(ctx: click.Context, batch_or_file: str, name: str | None, **options: A
 
         langbatch start lb_3f2a9c...          # or: langbatch start requests.jsonl --connection openai
     """
+    from langbatch_core.storage.base import BATCH_ID
+
     path = Path(batch_or_file)
-    batch = _create(ctx, path, name, **options) if path.is_file() else _load(ctx, batch_or_file)
-    batch.start()
+    if not path.is_file() and not BATCH_ID.match(batch_or_file):
+        raise click.ClickException(
+            f"{batch_or_file} is neither a request file nor a batch id: check the path, or copy an id from "
+            "`langbatch list`."
+        )
+    if path.is_file():
+        _start(_create(ctx, path, name, **options), created=True)
+    else:
+        _start(_load(ctx, batch_or_file))
+
+
+def _start(batch: Any, created: bool = False) -> None:
+    """Start a batch. If one just created fails before any job is recorded, it is deleted again (the same
+    command can simply be run again); otherwise the message says how to go on."""
+    try:
+        batch.start()
+    except LangBatchError as exc:
+        if not created:
+            raise
+        if not batch.record.jobs:
+            batch.delete()
+            raise click.ClickException(
+                f"{exc}\nNothing was kept: fix the cause and run the command again."
+            ) from exc
+        raise click.ClickException(
+            f"{exc}\nBatch {batch.id} is stored but its submission did not finish: fix the cause, then "
+            f"`langbatch start {batch.id}` (nothing is sent twice), or drop it: "
+            f"`langbatch delete {batch.id} --yes --force`."
+        ) from exc
     click.echo(f"Started {batch.id}: {len(batch.record.jobs)} job(s), status {batch.record.status}.")
 
 
@@ -268,7 +296,7 @@ def _counts(record: Any) -> str:
 @click.option("--timeout", type=float, help="Give up waiting after this many seconds (the batch runs on).")
 @batch_command
 def wait(ctx: click.Context, batch_id: str, poll_interval: float, timeout: float | None) -> None:
-    """Wait for a batch with a progress bar; exit 1 if its latest jobs failed.
+    """Wait for a batch with a progress bar; exit 1 if its latest jobs failed or --timeout passed first.
 
     Example:
 
@@ -288,6 +316,10 @@ def wait(ctx: click.Context, batch_id: str, poll_interval: float, timeout: float
             )
             ctx.exit(130)
     click.echo(f"{final}: {_counts(batch.record)}")
+    if batch.record.pending:
+        raise click.ClickException(
+            f"Still {final} after {timeout or 0:g} s; {batch.id} keeps running: `langbatch wait {batch.id}` again."
+        )
     batch.raise_for_status()
 
 
@@ -333,9 +365,10 @@ def cancel(ctx: click.Context, batch_id: str) -> None:
 
 
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--force", is_flag=True, help="Delete even with jobs running (they are not cancelled).")
 @batch_command
-def delete(ctx: click.Context, batch_id: str, yes: bool) -> None:
-    """Delete a batch and its files (it must not be running: cancel it first).
+def delete(ctx: click.Context, batch_id: str, yes: bool, force: bool) -> None:
+    """Delete a batch and its files (it must not be running: cancel it first, or --force).
 
     Example:
 
@@ -344,7 +377,7 @@ def delete(ctx: click.Context, batch_id: str, yes: bool) -> None:
     batch = _load(ctx, batch_id)
     if not yes:
         click.confirm(f"Delete {batch_id} and its files?", abort=True)
-    batch.delete()
+    batch.delete(force=force)
     click.echo(f"Deleted {batch_id}.")
 
 

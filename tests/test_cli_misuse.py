@@ -82,3 +82,34 @@ def test_an_unusable_data_dir_is_a_message(tmp_path):
     result = run("--data-dir", blocker / "data", "list")
     assert result.exit_code == 1 and "Cannot use the data directory" in result.output
     assert "Traceback" not in result.output
+
+
+def test_start_with_a_missing_file_is_not_called_a_bad_id(tmp_path):
+    result = run("start", tmp_path / "typo.jsonl")
+    assert result.exit_code == 1 and "neither a request file nor a batch id" in result.output
+
+
+def test_create_and_start_without_a_key_keeps_nothing(tmp_path):
+    result = run("create", write_chat_file(tmp_path / "in.jsonl", ["a"]), "--connection", "openai", "--start")
+    assert result.exit_code == 1 and "OPENAI_API_KEY" in result.output and "Nothing was kept" in result.output
+    assert "No batches yet" in run("list").output
+
+
+def test_a_submission_that_did_not_finish_says_how_to_go_on(tmp_path, engine):
+    root = engine.base_url.removesuffix("/v1")  # a base URL missing its /v1
+    path = write_chat_file(tmp_path / "in.jsonl", ["a"])
+    result = run("create", path, "--connection", "compatible", "--base-url", root, "--start")
+    assert result.exit_code == 1 and "Check the base URL" in result.output
+    batch_id = re.search(r"`langbatch delete (lb_\w+) --yes --force`", result.output).group(1)
+    assert "cancel() it first" in run("delete", batch_id, "--yes").output
+    assert run("delete", batch_id, "--yes", "--force").exit_code == 0
+    assert "No batches yet" in run("list").output
+
+
+def test_wait_that_times_out_exits_1_and_says_the_batch_runs_on(tmp_path, make_engine):
+    engine = make_engine(concurrency=1)
+    path = write_chat_file(tmp_path / "in.jsonl", ["slow [[slow:0.5]]"])
+    batch = OpenAIChatCompletionBatch(path, connection=to_engine(engine))
+    batch.start()
+    result = run("wait", batch.id, "--timeout", "0", "--poll-interval", "0.01")
+    assert result.exit_code == 1 and f"keeps running: `langbatch wait {batch.id}` again" in result.output

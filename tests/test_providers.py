@@ -190,3 +190,9 @@ def test_a_base_url_without_a_batch_api_says_to_check_it(tmp_path, upstream, mon
     with pytest.raises(ConfigurationError, match="Check the base URL") as caught:
         provider_for(Connection.openai()).submit(path, "/v1/chat/completions", {})
     assert upstream.base_url in str(caught.value)  # where it looked, though the connection names no URL
+
+
+@pytest.mark.parametrize("url", ["127.0.0.1:8765/v1", "file:///etc/passwd", "localhost/v1"])
+def test_a_base_url_must_be_http(url):
+    with pytest.raises(ConfigurationError, match="not an http\\(s\\) URL"):
+        Connection.compatible(url)

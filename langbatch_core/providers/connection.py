@@ -51,6 +51,11 @@ class Connection:
                 "api_key_env is the NAME of the environment variable holding the key (like "
                 "'OPENAI_API_KEY'), not the key itself: put the key in that variable."
             )
+        if self.base_url and not self.base_url.lower().startswith(("http://", "https://")):
+            raise ConfigurationError(
+                f"base_url {self.base_url!r} is not an http(s) URL: write it in full, like "
+                "'http://127.0.0.1:8765/v1' or 'https://api.groq.com/openai/v1'."
+            )
         if self.kind == "compatible" and not self.base_url:
             raise ConfigurationError(
                 "A 'compatible' connection needs base_url, the API root such as https://api.groq.com/openai/v1."
