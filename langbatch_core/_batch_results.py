@@ -94,7 +94,10 @@ class BatchResults:
         self._require_started()
         self.refresh()
         if not self.results_path.exists() or not any(job.downloaded for job in self.record.jobs):
-            raise BatchStateError(f"Batch {self.id} has no results yet ({self.record.status}); wait() first.")
+            raise BatchStateError(
+                f"Batch {self.id} has no results yet ({self.record.status}); wait() first "
+                f"(`langbatch wait {self.id}`)."
+            )
         return self.results_path
 
     def get_unsuccessful_requests(self) -> list[dict[str, Any]]:

@@ -345,8 +345,9 @@ class Batch(BatchJobs, BatchResults):
 
         Returns the final status. BatchStateError if the batch was not started.
         """
-        if not self.record.jobs:
-            raise BatchStateError(f"Batch {self.id} is not started: call start() first.")
+        self._require_started()
+        if poll_interval < 0 or (timeout is not None and timeout < 0):
+            raise ConfigurationError("wait() needs poll_interval and timeout of 0 seconds or more.")
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             self.refresh()
@@ -450,7 +451,10 @@ class Batch(BatchJobs, BatchResults):
 
     def _require_started(self) -> None:
         if not self.record.jobs:
-            raise BatchStateError(f"Batch {self.id} is not started: call start() first, then wait().")
+            raise BatchStateError(
+                f"Batch {self.id} is not started: call start() (`langbatch start {self.id}`) first, then "
+                "wait()."
+            )
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.id} {self.record.status} {self.record.request_count} requests>"

@@ -115,7 +115,9 @@ def _echo_json(data: Any) -> None:
 @cli.command()
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--endpoint", help="Expected endpoint (default: the url of the first request).")
-@click.option("--max-requests", type=int, help="Requests per job, to preview the split plan.")
+@click.option(
+    "--max-requests", type=click.IntRange(min=1), help="Requests per job, to preview the split plan."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the whole report as JSON.")
 def validate(file: Path, endpoint: str | None, max_requests: int | None, as_json: bool) -> None:
     """Check a request file line by line; exit 1 if it has errors.
@@ -166,7 +168,11 @@ def connection_options(command: Any) -> Any:
             "--api-key-env", help="NAME of the environment variable holding the key (never the key)."
         ),
         click.option("--api-version", help="Azure OpenAI API version."),
-        click.option("--max-requests", type=int, help="Split into jobs of at most this many requests."),
+        click.option(
+            "--max-requests",
+            type=click.IntRange(min=1),
+            help="Split into jobs of at most this many requests.",
+        ),
     ]
     for option in reversed(options):
         command = option(command)
@@ -292,8 +298,18 @@ def _counts(record: Any) -> str:
     )
 
 
-@click.option("--poll-interval", type=float, default=5.0, show_default=True, help="Seconds between polls.")
-@click.option("--timeout", type=float, help="Give up waiting after this many seconds (the batch runs on).")
+@click.option(
+    "--poll-interval",
+    type=click.FloatRange(min=0),
+    default=5.0,
+    show_default=True,
+    help="Seconds between polls.",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0),
+    help="Give up waiting after this many seconds (the batch runs on).",
+)
 @batch_command
 def wait(ctx: click.Context, batch_id: str, poll_interval: float, timeout: float | None) -> None:
     """Wait for a batch with a progress bar; exit 1 if its latest jobs failed or --timeout passed first.
@@ -318,7 +334,8 @@ def wait(ctx: click.Context, batch_id: str, poll_interval: float, timeout: float
     click.echo(f"{final}: {_counts(batch.record)}")
     if batch.record.pending:
         raise click.ClickException(
-            f"Still {final} after {timeout or 0:g} s; {batch.id} keeps running: `langbatch wait {batch.id}` again."
+            f"Still {final} after {timeout or 0:g} s; {batch.id} keeps running: "
+            f"`langbatch wait {batch.id}` again."
         )
     batch.raise_for_status()
 

@@ -134,3 +134,12 @@ def test_two_starts_at_once_submit_every_request_once(tmp_path, engine, upstream
     remote = [b for b in openai_client.batches.list() if b.metadata.get("langbatch_batch_id") == first.id]
     assert len(remote) == 4
     assert prompts_received(upstream) == {p: 1 for p in "abcd"}
+
+
+def test_wait_refuses_a_negative_poll_interval(tmp_path, engine):
+    batch = OpenAIChatCompletionBatch(
+        write_chat_file(tmp_path / "in.jsonl", ["a"]), connection=to_engine(engine)
+    )
+    batch.start()
+    with pytest.raises(ConfigurationError, match="0 seconds or more"):
+        batch.wait(poll_interval=-1)

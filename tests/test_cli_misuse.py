@@ -113,3 +113,18 @@ def test_wait_that_times_out_exits_1_and_says_the_batch_runs_on(tmp_path, make_e
     batch.start()
     result = run("wait", batch.id, "--timeout", "0", "--poll-interval", "0.01")
     assert result.exit_code == 1 and f"keeps running: `langbatch wait {batch.id}` again" in result.output
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("validate", "{file}", "--max-requests", "0"),
+        ("create", "{file}", "--max-requests", "-1"),
+        ("wait", "lb_1", "--poll-interval", "-1"),
+        ("wait", "lb_1", "--timeout", "-5"),
+    ],
+)
+def test_negative_numbers_are_usage_errors(tmp_path, args):
+    path = write_chat_file(tmp_path / "in.jsonl", ["a"])
+    result = run(*[arg.format(file=path) for arg in args])
+    assert result.exit_code == 2 and "Invalid value" in result.output
