@@ -43,6 +43,8 @@ SAMPLES = {
 }
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 _MARKDOWN_SPECIALS = re.compile(r"([\\`*_\[\]()<>!:$~|#])")  # links, images, html, emoji, latex
+_AUTOLINK = re.compile(r"(?i):(?=//)|\bwww(?=\.)|@(?=\w)")  # where a bare URL, www. or e-mail starts
+_WORD_JOINER = "\u2060"
 
 
 # ---------------------------------------------------------------- data directory and store
@@ -74,7 +76,9 @@ def md_escape(text: object) -> str:
     Use it for any string that came from a file, a provider or an exception; better still, show such
     strings with ``st.text``, ``st.code`` or ``st.dataframe``, which never interpret them.
     """
-    return _MARKDOWN_SPECIALS.sub(r"\\\1", str(text))
+    # markdown turns bare URLs into links even when escaped; an invisible word joiner stops it
+    unlinked = _AUTOLINK.sub(lambda m: m.group(0) + _WORD_JOINER, str(text))
+    return _MARKDOWN_SPECIALS.sub(r"\\\1", unlinked)
 
 
 def error_message(exc: BaseException, action: str) -> str:
