@@ -131,3 +131,27 @@ def test_summary_is_a_flat_row_for_tables():
     row = record(name="n", connection={"kind": "local"}).summary()
     assert row["connection_kind"] == "local" and row["jobs"] == 1 and row["attempts"] == 1
     assert "connection" not in row and isinstance(row["created_at"], float)
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        ("[1, 2]", "a JSON list, not an object"),
+        ('{"id": "../../etc", "endpoint": "x"}', "names another batch"),
+    ],
+)
+def test_a_record_of_the_wrong_shape_or_batch_is_refused(tmp_path, content, expected):
+    storage = FileBatchStorage(tmp_path)
+    storage.save(record())
+    (tmp_path / "batches" / "lb_1" / "batch.json").write_text(content)
+    for call in (lambda: storage.load("lb_1"), storage.list):
+        with pytest.raises(StorageError, match=expected):
+            call()
+
+
+def test_a_file_that_is_not_a_duckdb_store_is_not_called_locked(tmp_path):
+    path = tmp_path / "langbatch.duckdb"
+    path.write_text("not a database")
+    with pytest.raises(StorageError, match="move it aside") as caught:
+        DuckDBBatchStorage(path, lock_timeout=0.1).list()
+    assert "held by another process" not in str(caught.value)

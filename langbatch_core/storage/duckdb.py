@@ -22,6 +22,7 @@ from typing import TypeVar
 import duckdb
 import orjson
 
+from langbatch_core.config import DATA_DIR_ENV
 from langbatch_core.errors import StorageError
 from langbatch_core.storage.base import BatchRecord, BatchStorage, check_batch_id, not_found
 
@@ -169,7 +170,12 @@ class DuckDBBatchStorage(BatchStorage):
                     con = duckdb.connect(str(self.path))
                     break
                 except duckdb.IOException as exc:
-                    if "lock" not in str(exc).lower() or time.monotonic() > deadline:
+                    if "lock" not in str(exc).lower():
+                        raise StorageError(
+                            f"Cannot open the DuckDB store {self.path} ({exc}). If it is not a LangBatch "
+                            f"store, move it aside, or point {DATA_DIR_ENV} (or --data-dir) elsewhere."
+                        ) from exc
+                    if time.monotonic() > deadline:
                         raise StorageError(_lock_message(self.path, exc)) from exc
                     time.sleep(delay * (1 + random.random()))
                     delay = min(delay * 2, 0.2)

@@ -69,8 +69,16 @@ class FileBatchStorage(BatchStorage):
     @staticmethod
     def _read(path: Path) -> BatchRecord:
         try:
-            return BatchRecord.from_dict(orjson.loads(path.read_bytes()))
+            data = orjson.loads(path.read_bytes())
+            if not isinstance(data, dict):
+                raise TypeError(f"a JSON {type(data).__name__}, not an object")
+            record = BatchRecord.from_dict(data)
         except (OSError, orjson.JSONDecodeError, TypeError) as exc:
             raise StorageError(
                 f"The batch record {path} is unreadable ({exc}); restore or delete it."
             ) from exc
+        if record.id != path.parent.name:
+            raise StorageError(
+                f"The batch record {path} names another batch ({record.id!r}); restore or delete it."
+            )
+        return record
