@@ -155,3 +155,10 @@ def test_a_file_that_is_not_a_duckdb_store_is_not_called_locked(tmp_path):
     with pytest.raises(StorageError, match="move it aside") as caught:
         DuckDBBatchStorage(path, lock_timeout=0.1).list()
     assert "held by another process" not in str(caught.value)
+
+
+def test_an_unknown_id_names_the_store_that_may_have_it(tmp_path):
+    with pytest.raises(BatchNotFoundError, match=r"storage=DuckDBBatchStorage\(\)"):
+        FileBatchStorage(tmp_path).load("lb_1")
+    with pytest.raises(BatchNotFoundError, match="langbatch --store files list"):
+        DuckDBBatchStorage(data_dir=tmp_path).load("lb_1")

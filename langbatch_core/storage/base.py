@@ -181,9 +181,10 @@ class BatchStorage(ABC):
         return f"{type(self).__name__}(data_dir={str(self.data_dir)!r})"
 
 
-def not_found(batch_id: str, where: str) -> BatchNotFoundError:
-    """The BatchNotFoundError for ``batch_id`` in a store described by ``where``."""
+def not_found(batch_id: str, where: str, elsewhere: str = "") -> BatchNotFoundError:
+    """The BatchNotFoundError for ``batch_id`` in a store described by ``where``; ``elsewhere`` says which
+    other store may have it."""
     return BatchNotFoundError(
         f"No batch {batch_id!r} in {where}. Run `langbatch list` to see the stored batches, "
-        "or check that you are using the same store and LANGBATCH_DATA_DIR as when it was saved."
+        f"or check that you are using the same store and LANGBATCH_DATA_DIR as when it was saved.{elsewhere}"
     )

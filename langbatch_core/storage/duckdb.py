@@ -27,6 +27,9 @@ from langbatch_core.errors import StorageError
 from langbatch_core.storage.base import BatchRecord, BatchStorage, check_batch_id, not_found
 
 DB_FILE = "langbatch.duckdb"
+PYTHON_STORE_HINT = (
+    " Batches saved from Python without storage= are in the file store (`langbatch --store files list`)."
+)
 T = TypeVar("T")
 
 
@@ -114,7 +117,7 @@ class DuckDBBatchStorage(BatchStorage):
             lambda con: con.execute("SELECT record FROM batches WHERE id = ?", [batch_id]).fetchone()
         )
         if row is None:
-            raise not_found(batch_id, f"the DuckDB store {self.path}")
+            raise not_found(batch_id, f"the DuckDB store {self.path}", PYTHON_STORE_HINT)
         return BatchRecord.from_dict(orjson.loads(row[0]))
 
     def list(self) -> list[BatchRecord]:
@@ -133,7 +136,7 @@ class DuckDBBatchStorage(BatchStorage):
             return found
 
         if not self._run(work):
-            raise not_found(batch_id, f"the DuckDB store {self.path}")
+            raise not_found(batch_id, f"the DuckDB store {self.path}", PYTHON_STORE_HINT)
 
     def applied_migrations(self) -> list[str]:
         """Names of the migrations applied to this file, in order."""

@@ -16,6 +16,10 @@ from langbatch_core.errors import StorageError
 from langbatch_core.storage.base import BatchRecord, BatchStorage, not_found
 
 RECORD_FILE = "batch.json"
+CLI_STORE_HINT = (
+    " Batches made with the `langbatch` CLI or the dashboard are in the DuckDB store: "
+    "Batch.load(batch_id, storage=DuckDBBatchStorage())."
+)
 
 
 def write_atomic(path: Path, data: bytes) -> None:
@@ -51,7 +55,7 @@ class FileBatchStorage(BatchStorage):
     def load(self, batch_id: str) -> BatchRecord:
         path = self._record_path(batch_id)
         if not path.is_file():
-            raise not_found(batch_id, f"the file store at {self.data_dir / 'batches'}")
+            raise not_found(batch_id, f"the file store at {self.data_dir / 'batches'}", CLI_STORE_HINT)
         return self._read(path)
 
     def list(self) -> list[BatchRecord]:
@@ -63,7 +67,7 @@ class FileBatchStorage(BatchStorage):
     def delete(self, batch_id: str) -> None:
         path = self._record_path(batch_id)
         if not path.is_file():
-            raise not_found(batch_id, f"the file store at {self.data_dir / 'batches'}")
+            raise not_found(batch_id, f"the file store at {self.data_dir / 'batches'}", CLI_STORE_HINT)
         path.unlink()
 
     @staticmethod
