@@ -307,11 +307,22 @@ def load_batch(batch_id: str) -> Any:
     return Batch.load(batch_id, storage=storage())
 
 
+def start_interrupted(record: Any) -> bool:
+    """Its jobs were never handed to the provider (a start that failed or stopped): nothing runs anywhere."""
+    active = [job for job in record.jobs if job.active or job.status == "submitting"]
+    return bool(active) and all(job.status == "submitting" and not job.provider_job_id for job in active)
+
+
+def is_running(record: Any) -> bool:
+    """Work is under way at the provider: worth polling and refreshing the page for."""
+    return record.status in ACTIVE_STATUSES and not start_interrupted(record)
+
+
 def poll_active(records: list[Any]) -> list[str]:
     """Ask the provider about every running batch (the store is updated); messages for those that failed."""
     messages = []
     for record in records:
-        if record.status in ACTIVE_STATUSES:
+        if is_running(record):
             try:
                 load_batch(record.id).get_status()
             except Exception as exc:
@@ -390,7 +401,7 @@ def errors_by_code(record: Any) -> pd.DataFrame:
     table = results_table(record)
     if table is not None:
         failed = table[table["status"] != "succeeded"]
-        if record.status in ACTIVE_STATUSES:  # requests still to run are pending, not errors
+        if is_running(record):  # requests still to run are pending, not errors
             failed = failed[failed["status"] != "missing"]
         if len(failed):
             codes = failed["error_code"].fillna(failed["status"])

@@ -27,7 +27,7 @@ if not records:
     st.page_link("views/new_batch.py", label="New batch", icon=":material/add_circle:")
     st.stop()
 
-running_at_start = any(r.status in common.ACTIVE_STATUSES for r in records)
+running_at_start = any(common.is_running(r) for r in records)
 
 
 def pick_from_table(event, table) -> None:
@@ -130,6 +130,12 @@ def details(record) -> None:
     cols[2].metric("Failed", common.count(record.failed))
     cols[3].metric("Pending", common.count(record.pending))
     cols[4].metric("Est. cost", common.money(record.estimated_cost_usd))
+    if common.start_interrupted(record):
+        st.warning(
+            "The start of this batch did not finish: its requests never reached the provider, so nothing "
+            "runs. Press Start to submit them again; if it fails again, the message says why.",
+            icon=":material/pause_circle:",
+        )
     done = record.succeeded + record.failed
     st.progress(tables.progress(record), text=f"{done:,} of {record.request_count:,} requests finished")
     actions(record)
@@ -157,7 +163,7 @@ def live_table() -> None:
         for message in common.poll_active(batches):
             st.warning(message, icon=":material/warning:")
         batches = common.list_batches()
-        if not any(r.status in common.ACTIVE_STATUSES for r in batches):
+        if not any(common.is_running(r) for r in batches):
             if done:
                 st.session_state["bt_done"] = done  # keep the last action's message for the redraw
             st.rerun()  # everything finished: redraw once without the timer

@@ -140,3 +140,17 @@ def test_requests_still_running_are_not_listed_as_errors(data_dir):
     assert "missing" not in set(errors["code"])
     assert dict(zip(errors["code"], errors["count"], strict=True)) == {"invalid_value": 1}
     assert not errors["example"].isna().any()
+
+
+def test_a_start_that_never_reached_the_provider_is_not_watched_forever(data_dir):
+    stuck = make_record(1, status="validating")
+    stuck.jobs[0].status, stuck.jobs[0].provider_job_id = "submitting", None  # the upload failed
+    store([stuck])
+    at = open_page("batches")
+    assert not at.exception
+    assert "Refreshing every" not in texts(at, "caption")  # no timer, no polling of a provider
+    assert "Refreshing batch" not in texts(at, "warning")  # and no poll failing every 2 s
+    assert "Press Start to submit them again" in texts(at, "warning")
+    assert at.button(key="bt_start").disabled is False
+    running = make_record(2, status="in_progress")  # a job at the provider: watched
+    assert common.is_running(running) and not common.is_running(stuck)
