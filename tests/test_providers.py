@@ -196,3 +196,21 @@ def test_a_base_url_without_a_batch_api_says_to_check_it(tmp_path, upstream, mon
 def test_a_base_url_must_be_http(url):
     with pytest.raises(ConfigurationError, match="not an http\\(s\\) URL"):
         Connection.compatible(url)
+
+
+GROQ_LIKE_KEY = "gsk_" + "Ab3dEf6hIj9kLm2nOp5qRs8tUv1wXy4z"
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [{"api_key_env": GROQ_LIKE_KEY}, {"base_url": f"https://user:{GROQ_LIKE_KEY}@api.example.com/v1"}],
+)
+def test_a_key_that_fits_a_variable_name_or_sits_in_the_url_is_refused_unrepeated(kw):
+    with pytest.raises(ConfigurationError) as caught:
+        Connection.compatible(**{"base_url": "https://api.example.com/v1", **kw})
+    assert GROQ_LIKE_KEY not in str(caught.value)
+
+
+def test_ordinary_variable_names_are_accepted():
+    for name in ("OPENAI_API_KEY", "GROQ_API_KEY_2", "my_key"):
+        assert Connection.compatible("http://x/v1", api_key_env=name).api_key_env == name

@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from dataclasses import asdict, dataclass, fields, replace
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from langbatch_core.errors import ConfigurationError
 
@@ -46,11 +47,7 @@ class Connection:
             raise ConfigurationError(f"A connection needs a kind (one of {', '.join(KINDS)}).")
         if self.api_key_env is None and self.kind in DEFAULT_KEY_ENV:
             object.__setattr__(self, "api_key_env", DEFAULT_KEY_ENV[self.kind])
-        if self.api_key_env is not None and not _ENV_NAME.match(self.api_key_env):
-            raise ConfigurationError(
-                "api_key_env is the NAME of the environment variable holding the key (like "
-                "'OPENAI_API_KEY'), not the key itself: put the key in that variable."
-            )
+        _check_no_secret(self.api_key_env, self.base_url)
         if self.base_url and not self.base_url.lower().startswith(("http://", "https://")):
             raise ConfigurationError(
                 f"base_url {self.base_url!r} is not an http(s) URL: write it in full, like "
@@ -117,3 +114,23 @@ class Connection:
 
             values["limits"] = Limits(**values["limits"])
         return cls(**values)
+
+
+def _check_no_secret(api_key_env: str | None, base_url: str | None) -> None:
+    """Refuse what looks like a key where a connection (which is stored) expects none; the message never
+    repeats the value."""
+    if api_key_env is not None and (not _ENV_NAME.match(api_key_env) or _looks_like_a_key(api_key_env)):
+        raise ConfigurationError(
+            "api_key_env is the NAME of the environment variable holding the key (like "
+            "'OPENAI_API_KEY'), not the key itself: put the key in that variable."
+        )
+    if base_url and urlsplit(base_url).password:
+        raise ConfigurationError(
+            "base_url holds a password (user:secret@host): put the key in an environment variable and name "
+            "it with api_key_env instead."
+        )
+
+
+def _looks_like_a_key(name: str) -> bool:
+    """Keys (``gsk_...``, ``sk_live_...``) are long mixes of lower case and digits; variable names are not."""
+    return len(name) >= 24 and any(c.islower() for c in name) and any(c.isdigit() for c in name)
