@@ -190,3 +190,49 @@ def test_input_shared_by_two_batches_outlives_the_first_to_end(tmp_path):
     BatchRun(manager, second)._drop_deleted_input()
     assert not state.file_path(file["id"]).exists()
     state.close()
+
+
+def test_ids_with_path_tricks_name_nothing(engine):
+    root = Path(engine.data_dir) / "engine"
+    before = (root / "state.sqlite3").stat().st_size
+    for trick in [
+        "%2e%2e",
+        "..%2fstate.sqlite3",
+        "%2Fetc%2Fpasswd",
+        "a%00b",
+        "state.sqlite3",
+        "%2e%2e%2f%2e%2e",
+    ]:
+        for method, path in [
+            ("GET", f"/files/{trick}"),
+            ("GET", f"/files/{trick}/content"),
+            ("DELETE", f"/files/{trick}"),
+            ("GET", f"/batches/{trick}"),
+            ("POST", f"/batches/{trick}/cancel"),
+        ]:
+            answer = httpx.request(method, engine.base_url + path)
+            assert answer.status_code == 404, (method, path)
+            assert set(answer.json()["error"]) == {"message", "type", "param", "code"}
+    assert (root / "state.sqlite3").stat().st_size == before
+
+
+def test_concurrent_cancels_end_in_one_consistent_cancelled_batch(make_engine, upstream, openai_spec):
+    import concurrent.futures
+
+    engine = make_engine(concurrency=2)
+    client = openai.OpenAI(base_url=engine.base_url, api_key="k", max_retries=0)
+    batch = run_batch(client, [chat_line(f"r{i}", f"t{i} [[slow:0.1]]") for i in range(20)])
+    wait(client, batch.id, {"in_progress"})
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        answers = list(
+            pool.map(lambda _: httpx.post(f"{engine.base_url}/batches/{batch.id}/cancel"), range(8))
+        )
+    assert {a.status_code for a in answers} == {200}
+    assert {a.json()["status"] for a in answers} <= {"cancelling", "cancelled"}
+    done = wait(client, batch.id)
+    openai_spec.check(done, "Batch")
+    counts = done.request_counts
+    assert done.status == "cancelled" and counts.completed + counts.failed == counts.total == 20
+    finished = results(client, done.output_file_id) | results(client, done.error_file_id)
+    assert len(finished) == 20
+    client.close()
