@@ -1,6 +1,7 @@
 """Where LangBatch keeps its data, and the settings read from the environment.
 
 ``LANGBATCH_DATA_DIR`` names the data directory; without it LangBatch uses ``~/.langbatch``.
+``LANGBATCH_ENGINE_URL`` names a running local engine for ``Connection.local()`` (instead of starting one).
 Nothing here reads or stores a secret.
 
     from langbatch_core import config
@@ -15,6 +16,7 @@ from pathlib import Path
 from langbatch_core.errors import ConfigurationError
 
 DATA_DIR_ENV = "LANGBATCH_DATA_DIR"
+ENGINE_URL_ENV = "LANGBATCH_ENGINE_URL"  # a running local engine to use instead of finding or starting one
 DEFAULT_DATA_DIR = Path.home() / ".langbatch"
 
 

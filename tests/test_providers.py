@@ -214,3 +214,9 @@ def test_a_key_that_fits_a_variable_name_or_sits_in_the_url_is_refused_unrepeate
 def test_ordinary_variable_names_are_accepted():
     for name in ("OPENAI_API_KEY", "GROQ_API_KEY_2", "my_key"):
         assert Connection.compatible("http://x/v1", api_key_env=name).api_key_env == name
+
+
+def test_the_local_connection_follows_langbatch_engine_url(engine, monkeypatch):
+    monkeypatch.setenv("LANGBATCH_ENGINE_URL", engine.base_url)  # as README "Configuration" says
+    assert provider_for(Connection.local()).find({"langbatch_batch_id": "lb_none"}) == []
+    assert str(make_client(Connection.local()).base_url).rstrip("/") == engine.base_url.rstrip("/")

@@ -21,7 +21,7 @@ from typing import Any
 
 import openai
 
-from langbatch_core import errors
+from langbatch_core import config, errors
 from langbatch_core.providers.base import Job, Provider, register_provider
 from langbatch_core.providers.connection import Connection
 
@@ -156,9 +156,10 @@ def _azure_client(connection: Connection) -> openai.OpenAI:
 
 
 def local_base_url(connection: Connection, data_dir: Path | None = None) -> str:
-    """The local engine's URL: the connection's, else the engine serving ``data_dir`` (started if needed)."""
-    if connection.base_url:
-        return connection.base_url
+    """The local engine's URL: the connection's, else ``$LANGBATCH_ENGINE_URL``, else the engine serving
+    ``data_dir`` (started if needed)."""
+    if connection.base_url or os.environ.get(config.ENGINE_URL_ENV):
+        return connection.base_url or os.environ[config.ENGINE_URL_ENV]
     from langbatch_core.local import ensure_local_engine
 
     try:
