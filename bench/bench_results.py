@@ -174,11 +174,14 @@ def child(variant: str, results: str, requests: str) -> None:
         base = _rss()
         start, cpu, children = time.perf_counter(), time.process_time(), _children_cpu()
         table = load_results(results, requests=requests if variant == "load_with_requests" else None)
-        seconds = time.perf_counter() - start
-        cpu = time.process_time() - cpu + _children_cpu() - children
+        seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+        helper = _children_cpu() - children
+        if helper:
+            detail = f"cpu {cpu:.2f} s here + {helper:.2f} s in the forked helper; "
+        cpu += helper
     peak = _rss() + _child_added(base)  # before the interactions below, which make their own copies
     if variant != "baseline":
-        detail = _interactions(table)
+        detail += _interactions(table)
     print(
         json.dumps(
             {
