@@ -196,47 +196,51 @@ def translate_error(
     """
     where = _where(connection, base_url)
     if isinstance(exc, openai.APIConnectionError):  # includes APITimeoutError
-        hint = (
-            "Start it with `langbatch serve` (or use Connection.local() with no base_url: it starts one)."
-            if connection.kind == "local"
-            else "Check the base URL and your network, then try again."
-        )
         return errors.ProviderUnavailableError(
-            f"Could not {action}: {where} cannot be reached ({exc}). {hint}"
+            f"Could not {action}: {where} cannot be reached ({exc}). {_reach_hint(connection)}"
         )
     status = getattr(exc, "status_code", None)
     if not isinstance(exc, openai.APIStatusError) or not isinstance(status, int):
         return errors.ProviderError(f"Could not {action} at {where}: {exc!r}")
     message = _api_message(exc)
-    code = getattr(exc, "code", None)
-    kw = {"status_code": status, "code": code}
-    if isinstance(exc, openai.AuthenticationError | openai.PermissionDeniedError):
-        variable = connection.api_key_env or "the API key variable"
-        return errors.AuthenticationError(
-            f"Could not {action}: {where} refused the API key ({message}). Check the key in {variable}.", **kw
-        )
-    if isinstance(exc, openai.RateLimitError):
-        return errors.RateLimitError(
-            f"Could not {action}: {where} is rate limiting ({message}). Wait a little and try again, or "
-            "split into smaller jobs (Limits(max_requests=...)).",
-            **kw,
-        )
     if isinstance(exc, openai.NotFoundError) and api_call:
         return errors.ConfigurationError(
             f"Could not {action}: {where} has no OpenAI batch API there ({message}). Check the base URL: it "
             "must be the API root serving /files and /batches (usually ending in /v1)."
         )
+    kind, meaning = _status_meaning(exc, status, connection)
+    return kind(
+        f"Could not {action}: {where} {meaning.format(message=message)}",
+        status_code=status,
+        code=getattr(exc, "code", None),
+    )
+
+
+def _reach_hint(connection: Connection) -> str:
+    if connection.kind == "local":
+        return "Start it with `langbatch serve` (or use Connection.local() with no base_url: it starts one)."
+    return "Check the base URL and your network, then try again."
+
+
+def _status_meaning(
+    exc: openai.APIStatusError, status: int, connection: Connection
+) -> tuple[type[errors.ProviderError], str]:
+    """The error class for an HTTP error, and what it means (``{message}``: the API's own words)."""
+    if isinstance(exc, openai.AuthenticationError | openai.PermissionDeniedError):
+        variable = connection.api_key_env or "the API key variable"
+        return errors.AuthenticationError, f"refused the API key ({{message}}). Check the key in {variable}."
+    if isinstance(exc, openai.RateLimitError):
+        return errors.RateLimitError, (
+            "is rate limiting ({message}). Wait a little and try again, or split into smaller jobs "
+            "(Limits(max_requests=...))."
+        )
     if isinstance(exc, openai.NotFoundError):
-        return errors.ProviderNotFoundError(
-            f"Could not {action}: {where} does not know it ({message}). Was it made with another connection "
-            "or deleted?",
-            **kw,
+        return errors.ProviderNotFoundError, (
+            "does not know it ({message}). Was it made with another connection or deleted?"
         )
     if status >= 500:
-        return errors.ProviderUnavailableError(
-            f"Could not {action}: {where} had a server error {status} ({message}). Try again later.", **kw
-        )
-    return errors.ProviderError(f"Could not {action}: {where} answered {status} ({message}).", **kw)
+        return errors.ProviderUnavailableError, f"had a server error {status} ({{message}}). Try again later."
+    return errors.ProviderError, f"answered {status} ({{message}})."
 
 
 def _where(connection: Connection, base_url: str | None) -> str:
