@@ -131,22 +131,26 @@ class Batch(BatchJobs, BatchResults):
         tmp_dir.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix="create-", suffix=".jsonl", dir=tmp_dir)
         try:
-            count = 0
             with os.fdopen(fd, "wb") as out:
-                for count, item in enumerate(requests, start=1):
-                    out.write(
-                        _dumps_item(count, cls._request_line(count, item, default, request_kwargs or {}))
-                    )
-            if not count:
-                raise InvalidRequestsError(
-                    f"{cls.__name__}.create got no requests: pass a list with at least one request body."
-                )
+                cls._write_request_lines(out, requests, default, request_kwargs or {})
             return cls(tmp, **{**kw, "connection": connection, "storage": storage})
         except InvalidRequestsError as exc:
             message = str(exc).replace(tmp, "the requests given to create() (line N is item N)", 1)
             raise InvalidRequestsError(message, exc.issues, exc.report) from None
         finally:
             Path(tmp).unlink(missing_ok=True)
+
+    @classmethod
+    def _write_request_lines(
+        cls, out: Any, requests: Iterable[Any], model: str | None, extra: dict[str, Any]
+    ) -> None:
+        count = 0
+        for count, item in enumerate(requests, start=1):
+            out.write(_dumps_item(count, cls._request_line(count, item, model, extra)))
+        if not count:
+            raise InvalidRequestsError(
+                f"{cls.__name__}.create got no requests: pass a list with at least one request body."
+            )
 
     @classmethod
     def _request_line(cls, index: int, item: Any, model: str | None, extra: dict[str, Any]) -> dict[str, Any]:
