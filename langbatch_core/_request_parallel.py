@@ -44,14 +44,14 @@ def scan_file(scan: Scan, handle: BinaryIO) -> None:
         return
     offset, block_size = cut
     reader = BlockReader(handle, stop=offset)
-    child = None
+    child, started = None, False
     try:
         for whole in reader:
             scan.scan_whole(whole)
-            if child is None and scan.endpoint is not None:
-                child = _start_child(scan, handle.name, offset, block_size)
+            if not started and scan.endpoint is not None:
+                child, started = _start_child(scan, handle.name, offset, block_size), True
     finally:
-        result = _collect(child) if child is not None else None  # an error here: the child still ends
+        result = join_call(child)  # after an error here too: the child always ends
     scan.bom = reader.bom
     if result is None:  # no child (endpoint still unknown), or it failed: the second half here
         handle.seek(offset)
@@ -95,7 +95,7 @@ class _Half:
     first_crlf: int
 
 
-def _start_child(scan: Scan, name: str, offset: int, block_size: int) -> Child:
+def _start_child(scan: Scan, name: str, offset: int, block_size: int) -> Child | None:
     return fork_call(_second_half, scan, name, offset, block_size)
 
 
@@ -140,10 +140,6 @@ def _rows(columns: tuple[Any, ...]) -> list[Any]:
     return list(zip(ids, repeat(None), models, units, extra, ceilings, inputs))
 
 
-def _collect(child: Child) -> _Half | None:
-    return join_call(child)
-
-
 # ---------------------------------------------------------------------------------------- forking
 
 Child = tuple[int, Any]  # (pid, the temporary file it writes its result into)
@@ -155,13 +151,18 @@ def can_fork(size: int, min_bytes: int) -> bool:
     return size >= min_bytes and hasattr(os, "fork") and threading.active_count() == 1
 
 
-def fork_call(function: Callable[..., Any], *args: Any) -> Child:
+def fork_call(function: Callable[..., Any], *args: Any) -> Child | None:
     """Starts ``function(*args)`` in a forked child; ``join_call`` gives its (picklable) return value.
 
     The child only computes and writes its pickled result into an unnamed temporary file (no pipe to wait
-    on), then ends with ``os._exit`` (no cleanup handlers of the parent run there)."""
+    on), then ends with ``os._exit`` (no cleanup handlers of the parent run there). None: no fork was
+    possible (process limits); the caller then does the work itself."""
     out = tempfile.TemporaryFile()  # noqa: SIM115 (closed by join_call)
-    pid = os.fork()
+    try:
+        pid = os.fork()
+    except OSError:
+        out.close()
+        return None
     if pid:
         return pid, out
     status = 1
@@ -173,8 +174,10 @@ def fork_call(function: Callable[..., Any], *args: Any) -> Child:
         os._exit(status)
 
 
-def join_call(child: Child) -> Any | None:
-    """Waits for the child; its result, or None when it failed."""
+def join_call(child: Child | None) -> Any | None:
+    """Waits for the child; its result, or None when it failed (or never started)."""
+    if child is None:
+        return None
     pid, out = child
     with out:
         _, status = os.waitpid(pid, 0)

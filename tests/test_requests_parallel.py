@@ -135,3 +135,15 @@ def test_cut_follows_a_line_longer_than_a_block(tmp_path, monkeypatch, forks):
     assert validate_file(source).to_dict() == expected.to_dict()
     assert expected.ok and expected.request_count == 40
     assert forks
+
+
+def test_no_fork_possible_means_a_serial_pass(tmp_path, monkeypatch, forks):
+    source = messy_file(tmp_path / "messy.jsonl")
+    expected = serial(monkeypatch, source)
+
+    def no_fork():
+        raise OSError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(_request_parallel.os, "fork", no_fork)
+    assert validate_file(source).to_dict() == expected.to_dict()
+    assert forks

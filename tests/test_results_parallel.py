@@ -106,3 +106,15 @@ def test_threaded_process_reads_alone(tmp_path, monkeypatch, forks):
         other.join()
     assert not forks
     assert_same(table, expected)
+
+
+def test_no_fork_possible_means_reading_here(tmp_path, monkeypatch, forks):
+    source = messy_results(tmp_path / "results.jsonl")
+    expected = serial(monkeypatch, source)
+
+    def no_fork():
+        raise OSError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(results.os, "fork", no_fork)
+    assert_same(load_results(source), expected)
+    assert forks
