@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import json
+import tracemalloc
 
 import pytest
+from test_engine import chat_line
 
 from langbatch_core.errors import ConfigurationError
-from langbatch_core.local.backends import UpstreamBackend, make_backend, parse_upstream_answer
+from langbatch_core.local.backends import (
+    BackendResponse,
+    UpstreamBackend,
+    make_backend,
+    parse_upstream_answer,
+)
+from langbatch_core.local.batches import BatchManager, BatchRun, result_line
 from langbatch_core.local.state import EngineState, ProgressLog, write_atomic
 from langbatch_core.local.validation import validate_input
 
@@ -95,3 +103,31 @@ def test_upstream_answers_are_parsed_with_retry_after():
     garbage = parse_upstream_answer(200, b"<html>", {})
     assert garbage.status_code == 502 and not garbage.ok
     assert parse_upstream_answer(200, b"[1]", {"retry-after": "Wed, 21 Oct 2015"}).retry_after is None
+
+
+def test_results_are_copied_to_the_output_files_without_holding_them_in_memory(tmp_path):
+    state = EngineState(tmp_path)
+    lines = [chat_line(f"r{i}", "x") for i in range(60)]
+    (tmp_path / "in.jsonl").write_text("\n".join(lines) + "\n")
+    _, requests, _ = validate_input(tmp_path / "in.jsonl", "/v1/chat/completions")
+    run = BatchRun(BatchManager(state, executor=None), {"id": "batch_m", "input_file_id": "file-in"})
+    run.requests = requests
+    log = ProgressLog(state.progress_path("batch_m"))
+    big = {"object": "chat.completion", "padding": "p" * 500_000}  # 60 results of 0.5 MB: 30 MB in all
+    for index in range(0, 60, 2):  # every other one finished: output, error and unrun lines all written
+        answer = BackendResponse(200 if index % 4 == 0 else 500, big)
+        log.append(index, index % 4 == 0, result_line(f"r{index}", answer))
+    log.close()
+    tracemalloc.start()
+    output_id, error_id, counts = run._write_results("expired")
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert counts == {"total": 60, "completed": 15, "failed": 45}
+    assert peak < 5_000_000  # a few lines at a time, not the 30 MB of results
+    output = state.file_path(output_id).read_bytes().splitlines()
+    errors = state.file_path(error_id).read_bytes().splitlines()
+    assert [json.loads(line)["custom_id"] for line in output] == [f"r{i}" for i in range(0, 60, 4)]
+    assert len(errors) == 45 and json.loads(errors[-1])["error"]["code"] == "batch_expired"
+    assert all(len(line) > 500_000 for line in output)
+    requests.close()
+    state.close()

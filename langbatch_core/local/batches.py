@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import fcntl
 import logging
+import mmap
 import os
 import time
 from dataclasses import dataclass
@@ -346,25 +347,38 @@ class BatchRun:
         (self.state.progress_dir / f"{batch['id']}.lock").unlink(missing_ok=True)
 
     def _write_results(self, outcome: str) -> tuple[str | None, str | None, dict[str, int]]:
-        """Output and error files from the progress log (raw lines, no re-encoding), in input order."""
+        """Output and error files from the progress log, in input order: recorded lines are copied as they
+        are (no re-encoding, never all in memory at once), the unrun ones written as cancelled/expired."""
         assert self.requests is not None
-        recorded = {index: (ok, raw) for index, ok, raw in self.state.read_progress_raw(self.batch["id"])}
+        recorded = self.state.progress_offsets(self.batch["id"])
         code, message = (
             ("batch_cancelled", CANCELLED_MESSAGE)
             if outcome == "cancelled"
             else ("batch_expired", EXPIRED_MESSAGE)
         )
-        good, bad = bytearray(), bytearray()
-        for index, custom_id in enumerate(self.requests.custom_ids):
-            ok, raw = recorded.get(index) or (False, orjson.dumps(unrun_line(custom_id, code, message)))
-            target = good if ok else bad
-            target += raw
-            target += b"\n"
+        with self.state.new_file() as good, self.state.new_file() as bad, self._progress_map() as log:
+            for index, custom_id in enumerate(self.requests.custom_ids):
+                entry = recorded.get(index)
+                if entry is None:
+                    bad.write(orjson.dumps(unrun_line(custom_id, code, message)) + b"\n")
+                    continue
+                ok, start, end = entry
+                (good if ok else bad).write(log[start : end + 1])  # the line and its newline
         total = len(self.requests)
-        completed = sum(1 for ok, _ in recorded.values() if ok)
-        output_id = self.state.write_file(bytes(good)) if good else None
-        error_id = self.state.write_file(bytes(bad)) if bad else None
-        return output_id, error_id, {"total": total, "completed": completed, "failed": total - completed}
+        completed = sum(1 for ok, _, _ in recorded.values() if ok)
+        return (
+            good.file_id,
+            bad.file_id,
+            {"total": total, "completed": completed, "failed": total - completed},
+        )
+
+    def _progress_map(self) -> contextlib.AbstractContextManager[Any]:
+        """The progress file mapped read-only (an empty buffer when nothing was recorded)."""
+        path = self.state.progress_path(self.batch["id"])
+        if not path.exists() or path.stat().st_size == 0:
+            return contextlib.nullcontext(memoryview(b""))
+        with path.open("rb") as handle:
+            return mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
 
 
 def result_line(custom_id: str, answer: BackendResponse | CallError) -> dict[str, Any]:

@@ -152,22 +152,40 @@ class EngineState:
 
     def read_progress_raw(self, batch_id: str) -> Iterator[tuple[int, bool, bytes]]:
         """(input index, succeeded?, result line as JSON bytes) for every whole recorded line."""
+        for index, ok, _start, line in self._progress_lines(batch_id):
+            yield index, ok, line
+
+    def progress_offsets(self, batch_id: str) -> dict[int, tuple[bool, int, int]]:
+        """{input index: (succeeded?, start, end)} of each recorded result line in the progress file, so
+        that results can be copied from it without holding them all in memory."""
+        return {
+            index: (ok, start, start + len(line)) for index, ok, start, line in self._progress_lines(batch_id)
+        }
+
+    def _progress_lines(self, batch_id: str) -> Iterator[tuple[int, bool, int, bytes]]:
         path = self.progress_path(batch_id)
         if not path.exists():
             return
+        offset = 0
         with path.open("rb") as handle:
             for line in handle:
+                start, offset = offset, offset + len(line)
                 parts = line.split(b"\t", 2)
                 if len(parts) != 3 or not line.endswith(b"\n") or not parts[0].isdigit():
                     continue
-                yield int(parts[0]), parts[1] == b"1", parts[2][:-1]
+                yield (
+                    int(parts[0]),
+                    parts[1] == b"1",
+                    start + len(parts[0]) + len(parts[1]) + 2,
+                    parts[2][:-1],
+                )
 
     # --- files written by the engine (from a worker thread: no database access here) ---------------------
-    def write_file(self, data: bytes) -> str:
-        """Store ``data`` under a new file id (temp + rename) and return the id; ``register_file`` it next."""
-        file_id = new_id("file-")
-        write_atomic(self.file_path(file_id), data)
-        return file_id
+    def new_file(self) -> NewFile:
+        """A file written piece by piece: ``with state.new_file() as out: out.write(b"..."); out.file_id``
+        (None when nothing was written). Stored at the end of the ``with`` (temp + rename);
+        ``register_file`` it next."""
+        return NewFile(self.files_dir)
 
     def register_file(self, file_id: str, filename: str, purpose: str) -> dict[str, Any]:
         return self._register_file(file_id, self.file_path(file_id), filename, purpose)
@@ -197,6 +215,39 @@ class ProgressLog:
     def close(self) -> None:
         self.sync()
         os.close(self.fd)
+
+
+class NewFile:
+    """See ``EngineState.new_file``: the temp file is created on the first write, renamed on a clean exit
+    and removed after an error."""
+
+    def __init__(self, files_dir: Path) -> None:
+        self.files_dir = files_dir
+        self.file_id: str | None = None
+        self._handle: Any = None
+        self._tmp: Path | None = None
+
+    def __enter__(self) -> NewFile:
+        return self
+
+    def write(self, data: bytes | memoryview) -> None:
+        if self._handle is None:
+            self._tmp = self.files_dir / f".new-{secrets.token_hex(6)}.tmp"
+            self._handle = self._tmp.open("wb")
+        self._handle.write(data)
+
+    def __exit__(self, exc_type: object, *_: object) -> None:
+        if self._handle is None:
+            return
+        assert self._tmp is not None
+        self._handle.flush()
+        os.fsync(self._handle.fileno())
+        self._handle.close()
+        if exc_type is not None:
+            self._tmp.unlink(missing_ok=True)
+            return
+        self.file_id = new_id("file-")
+        os.replace(self._tmp, self.files_dir / self.file_id)
 
 
 def write_atomic(path: Path, data: bytes) -> None:
