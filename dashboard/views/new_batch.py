@@ -123,7 +123,10 @@ if missing_key:
         "now and start it later.",
         icon=":material/key:",
     )
-name = st.text_input("Name", value=common.default_batch_name(path), max_chars=100, key="nb_name")
+if st.session_state.get("nb_name_for") != str(path):  # another file: suggest its name, not the last one's
+    st.session_state["nb_name_for"] = str(path)
+    st.session_state["nb_name"] = common.default_batch_name(path)
+name = st.text_input("Name", max_chars=100, key="nb_name")
 left, right, _ = st.columns([1, 1, 4])
 create = left.button("Create", key="nb_create", width="stretch")
 start = right.button(

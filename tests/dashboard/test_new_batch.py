@@ -109,8 +109,12 @@ def test_the_sample_gives_a_valid_report_in_one_click(data_dir):
     at.radio(key="nb_source").set_value("Try a sample").run()
     assert not at.exception
     assert "Valid:" in texts(at, "success")
+    assert at.text_input(key="nb_name").value == "chat"
     at.selectbox(key="nb_sample").select_index(1).run()
     assert "Endpoint: /v1/embeddings" in texts(at, "text")
+    assert at.text_input(key="nb_name").value == "embeddings"  # the name follows the file
+    at.text_input(key="nb_name").input("my embeddings").run()
+    assert at.text_input(key="nb_name").value == "my embeddings"  # and a name typed in stays
 
 
 def test_text_from_the_file_is_never_rendered_as_markdown(data_dir):
