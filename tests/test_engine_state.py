@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import time
 import tracemalloc
 
 import pytest
@@ -131,3 +133,14 @@ def test_results_are_copied_to_the_output_files_without_holding_them_in_memory(t
     assert all(len(line) > 500_000 for line in output)
     requests.close()
     state.close()
+
+
+def test_temp_files_a_killed_engine_left_are_removed_at_the_next_start(tmp_path):
+    EngineState(tmp_path).close()
+    stale, fresh = tmp_path / "files" / ".upload-dead.tmp", tmp_path / "files" / ".new-busy.tmp"
+    for path in (stale, fresh):
+        path.write_bytes(b"half")
+    old = time.time() - 7200
+    os.utime(stale, (old, old))
+    EngineState(tmp_path).close()
+    assert not stale.exists() and fresh.exists()  # a fresh one may be another engine's write in progress

@@ -17,6 +17,7 @@ keeps every result it had recorded; a torn last line (power loss) is ignored on 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import sqlite3
@@ -59,6 +60,16 @@ class EngineState:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(SCHEMA)
+        self._remove_stale_temp_files()
+
+    def _remove_stale_temp_files(self, age: float = 3600.0) -> None:
+        """Temp files a killed engine left (a half-copied upload, a half-written output): those older than
+        ``age`` seconds, so that another engine's write in progress on the same directory is spared."""
+        cutoff = time.time() - age
+        for path in self.files_dir.glob(".*.tmp"):
+            with contextlib.suppress(FileNotFoundError):
+                if path.stat().st_mtime < cutoff:
+                    path.unlink()
 
     def close(self) -> None:
         self.db.close()
