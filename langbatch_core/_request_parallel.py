@@ -16,6 +16,7 @@ threads: they get the serial pass), and only for files of ``PARALLEL_MIN_BYTES``
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import pickle
 import tempfile
@@ -28,7 +29,7 @@ import numpy as np
 
 from langbatch_core import _request_reader
 from langbatch_core._request_reader import BOM, LF, Block, BlockReader, is_utf8
-from langbatch_core._request_scan import Scan
+from langbatch_core._request_scan import Scan, fact_columns
 
 PARALLEL_MIN_BYTES = 16 * 1024 * 1024  # below this a fork costs more than it saves
 _CHILD_SHARE = 0.45  # the parent also merges the child's half: it takes less
@@ -115,7 +116,7 @@ def _second_half(scan: Scan, name: str, offset: int, block_size: int) -> _Half:
                     offset,
                     len(block.data),
                     block.data[-1] == LF,
-                    facts if sizes is not None else _columns(facts),
+                    facts if sizes is not None else fact_columns(facts),
                     sizes,
                     scan.errors[errors:],
                     scan.warnings[warnings:],
@@ -125,13 +126,6 @@ def _second_half(scan: Scan, name: str, offset: int, block_size: int) -> _Half:
             )
             offset += len(block.data)
     return _Half(blocks, scan.crlf, scan.first_crlf)
-
-
-def _columns(facts: list[Any]) -> tuple[Any, ...]:
-    """The facts of a block as columns (a third of the pickle): no urls, one model when all agree."""
-    ids, _, models, units, extra, ceilings, inputs = zip(*facts, strict=True)
-    model = models[0]
-    return ids, model if models.count(model) == len(models) else models, units, extra, ceilings, inputs
 
 
 def _rows(columns: tuple[Any, ...]) -> list[Any]:
@@ -214,8 +208,11 @@ def _merge(scan: Scan, fd: int, half: _Half, shift: int) -> None:
         def get_block(first: int = first + shift, offset: int = offset, length: int = length) -> Block:
             return _reread(fd, first, offset, length)
 
-        rows = facts if sizes is not None else _rows(facts)
-        scan.tally_block(first + shift, length, ends_with_lf, rows, sizes, get_block)
+        if sizes is not None:
+            scan.tally_block(first + shift, length, ends_with_lf, facts, sizes, get_block)
+        else:
+            rows = functools.partial(_rows, facts)
+            scan.tally_block(first + shift, length, ends_with_lf, rows, None, get_block, facts)
     if half.crlf:
         scan.first_crlf = scan.first_crlf or half.first_crlf + shift
         scan.crlf += half.crlf

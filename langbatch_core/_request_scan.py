@@ -122,19 +122,23 @@ class Scan:
         first_line: int,
         length: int,
         ends_with_lf: bool,
-        facts: list[Any],
+        facts: list[Any] | Callable[[], list[Any]],
         sizes: list[int] | None,
         get_block: Callable[[], Block],
+        columns: tuple[Any, ...] | None = None,
     ) -> None:
         """Steps 2 and 3 for a block of ``length`` bytes whose facts are known (``get_block``: its data,
-        needed only to sample or to plan line by line)."""
+        needed only to sample or to plan line by line). ``columns``: the facts as ``fact_columns`` gives
+        them, when at hand; ``facts`` may then be a function that gives them (as rows) when needed."""
         if sizes is None:
-            if self._fits(len(facts), length):
+            columns = columns or fact_columns(_rows(facts))
+            if self._fits(len(columns[0]), length):
                 if self.sample_left:
-                    self._sample(get_block(), facts)
-                self._tally_fitting(first_line, length + (not ends_with_lf), facts)
+                    self._sample(get_block(), _rows(facts))
+                self._tally_fitting(first_line, length + (not ends_with_lf), columns)
                 return
             sizes = _sizes(get_block().ends)
+        facts = _rows(facts)
         if self.sample_left:
             self._sample(get_block(), facts)
         self._tally(first_line, sizes, facts)
@@ -148,11 +152,13 @@ class Scan:
             and job[1] + size + 1 <= limits.max_bytes
         )
 
-    def _tally_fitting(self, first_line: int, size: int, facts: list[Any]) -> None:
+    def _tally_fitting(self, first_line: int, size: int, columns: tuple[Any, ...]) -> None:
         """``_tally`` for a block known to fit the open job: the same checks, no per-line planning, and
         done column by column with builtins while nothing unusual (a duplicate, a second model) shows."""
-        ids, _, models, units, extra, ceilings, _ = zip(*facts, strict=True)
-        lines = range(first_line, first_line + len(facts))
+        ids, models, units, extra, ceilings, _ = columns
+        if models is None or isinstance(models, str):  # one model for the whole block
+            models = (models,) * len(ids)
+        lines = range(first_line, first_line + len(ids))
         seen = self.first_line_of
         if None not in ids and len(set(ids)) == len(ids) and seen.keys().isdisjoint(ids):
             seen.update(zip(ids, lines, strict=True))
@@ -171,7 +177,7 @@ class Scan:
         job = self.job
         if not job[0]:
             job[5] = first_line
-        job[0] += len(facts)
+        job[0] += len(ids)
         job[1] += size
         job[2] += units
         job[3] += extra
@@ -387,6 +393,18 @@ class Scan:
         if self.crlf:
             message = f"{self.crlf} lines end with CRLF (Windows line endings); they are read as LF."
             self.warning(self.first_crlf, "crlf", message)
+
+
+def fact_columns(facts: list[Any]) -> tuple[Any, ...]:
+    """The facts of a block's lines as columns: (ids, models, units, extra, ceilings, inputs); models is
+    one string when every line has that model."""
+    ids, _, models, units, extra, ceilings, inputs = zip(*facts, strict=True)
+    model = models[0]
+    return ids, model if models.count(model) == len(models) else models, units, extra, ceilings, inputs
+
+
+def _rows(facts: list[Any] | Callable[[], list[Any]]) -> list[Any]:
+    return facts() if callable(facts) else facts
 
 
 def _sizes(ends: list[int]) -> list[int]:
