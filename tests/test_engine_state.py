@@ -144,3 +144,16 @@ def test_temp_files_a_killed_engine_left_are_removed_at_the_next_start(tmp_path)
     os.utime(stale, (old, old))
     EngineState(tmp_path).close()
     assert not stale.exists() and fresh.exists()  # a fresh one may be another engine's write in progress
+
+
+def test_a_cancel_arriving_while_an_expired_batch_writes_its_results_leaves_it_expiring(tmp_path):
+    state = EngineState(tmp_path)
+    manager = BatchManager(state, executor=None)
+    batch = {"id": "batch_e", "input_file_id": "file-in", "status": "in_progress", "cancelling_at": None}
+    run = BatchRun(manager, batch)
+    run.finishing = True  # _finish("expired") is writing the files; it sets status "expired" next
+    manager.runs[batch["id"]] = run
+    answer = manager.cancel(batch)
+    assert answer["status"] == "in_progress" and answer["cancelling_at"] is None
+    assert not run.cancel_requested.is_set()
+    state.close()

@@ -119,13 +119,14 @@ class BatchManager:
         return run.batch if run is not None else self.state.get(batch_id, "batch")
 
     def cancel(self, batch: dict[str, Any]) -> dict[str, Any]:
-        """Ask a batch to stop: ``cancelling`` now, ``cancelled`` once its results are written."""
-        if batch["status"] in ("cancelling", "cancelled"):
+        """Ask a batch to stop: ``cancelling`` now, ``cancelled`` once its results are written. A batch
+        already writing its results (it expired, or was cancelled) is answered as it is."""
+        run = self.runs.get(batch["id"])
+        if batch["status"] in ("cancelling", "cancelled") or (run is not None and run.finishing):
             return batch
         batch["status"] = "cancelling"
         batch["cancelling_at"] = int(time.time())
         self.state.put(batch, "batch")
-        run = self.runs.get(batch["id"])
         if run is not None:
             run.cancel_requested.set()
         else:
@@ -162,6 +163,7 @@ class BatchRun:
         self.done: set[int] = set()
         self._dirty = False
         self._lock_fd: int | None = None
+        self.finishing = False  # writing the output files: too late to cancel
 
     def save(self) -> None:
         self.state.put(self.batch, "batch")
@@ -327,6 +329,7 @@ class BatchRun:
 
     # --- the end ---------------------------------------------------------------------------------------
     async def _finish(self, outcome: str) -> None:
+        self.finishing = True
         batch = self.batch
         now = int(time.time())
         if outcome == "completed":
