@@ -25,6 +25,7 @@ import orjson
 
 from langbatch_core import results as results_io
 from langbatch_core._batch_rules import aggregate_status, is_retryable
+from langbatch_core.errors import BatchStateError
 from langbatch_core.requests import iter_requests, validate_file, write_job_files
 from langbatch_core.storage import JobRecord
 
@@ -55,11 +56,21 @@ class BatchJobs:
     def save(self) -> None:  # pragma: no cover - provided by Batch
         raise NotImplementedError
 
-    def _active_jobs(self) -> list[JobRecord]:  # pragma: no cover - provided by Batch
-        raise NotImplementedError
+    def _active_jobs(self) -> list[JobRecord]:
+        return [job for job in self.record.jobs if job.active]
 
-    def _check_not_deleted(self) -> None:  # pragma: no cover - provided by Batch
-        raise NotImplementedError
+    def _check_not_deleted(self) -> None:
+        if not self.requests_path.is_file():
+            raise BatchStateError(
+                f"Batch {self.id} was deleted ({self.requests_path} is gone): create or load another batch."
+            )
+
+    def _require_started(self) -> None:
+        if not self.record.jobs:
+            raise BatchStateError(
+                f"Batch {self.id} is not started: call start() (`langbatch start {self.id}`) first, then "
+                "wait()."
+            )
 
     @contextlib.contextmanager
     def _exclusive(self) -> Iterator[None]:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from langbatch_core import results as results_io
+from langbatch_core._batch_jobs import BatchJobs
 from langbatch_core._batch_rules import failure_of
 from langbatch_core.errors import BatchStateError
 from langbatch_core.requests import iter_requests
@@ -21,25 +22,11 @@ if TYPE_CHECKING:
     from langbatch_core.storage import BatchRecord
 
 
-class BatchResults:
-    """Mixed into ``Batch``: every reader refreshes first, so it sees what the provider has finished."""
-
-    id: str
-    record: BatchRecord
-    directory: Path
-    requests_path: Path
-    results_path: Path
+class BatchResults(BatchJobs):
+    """The readers of ``Batch`` (over ``BatchJobs``): each refreshes first, so it sees what the provider has
+    finished."""
 
     def refresh(self) -> BatchRecord:  # pragma: no cover - provided by Batch
-        raise NotImplementedError
-
-    def _require_started(self) -> None:  # pragma: no cover - provided by Batch
-        raise NotImplementedError
-
-    def _running_ids(self) -> set[str]:  # pragma: no cover - provided by Batch
-        raise NotImplementedError
-
-    def _check_not_deleted(self) -> None:  # pragma: no cover - provided by Batch
         raise NotImplementedError
 
     def get_results(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:

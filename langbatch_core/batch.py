@@ -29,7 +29,7 @@ from typing import Any, ClassVar
 
 import orjson
 
-from langbatch_core._batch_jobs import BatchJobs, write_request_subset
+from langbatch_core._batch_jobs import write_request_subset
 from langbatch_core._batch_results import BatchResults
 from langbatch_core.errors import (
     BatchNotFoundError,
@@ -46,7 +46,7 @@ from langbatch_core.storage import BatchRecord, BatchStorage, FileBatchStorage, 
 INTERRUPTED_GRACE = 120.0  # seconds a "submitting" job may belong to a start() running elsewhere
 
 
-class Batch(BatchJobs, BatchResults):
+class Batch(BatchResults):
     """A batch of requests to one endpoint through one connection (see the module docstring).
 
     ``Batch(file, storage=None, connection=None, client=None, name=None)``: ``storage`` defaults to
@@ -249,9 +249,6 @@ class Batch(BatchJobs, BatchResults):
     def started(self) -> bool:
         return bool(self.record.jobs)
 
-    def _active_jobs(self) -> list[JobRecord]:
-        return [job for job in self.record.jobs if job.active]
-
     def _interrupted(self) -> list[JobRecord]:
         """Jobs recorded as ``submitting``: their submission was interrupted (or is running elsewhere)."""
         return [job for job in self.record.jobs if job.status == "submitting"]
@@ -446,19 +443,6 @@ class Batch(BatchJobs, BatchResults):
         with contextlib.suppress(BatchNotFoundError):  # never saved: only files to remove
             self.storage.delete(self.id)
         shutil.rmtree(self.directory, ignore_errors=True)
-
-    def _check_not_deleted(self) -> None:
-        if not self.requests_path.is_file():
-            raise BatchStateError(
-                f"Batch {self.id} was deleted ({self.requests_path} is gone): create or load another batch."
-            )
-
-    def _require_started(self) -> None:
-        if not self.record.jobs:
-            raise BatchStateError(
-                f"Batch {self.id} is not started: call start() (`langbatch start {self.id}`) first, then "
-                "wait()."
-            )
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.id} {self.record.status} {self.record.request_count} requests>"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 import textwrap
@@ -49,28 +50,27 @@ def test_two_processes_share_one_store(tmp_path):
     assert {r.name for r in records} == {"cli", "dash"}
 
 
-def test_a_held_lock_is_waited_for(tmp_path):
-    path = tmp_path / "langbatch.duckdb"
-    DuckDBBatchStorage(path).list()
+@contextlib.contextmanager
+def lock_held(path, seconds):
+    """Another process holding the DuckDB file's write lock for ``seconds``."""
+    DuckDBBatchStorage(path).list()  # create + migrate first
     holder = subprocess.Popen(
-        [sys.executable, "-c", HOLDER, str(path), "1.0"], stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", HOLDER, str(path), str(seconds)], stdout=subprocess.PIPE, text=True
     )
     try:
         assert holder.stdout.readline() == "holding\n"
-        assert DuckDBBatchStorage(path, lock_timeout=20).list() == []  # waits for the holder to let go
+        yield
     finally:
         holder.wait(timeout=30)
+
+
+def test_a_held_lock_is_waited_for(tmp_path):
+    path = tmp_path / "langbatch.duckdb"
+    with lock_held(path, 1.0):
+        assert DuckDBBatchStorage(path, lock_timeout=20).list() == []  # waits for the holder to let go
 
 
 def test_a_lock_held_too_long_is_a_clear_error(tmp_path):
     path = tmp_path / "langbatch.duckdb"
-    DuckDBBatchStorage(path).list()
-    holder = subprocess.Popen(
-        [sys.executable, "-c", HOLDER, str(path), "1.5"], stdout=subprocess.PIPE, text=True
-    )
-    try:
-        assert holder.stdout.readline() == "holding\n"
-        with pytest.raises(StorageError, match="held by another process"):
-            DuckDBBatchStorage(path, lock_timeout=0.3).list()
-    finally:
-        holder.wait(timeout=30)
+    with lock_held(path, 1.5), pytest.raises(StorageError, match="held by another process"):
+        DuckDBBatchStorage(path, lock_timeout=0.3).list()
