@@ -456,9 +456,10 @@ def _kind_for(endpoint: Any, default: type[Batch]) -> type[Batch]:
 
 
 def _connection_of(client: Any) -> Connection:
-    """The connection to record for a client object (its URL, no key), or the seed's default."""
+    """The connection to record for a client object (its URL, no key), or the seed's default (OpenAI, or
+    where ``OPENAI_BASE_URL`` points now: the jobs will live there whatever the variable says later)."""
     if client is None:
-        return Connection.openai()
+        return Connection.openai(base_url=os.environ.get("OPENAI_BASE_URL") or None)
     import openai
 
     if isinstance(client, openai.AzureOpenAI):

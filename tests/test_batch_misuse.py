@@ -143,3 +143,11 @@ def test_wait_refuses_a_negative_poll_interval(tmp_path, engine):
     batch.start()
     with pytest.raises(ConfigurationError, match="0 seconds or more"):
         batch.wait(poll_interval=-1)
+
+
+def test_the_default_connection_records_where_openai_base_url_points(tmp_path, monkeypatch):
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
+    batch = OpenAIChatCompletionBatch(write_chat_file(tmp_path / "in.jsonl", ["a"]))
+    batch.save()
+    monkeypatch.delenv("OPENAI_BASE_URL")  # a later shell without it must still poll where the jobs are
+    assert OpenAIChatCompletionBatch.load(batch.id).connection.base_url == "http://127.0.0.1:9/v1"
