@@ -218,5 +218,11 @@ def test_ordinary_variable_names_are_accepted():
 
 def test_the_local_connection_follows_langbatch_engine_url(engine, monkeypatch):
     monkeypatch.setenv("LANGBATCH_ENGINE_URL", engine.base_url)  # as README "Configuration" says
+    import langbatch_core.local as local
+
+    def no_second_engine(*args, **kw):
+        raise AssertionError("started an engine instead of using LANGBATCH_ENGINE_URL")
+
+    monkeypatch.setattr(local, "ensure_local_engine", no_second_engine)
     assert provider_for(Connection.local()).find({"langbatch_batch_id": "lb_none"}) == []
     assert str(make_client(Connection.local()).base_url).rstrip("/") == engine.base_url.rstrip("/")
