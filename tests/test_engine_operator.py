@@ -200,3 +200,21 @@ def test_an_upstream_key_a_header_cannot_carry_is_refused_without_showing_it(key
     with pytest.raises(ConfigurationError, match="--upstream-key-env") as refused:
         UpstreamBackend("http://127.0.0.1:8000/v1", api_key=key)
     assert key.strip() == "" or key.strip() not in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    ("flags", "named"),
+    [
+        (["--concurrency", "0"], "--concurrency"),
+        (["--rpm", "-5"], "--rpm"),
+        (["--completion-window", "0"], "--completion-window"),
+        (["--request-timeout", "0"], "--request-timeout"),
+        (["--max-file-bytes", "-1"], "--max-file-bytes"),
+    ],
+)
+def test_settings_that_would_hang_or_fail_every_batch_are_refused_at_start(tmp_path, capsys, flags, named):
+    from langbatch_core.local.__main__ import main
+
+    argv = ["serve", "--data-dir", str(tmp_path), "--upstream", "http://127.0.0.1:9/v1", "--port", "0"]
+    assert main(argv + flags) == 1
+    assert named in capsys.readouterr().err

@@ -25,7 +25,7 @@ from typing import Any
 import orjson
 
 from langbatch_core.local.backends import BackendResponse
-from langbatch_core.local.executor import CallError, Executor, estimate_tokens
+from langbatch_core.local.executor import CallError, Executor, estimate_tokens, require_positive
 from langbatch_core.local.state import EngineState, ProgressLog, new_id
 from langbatch_core.local.validation import ParsedRequests, validate_input
 
@@ -48,6 +48,14 @@ class EngineSettings:
     max_enqueued_tokens: int | None = None
     sync_interval: float = 0.5
     max_file_bytes: int = MAX_FILE_BYTES
+
+    def __post_init__(self) -> None:
+        require_positive(
+            completion_window=self.completion_window,
+            max_enqueued_tokens=self.max_enqueued_tokens,
+            sync_interval=self.sync_interval,
+            max_file_bytes=self.max_file_bytes,
+        )
 
 
 def public(batch: dict[str, Any]) -> dict[str, Any]:

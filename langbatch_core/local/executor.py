@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from langbatch_core.errors import ConfigurationError
 from langbatch_core.local.backends import Backend, BackendResponse
 
 RETRYABLE_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
@@ -35,6 +36,20 @@ class ExecutorSettings:
     max_retries: int = 5
     retry_base_delay: float = 0.5
     retry_max_delay: float = 60.0
+
+    def __post_init__(self) -> None:
+        require_positive(concurrency=self.concurrency, rpm=self.rpm, tpm=self.tpm)
+        require_positive(request_timeout=self.request_timeout, retry_max_delay=self.retry_max_delay)
+        if self.max_retries < 0 or self.retry_base_delay < 0:
+            raise ConfigurationError("max_retries and retry_base_delay must be zero or more.")
+
+
+def require_positive(**settings: float | None) -> None:
+    """ConfigurationError naming the first setting that is given (not None) but not above zero."""
+    for name, value in settings.items():
+        if value is not None and not value > 0:
+            flag = "--" + name.replace("_", "-")
+            raise ConfigurationError(f"{name} ({flag}) must be above zero, not {value!r}.")
 
 
 @dataclass
