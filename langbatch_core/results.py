@@ -54,7 +54,7 @@ EXPORT_FORMATS = {
 }
 BLOCK_SIZE = 4 * 1024 * 1024  # result lines are decoded a block at a time
 PARALLEL_MIN_BYTES = 32 * 1024 * 1024  # a single result file this big is read in two processes
-_PARENT_SHARE = 0.47  # of the file, read here: the child's table is unpickled here too
+_PARENT_SHARE = 0.52  # of the file, read here (the child also writes its rows out for this process)
 _PARENT_SHARE_WITH_REQUESTS = 0.38  # this process also reads the request file meanwhile
 _SHARED_DIR = "/dev/shm" if os.path.isdir("/dev/shm") else None  # memory, not disk, between processes
 MAX_LISTED = 100  # garbled lines / unknown ids listed in reports and table attrs (all are counted)
