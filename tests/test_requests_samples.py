@@ -28,3 +28,11 @@ def test_chat_sample_is_varied_and_cheap():
 def test_unknown_sample_names_the_known_ones():
     with pytest.raises(InvalidRequestsError, match="chat, embeddings"):
         sample_file("images")
+
+
+def test_every_chat_sample_is_accepted_by_the_bundled_model():
+    # A newcomer's first batch runs on the bundled model: no sample request may be refused there.
+    from langbatch_core.local.model.chat_request import parse_chat_request
+
+    for request in iter_requests(sample_file("chat")):
+        parse_chat_request(request["body"])
