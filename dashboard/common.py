@@ -381,7 +381,19 @@ def results_file(record: Any) -> Path | None:
 def _load_table(results: tuple[str, int, int], requests: tuple[str, int, int] | None) -> pd.DataFrame:
     from langbatch_core.results import load_results
 
-    return load_results([results[0]], requests=requests[0] if requests else None)
+    table = load_results([results[0]], requests=requests[0] if requests else None)
+    return in_request_order(table, _line_index(requests)) if requests else table
+
+
+def in_request_order(table: pd.DataFrame, offsets: dict[str, int]) -> pd.DataFrame:
+    """``table``'s rows in the order of the request file (a result file lists failures last)."""
+    position = table["custom_id"].map(offsets)  # byte offsets grow with the line number
+    if position.is_monotonic_increasing and not position.isna().any():
+        return table
+    order = position.to_numpy(dtype=float, na_value=float("inf")).argsort(kind="stable")
+    ordered = table.iloc[order].reset_index(drop=True)
+    ordered.attrs = table.attrs  # the unreadable-line counts the page reports
+    return ordered
 
 
 def results_table(record: Any) -> pd.DataFrame | None:

@@ -143,3 +143,18 @@ def test_row_detail_shows_the_whole_prompt_and_answer_as_plain_text(data_dir):
     assert "question 2" in shown
     assert long_answer.format(i=2) in shown  # whole, though the grid cuts it to 300 characters
     assert "<b>tag</b>" not in texts(at, "markdown") + texts(at, "caption")
+
+
+def test_rows_come_in_the_order_of_the_request_file(data_dir):
+    record = stored_batch_with_results(12)
+    results = common.storage().batch_dir(record.id) / "results.jsonl"
+    lines = results.read_bytes().splitlines(keepends=True)
+    failed_last = [line for line in lines if b'"status_code": 200' in line] + [
+        line for line in lines if b'"status_code": 200' not in line
+    ]  # as a provider's output file + error file merge them
+    results.write_bytes(b"".join(failed_last[:-1]))  # the last failure has no result yet
+    at = open_page("results")
+    assert not at.exception
+    table = shown_table(at)
+    assert list(table["custom_id"]) == [f"req-{i}" for i in range(12)]
+    assert table.set_index("custom_id").loc["req-9", "status"] == "missing"  # in its place, not last
