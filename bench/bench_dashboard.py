@@ -158,7 +158,7 @@ def page_times(n: int, folder: Path, requests: Path, results: Path, base: float)
     at.text_input(key="rs_text").input("retry")
     search, _ = timed(lambda: at.run())
     ratio = base / first
-    print(f"  Results page, first load (AppTest)         : {first:6.2f} s   ({ratio:.1f}x the baseline load)")
+    print(f"  Results page, first load (AppTest)         : {first:6.2f} s   ({ratio:.1f}x faster)")
     print(f"  Results page, status filter rerun          : {again:6.2f} s")
     print(f"  Results page, text search rerun            : {search:6.2f} s")
 
