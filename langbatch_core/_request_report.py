@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from langbatch_core import pricing
-from langbatch_core.errors import InvalidRequestsError
+from langbatch_core.errors import ConfigurationError, InvalidRequestsError
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,17 @@ class Limits:
     max_bytes: int = 200 * 1024 * 1024
     max_embedding_inputs: int = 50_000
     max_enqueued_tokens: int | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("max_requests", "max_bytes", "max_embedding_inputs", "max_enqueued_tokens"):
+            value = getattr(self, name)
+            if value is None and name == "max_enqueued_tokens":
+                continue
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigurationError(
+                    f"Limits.{name} must be a whole number of at least 1, not {value!r}"
+                    + (" (or None for no token limit)." if name == "max_enqueued_tokens" else ".")
+                )
 
 
 @dataclass

@@ -30,6 +30,7 @@ import pyarrow.compute as pc
 
 from langbatch_core._request_parallel import can_fork, fork_call, join_call
 from langbatch_core._request_reader import BlockReader
+from langbatch_core._result_export import export_results
 from langbatch_core._result_rows import Columns, request_prompts, status_of
 from langbatch_core.errors import ResultsError
 
@@ -45,13 +46,6 @@ __all__ = [
 ]
 
 STATUSES = ("succeeded", "failed", "expired", "cancelled", "missing")
-EXPORT_FORMATS = {
-    ".csv": "csv",
-    ".jsonl": "jsonl",
-    ".ndjson": "jsonl",
-    ".parquet": "parquet",
-    ".pq": "parquet",
-}
 BLOCK_SIZE = 4 * 1024 * 1024  # result lines are decoded a block at a time
 PARALLEL_MIN_BYTES = 32 * 1024 * 1024  # a single result file this big is read in two processes
 _PARENT_SHARE = 0.52  # of the file, read here (the child also writes its rows out for this process)
@@ -471,34 +465,3 @@ def _to_pandas(table: pa.Table) -> pd.DataFrame:
     ints = {pa.int64(): pd.Int64Dtype(), pa.int32(): pd.Int64Dtype()}
     frame = table.to_pandas(types_mapper=ints.get, self_destruct=True, split_blocks=True)
     return frame
-
-
-def export_results(df: pd.DataFrame, path: PathLike, format: str | None = None) -> Path:
-    """Writes the (filtered) table as CSV, JSONL or Parquet, chosen by ``format`` or the file suffix.
-
-    Written to a temporary file and renamed, so a failed export leaves nothing half-written.
-
-        export_results(table[table.status == "failed"], "failed.parquet")
-    """
-    target = Path(path)
-    kind = (format or EXPORT_FORMATS.get(target.suffix.lower(), "")).lower().lstrip(".")
-    if kind not in ("csv", "jsonl", "parquet"):
-        raise ResultsError(
-            f"Cannot export to {target.name!r}: say format='csv', 'jsonl' or 'parquet', or use one of the "
-            f"suffixes {', '.join(EXPORT_FORMATS)}."
-        )
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        if kind == "csv":
-            df.to_csv(temp, index=False)
-        elif kind == "jsonl":
-            df.to_json(temp, orient="records", lines=True, force_ascii=False)
-        else:
-            df.to_parquet(temp, index=False)
-        os.replace(temp, target)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
-    return target

@@ -7,7 +7,7 @@ import json
 import pytest
 from support.data_requests import chat_request, embedding_request, write_chat_file, write_lines
 
-from langbatch_core.errors import InvalidRequestsError
+from langbatch_core.errors import ConfigurationError, InvalidRequestsError
 from langbatch_core.requests import JobPlan, Limits, iter_requests, validate_file, write_job_files
 
 
@@ -154,3 +154,22 @@ def test_duplicates_and_models_across_blocks(tmp_path, monkeypatch):
     assert found == [(46, "duplicate_custom_id"), (51, "multiple_models")]
     assert "lines 3 and 46" in report.issues[0].message
     assert report.request_count == 60
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("max_requests", 0),
+        ("max_requests", -1),
+        ("max_bytes", 1.5),
+        ("max_embedding_inputs", True),
+        ("max_enqueued_tokens", 0),
+    ],
+)
+def test_limits_refuse_values_that_would_plan_nonsense(field, value):
+    with pytest.raises(ConfigurationError, match=f"Limits.{field}"):
+        Limits(**{field: value})
+
+
+def test_limits_allow_no_token_limit():
+    assert Limits(max_enqueued_tokens=None).max_enqueued_tokens is None

@@ -71,3 +71,36 @@ def test_export_of_an_empty_view(tmp_path):
         path = export_results(empty, tmp_path / f"empty.{suffix}")
         assert path.exists()
     assert pd.read_parquet(tmp_path / "empty.parquet").columns.tolist() == table.columns.tolist()
+
+
+def test_csv_cells_a_spreadsheet_would_run_start_with_an_apostrophe(tmp_path):
+    df = pd.DataFrame(
+        {
+            "answer": ['=HYPERLINK("http://x")', "+1", "@SUM(A1)", "-2+3", "plain", None],
+            "tokens": [1, -2, 3, 4, 5, 6],
+        }
+    )
+    back = pd.read_csv(export_results(df, tmp_path / "out.csv"), keep_default_na=False)
+    assert list(back["answer"]) == ['\'=HYPERLINK("http://x")', "'+1", "'@SUM(A1)", "'-2+3", "plain", ""]
+    assert list(back["tokens"]) == [1, -2, 3, 4, 5, 6]  # numbers are numbers, never escaped
+    raw = pd.read_csv(export_results(df, tmp_path / "raw.csv", escape_formulas=False), keep_default_na=False)
+    assert raw["answer"][0] == '=HYPERLINK("http://x")'
+
+
+def test_export_into_a_missing_folder_says_so_and_creates_nothing(tmp_path):
+    with pytest.raises(ResultsError, match="does not exist"):
+        export_results(pd.DataFrame({"a": [1]}), tmp_path / "nowhere" / "out.csv")
+    assert not (tmp_path / "nowhere").exists()
+
+
+def test_exported_files_get_the_usual_permissions(tmp_path):
+    path = export_results(pd.DataFrame({"a": [1]}), tmp_path / "out.jsonl")
+    assert path.stat().st_mode & 0o777 == 0o666 & ~_current_umask()
+
+
+def _current_umask() -> int:
+    import os
+
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
