@@ -142,6 +142,9 @@ def test_result_lines_have_openais_shape_line_for_line(make_engine, upstream):
     expired, example = got["late"], examples["errors"][1]
     assert _shape(expired) == _shape(example) and expired["error"] == example["error"]
     assert got["ok"]["id"].startswith("batch_req_") and got["ok"]["response"]["request_id"].startswith("req_")
+    for line in (output + errors).splitlines():  # OpenAI's bytes: its separators, escapes, key order
+        assert json.dumps(json.loads(line)) == line
+    assert '"error": null}' in output and '"response": null, "error": {"code": "batch_expired"' in errors
 
 
 @pytest.mark.parametrize(

@@ -22,11 +22,9 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
-
 from langbatch_core.local.backends import BackendResponse
 from langbatch_core.local.executor import CallError, Executor, estimate_tokens, require_positive
-from langbatch_core.local.state import EngineState, ProgressLog, new_id
+from langbatch_core.local.state import EngineState, ProgressLog, new_id, result_bytes
 from langbatch_core.local.validation import ParsedRequests, validate_input
 
 logger = logging.getLogger(__name__)
@@ -371,7 +369,7 @@ class BatchRun:
             for index, custom_id in enumerate(self.requests.custom_ids):
                 entry = recorded.get(index)
                 if entry is None:
-                    bad.write(orjson.dumps(unrun_line(custom_id, code, message)) + b"\n")
+                    bad.write(result_bytes(unrun_line(custom_id, code, message)) + b"\n")
                     continue
                 ok, start, end = entry
                 (good if ok else bad).write(log[start : end + 1])  # the line and its newline
