@@ -3,7 +3,9 @@
 - ``upstream``: a real HTTP server (``support.upstream.Upstream``) answering OpenAI realtime requests with
   ``"echo: <last user message>"`` and fixed-length embeddings; ``.received`` lists what it got
   (``[{"endpoint", "body", "time"}]``), ``.reset()`` forgets it; faults on request by markers in the prompt
-  (``[[429]]``, ``[[500]]``, ``[[400]]``, ``[[timeout]]``, ``[[garbage]]``, ``[[slow:0.5]]``, ``[[500x2]]``).
+  (``[[429]]``, ``[[500]]``, ``[[400]]``, ``[[timeout]]``, ``[[garbage]]``, ``[[slow:0.5]]``, ``[[500x2]]``;
+  also ``[[429date]]``, ``[[429junk]]``, ``[[error200]]``, ``[[close]]``, ``[[huge]]``);
+  ``.authorizations`` lists the Authorization headers it got.
 - ``engine``: a ``LocalEngine`` on a fresh data dir (``$LANGBATCH_DATA_DIR``) with the upstream as backend,
   tuned for tests: retries after ~10 ms (``max_retries=2``), requests time out after 1 s, progress saved every
   50 ms. ``.base_url``; ``engine.upstream`` is the upstream.
