@@ -15,7 +15,6 @@ import hashlib
 import logging
 import os
 import re
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -31,6 +30,7 @@ from langbatch_core.errors import (
     MissingAPIKeyError,
     ProviderUnavailableError,
 )
+from langbatch_core.storage.files import write_atomic
 
 log = logging.getLogger("langbatch.dashboard")
 
@@ -162,15 +162,7 @@ def save_upload(name: str, data: bytes) -> Path:
         raise InvalidRequestsError(f"{name!r} is not an acceptable file name.")
     if target.exists() and target.stat().st_size == len(data):
         return target
-    folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".upload-", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(target, data)
     return target
 
 

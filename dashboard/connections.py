@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +19,8 @@ import streamlit as st
 
 from langbatch_core import config
 from langbatch_core.errors import ConfigurationError
+from langbatch_core.providers import Connection
+from langbatch_core.storage.files import write_atomic
 
 KINDS = {
     "local": "Local engine",
@@ -28,8 +28,7 @@ KINDS = {
     "azure": "Azure OpenAI",
     "compatible": "OpenAI-compatible API",
 }
-ENGINE_URL_ENV = "LANGBATCH_ENGINE_URL"  # use this running engine instead of starting one
-_VAR_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+ENGINE_URL_ENV = config.ENGINE_URL_ENV  # use this running engine instead of starting one
 
 
 @dataclass
@@ -92,11 +91,18 @@ def check_connection(conn: ConnectionConfig) -> None:
         raise ConfigurationError(f"{conn.name!r} is a built-in connection; choose another name.")
     if not (conn.base_url or "").startswith(("http://", "https://")):
         raise ConfigurationError("The base URL must start with http:// or https:// (e.g. https://host/v1).")
-    if conn.api_key_env and not _VAR_NAME.fullmatch(conn.api_key_env):
+    try:  # the library's checks: a variable *name*, never what looks like a key; no password in the URL
+        Connection(kind="compatible", base_url=conn.base_url, api_key_env=conn.api_key_env or None)
+    except ConfigurationError as exc:
+        if "api_key_env" in str(exc):
+            raise ConfigurationError(
+                "The key variable must be the *name* of an environment variable (letters, digits, _), "
+                "such as GROQ_API_KEY — never the key itself."
+            ) from None
         raise ConfigurationError(
-            "The key variable must be the *name* of an environment variable (letters, digits, _), "
-            "such as GROQ_API_KEY — never the key itself."
-        )
+            "The base URL must not hold a password: put the key in an environment variable and name it "
+            "in the key variable field."
+        ) from None
     limits = (("requests per job", conn.max_requests), ("enqueued tokens", conn.max_enqueued_tokens))
     for label, value in limits:
         if value is not None and value <= 0:
@@ -116,13 +122,8 @@ def delete_connection(name: str) -> None:
 
 
 def _write(conns: list[ConnectionConfig]) -> None:
-    path = _store()
-    path.parent.mkdir(parents=True, exist_ok=True)
     entries = [{k: v for k, v in asdict(c).items() if k != "builtin"} for c in conns]
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".part")
-    with os.fdopen(fd, "w", encoding="utf-8") as out:
-        json.dump(entries, out, indent=2)
-    os.replace(tmp, path)
+    write_atomic(_store(), json.dumps(entries, indent=2).encode("utf-8"))
 
 
 # ---------------------------------------------------------------- keys (read, never stored)
