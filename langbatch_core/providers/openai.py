@@ -218,7 +218,10 @@ def translate_error(
 
 def _reach_hint(connection: Connection) -> str:
     if connection.kind == "local":
-        return "Start it with `langbatch serve` (or use Connection.local() with no base_url: it starts one)."
+        return (
+            "Start it with `langbatch serve`, or leave the local connection without a base URL (and "
+            "LANGBATCH_ENGINE_URL unset) so that LangBatch starts one."
+        )
     return "Check the base URL and your network, then try again."
 
 
