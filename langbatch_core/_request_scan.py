@@ -320,6 +320,10 @@ class Scan:
             message = f"Not valid JSON ({exc.msg} at column {exc.colno}): each line must be one JSON object."
             self.error(line, "invalid_json", message)
             return _BROKEN
+        except RecursionError:
+            message = "The line nests JSON too deeply to read: a request is a flat object; fix or remove it."
+            self.error(line, "invalid_json", message)
+            return _BROKEN
         problems, facts = check_request(obj, self.endpoint)
         for code, message, param in problems:
             self.error(line, code, message, param)

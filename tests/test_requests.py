@@ -356,3 +356,11 @@ def test_fast_path_never_accepts_a_bad_line(code, bad, param):
     except (msgspec.DecodeError, msgspec.ValidationError):
         results = None
     assert results is None or chat_facts(results[0]) is None
+
+
+def test_a_line_nested_too_deeply_to_parse_is_reported_on_its_line(tmp_path):
+    path = tmp_path / "deep.jsonl"
+    good = json.dumps(chat_request("a", "hello"))
+    path.write_text(good + "\n" + "[" * 100_000 + "]" * 100_000 + "\n")
+    report = validate_file(path)
+    assert [(i.line, i.code) for i in report.issues if i.severity == "error"] == [(2, "invalid_json")]
