@@ -169,7 +169,7 @@ def test_a_deeply_nested_line_is_reported_on_its_line_not_as_an_engine_failure(o
     created = openai_client.batches.create(input_file_id=file.id, endpoint=CHAT, completion_window="24h")
     batch = wait(openai_client, created.id)
     assert batch.status == "failed"
-    assert [(e.line, e.code) for e in batch.errors.data] == [(2, "invalid_json_line")]
+    assert [(e.line, e.code) for e in batch.errors.data] == [(2, "invalid_json")]
 
 
 def test_input_shared_by_two_batches_outlives_the_first_to_end(tmp_path):

@@ -17,6 +17,10 @@ def forks(monkeypatch):
     """Small blocks, no size threshold; yields the list of child starts (one per parallel pass)."""
     monkeypatch.setattr(_request_reader, "BLOCK_SIZE", 2048)
     monkeypatch.setattr(_request_parallel, "PARALLEL_MIN_BYTES", 0)
+    # Threads other tests left running (a session-wide test server) do not count; threads started by the
+    # test itself still do, so a threaded process still takes the serial path.
+    baseline = threading.active_count()
+    monkeypatch.setattr(threading, "active_count", lambda real=threading.active_count: real() - baseline + 1)
     started = []
     start = _request_parallel._start_child
 

@@ -17,6 +17,10 @@ from langbatch_core.results import load_results
 def forks(monkeypatch):
     """No size threshold; yields the list of forked calls (one per parallel read)."""
     monkeypatch.setattr(results, "PARALLEL_MIN_BYTES", 0)
+    # Threads other tests left running (a session-wide test server) do not count; threads started by the
+    # test itself still do, so a threaded process still takes the serial path.
+    baseline = threading.active_count()
+    monkeypatch.setattr(threading, "active_count", lambda real=threading.active_count: real() - baseline + 1)
     started = []
     fork_call = results.fork_call
 
