@@ -271,13 +271,19 @@ def _output_text(items: list[_OutputItem]) -> tuple[str | None, str | None]:
     return ("".join(texts) if texts else None), ("".join(refusals) if refusals else None)
 
 
-def _dict_row(raw: Any, line: int) -> tuple | None:
-    """The row of a line the typed path refused, read leniently from plain JSON (None: not a result)."""
+def loads_object(raw: Any) -> dict | None:
+    """A line read leniently as a JSON object (None: not JSON, or not an object)."""
     try:
         result = orjson.loads(raw)
     except orjson.JSONDecodeError:
         return None
-    if not isinstance(result, dict):
+    return result if isinstance(result, dict) else None
+
+
+def _dict_row(raw: Any, line: int) -> tuple | None:
+    """The row of a line the typed path refused, read leniently from plain JSON (None: not a result)."""
+    result = loads_object(raw)
+    if result is None:
         return None
     response = result.get("response") if isinstance(result.get("response"), dict) else None
     body = _obj((response or {}).get("body"))

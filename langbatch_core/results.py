@@ -31,7 +31,7 @@ import pyarrow.compute as pc
 from langbatch_core._request_parallel import can_fork, fork_call, join_call
 from langbatch_core._request_reader import BlockReader
 from langbatch_core._result_export import export_results
-from langbatch_core._result_rows import Columns, request_prompts, status_of
+from langbatch_core._result_rows import Columns, loads_object, request_prompts, status_of
 from langbatch_core.errors import ResultsError
 
 __all__ = [
@@ -161,11 +161,8 @@ def _outcome(raw: Any) -> tuple[str | None, str] | None:
     try:
         item = _decode_outcome(raw)
     except (msgspec.DecodeError, msgspec.ValidationError):
-        try:
-            result = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            return None
-        if not isinstance(result, dict):
+        result = loads_object(raw)
+        if result is None:
             return None
         custom_id = result.get("custom_id")
         return (None if custom_id is None else str(custom_id)), classify(result)
