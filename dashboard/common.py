@@ -353,6 +353,21 @@ def batch_action(batch_id: str, action: str) -> str:
     raise ValueError(f"unknown action {action!r}")
 
 
+def pick_batch(records: list[Any], label: str, key: str, describe: Any = None) -> Any:
+    """A select box of ``records`` (by id, the first chosen until the user picks); the chosen record."""
+    by_id = {r.id: r for r in records}
+    if st.session_state.get(key) not in by_id:
+        st.session_state[key] = records[0].id
+    describe = describe or (lambda r: "")
+    chosen = st.selectbox(
+        label,
+        list(by_id),
+        format_func=lambda i: f"{by_id[i].name or 'unnamed'} · {i}{describe(by_id[i])}",
+        key=key,
+    )
+    return by_id[chosen]
+
+
 def requests_file(batch_id: str) -> Path:
     """The batch's request file, ``<data>/batches/<id>/requests.jsonl``."""
     return storage().batch_dir(batch_id) / "requests.jsonl"

@@ -185,16 +185,7 @@ def live_table() -> None:
         key="bt_table",
     )
     pick_from_table(event, table)
-    by_id = {r.id: r for r in batches}
-    if st.session_state.get("selected_batch") not in by_id:
-        st.session_state["selected_batch"] = batches[0].id
-    chosen = st.selectbox(
-        "Details of",
-        list(by_id),
-        format_func=lambda i: f"{by_id[i].name or 'unnamed'} · {i}",
-        key="selected_batch",
-    )
-    details(by_id[chosen])
+    details(common.pick_batch(batches, "Details of", key="selected_batch"))
 
 
 live()

@@ -20,18 +20,9 @@ if not records:
     )
     st.stop()
 
-by_id = {r.id: r for r in records}
-if st.session_state.get("results_batch") not in by_id:
-    st.session_state["results_batch"] = records[0].id
-batch_id = st.selectbox(
-    "Batch",
-    list(by_id),
-    format_func=lambda i: (
-        f"{by_id[i].name or 'unnamed'} · {i} · {by_id[i].succeeded + by_id[i].failed:,} results"
-    ),
-    key="results_batch",
+record = common.pick_batch(
+    records, "Batch", key="results_batch", describe=lambda r: f" · {r.succeeded + r.failed:,} results"
 )
-record = by_id[batch_id]
 
 table, loaded = None, False
 with common.shown_errors("Loading the results"):
