@@ -25,7 +25,7 @@ import orjson
 
 from langbatch_core import results as results_io
 from langbatch_core._batch_rules import aggregate_status, is_retryable
-from langbatch_core.errors import BatchStateError
+from langbatch_core.errors import BatchNotFoundError, BatchStateError
 from langbatch_core.requests import iter_requests, validate_file, write_job_files
 from langbatch_core.storage import JobRecord
 
@@ -53,8 +53,7 @@ class BatchJobs:
     results_path: Path
     _merged_succeeded: int | None
 
-    def save(self) -> None:  # pragma: no cover - provided by Batch
-        raise NotImplementedError
+    _lock_depth: int = 0
 
     def _active_jobs(self) -> list[JobRecord]:
         return [job for job in self.record.jobs if job.active]
@@ -73,14 +72,49 @@ class BatchJobs:
             )
 
     @contextlib.contextmanager
-    def _exclusive(self) -> Iterator[None]:
-        """Hold ``<batch dir>/.lock`` so two processes (two CLI calls, the dashboard) cannot both submit the
-        same requests; the caller syncs the record once it holds the lock."""
+    def _exclusive(self, wait: bool = True) -> Iterator[bool]:
+        """Hold ``<batch dir>/.lock`` while the record is read, changed and written, so that no two writers
+        (processes or threads: the CLI, the dashboard, a script) interleave and one loses the other's jobs.
+
+        Yields True once held, with the record reloaded from the store (the holder works on the latest);
+        with ``wait=False`` yields False at once if another writer holds it. Re-entrant per batch object.
+        """
         self._check_not_deleted()
+        if self._lock_depth:
+            self._lock_depth += 1
+            try:
+                yield True
+            finally:
+                self._lock_depth -= 1
+            return
         with open(self.directory / ".lock", "a+b") as handle:
-            if fcntl is not None:
-                fcntl.flock(handle, fcntl.LOCK_EX)
-            yield  # closing the file releases the lock
+            if not _lock(handle, wait):
+                yield False
+                return
+            self._lock_depth = 1
+            try:
+                self._reload()
+                yield True
+            finally:
+                self._lock_depth = 0  # closing the file releases the lock
+
+    def _reload(self) -> None:
+        """Take the stored record, if there is one (the lock holder's view must be the latest)."""
+        try:
+            stored = self.storage.load(self.id)
+        except BatchNotFoundError:
+            return  # never saved: ours is the only one
+        if stored.version != self.record.version or stored.updated_at != self.record.updated_at:
+            self.record = stored
+            self._merged_succeeded = None
+
+    def _write(self) -> None:
+        """Save the record; the caller holds the lock and worked on the latest stored record."""
+        if not self._lock_depth:
+            raise RuntimeError("a batch record is written only under the batch's lock")
+        self.record.version += 1
+        self.record.updated_at = time.time()
+        self.storage.save(self.record)
 
     def _plan_attempt(self, source: Path, attempt: int) -> None:
         report = validate_file(source, endpoint=self.record.endpoint, limits=self.provider.limits)
@@ -99,7 +133,7 @@ class BatchJobs:
             )
         shutil.rmtree(staging, ignore_errors=True)
         self._update_counts()
-        self.save()
+        self._write()
 
     def _metadata(self, job: JobRecord) -> dict[str, str]:
         return {
@@ -120,7 +154,7 @@ class BatchJobs:
                 )
             self._record_submission(job, remote)
             self._update_counts()
-            self.save()
+            self._write()
 
     def _find_existing(self) -> dict[str, Any]:
         """Our jobs already at the provider but recorded as ``submitting`` (a crash after create)."""
@@ -190,6 +224,16 @@ class BatchJobs:
         for job in self._active_jobs():
             running.update(r["custom_id"] for r in iter_requests(self.directory / job.input_file))
         return running
+
+
+def _lock(handle: Any, wait: bool) -> bool:
+    if fcntl is None:
+        return True
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
 
 
 def _worth_retrying(result: dict[str, Any], include_client_errors: bool) -> bool:

@@ -254,23 +254,29 @@ class Batch(BatchResults):
         return [job for job in self.record.jobs if job.status == "submitting"]
 
     def _sync(self) -> None:
-        """Take the stored record if another process (the CLI, the dashboard) saved a newer one."""
+        """Take the stored record if another process (the CLI, the dashboard) saved a newer one; for
+        reading only (writers reload under the lock, see ``_exclusive``)."""
         self._check_not_deleted()
         try:
             stored = self.storage.load(self.id)
         except BatchNotFoundError:
             return  # never saved
-        if stored.updated_at > self.record.updated_at:
+        if (stored.version, stored.updated_at) > (self.record.version, self.record.updated_at):
             self.record = stored
             self._merged_succeeded = None
 
     # -- lifecycle ----------------------------------------------------------------------------------------
 
     def save(self) -> None:
-        """Write the record to the storage (start/refresh/retry/cancel save by themselves)."""
-        self._check_not_deleted()
-        self.record.updated_at = time.time()
-        self.storage.save(self.record)
+        """Write the record to the storage (start/refresh/retry/cancel save by themselves).
+
+        If another process saved this batch since this object read it, its newer record is kept (and taken
+        here, with this object's name): a save never puts back an older list of jobs.
+        """
+        name = self.record.name
+        with self._exclusive():
+            self.record.name = name
+            self._write()
 
     def start(self) -> None:
         """Submit the requests as jobs that fit the provider's limits.
@@ -279,7 +285,6 @@ class Batch(BatchResults):
         finishes the submission without duplicating jobs.
         """
         with self._exclusive():
-            self._sync()
             if self.record.jobs:
                 if self._interrupted():
                     self._submit_pending(check_existing=True)
@@ -296,11 +301,20 @@ class Batch(BatchResults):
         """Poll the running jobs, download finished ones, merge results, update and save the record.
 
         Picks up what another process saved first; adopts jobs created but not recorded (a crash), but
-        never submits: an interrupted start is finished by start() or retry().
+        never submits: an interrupted start is finished by start() or retry(). While another process is
+        changing the batch (a start uploading, a retry), it only reads what that process saved.
         """
-        self._sync()
-        if not self.record.jobs:
-            return self.record
+        with self._exclusive(wait=False) as held:
+            if not held:
+                self._sync()
+                return self.record
+            if not self.record.jobs:
+                return self.record
+            self._poll_jobs()
+            self._write()
+        return self.record
+
+    def _poll_jobs(self) -> None:
         found = self._find_existing()
         for job in self._interrupted():
             if job.key in found:
@@ -315,8 +329,6 @@ class Batch(BatchResults):
         if changed or (self.record.jobs and not self.results_path.exists()):
             self._merge()
         self._update_counts()
-        self.save()
-        return self.record
 
     def get_status(self) -> str:
         """OpenAI's status aggregated over the jobs (``not_started`` before start()); refreshes the record."""
@@ -385,7 +397,6 @@ class Batch(BatchResults):
     def cancel(self) -> str:
         """Cancel every running job (finished results are kept; retry() can resubmit the rest)."""
         with self._exclusive():
-            self._sync()
             self._require_started()
             found = self._find_existing()
             for job in self._active_jobs():
@@ -415,7 +426,7 @@ class Batch(BatchResults):
         it as many times as needed; it returns 0 when there is nothing to retry.
         """
         with self._exclusive():
-            self.refresh()  # picks up what another process did while we waited for the lock
+            self.refresh()  # polls with the lock held: what it saves is what we build on
             self._require_started()
             interrupted = self._interrupted()
             if interrupted:  # finish an interrupted submission first: that is the retry
@@ -435,14 +446,15 @@ class Batch(BatchResults):
     def delete(self, force: bool = False) -> None:
         """Forget the batch and remove its files. Running jobs are not cancelled: BatchStateError unless
         ``force`` (cancel() first to stop them)."""
-        if self._active_jobs() and not force:
-            raise BatchStateError(
-                f"Batch {self.id} has running jobs: cancel() it first (`langbatch cancel`), or "
-                "delete(force=True) (`langbatch delete --force`) to leave them running at the provider."
-            )
-        with contextlib.suppress(BatchNotFoundError):  # never saved: only files to remove
-            self.storage.delete(self.id)
-        shutil.rmtree(self.directory, ignore_errors=True)
+        with self._exclusive():  # not while a start or retry of another process is submitting
+            if self._active_jobs() and not force:
+                raise BatchStateError(
+                    f"Batch {self.id} has running jobs: cancel() it first (`langbatch cancel`), or "
+                    "delete(force=True) (`langbatch delete --force`) to leave them running at the provider."
+                )
+            with contextlib.suppress(BatchNotFoundError):  # never saved: only files to remove
+                self.storage.delete(self.id)
+            shutil.rmtree(self.directory, ignore_errors=True)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.id} {self.record.status} {self.record.request_count} requests>"

@@ -87,7 +87,8 @@ class BatchRecord:
     ``status`` (``not_started`` or OpenAI's vocabulary aggregated over the jobs), ``request_count``,
     ``succeeded`` / ``failed`` / ``pending`` (requests; failed counts expired/cancelled/lost ones too),
     ``input_tokens`` and ``estimated_cost_usd`` (from validation; cost None for unknown models),
-    ``created_at`` / ``updated_at`` (epoch seconds), ``jobs`` (list of ``JobRecord``).
+    ``created_at`` / ``updated_at`` (epoch seconds), ``jobs`` (list of ``JobRecord``), ``version`` (+1 at
+    each save by the batch, which saves only under its lock and on the latest stored version).
     """
 
     id: str
@@ -106,6 +107,7 @@ class BatchRecord:
     created_at: float = field(default_factory=time.time)
     updated_at: float = field(default_factory=time.time)
     jobs: list[JobRecord] = field(default_factory=list)
+    version: int = 0
 
     @property
     def attempts(self) -> int:
