@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import email.utils
 import importlib
+import sys
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ from urllib.parse import urlsplit, urlunsplit
 import orjson
 
 from langbatch_core.errors import ConfigurationError
-from langbatch_core.local.http import MAX_BODY_BYTES, BodyTooLargeError, ConnectionPool
+from langbatch_core.local.http import MAX_BODY_BYTES, BodyTooLargeError, ConnectionPool, proxy_ignored
 
 CHAT = "/v1/chat/completions"
 EMBEDDINGS = "/v1/embeddings"
@@ -103,6 +104,8 @@ class UpstreamBackend(Backend):
                 "in an environment variable (--upstream-key-env NAME)."
             )
         self.base_url = urlunsplit(url)
+        if proxy_ignored(self.base_url):  # the proxy's own URL may hold credentials: not shown
+            print(PROXY_WARNING.format(host=url.hostname), file=sys.stderr, flush=True)
         self._api_key = _header_safe_key(api_key)
         self._max_response_bytes = max_response_bytes
         self._pool: ConnectionPool | None = None
@@ -143,6 +146,13 @@ class UpstreamBackend(Backend):
             "upstream": self.base_url,
             "endpoints": sorted(self.endpoints),
         }
+
+
+PROXY_WARNING = (
+    "warning: a proxy is set for the upstream {host} (HTTP_PROXY/HTTPS_PROXY), but the local engine "
+    "connects to it directly. Add {host} to NO_PROXY to say that is intended, or run the engine where it "
+    "reaches the upstream without a proxy."
+)
 
 
 def _header_safe_key(api_key: str | None) -> str | None:

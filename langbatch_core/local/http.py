@@ -5,13 +5,16 @@
 
 A general client (httpx) costs about 0.5 ms of CPU per request; this one costs a tenth of that, which is what
 lets the engine push thousands of requests a second through a fast upstream on two cores. It speaks just what
-OpenAI-compatible servers answer: ``Content-Length`` or chunked bodies, keep-alive, http and https.
+OpenAI-compatible servers answer: ``Content-Length`` or chunked bodies, keep-alive, http and https. It
+connects to the upstream directly: ``HTTP_PROXY`` / ``HTTPS_PROXY`` are not used (``proxy_ignored`` says when
+they would have applied, so the engine can warn).
 """
 
 from __future__ import annotations
 
 import asyncio
 import ssl
+import urllib.request
 from collections import deque
 from urllib.parse import urlsplit
 
@@ -26,6 +29,11 @@ class BodyTooLargeError(ValueError):
     """The server's answer is longer than the pool accepts (a broken or hostile server)."""
 
 
+class NothingReceivedError(ConnectionError):
+    """The connection failed before any byte of an answer arrived (typically an idle keep-alive connection
+    the server had closed): the only case in which a POST is sent again."""
+
+
 class Connection:
     """One keep-alive connection; answers longer than ``max_body`` bytes raise ``BodyTooLargeError``."""
 
@@ -36,8 +44,7 @@ class Connection:
         self.max_body = max_body
 
     async def request(self, head: bytes, body: bytes) -> tuple[int, dict[str, str], bytes, bool]:
-        self.writer.write(head + body)
-        head_lines = (await self.reader.readuntil(b"\r\n\r\n")).split(b"\r\n")
+        head_lines = (await self._send(head + body)).split(b"\r\n")
         parts = head_lines[0].split(b" ", 2)
         if len(parts) < 2 or not parts[0].startswith(b"HTTP/1."):
             raise HTTPProtocolError(f"not an HTTP/1.x answer: {head_lines[0][:80]!r}")
@@ -50,6 +57,18 @@ class Connection:
         payload = await self._body(headers)
         keep_alive = headers.get("connection", "").lower() != "close" and parts[0] != b"HTTP/1.0"
         return status, headers, payload, keep_alive
+
+    async def _send(self, request: bytes) -> bytes:
+        """Write ``request`` and read the answer's head; NothingReceivedError if the connection failed
+        before the first byte of the answer."""
+        try:
+            self.writer.write(request)
+            first = await self.reader.readexactly(1)
+        except asyncio.IncompleteReadError as exc:
+            raise NothingReceivedError("the connection closed before an answer") from exc
+        except ConnectionError as exc:
+            raise NothingReceivedError(f"the connection failed before an answer ({exc})") from exc
+        return first + await self.reader.readuntil(b"\r\n\r\n")
 
     async def _body(self, headers: dict[str, str]) -> bytes:
         if "content-length" in headers:
@@ -110,11 +129,12 @@ class ConnectionPool:
         conn = self._idle.pop() if reused else await self._open()
         try:
             status, headers, payload, keep_alive = await conn.request(head, body)
-        except (ConnectionError, asyncio.IncompleteReadError):
+        except NothingReceivedError:
             conn.close()
             if not reused:
                 raise
-            # an idle connection the server had closed: retry once on a fresh one
+            # an idle connection the server had closed before reading ours: send once more on a fresh one.
+            # Never after a byte of an answer: the upstream ran the request, a second send may run it twice.
             conn = await self._open()
             try:
                 status, headers, payload, keep_alive = await conn.request(head, body)
@@ -138,3 +158,12 @@ class ConnectionPool:
     async def aclose(self) -> None:
         while self._idle:
             self._idle.pop().close()
+
+
+def proxy_ignored(base_url: str) -> str | None:
+    """The proxy the environment names for ``base_url`` (which this client does not use), or None."""
+    url = urlsplit(base_url)
+    proxy = urllib.request.getproxies().get(url.scheme)
+    if not proxy or urllib.request.proxy_bypass(url.hostname or ""):
+        return None
+    return proxy
