@@ -67,6 +67,7 @@ def cli(ctx: click.Context, data_dir: Path | None, store: str) -> None:
 
     Example:
 
+        \b
         langbatch create requests.jsonl --name demo --start && langbatch list
     """
     if data_dir is not None:
@@ -124,6 +125,7 @@ def validate(file: Path, endpoint: str | None, max_requests: int | None, as_json
 
     Example:
 
+        \b
         langbatch validate requests.jsonl
     """
     from langbatch_core.requests import Limits, validate_file
@@ -209,6 +211,7 @@ def create(ctx: click.Context, file: Path, name: str | None, start_now: bool, **
 
     Example:
 
+        \b
         langbatch create requests.jsonl --name demo --connection openai --start
     """
     batch = _create(ctx, file, name, **options)
@@ -228,7 +231,9 @@ def start(ctx: click.Context, batch_or_file: str, name: str | None, **options: A
 
     Example:
 
-        langbatch start lb_3f2a9c...          # or: langbatch start requests.jsonl --connection openai
+        \b
+        langbatch start lb_3f2a9c...
+        langbatch start requests.jsonl --connection openai
     """
     from langbatch_core.storage.base import BATCH_ID
 
@@ -275,6 +280,7 @@ def status(ctx: click.Context, batch_id: str, as_json: bool) -> None:
 
     Example:
 
+        \b
         langbatch status lb_3f2a9c...
     """
     record = _load(ctx, batch_id).refresh()
@@ -316,6 +322,7 @@ def wait(ctx: click.Context, batch_id: str, poll_interval: float, timeout: float
 
     Example:
 
+        \b
         langbatch wait lb_3f2a9c... --poll-interval 10
     """
     batch = _load(ctx, batch_id)
@@ -350,6 +357,7 @@ def retry(ctx: click.Context, batch_id: str, include_client_errors: bool) -> Non
 
     Example:
 
+        \b
         langbatch retry lb_3f2a9c...
     """
     batch = _load(ctx, batch_id)
@@ -376,6 +384,7 @@ def cancel(ctx: click.Context, batch_id: str) -> None:
 
     Example:
 
+        \b
         langbatch cancel lb_3f2a9c...
     """
     click.echo(f"{batch_id}: {_load(ctx, batch_id).cancel()}")
@@ -389,6 +398,7 @@ def delete(ctx: click.Context, batch_id: str, yes: bool, force: bool) -> None:
 
     Example:
 
+        \b
         langbatch delete lb_3f2a9c... --yes
     """
     batch = _load(ctx, batch_id)
@@ -407,6 +417,7 @@ def results(ctx: click.Context, batch_id: str, output: Path | None, fmt: str | N
 
     Example:
 
+        \b
         langbatch results lb_3f2a9c... -o answers.parquet
     """
     if output is not None and output.exists() and not force:
@@ -431,6 +442,7 @@ def list_batches(ctx: click.Context, as_json: bool) -> None:
 
     Example:
 
+        \b
         langbatch list --json
     """
     rows = [record.summary() for record in _storage(ctx).list()]
@@ -472,6 +484,7 @@ def serve(engine_args: tuple[str, ...]) -> None:
 
     Example:
 
+        \b
         langbatch serve --port 8765 --upstream http://localhost:11434/v1
     """
     command = [sys.executable, "-m", "langbatch_core.local", "serve", *engine_args]
@@ -488,6 +501,7 @@ def dashboard(port: int, host: str) -> None:
 
     Example:
 
+        \b
         langbatch dashboard --port 8501
     """
     os.execv(sys.executable, dashboard_command(port, host))
