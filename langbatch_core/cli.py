@@ -11,9 +11,12 @@ turned into a message and a non-zero exit here, and only here.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import sys
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +28,12 @@ from langbatch_core.errors import LangBatchError
 
 DASHBOARD_APP = Path(__file__).resolve().parents[1] / "dashboard" / "app.py"
 CONNECTION_KINDS = ("local", "openai", "azure", "compatible")
+ENDPOINT_LABELS = {
+    "/v1/chat/completions": "chat completions",
+    "/v1/embeddings": "embeddings",
+    "/v1/completions": "completions",
+    "/v1/responses": "responses",
+}
 
 
 class LangBatchGroup(click.Group):
@@ -106,6 +115,16 @@ def batch_command(function: Any) -> Any:
     return cli.command(name=function.__name__.removeprefix("cmd_"))(command)
 
 
+def _endpoint_text(endpoint: str | None) -> str:
+    """``chat completions``, ``embeddings``, ... for a known endpoint; else the endpoint, or — when none."""
+    return ENDPOINT_LABELS.get(endpoint or "", endpoint or "—")
+
+
+def _models_text(report: Any) -> str:
+    models = report.models or ([report.model] if report.model else [])
+    return ", ".join(models) if models else "—"
+
+
 def _echo_json(data: Any) -> None:
     click.echo(orjson.dumps(data, option=orjson.OPT_INDENT_2, default=str).decode())
 
@@ -135,12 +154,13 @@ def validate(file: Path, endpoint: str | None, max_requests: int | None, as_json
     if as_json:
         _echo_json(report.to_dict())
     else:
+        click.echo(
+            f"{file}: {report.request_count:,} requests, endpoint {_endpoint_text(report.endpoint)}, "
+            f"model {_models_text(report)}"
+        )
         cost = f"${report.estimated_cost_usd:.4f}" if report.estimated_cost_usd is not None else "unknown"
         click.echo(
-            f"{file}: {report.request_count} requests, endpoint {report.endpoint}, model {report.model}"
-        )
-        click.echo(
-            f"~{report.input_tokens} input tokens, estimated batch cost {cost}, {len(report.jobs)} job(s)"
+            f"~{report.input_tokens:,} input tokens, estimated batch cost {cost}, {len(report.jobs)} job(s)"
         )
         for issue in report.issues:
             click.echo(f"  {issue.severity}: {issue}")
@@ -196,7 +216,10 @@ def _create(ctx: click.Context, file: Path, name: str | None, **options: Any) ->
 
     batch = Batch.from_file(file, storage=_storage(ctx), connection=_connection(**options), name=name)
     batch.save()
-    click.echo(f"Created batch {batch.id} ({batch.record.request_count} requests, {batch.record.kind}).")
+    click.echo(
+        f"Created batch {batch.id} ({batch.record.request_count:,} requests, "
+        f"{_endpoint_text(batch.record.endpoint)})."
+    )
     return batch
 
 
@@ -293,7 +316,7 @@ def status(ctx: click.Context, batch_id: str, as_json: bool) -> None:
         counts = job.request_counts
         done = f"{counts.get('completed', 0)} ok, {counts.get('failed', 0)} failed" if counts else ""
         click.echo(
-            f"  job {job.key} (attempt {job.attempt}) {job.provider_job_id or '-'} {job.status} {done}"
+            f"  job {job.key} (attempt {job.attempt}) {job.provider_job_id or '—'} {job.status} {done}"
         )
 
 
@@ -318,7 +341,10 @@ def _counts(record: Any) -> str:
 )
 @batch_command
 def wait(ctx: click.Context, batch_id: str, poll_interval: float, timeout: float | None) -> None:
-    """Wait for a batch with a progress bar; exit 1 if its latest jobs failed or --timeout passed first.
+    """Wait for a batch; exit 1 if its latest jobs failed or --timeout passed first.
+
+    On a terminal it shows a progress bar; otherwise (a log, a pipe, CI) one line each time the counts
+    change: lb_… in_progress 1,200/20,361 succeeded · 3 failed · 19,158 pending.
 
     Example:
 
@@ -326,13 +352,10 @@ def wait(ctx: click.Context, batch_id: str, poll_interval: float, timeout: float
         langbatch wait lb_3f2a9c... --poll-interval 10
     """
     batch = _load(ctx, batch_id)
-    with click.progressbar(length=max(batch.record.request_count, 1), label=f"{batch.id}") as bar:
-
-        def advance(progress: dict[str, Any]) -> None:
-            bar.update(progress["succeeded"] + progress["failed"] - bar.pos)
-
+    shown = _progress_bar if sys.stdout.isatty() else _progress_lines
+    with shown(batch) as report:
         try:
-            final = batch.wait(poll_interval=poll_interval, callback=advance, timeout=timeout)
+            final = batch.wait(poll_interval=poll_interval, callback=report, timeout=timeout)
         except KeyboardInterrupt:
             click.echo(
                 f"\nStopped waiting; {batch.id} keeps running. Resume with `langbatch wait {batch.id}`."
@@ -345,6 +368,41 @@ def wait(ctx: click.Context, batch_id: str, poll_interval: float, timeout: float
             f"`langbatch wait {batch.id}` again."
         )
     batch.raise_for_status()
+
+
+@contextlib.contextmanager
+def _progress_bar(batch: Any) -> Iterator[Callable[[dict[str, Any]], None]]:
+    """On a terminal: a bar over the requests, with the counts beside it."""
+    with click.progressbar(
+        length=max(batch.record.request_count, 1), label=batch.id, item_show_func=lambda line: line
+    ) as bar:
+
+        def report(progress: dict[str, Any]) -> None:
+            bar.update(progress["succeeded"] + progress["failed"] - bar.pos, _progress_counts(progress))
+
+        yield report
+
+
+@contextlib.contextmanager
+def _progress_lines(batch: Any, quiet_for: float = 300.0) -> Iterator[Callable[[dict[str, Any]], None]]:
+    """Off a terminal (a log, a pipe, CI): one line each time the progress changes, and the same line again
+    after ``quiet_for`` seconds without change, so a long wait never looks hung."""
+    last = {"line": "", "at": 0.0}
+
+    def report(progress: dict[str, Any]) -> None:
+        line = f"{progress['batch_id']} {progress['status']} {_progress_counts(progress)}"
+        if line != last["line"] or time.monotonic() - last["at"] >= quiet_for:
+            click.echo(line)
+            last.update(line=line, at=time.monotonic())
+
+    yield report
+
+
+def _progress_counts(progress: dict[str, Any]) -> str:
+    return (
+        f"{progress['succeeded']:,}/{progress['total']:,} succeeded · {progress['failed']:,} failed · "
+        f"{progress['pending']:,} pending"
+    )
 
 
 # -- act --------------------------------------------------------------------------------------------------
@@ -455,8 +513,8 @@ def list_batches(ctx: click.Context, as_json: bool) -> None:
         created = dt.datetime.fromtimestamp(row["created_at"]).strftime("%Y-%m-%d %H:%M")
         click.echo(
             f"{row['id']}  {created}  {row['status']:<11} {row['succeeded']}/{row['request_count']} ok "
-            f"{row['failed']} failed {row['pending']} pending  {row['connection_name']}  "
-            f"{row['model'] or '-'}  {row['name'] or ''}".rstrip()
+            f"{row['failed']} failed {row['pending']} pending  {row['connection_name'] or '—'}  "
+            f"{row['model'] or '—'}  {row['name'] or ''}".rstrip()
         )
 
 

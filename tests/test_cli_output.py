@@ -4,9 +4,11 @@ answers, estimates — and never Python's None, nan or a class name."""
 from __future__ import annotations
 
 import inspect
+import re
 
 import click
 import pytest
+from batch_support import write_chat_file
 from click.testing import CliRunner
 
 from langbatch_core.cli import cli
@@ -36,3 +38,52 @@ def test_help_examples_stay_whole_at_80_columns(path, command):
     assert examples, f"`langbatch {' '.join(path)}` has no example command in its help"
     for example in examples:
         assert example in shown, f"{example!r} is wrapped or reflowed in:\n{result.output}"
+
+
+def run(*args, input=None):
+    result = CliRunner().invoke(cli, [str(a) for a in args], input=input, catch_exceptions=False)
+    assert not re.search(r"\bNone\b|\bnan\b|Batch\b", result.output), result.output  # no Python in sight
+    return result
+
+
+def on_engine(engine):
+    return ["--connection", "compatible", "--base-url", engine.base_url]
+
+
+def created_id(result):
+    return re.search(r"Created batch (lb_[0-9a-f]+)", result.output).group(1)
+
+
+def test_wait_off_a_terminal_prints_a_line_whenever_progress_changes(tmp_path, make_engine):
+    engine = make_engine(concurrency=1)
+    path = write_chat_file(tmp_path / "in.jsonl", [f"p{i} [[slow:0.15]]" for i in range(5)] + ["x [[400]]"])
+    batch_id = created_id(run("create", path, "--start", *on_engine(engine)))
+    result = run("wait", batch_id, "--poll-interval", "0.02")
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.output.splitlines() if line.startswith(batch_id)]
+    assert len(lines) >= 3, result.output  # several polls saw progress
+    assert len(set(lines)) == len(lines)  # printed when it changes, not at every poll
+    pattern = rf"{batch_id} \w+ [\d,]+/6 succeeded · \d+ failed · \d+ pending"
+    assert all(re.fullmatch(pattern, line) for line in lines), lines
+    assert lines[-1] == f"{batch_id} completed 5/6 succeeded · 1 failed · 0 pending"
+
+
+def test_no_command_shows_none_nan_or_a_class_name(tmp_path, engine):
+    invalid = tmp_path / "invalid.jsonl"
+    invalid.write_text('{"custom_id": "a"}\n')
+    result = run("validate", invalid)  # no endpoint, no model: shown as —, not None
+    assert result.exit_code == 1 and "endpoint —" in result.output, result.output
+    embeddings = tmp_path / "emb.jsonl"
+    embeddings.write_text(
+        '{"custom_id": "e1", "method": "POST", "url": "/v1/embeddings", '
+        '"body": {"model": "text-embedding-3-small", "input": "hi"}}\n'
+    )
+    assert "embeddings" in run("create", embeddings, *on_engine(engine)).output
+    path = write_chat_file(tmp_path / "in.jsonl", ["a", "b [[400]]"])
+    batch_id = created_id(run("create", path, "--name", "demo", "--start", *on_engine(engine)))
+    assert "chat completions" in run("validate", path).output
+    run("wait", batch_id, "--poll-interval", "0.02")
+    for command in (["status"], ["results"], ["results", "--show"], ["retry"], ["cancel"]):
+        run(*command, batch_id)
+    run("list")
+    run("delete", batch_id, "--yes")
