@@ -299,19 +299,23 @@ def _start(batch: Any, created: bool = False) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the whole record as JSON.")
 @batch_command
 def status(ctx: click.Context, batch_id: str, as_json: bool) -> None:
-    """Refresh a batch from its provider and show its status, counts and jobs.
+    """Refresh a batch from its provider and show its status, counts, error codes and jobs.
 
     Example:
 
         \b
         langbatch status lb_3f2a9c...
     """
-    record = _load(ctx, batch_id).refresh()
+    batch = _load(ctx, batch_id)
+    record = batch.refresh()
     if as_json:
         _echo_json(record.to_dict())
         return
     click.echo(f"{record.id} {record.name or ''}".rstrip())
     click.echo(f"status {record.status}: {_counts(record)}")
+    errors = batch.error_counts()
+    if errors:
+        click.echo("errors: " + " · ".join(f"{code} {count:,}" for code, count in errors.items()))
     for job in record.jobs:
         counts = job.request_counts
         done = f"{counts.get('completed', 0)} ok, {counts.get('failed', 0)} failed" if counts else ""

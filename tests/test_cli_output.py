@@ -87,3 +87,24 @@ def test_no_command_shows_none_nan_or_a_class_name(tmp_path, engine):
         run(*command, batch_id)
     run("list")
     run("delete", batch_id, "--yes")
+
+
+def test_status_lists_error_codes_with_counts(tmp_path, make_engine):
+    engine = make_engine(completion_window=1.5, concurrency=1)
+    prompts = ["a", "b [[400]]", "c [[400]]", "d [[slow:0.8]]", "e [[slow:0.8]]", "f [[slow:0.8]]"]
+    batch_id = created_id(run("create", write_chat_file(tmp_path / "in.jsonl", prompts), *on_engine(engine)))
+    run("start", batch_id)
+    run("wait", batch_id, "--poll-interval", "0.05")
+    output = run("status", batch_id).output
+    errors = re.search(r"^errors: (.*)$", output, re.M)
+    assert errors, output
+    counts = dict(item.rsplit(" ", 1) for item in errors.group(1).split(" · "))
+    assert counts["invalid_request_error"] == "2" and int(counts["batch_expired"]) >= 1, output
+
+
+def test_status_of_a_clean_batch_has_no_error_line(tmp_path, engine):
+    batch_id = created_id(run("create", write_chat_file(tmp_path / "in.jsonl", ["a"]), *on_engine(engine)))
+    assert "errors" not in run("status", batch_id).output  # not started
+    run("start", batch_id)
+    run("wait", batch_id, "--poll-interval", "0.02")
+    assert "errors" not in run("status", batch_id).output
