@@ -473,13 +473,19 @@ def delete(ctx: click.Context, batch_id: str, yes: bool, force: bool) -> None:
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Export to this file.")
 @click.option("--format", "fmt", type=click.Choice(["csv", "jsonl", "parquet"]), help="Default: by suffix.")
 @click.option("--force", is_flag=True, help="Overwrite the output file if it exists.")
+@click.option("--show", is_flag=True, help="Print the answers (failed rows: the error code and message).")
+@click.option(
+    "--limit", type=click.IntRange(min=1), default=20, show_default=True, help="Rows --show prints."
+)
 @batch_command
-def results(ctx: click.Context, batch_id: str, output: Path | None, fmt: str | None, force: bool) -> None:
-    """Show a batch's result counts and merged result file, or export the results table.
+def results(ctx: click.Context, batch_id: str, output: Path | None, fmt: str | None, force: bool,
+            show: bool, limit: int) -> None:  # fmt: skip
+    """Show a batch's result counts and merged result file, print its answers, or export the results table.
 
     Example:
 
         \b
+        langbatch results lb_3f2a9c... --show --limit 5
         langbatch results lb_3f2a9c... -o answers.parquet
     """
     if output is not None and output.exists() and not force:
@@ -489,11 +495,50 @@ def results(ctx: click.Context, batch_id: str, output: Path | None, fmt: str | N
     batch = _load(ctx, batch_id)
     path = batch.get_results_file()
     click.echo(f"{batch.record.status}: {_counts(batch.record)}")
+    if show:
+        _show_rows(batch, limit)
     if output is None:
         click.echo(f"Merged results (OpenAI JSONL): {path}")
         return
     written = batch.export_results(output, format=fmt)
     click.echo(f"Wrote {written}")
+
+
+def _show_rows(batch: Any, limit: int, width: int = 200) -> None:
+    """One line per request (failures last, as in the result file): custom_id, status, answer or error."""
+    table = batch.results_table()
+    rows = table.head(limit).to_dict("records")
+    id_width = min(max((len(row["custom_id"]) for row in rows), default=0), 40)
+    for row in rows:
+        text = " ".join(_row_text(row).split())
+        text = text if len(text) <= width else text[: width - 1] + "…"
+        click.echo(f"{row['custom_id']:<{id_width}}  {row['status']:<9}  {text}".rstrip())
+    if len(table) > limit:
+        click.echo(
+            f"… {len(table) - limit:,} more: --limit {len(table)} shows them all, -o answers.csv exports "
+            "them."
+        )
+
+
+def _row_text(row: dict[str, Any]) -> str:
+    """What a request got, as words: its answer, refusal, tool calls or embedding, or its error."""
+
+    def given(name: str) -> Any:
+        value = row.get(name)
+        return None if value is None or value != value or value == "" else value  # None, nan, empty
+
+    if row["status"] != "succeeded":
+        code, message = given("error_code"), given("error_message")
+        return ": ".join(str(part) for part in (code, message) if part is not None) or row["status"]
+    if given("answer") is not None:
+        return str(row["answer"])
+    if given("refusal") is not None:
+        return f"refused: {row['refusal']}"
+    if given("tool_calls") is not None:
+        return f"tool calls: {row['tool_calls']}"
+    if given("embedding_dim") is not None:
+        return f"embedding ({int(row['embedding_dim']):,} dimensions)"
+    return "—"
 
 
 @cli.command(name="list")

@@ -108,3 +108,27 @@ def test_status_of_a_clean_batch_has_no_error_line(tmp_path, engine):
     run("start", batch_id)
     run("wait", batch_id, "--poll-interval", "0.02")
     assert "errors" not in run("status", batch_id).output
+
+
+def test_results_show_prints_answers_and_errors(tmp_path, engine):
+    path = write_chat_file(tmp_path / "in.jsonl", ["first\nquestion", "bad [[400]]", "third", "fourth"])
+    batch_id = created_id(run("create", path, "--start", *on_engine(engine)))
+    run("wait", batch_id, "--poll-interval", "0.02")
+    output = run("results", batch_id, "--show").output
+    assert re.search(r"^request-1\s+succeeded\s+echo: first question$", output, re.M), output  # one line
+    assert re.search(r"^request-2\s+failed\s+invalid_request_error: Invalid request", output, re.M), output
+    shown = run("results", batch_id, "--show", "--limit", "3").output.splitlines()
+    assert len([line for line in shown if line.startswith("request-")]) == 3
+    assert any(line.startswith("… 1 more") for line in shown), shown
+
+
+def test_results_show_describes_embeddings(tmp_path, engine):
+    path = tmp_path / "emb.jsonl"
+    path.write_text(
+        '{"custom_id": "e1", "method": "POST", "url": "/v1/embeddings", '
+        '"body": {"model": "text-embedding-3-small", "input": "hi"}}\n'
+    )
+    batch_id = created_id(run("create", path, "--start", *on_engine(engine)))
+    run("wait", batch_id, "--poll-interval", "0.02")
+    output = run("results", batch_id, "--show").output
+    assert re.search(r"^e1\s+succeeded\s+embedding \(\d+ dimensions\)$", output, re.M), output
