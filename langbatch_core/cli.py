@@ -17,6 +17,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -129,6 +130,19 @@ def _echo_json(data: Any) -> None:
     click.echo(orjson.dumps(data, option=orjson.OPT_INDENT_2, default=str).decode())
 
 
+CONNECTION_OPTION = click.option(
+    "--connection",
+    "kind",
+    type=click.Choice(CONNECTION_KINDS),
+    default="local",
+    show_default=True,
+    help="Where to run: the local engine, OpenAI, Azure OpenAI, or any OpenAI-compatible API.",
+)
+BASE_URL_OPTION = click.option(
+    "--base-url", help="API root (compatible: required; azure: the endpoint; local: fixed URL)."
+)
+
+
 # -- validate ---------------------------------------------------------------------------------------------
 
 
@@ -138,35 +152,47 @@ def _echo_json(data: Any) -> None:
 @click.option(
     "--max-requests", type=click.IntRange(min=1), help="Requests per job, to preview the split plan."
 )
+@CONNECTION_OPTION
+@BASE_URL_OPTION
 @click.option("--json", "as_json", is_flag=True, help="Print the whole report as JSON.")
-def validate(file: Path, endpoint: str | None, max_requests: int | None, as_json: bool) -> None:
-    """Check a request file line by line; exit 1 if it has errors.
+def validate(file: Path, endpoint: str | None, max_requests: int | None, kind: str, base_url: str | None,
+             as_json: bool) -> None:  # fmt: skip
+    """Check a request file line by line, and estimate its cost and (on the local engine) its duration;
+    exit 1 if it has errors.
 
     Example:
 
         \b
         langbatch validate requests.jsonl
+        langbatch validate requests.jsonl --connection openai
     """
+    from langbatch_core.estimates import estimate_run
     from langbatch_core.requests import Limits, validate_file
 
     limits = Limits(max_requests=max_requests) if max_requests else None
     report = validate_file(file, endpoint=endpoint, limits=limits)
+    estimate = estimate_run(report, _connection(kind, base_url, None, None, None))
     if as_json:
-        _echo_json(report.to_dict())
+        _echo_json({**report.to_dict(), "estimate": {**asdict(estimate), "warning": estimate.warning}})
     else:
         click.echo(
             f"{file}: {report.request_count:,} requests, endpoint {_endpoint_text(report.endpoint)}, "
             f"model {_models_text(report)}"
         )
-        cost = f"${report.estimated_cost_usd:.4f}" if report.estimated_cost_usd is not None else "unknown"
-        click.echo(
-            f"~{report.input_tokens:,} input tokens, estimated batch cost {cost}, {len(report.jobs)} job(s)"
-        )
+        click.echo(f"~{report.input_tokens:,} input tokens, {len(report.jobs)} job(s)")
+        _echo_estimate(estimate)
         for issue in report.issues:
             click.echo(f"  {issue.severity}: {issue}")
         click.echo("OK" if report.ok else f"{report.error_count} error(s), {report.warning_count} warning(s)")
     if not report.ok:
         sys.exit(1)
+
+
+def _echo_estimate(estimate: Any) -> None:
+    for line in estimate.lines():
+        click.echo(line)
+    if estimate.warning:
+        click.echo(f"warning: {estimate.warning}")
 
 
 # -- create / start ---------------------------------------------------------------------------------------
@@ -175,17 +201,8 @@ def validate(file: Path, endpoint: str | None, max_requests: int | None, as_json
 def connection_options(command: Any) -> Any:
     """--connection, --base-url, --api-key-env, --api-version, --max-requests (used when creating)."""
     options = [
-        click.option(
-            "--connection",
-            "kind",
-            type=click.Choice(CONNECTION_KINDS),
-            default="local",
-            show_default=True,
-            help="Where to run: the local engine, OpenAI, Azure OpenAI, or any OpenAI-compatible API.",
-        ),
-        click.option(
-            "--base-url", help="API root (compatible: required; azure: the endpoint; local: fixed URL)."
-        ),
+        CONNECTION_OPTION,
+        BASE_URL_OPTION,
         click.option(
             "--api-key-env", help="NAME of the environment variable holding the key (never the key)."
         ),
@@ -220,6 +237,9 @@ def _create(ctx: click.Context, file: Path, name: str | None, **options: Any) ->
         f"Created batch {batch.id} ({batch.record.request_count:,} requests, "
         f"{_endpoint_text(batch.record.endpoint)})."
     )
+    from langbatch_core.estimates import estimate_run
+
+    _echo_estimate(estimate_run(batch.validation, batch.connection))
     return batch
 
 

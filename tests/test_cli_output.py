@@ -7,6 +7,7 @@ import inspect
 import re
 
 import click
+import orjson
 import pytest
 from batch_support import write_chat_file
 from click.testing import CliRunner
@@ -132,3 +133,32 @@ def test_results_show_describes_embeddings(tmp_path, engine):
     run("wait", batch_id, "--poll-interval", "0.02")
     output = run("results", batch_id, "--show").output
     assert re.search(r"^e1\s+succeeded\s+embedding \(\d+ dimensions\)$", output, re.M), output
+
+
+def on_local_engine(engine):
+    return ["--connection", "local", "--base-url", engine.base_url]
+
+
+def test_validate_and_create_show_cost_and_time_on_the_local_engine(tmp_path, engine):
+    path = write_chat_file(tmp_path / "in.jsonl", ["a", "b", "c"])
+    output = run("validate", path, *on_local_engine(engine)).output
+    assert "cost: $0 on the local engine (at OpenAI's batch prices" in output
+    assert "time: unknown (the engine's upstream has not run a batch yet" in output  # an upstream: no guess
+    result = run("create", path, "--start", *on_local_engine(engine))
+    assert "cost: $0 on the local engine" in result.output
+    assert result.output.index("cost:") < result.output.index("Started")  # said before it starts
+    run("wait", created_id(result), "--poll-interval", "0.02")
+    output = run("validate", path, *on_local_engine(engine)).output
+    assert re.search(
+        r"^time: about \d+ s on the local engine \(estimate from the engine's measured speed", output, re.M
+    )
+    assert "time:" not in run("validate", path, "--connection", "openai").output  # OpenAI: within 24 h
+
+
+def test_validate_warns_before_a_batch_of_hours_on_the_bundled_model(tmp_path):
+    path = write_chat_file(tmp_path / "in.jsonl", [f"story {i}" for i in range(1_000)])  # 512 tokens each
+    output = run("validate", path).output  # no engine runs: the bundled model's default speed
+    assert "time: about 1.8 h on the bundled model (estimate at the bundled model's usual" in output
+    assert "warning: This batch will take about 1.8 h on the bundled model" in output
+    estimate = orjson.loads(run("validate", path, "--json").output)["estimate"]
+    assert estimate["cost_usd"] == 0 and estimate["warning"].startswith("This batch will take")
