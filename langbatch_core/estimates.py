@@ -25,10 +25,12 @@ from langbatch_core.requests import ValidationReport
 CHAT, EMBEDDINGS = "/v1/chat/completions", "/v1/embeddings"
 LONG_RUN = 3600.0  # seconds: longer runs get a warning before they start
 
-# The bundled models' speed on a 2-core machine (bench/README.md), rounded down: an estimate errs long.
+# The bundled models' speed on a quiet 2-core machine (bench/README.md), rounded down: an estimate errs long.
+# Decoding assumes one sequence at a time (34 tokens/s; 80 with 8 together): on a busy machine even that is
+# optimistic, and the engine's measured speed replaces these figures after its first batch.
 DEFAULT_LOAD_SECONDS = 2.0  # loading the weights, once per engine process
 DEFAULT_PROMPT_TOKENS_PER_SECOND = 500.0  # measured 587
-DEFAULT_OUTPUT_TOKENS_PER_SECOND = 80.0  # measured 80 with 8 requests decoding together, 34 alone
+DEFAULT_OUTPUT_TOKENS_PER_SECOND = 34.0  # measured 34.4 for one sequence
 DEFAULT_ANSWER_TOKENS = 512  # the bundled model's max_tokens when a request sets none
 DEFAULT_TEXTS_PER_SECOND = 250.0  # embeddings, measured 279
 _UNSET: Any = object()

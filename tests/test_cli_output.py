@@ -158,7 +158,7 @@ def test_validate_and_create_show_cost_and_time_on_the_local_engine(tmp_path, en
 def test_validate_warns_before_a_batch_of_hours_on_the_bundled_model(tmp_path):
     path = write_chat_file(tmp_path / "in.jsonl", [f"story {i}" for i in range(1_000)])  # 512 tokens each
     output = run("validate", path).output  # no engine runs: the bundled model's default speed
-    assert "time: about 1.8 h on the bundled model (estimate at the bundled model's usual" in output
-    assert "warning: This batch will take about 1.8 h on the bundled model" in output
+    assert "time: about 4.2 h on the bundled model (estimate at the bundled model's usual" in output
+    assert "warning: This batch will take about 4.2 h on the bundled model" in output
     estimate = orjson.loads(run("validate", path, "--json").output)["estimate"]
     assert estimate["cost_usd"] == 0 and estimate["warning"].startswith("This batch will take")

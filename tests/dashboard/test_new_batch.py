@@ -182,4 +182,4 @@ def test_the_run_shows_its_cost_on_the_connection_and_its_time_on_the_local_engi
 def test_a_batch_of_hours_is_announced_before_it_starts(data_dir):
     at = upload(open_page("new_batch"), "long.jsonl", chat_lines(2_000, prompt="Tell me story {i}."))
     assert not at.exception
-    assert "This batch will take about 3.6 h on the bundled model" in texts(at, "warning")
+    assert "This batch will take about 8.4 h on the bundled model" in texts(at, "warning")
