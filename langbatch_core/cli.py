@@ -607,7 +607,7 @@ def serve(engine_args: tuple[str, ...]) -> None:
     """Run the local engine (OpenAI-compatible Files + Batches API) in the foreground.
 
     Takes every option of `python -m langbatch_core.local serve` (--host, --port, --upstream,
-    --backend, --concurrency, --rpm, --tpm, --completion-window, --max-enqueued-tokens, ...).
+    --backend, --concurrency, --rpm, --tpm, --completion-window, --max-enqueued-tokens, --read-timeout, ...).
 
     Example:
 
