@@ -230,6 +230,7 @@ def _connection(kind: str, base_url: str | None, api_key_env: str | None, api_ve
 
 def _create(ctx: click.Context, file: Path, name: str | None, **options: Any) -> Any:
     from langbatch_core.batch import Batch
+    from langbatch_core.estimates import estimate_run
 
     batch = Batch.from_file(file, storage=_storage(ctx), connection=_connection(**options), name=name)
     batch.save()
@@ -237,8 +238,6 @@ def _create(ctx: click.Context, file: Path, name: str | None, **options: Any) ->
         f"Created batch {batch.id} ({batch.record.request_count:,} requests, "
         f"{_endpoint_text(batch.record.endpoint)})."
     )
-    from langbatch_core.estimates import estimate_run
-
     _echo_estimate(estimate_run(batch.validation, batch.connection))
     return batch
 
