@@ -7,6 +7,7 @@ batch.results_table()                      # pandas, one row per request
 
 from __future__ import annotations
 
+import collections
 import os
 from collections.abc import Iterable
 from pathlib import Path
@@ -103,6 +104,23 @@ class BatchResults(BatchJobs):
         """The flat results table (pandas), one row per request, including ``missing`` ones."""
         paths = [self.results_path] if self.results_path.exists() else []
         return results_io.load_results(paths, requests=self.requests_path)
+
+    def error_counts(self) -> dict[str, int]:
+        """How many requests failed with each error code, most frequent first (as stored: no refresh).
+
+        From the merged results (a failure's code, else its status: ``expired``, ``cancelled``, ``missing``;
+        requests still running are not counted) and the jobs' own errors (``errors.data``, one per entry).
+        """
+        counts: collections.Counter[str] = collections.Counter()
+        for job in self.record.jobs:
+            counts.update(str(error.get("code") or "unknown") for error in job.errors or [])
+        if self.record.jobs:
+            table = self.results_table()
+            failed = table[table["status"] != "succeeded"]
+            if self._active_jobs():
+                failed = failed[failed["status"] != "missing"]
+            counts.update(failed["error_code"].fillna(failed["status"]).astype(str))
+        return dict(counts.most_common())
 
     def export_results(self, path: str | os.PathLike[str], format: str | None = None) -> Path:
         """Write the results table as CSV, JSONL or Parquet (by ``format`` or the suffix)."""

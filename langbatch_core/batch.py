@@ -29,6 +29,7 @@ from typing import Any, ClassVar
 
 import orjson
 
+from langbatch_core import pricing
 from langbatch_core._batch_jobs import write_request_subset
 from langbatch_core._batch_results import BatchResults
 from langbatch_core.errors import (
@@ -40,7 +41,7 @@ from langbatch_core.errors import (
     StorageError,
 )
 from langbatch_core.providers import Connection, Job, Provider, provider_for
-from langbatch_core.requests import Issue, iter_requests, validate_file
+from langbatch_core.requests import Issue, ValidationReport, iter_requests, validate_file
 from langbatch_core.storage import BatchRecord, BatchStorage, FileBatchStorage, JobRecord, check_batch_id
 
 INTERRUPTED_GRACE = 120.0  # seconds a "submitting" job may belong to a start() running elsewhere
@@ -86,8 +87,9 @@ class Batch(BatchResults):
             request_count=report.request_count,
             pending=report.request_count,
             input_tokens=report.input_tokens,
-            estimated_cost_usd=report.estimated_cost_usd,
+            estimated_cost_usd=pricing.connection_cost(self.connection.kind, report.estimated_cost_usd),
         )
+        self.validation = report
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
             _copy_atomic(Path(file), self.requests_path)
@@ -103,6 +105,7 @@ class Batch(BatchResults):
         self._client = client
         self._provider: Provider | None = None
         self._merged_succeeded: int | None = None  # successes in results.jsonl (None: not counted yet)
+        self.validation: ValidationReport | None = None  # the request file's report, when made from a file
 
     # -- construction -------------------------------------------------------------------------------------
 

@@ -11,9 +11,13 @@ turned into a message and a non-zero exit here, and only here.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +29,12 @@ from langbatch_core.errors import LangBatchError
 
 DASHBOARD_APP = Path(__file__).resolve().parents[1] / "dashboard" / "app.py"
 CONNECTION_KINDS = ("local", "openai", "azure", "compatible")
+ENDPOINT_LABELS = {
+    "/v1/chat/completions": "chat completions",
+    "/v1/embeddings": "embeddings",
+    "/v1/completions": "completions",
+    "/v1/responses": "responses",
+}
 
 
 class LangBatchGroup(click.Group):
@@ -67,6 +77,7 @@ def cli(ctx: click.Context, data_dir: Path | None, store: str) -> None:
 
     Example:
 
+        \b
         langbatch create requests.jsonl --name demo --start && langbatch list
     """
     if data_dir is not None:
@@ -105,8 +116,31 @@ def batch_command(function: Any) -> Any:
     return cli.command(name=function.__name__.removeprefix("cmd_"))(command)
 
 
+def _endpoint_text(endpoint: str | None) -> str:
+    """``chat completions``, ``embeddings``, ... for a known endpoint; else the endpoint, or — when none."""
+    return ENDPOINT_LABELS.get(endpoint or "", endpoint or "—")
+
+
+def _models_text(report: Any) -> str:
+    models = report.models or ([report.model] if report.model else [])
+    return ", ".join(models) if models else "—"
+
+
 def _echo_json(data: Any) -> None:
     click.echo(orjson.dumps(data, option=orjson.OPT_INDENT_2, default=str).decode())
+
+
+CONNECTION_OPTION = click.option(
+    "--connection",
+    "kind",
+    type=click.Choice(CONNECTION_KINDS),
+    default="local",
+    show_default=True,
+    help="Where to run: the local engine, OpenAI, Azure OpenAI, or any OpenAI-compatible API.",
+)
+BASE_URL_OPTION = click.option(
+    "--base-url", help="API root (compatible: required; azure: the endpoint; local: fixed URL)."
+)
 
 
 # -- validate ---------------------------------------------------------------------------------------------
@@ -118,33 +152,47 @@ def _echo_json(data: Any) -> None:
 @click.option(
     "--max-requests", type=click.IntRange(min=1), help="Requests per job, to preview the split plan."
 )
+@CONNECTION_OPTION
+@BASE_URL_OPTION
 @click.option("--json", "as_json", is_flag=True, help="Print the whole report as JSON.")
-def validate(file: Path, endpoint: str | None, max_requests: int | None, as_json: bool) -> None:
-    """Check a request file line by line; exit 1 if it has errors.
+def validate(file: Path, endpoint: str | None, max_requests: int | None, kind: str, base_url: str | None,
+             as_json: bool) -> None:  # fmt: skip
+    """Check a request file line by line, and estimate its cost and (on the local engine) its duration;
+    exit 1 if it has errors.
 
     Example:
 
+        \b
         langbatch validate requests.jsonl
+        langbatch validate requests.jsonl --connection openai
     """
+    from langbatch_core.estimates import estimate_run
     from langbatch_core.requests import Limits, validate_file
 
     limits = Limits(max_requests=max_requests) if max_requests else None
     report = validate_file(file, endpoint=endpoint, limits=limits)
+    estimate = estimate_run(report, _connection(kind, base_url, None, None, None))
     if as_json:
-        _echo_json(report.to_dict())
+        _echo_json({**report.to_dict(), "estimate": {**asdict(estimate), "warning": estimate.warning}})
     else:
-        cost = f"${report.estimated_cost_usd:.4f}" if report.estimated_cost_usd is not None else "unknown"
         click.echo(
-            f"{file}: {report.request_count} requests, endpoint {report.endpoint}, model {report.model}"
+            f"{file}: {report.request_count:,} requests, endpoint {_endpoint_text(report.endpoint)}, "
+            f"model {_models_text(report)}"
         )
-        click.echo(
-            f"~{report.input_tokens} input tokens, estimated batch cost {cost}, {len(report.jobs)} job(s)"
-        )
+        click.echo(f"~{report.input_tokens:,} input tokens, {len(report.jobs)} job(s)")
+        _echo_estimate(estimate)
         for issue in report.issues:
             click.echo(f"  {issue.severity}: {issue}")
         click.echo("OK" if report.ok else f"{report.error_count} error(s), {report.warning_count} warning(s)")
     if not report.ok:
         sys.exit(1)
+
+
+def _echo_estimate(estimate: Any) -> None:
+    for line in estimate.lines():
+        click.echo(line)
+    if estimate.warning:
+        click.echo(f"warning: {estimate.warning}")
 
 
 # -- create / start ---------------------------------------------------------------------------------------
@@ -153,17 +201,8 @@ def validate(file: Path, endpoint: str | None, max_requests: int | None, as_json
 def connection_options(command: Any) -> Any:
     """--connection, --base-url, --api-key-env, --api-version, --max-requests (used when creating)."""
     options = [
-        click.option(
-            "--connection",
-            "kind",
-            type=click.Choice(CONNECTION_KINDS),
-            default="local",
-            show_default=True,
-            help="Where to run: the local engine, OpenAI, Azure OpenAI, or any OpenAI-compatible API.",
-        ),
-        click.option(
-            "--base-url", help="API root (compatible: required; azure: the endpoint; local: fixed URL)."
-        ),
+        CONNECTION_OPTION,
+        BASE_URL_OPTION,
         click.option(
             "--api-key-env", help="NAME of the environment variable holding the key (never the key)."
         ),
@@ -191,10 +230,15 @@ def _connection(kind: str, base_url: str | None, api_key_env: str | None, api_ve
 
 def _create(ctx: click.Context, file: Path, name: str | None, **options: Any) -> Any:
     from langbatch_core.batch import Batch
+    from langbatch_core.estimates import estimate_run
 
     batch = Batch.from_file(file, storage=_storage(ctx), connection=_connection(**options), name=name)
     batch.save()
-    click.echo(f"Created batch {batch.id} ({batch.record.request_count} requests, {batch.record.kind}).")
+    click.echo(
+        f"Created batch {batch.id} ({batch.record.request_count:,} requests, "
+        f"{_endpoint_text(batch.record.endpoint)})."
+    )
+    _echo_estimate(estimate_run(batch.validation, batch.connection))
     return batch
 
 
@@ -209,6 +253,7 @@ def create(ctx: click.Context, file: Path, name: str | None, start_now: bool, **
 
     Example:
 
+        \b
         langbatch create requests.jsonl --name demo --connection openai --start
     """
     batch = _create(ctx, file, name, **options)
@@ -228,7 +273,9 @@ def start(ctx: click.Context, batch_or_file: str, name: str | None, **options: A
 
     Example:
 
-        langbatch start lb_3f2a9c...          # or: langbatch start requests.jsonl --connection openai
+        \b
+        langbatch start lb_3f2a9c...
+        langbatch start requests.jsonl --connection openai
     """
     from langbatch_core.storage.base import BATCH_ID
 
@@ -271,23 +318,28 @@ def _start(batch: Any, created: bool = False) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the whole record as JSON.")
 @batch_command
 def status(ctx: click.Context, batch_id: str, as_json: bool) -> None:
-    """Refresh a batch from its provider and show its status, counts and jobs.
+    """Refresh a batch from its provider and show its status, counts, error codes and jobs.
 
     Example:
 
+        \b
         langbatch status lb_3f2a9c...
     """
-    record = _load(ctx, batch_id).refresh()
+    batch = _load(ctx, batch_id)
+    record = batch.refresh()
     if as_json:
         _echo_json(record.to_dict())
         return
     click.echo(f"{record.id} {record.name or ''}".rstrip())
     click.echo(f"status {record.status}: {_counts(record)}")
+    errors = batch.error_counts()
+    if errors:
+        click.echo("errors: " + " · ".join(f"{code} {count:,}" for code, count in errors.items()))
     for job in record.jobs:
         counts = job.request_counts
         done = f"{counts.get('completed', 0)} ok, {counts.get('failed', 0)} failed" if counts else ""
         click.echo(
-            f"  job {job.key} (attempt {job.attempt}) {job.provider_job_id or '-'} {job.status} {done}"
+            f"  job {job.key} (attempt {job.attempt}) {job.provider_job_id or '—'} {job.status} {done}"
         )
 
 
@@ -312,20 +364,21 @@ def _counts(record: Any) -> str:
 )
 @batch_command
 def wait(ctx: click.Context, batch_id: str, poll_interval: float, timeout: float | None) -> None:
-    """Wait for a batch with a progress bar; exit 1 if its latest jobs failed or --timeout passed first.
+    """Wait for a batch; exit 1 if its latest jobs failed or --timeout passed first.
+
+    On a terminal it shows a progress bar; otherwise (a log, a pipe, CI) one line each time the counts
+    change: lb_… in_progress 1,200/20,361 succeeded · 3 failed · 19,158 pending.
 
     Example:
 
+        \b
         langbatch wait lb_3f2a9c... --poll-interval 10
     """
     batch = _load(ctx, batch_id)
-    with click.progressbar(length=max(batch.record.request_count, 1), label=f"{batch.id}") as bar:
-
-        def advance(progress: dict[str, Any]) -> None:
-            bar.update(progress["succeeded"] + progress["failed"] - bar.pos)
-
+    shown = _progress_bar if sys.stdout.isatty() else _progress_lines
+    with shown(batch) as report:
         try:
-            final = batch.wait(poll_interval=poll_interval, callback=advance, timeout=timeout)
+            final = batch.wait(poll_interval=poll_interval, callback=report, timeout=timeout)
         except KeyboardInterrupt:
             click.echo(
                 f"\nStopped waiting; {batch.id} keeps running. Resume with `langbatch wait {batch.id}`."
@@ -340,6 +393,41 @@ def wait(ctx: click.Context, batch_id: str, poll_interval: float, timeout: float
     batch.raise_for_status()
 
 
+@contextlib.contextmanager
+def _progress_bar(batch: Any) -> Iterator[Callable[[dict[str, Any]], None]]:
+    """On a terminal: a bar over the requests, with the counts beside it."""
+    with click.progressbar(
+        length=max(batch.record.request_count, 1), label=batch.id, item_show_func=lambda line: line
+    ) as bar:
+
+        def report(progress: dict[str, Any]) -> None:
+            bar.update(progress["succeeded"] + progress["failed"] - bar.pos, _progress_counts(progress))
+
+        yield report
+
+
+@contextlib.contextmanager
+def _progress_lines(batch: Any, quiet_for: float = 300.0) -> Iterator[Callable[[dict[str, Any]], None]]:
+    """Off a terminal (a log, a pipe, CI): one line each time the progress changes, and the same line again
+    after ``quiet_for`` seconds without change, so a long wait never looks hung."""
+    last = {"line": "", "at": 0.0}
+
+    def report(progress: dict[str, Any]) -> None:
+        line = f"{progress['batch_id']} {progress['status']} {_progress_counts(progress)}"
+        if line != last["line"] or time.monotonic() - last["at"] >= quiet_for:
+            click.echo(line)
+            last.update(line=line, at=time.monotonic())
+
+    yield report
+
+
+def _progress_counts(progress: dict[str, Any]) -> str:
+    return (
+        f"{progress['succeeded']:,}/{progress['total']:,} succeeded · {progress['failed']:,} failed · "
+        f"{progress['pending']:,} pending"
+    )
+
+
 # -- act --------------------------------------------------------------------------------------------------
 
 
@@ -350,6 +438,7 @@ def retry(ctx: click.Context, batch_id: str, include_client_errors: bool) -> Non
 
     Example:
 
+        \b
         langbatch retry lb_3f2a9c...
     """
     batch = _load(ctx, batch_id)
@@ -376,6 +465,7 @@ def cancel(ctx: click.Context, batch_id: str) -> None:
 
     Example:
 
+        \b
         langbatch cancel lb_3f2a9c...
     """
     click.echo(f"{batch_id}: {_load(ctx, batch_id).cancel()}")
@@ -389,6 +479,7 @@ def delete(ctx: click.Context, batch_id: str, yes: bool, force: bool) -> None:
 
     Example:
 
+        \b
         langbatch delete lb_3f2a9c... --yes
     """
     batch = _load(ctx, batch_id)
@@ -401,12 +492,19 @@ def delete(ctx: click.Context, batch_id: str, yes: bool, force: bool) -> None:
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Export to this file.")
 @click.option("--format", "fmt", type=click.Choice(["csv", "jsonl", "parquet"]), help="Default: by suffix.")
 @click.option("--force", is_flag=True, help="Overwrite the output file if it exists.")
+@click.option("--show", is_flag=True, help="Print the answers (failed rows: the error code and message).")
+@click.option(
+    "--limit", type=click.IntRange(min=1), default=20, show_default=True, help="Rows --show prints."
+)
 @batch_command
-def results(ctx: click.Context, batch_id: str, output: Path | None, fmt: str | None, force: bool) -> None:
-    """Show a batch's result counts and merged result file, or export the results table.
+def results(ctx: click.Context, batch_id: str, output: Path | None, fmt: str | None, force: bool,
+            show: bool, limit: int) -> None:  # fmt: skip
+    """Show a batch's result counts and merged result file, print its answers, or export the results table.
 
     Example:
 
+        \b
+        langbatch results lb_3f2a9c... --show --limit 5
         langbatch results lb_3f2a9c... -o answers.parquet
     """
     if output is not None and output.exists() and not force:
@@ -416,11 +514,50 @@ def results(ctx: click.Context, batch_id: str, output: Path | None, fmt: str | N
     batch = _load(ctx, batch_id)
     path = batch.get_results_file()
     click.echo(f"{batch.record.status}: {_counts(batch.record)}")
+    if show:
+        _show_rows(batch, limit)
     if output is None:
         click.echo(f"Merged results (OpenAI JSONL): {path}")
         return
     written = batch.export_results(output, format=fmt)
     click.echo(f"Wrote {written}")
+
+
+def _show_rows(batch: Any, limit: int, width: int = 200) -> None:
+    """One line per request (failures last, as in the result file): custom_id, status, answer or error."""
+    table = batch.results_table()
+    rows = table.head(limit).to_dict("records")
+    id_width = min(max((len(row["custom_id"]) for row in rows), default=0), 40)
+    for row in rows:
+        text = " ".join(_row_text(row).split())
+        text = text if len(text) <= width else text[: width - 1] + "…"
+        click.echo(f"{row['custom_id']:<{id_width}}  {row['status']:<9}  {text}".rstrip())
+    if len(table) > limit:
+        click.echo(
+            f"… {len(table) - limit:,} more: --limit {len(table)} shows them all, -o answers.csv exports "
+            "them."
+        )
+
+
+def _row_text(row: dict[str, Any]) -> str:
+    """What a request got, as words: its answer, refusal, tool calls or embedding, or its error."""
+
+    def given(name: str) -> Any:
+        value = row.get(name)
+        return None if value is None or value != value or value == "" else value  # None, nan, empty
+
+    if row["status"] != "succeeded":
+        code, message = given("error_code"), given("error_message")
+        return ": ".join(str(part) for part in (code, message) if part is not None) or row["status"]
+    if given("answer") is not None:
+        return str(row["answer"])
+    if given("refusal") is not None:
+        return f"refused: {row['refusal']}"
+    if given("tool_calls") is not None:
+        return f"tool calls: {row['tool_calls']}"
+    if given("embedding_dim") is not None:
+        return f"embedding ({int(row['embedding_dim']):,} dimensions)"
+    return "—"
 
 
 @cli.command(name="list")
@@ -431,6 +568,7 @@ def list_batches(ctx: click.Context, as_json: bool) -> None:
 
     Example:
 
+        \b
         langbatch list --json
     """
     rows = [record.summary() for record in _storage(ctx).list()]
@@ -443,8 +581,8 @@ def list_batches(ctx: click.Context, as_json: bool) -> None:
         created = dt.datetime.fromtimestamp(row["created_at"]).strftime("%Y-%m-%d %H:%M")
         click.echo(
             f"{row['id']}  {created}  {row['status']:<11} {row['succeeded']}/{row['request_count']} ok "
-            f"{row['failed']} failed {row['pending']} pending  {row['connection_name']}  "
-            f"{row['model'] or '-'}  {row['name'] or ''}".rstrip()
+            f"{row['failed']} failed {row['pending']} pending  {row['connection_name'] or '—'}  "
+            f"{row['model'] or '—'}  {row['name'] or ''}".rstrip()
         )
 
 
@@ -468,10 +606,11 @@ def serve(engine_args: tuple[str, ...]) -> None:
     """Run the local engine (OpenAI-compatible Files + Batches API) in the foreground.
 
     Takes every option of `python -m langbatch_core.local serve` (--host, --port, --upstream,
-    --backend, --concurrency, --rpm, --tpm, --completion-window, --max-enqueued-tokens, ...).
+    --backend, --concurrency, --rpm, --tpm, --completion-window, --max-enqueued-tokens, --read-timeout, ...).
 
     Example:
 
+        \b
         langbatch serve --port 8765 --upstream http://localhost:11434/v1
     """
     command = [sys.executable, "-m", "langbatch_core.local", "serve", *engine_args]
@@ -488,6 +627,7 @@ def dashboard(port: int, host: str) -> None:
 
     Example:
 
+        \b
         langbatch dashboard --port 8501
     """
     os.execv(sys.executable, dashboard_command(port, host))

@@ -5,6 +5,9 @@ editing ``BATCH_PRICES`` and ``PRICES_AS_OF``; a model is found by exact name fi
 listed name it starts with (so ``gpt-4o-mini-2024-07-18`` uses ``gpt-4o-mini``).
 
     estimate_cost("gpt-4o-mini", input_tokens=1_000_000, output_tokens=200_000)   # 0.135
+    connection_cost("local", 0.135)   # 0.0: the local engine runs on this machine
+
+Prices are OpenAI's; a batch on the local engine costs nothing (``FREE_KINDS``).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 PRICES_AS_OF = "2025-08"
+FREE_KINDS = frozenset({"local"})  # connection kinds that run on this machine
 
 
 class Price(NamedTuple):
@@ -57,3 +61,9 @@ def estimate_cost(model: str | None, input_tokens: int, output_tokens: int = 0) 
     if price is None:
         return None
     return round((input_tokens * price.input + output_tokens * price.output) / 1_000_000, 6)
+
+
+def connection_cost(kind: str | None, list_cost: float | None) -> float | None:
+    """What a batch whose cost at OpenAI's batch prices is ``list_cost`` costs on a connection of ``kind``:
+    nothing on the local engine, else ``list_cost`` (None when the model's price is unknown)."""
+    return 0.0 if kind in FREE_KINDS else list_cost

@@ -213,6 +213,7 @@ def test_an_upstream_key_a_header_cannot_carry_is_refused_without_showing_it(key
         (["--completion-window", "0"], "--completion-window"),
         (["--request-timeout", "0"], "--request-timeout"),
         (["--max-file-bytes", "-1"], "--max-file-bytes"),
+        (["--read-timeout", "0"], "--read-timeout"),
     ],
 )
 def test_settings_that_would_hang_or_fail_every_batch_are_refused_at_start(tmp_path, capsys, flags, named):

@@ -4,6 +4,8 @@ import common
 import connections
 import streamlit as st
 
+from langbatch_core.estimates import estimate_run
+
 common.sidebar()
 st.title("New batch")
 st.caption(
@@ -123,6 +125,11 @@ if missing_key:
         "now and start it later.",
         icon=":material/key:",
     )
+# the cost on this connection ($0 on the local engine) and, on the local engine, how long it will take
+estimate = estimate_run(report, connections.to_core(conn))
+st.text("\n".join(estimate.lines()))
+if estimate.warning:
+    st.warning(estimate.warning, icon=":material/schedule:")
 if st.session_state.get("nb_name_for") != str(path):  # another file: suggest its name, not the last one's
     st.session_state["nb_name_for"] = str(path)
     st.session_state["nb_name"] = common.default_batch_name(path)

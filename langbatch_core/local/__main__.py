@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from langbatch_core.errors import LangBatchError
 from langbatch_core.local.batches import MAX_FILE_BYTES
+from langbatch_core.local.read_deadlines import READ_TIMEOUT
 
 
 def parser() -> argparse.ArgumentParser:
@@ -50,6 +51,12 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--max-retries", type=int, default=5, help="retries of a 429/5xx/timeout (default 5)")
     serve.add_argument(
         "--max-file-bytes", type=int, default=MAX_FILE_BYTES, help="largest upload (default 200 MB)"
+    )
+    serve.add_argument(
+        "--read-timeout",
+        type=float,
+        default=READ_TIMEOUT,
+        help="seconds a client has to send a request's headers, and to start its body (default 30)",
     )
     return main
 
@@ -90,6 +97,7 @@ def serve(args: argparse.Namespace) -> None:
         request_timeout=args.request_timeout,
         max_retries=args.max_retries,
         max_file_bytes=args.max_file_bytes,
+        read_timeout=args.read_timeout,
     )
     engine.serve_forever()
 

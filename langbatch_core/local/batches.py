@@ -24,6 +24,7 @@ from typing import Any
 
 from langbatch_core.local.backends import BackendResponse
 from langbatch_core.local.executor import CallError, Executor, estimate_tokens, require_positive
+from langbatch_core.local.speed import backend_key, record_speed
 from langbatch_core.local.state import EngineState, ProgressLog, new_id, result_bytes
 from langbatch_core.local.validation import ParsedRequests, validate_input
 
@@ -272,6 +273,8 @@ class BatchRun:
     async def _execute(self) -> str:
         assert self.requests is not None
         self._replay_progress()
+        done_before, output_before = len(self.done), self.batch["usage"]["output_tokens"]
+        started = time.monotonic()
         pending = iter([i for i in range(len(self.requests)) if i not in self.done])
         self.log = ProgressLog(self.state.progress_path(self.batch["id"]))
         concurrency = self.manager.executor.settings.concurrency
@@ -290,9 +293,30 @@ class BatchRun:
         failures = [o for o in outcomes if isinstance(o, Exception)]  # CancelledError is not an Exception
         if failures:
             raise failures[0]
+        self._record_speed(
+            len(self.done) - done_before,
+            time.monotonic() - started,
+            self.batch["usage"]["output_tokens"] - output_before,
+        )
         if self.cancel_requested.is_set():
             return "cancelled"
         return "completed" if len(self.done) == len(self.requests) else "expired"
+
+    def _record_speed(self, requests: int, seconds: float, output_tokens: int) -> None:
+        """Add this run to the engine's measured speed (``speed.json``, for run estimates)."""
+        backend = backend_key(self.manager.executor.backend.describe())
+        endpoint = self.batch["endpoint"]
+        try:
+            record_speed(
+                self.state.root,
+                backend,
+                endpoint,
+                requests=requests,
+                seconds=seconds,
+                output_tokens=output_tokens,
+            )
+        except OSError:  # a measurement is worth less than the batch: log it and finish
+            logger.warning("could not record the speed of batch %s", self.batch["id"], exc_info=True)
 
     def _replay_progress(self) -> None:
         counts = self.batch["request_counts"]

@@ -24,7 +24,8 @@ import orjson
 from langbatch_core.errors import ProviderUnavailableError
 from langbatch_core.local.backends import Backend, make_backend
 from langbatch_core.local.batches import MAX_FILE_BYTES, EngineSettings
-from langbatch_core.local.executor import ExecutorSettings
+from langbatch_core.local.executor import ExecutorSettings, require_positive
+from langbatch_core.local.read_deadlines import READ_TIMEOUT, deadline_protocol
 from langbatch_core.local.server import EngineCore, build_app
 from langbatch_core.local.state import write_atomic
 
@@ -49,7 +50,8 @@ class LocalEngine:
     ``backend`` is a ``Backend`` or a spec for ``make_backend`` ("model", "upstream:URL", a URL).
     ``completion_window`` (seconds) replaces the length of "24h" windows; ``rpm``/``tpm`` cap the
     request and token rates sent to the backend; ``max_enqueued_tokens`` fails batches over it;
-    ``max_file_bytes`` refuses larger uploads (413).
+    ``max_file_bytes`` refuses larger uploads (413); ``read_timeout`` (seconds) closes connections whose
+    request headers or body arrive too slowly (``read_deadlines``).
     """
 
     def __init__(
@@ -70,7 +72,10 @@ class LocalEngine:
         retry_max_delay: float = 60.0,
         sync_interval: float = 0.5,
         max_file_bytes: int = MAX_FILE_BYTES,
+        read_timeout: float = READ_TIMEOUT,
     ) -> None:
+        require_positive(read_timeout=read_timeout)
+        self.read_timeout = read_timeout
         self.root = engine_root(data_dir)
         self.backend = make_backend(backend)
         self.host, self.port = host, port
@@ -105,7 +110,7 @@ class LocalEngine:
         """Start serving (returns once the server answers); raises ProviderUnavailableError on failure."""
         sock = bind_socket(self.host, self.port)
         self.port = sock.getsockname()[1]
-        self._server = make_server(build_app(self.core()))
+        self._server = make_server(build_app(self.core()), self.read_timeout)
         self._thread = threading.Thread(
             target=self._serve, args=(sock,), name="langbatch-engine", daemon=True
         )
@@ -129,7 +134,7 @@ class LocalEngine:
         (``ensure_local_engine``, the CLI, the dashboard) while it answers."""
         sock = bind_socket(self.host, self.port)
         self.port = sock.getsockname()[1]
-        server = make_server(build_app(self.core()))
+        server = make_server(build_app(self.core()), self.read_timeout)
         info = {
             "base_url": self.base_url,
             "host": self.host,
@@ -202,11 +207,17 @@ def bind_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def make_server(app: Any) -> Any:
+def make_server(app: Any, read_timeout: float = READ_TIMEOUT) -> Any:
     import uvicorn
 
     config = uvicorn.Config(
-        app, log_level="warning", access_log=False, lifespan="on", timeout_graceful_shutdown=2, backlog=2048
+        app,
+        http=deadline_protocol(read_timeout),
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
+        timeout_graceful_shutdown=2,
+        backlog=2048,
     )
     return uvicorn.Server(config)
 

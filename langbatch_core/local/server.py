@@ -30,6 +30,7 @@ from starlette.routing import Route
 from langbatch_core.local.backends import Backend
 from langbatch_core.local.batches import TERMINAL, BatchManager, EngineSettings, public
 from langbatch_core.local.executor import Executor, ExecutorSettings
+from langbatch_core.local.speed import read_speed
 from langbatch_core.local.state import EngineState
 
 logger = logging.getLogger(__name__)
@@ -101,6 +102,7 @@ class EngineCore:
             "started_at": int(self.started_at),
             **self.backend.describe(),
             "running_batches": len(self.manager.runs),
+            "speed": read_speed(self.root),
         }
 
 

@@ -166,3 +166,20 @@ def test_urls_in_messages_never_become_links():
     assert shown.replace("\u2060", "").replace("\\", "") == (
         "see http://127.0.0.1:9/v1, https://evil.example/x, www.evil.example, a@evil.example"
     )
+
+
+def test_the_run_shows_its_cost_on_the_connection_and_its_time_on_the_local_engine(data_dir):
+    at = open_page("new_batch")
+    at.radio(key="nb_source").set_value("Try a sample").run()
+    shown = texts(at, "text")
+    assert "cost: $0 on the local engine" in shown and "on the bundled model (estimate" in shown
+    assert not texts(at, "warning")
+    at.selectbox(key="nb_conn").select_index(1).run()  # OpenAI: its batch price, no duration
+    shown = texts(at, "text")
+    assert "cost: $0.0002 at OpenAI's batch prices" in shown and "time:" not in shown
+
+
+def test_a_batch_of_hours_is_announced_before_it_starts(data_dir):
+    at = upload(open_page("new_batch"), "long.jsonl", chat_lines(2_000, prompt="Tell me story {i}."))
+    assert not at.exception
+    assert "This batch will take about 8.4 h on the bundled model" in texts(at, "warning")
