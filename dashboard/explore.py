@@ -64,6 +64,13 @@ def token_bounds(table: pd.DataFrame) -> tuple[int, int] | None:
     return (int(tokens.min()), int(tokens.max())) if len(tokens) else None
 
 
+def token_total(table: pd.DataFrame) -> str:
+    """The table's total tokens as ``12,345``, or ``—`` when no row has tokens (embeddings, all failed)."""
+    if "total_tokens" not in table or not table["total_tokens"].notna().any():
+        return "—"
+    return f"{int(table['total_tokens'].sum()):,}"
+
+
 def apply(table: pd.DataFrame, filters: Filters) -> pd.DataFrame:
     """The rows of ``table`` that pass every filter, sorted as asked (the table itself is not changed)."""
     mask = np.ones(len(table), dtype=bool)

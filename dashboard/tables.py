@@ -19,6 +19,7 @@ BATCH_COLUMNS = [
     "progress",
     "succeeded",
     "failed",
+    "not run",
     "pending",
     "requests",
     "created",
@@ -42,10 +43,14 @@ STATUS_COLORS = {
 }
 
 
+def finished(record: Any) -> int:
+    """Requests with a final outcome: succeeded, failed or not run (all but the pending ones)."""
+    return (record.succeeded or 0) + (record.failed or 0) + (record.not_run or 0)
+
+
 def progress(record: Any) -> float:
     """The share of requests with a final outcome (0..1)."""
-    done = (record.succeeded or 0) + (record.failed or 0)
-    return min(1.0, done / record.request_count) if record.request_count else 0.0
+    return min(1.0, finished(record) / record.request_count) if record.request_count else 0.0
 
 
 def matching(records: list[Any], needle: str = "", statuses: list[str] | None = None) -> list[Any]:
@@ -68,6 +73,7 @@ def batch_table(records: list[Any]) -> pd.DataFrame:
             progress(r),
             r.succeeded,
             r.failed,
+            r.not_run,
             r.pending,
             r.request_count,
             r.created_at,

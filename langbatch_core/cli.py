@@ -293,8 +293,8 @@ def status(ctx: click.Context, batch_id: str, as_json: bool) -> None:
 
 def _counts(record: Any) -> str:
     return (
-        f"{record.succeeded} succeeded, {record.failed} failed, {record.pending} pending "
-        f"of {record.request_count}"
+        f"{record.succeeded:,} succeeded, {record.failed:,} failed, {record.not_run:,} not run, "
+        f"{record.pending:,} pending of {record.request_count:,}"
     )
 
 
@@ -322,7 +322,7 @@ def wait(ctx: click.Context, batch_id: str, poll_interval: float, timeout: float
     with click.progressbar(length=max(batch.record.request_count, 1), label=f"{batch.id}") as bar:
 
         def advance(progress: dict[str, Any]) -> None:
-            bar.update(progress["succeeded"] + progress["failed"] - bar.pos)
+            bar.update(progress["succeeded"] + progress["failed"] + progress["not_run"] - bar.pos)
 
         try:
             final = batch.wait(poll_interval=poll_interval, callback=advance, timeout=timeout)
@@ -443,8 +443,8 @@ def list_batches(ctx: click.Context, as_json: bool) -> None:
         created = dt.datetime.fromtimestamp(row["created_at"]).strftime("%Y-%m-%d %H:%M")
         click.echo(
             f"{row['id']}  {created}  {row['status']:<11} {row['succeeded']}/{row['request_count']} ok "
-            f"{row['failed']} failed {row['pending']} pending  {row['connection_name']}  "
-            f"{row['model'] or '-'}  {row['name'] or ''}".rstrip()
+            f"{row['failed']} failed {row['not_run']} not run {row['pending']} pending  "
+            f"{row['connection_name'] or '-'}  {row['model'] or '-'}  {row['name'] or ''}".rstrip()
         )
 
 

@@ -3,13 +3,14 @@
 import common
 import explore
 import streamlit as st
+import tables
 
 common.sidebar()
 st.title("Results")
 
 records = None
 with common.shown_errors("Reading the batch store"):
-    records = [r for r in common.list_batches() if r.succeeded or r.failed]
+    records = [r for r in common.list_batches() if tables.finished(r)]
 if records is None:
     st.stop()
 if not records:
@@ -21,7 +22,7 @@ if not records:
     st.stop()
 
 record = common.pick_batch(
-    records, "Batch", key="results_batch", describe=lambda r: f" · {r.succeeded + r.failed:,} results"
+    records, "Batch", key="results_batch", describe=lambda r: f" · {tables.finished(r):,} results"
 )
 
 table, loaded = None, False
@@ -45,13 +46,13 @@ if garbled or unknown:
         icon=":material/warning:",
     )
 
-counts = table["status"].value_counts()
-cols = st.columns(5)
-cols[0].metric("Requests", f"{len(table):,}")
-cols[1].metric("Succeeded", f"{counts.get('succeeded', 0):,}")
-cols[2].metric("Failed", f"{counts.get('failed', 0):,}")
-cols[3].metric("Not run", f"{len(table) - counts.get('succeeded', 0) - counts.get('failed', 0):,}")
-cols[4].metric("Total tokens", f"{int(table['total_tokens'].sum()):,}" if "total_tokens" in table else "—")
+cols = st.columns(6)  # the batch's own counts: the same numbers as the Batches page and the CLI
+cols[0].metric("Requests", common.count(record.request_count))
+cols[1].metric("Succeeded", common.count(record.succeeded))
+cols[2].metric("Failed", common.count(record.failed), help=common.FAILED_HELP)
+cols[3].metric("Not run", common.count(record.not_run), help=common.NOT_RUN_HELP)
+cols[4].metric("Pending", common.count(record.pending))
+cols[5].metric("Total tokens", explore.token_total(table))
 
 # ---------------------------------------------------------------- filters
 with st.container(border=True):
