@@ -12,7 +12,8 @@ HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:  # pages import the shared module `common` next to this file
     sys.path.insert(0, str(HERE))
 
-st.set_page_config(page_title="LangBatch", page_icon=":material/inventory_2:", layout="wide")
+# an emoji favicon is drawn by the browser: a :material/...: one would be fetched from a font CDN
+st.set_page_config(page_title="LangBatch", page_icon="📦", layout="wide")
 
 pages = [
     st.Page(

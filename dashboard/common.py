@@ -41,6 +41,7 @@ MAX_UPLOAD_BYTES = 200 * 1024 * 1024  # OpenAI's limit for one batch input file
 ACTIVE_STATUSES = frozenset({"submitting", "validating", "in_progress", "finalizing", "cancelling"})
 FAILED_HELP = "The API answered these requests with an error (see Errors by code)."
 NOT_RUN_HELP = "Never answered: expired, cancelled or lost. Retry failed resubmits them."
+EMPTY = "—"  # what an empty value looks like on every page
 REFRESH_SECONDS = 2  # how often the Batches page polls while a batch runs
 SAMPLES = {
     "Chat completions: short questions": "chat.jsonl",
@@ -526,11 +527,18 @@ def errors_by_code(record: Any) -> pd.DataFrame:
     return merged.sort_values("count", ascending=False, ignore_index=True)
 
 
+RESULT_GRID_HEIGHT = 600  # about 16 rows at once
 RESULT_COLUMN_CONFIG = {
     "custom_id": st.column_config.TextColumn("custom_id", pinned=True),
-    "prompt": st.column_config.TextColumn("prompt", width="medium"),
-    "answer": st.column_config.TextColumn("answer", width="medium"),
+    "error_code": st.column_config.TextColumn("error code", width="medium"),
     "error_message": st.column_config.TextColumn("error message", width="medium"),
+    "answer": st.column_config.TextColumn("answer", width="large", help="Click a row to read it whole."),
+    "prompt": st.column_config.TextColumn("prompt", width="medium"),
+    "finish_reason": st.column_config.TextColumn("finish reason", width="small"),
+    "total_tokens": st.column_config.NumberColumn("total tokens", width="small"),
+    "prompt_tokens": st.column_config.NumberColumn("prompt tokens", width="small"),
+    "completion_tokens": st.column_config.NumberColumn("completion tokens", width="small"),
+    "status_code": st.column_config.NumberColumn("HTTP status", width="small"),
 }
 
 
@@ -600,6 +608,11 @@ def sidebar() -> None:
     with st.sidebar:
         st.caption("Data directory")
         st.code(str(data_dir()), language=None, wrap_lines=True)
+
+
+def table(data: Any, **kwargs: Any) -> Any:
+    """``st.dataframe`` without its index, empty cells shown as "—" (never "None" or "nan")."""
+    return st.dataframe(data, hide_index=True, placeholder=EMPTY, **kwargs)
 
 
 def money(value: float | None) -> str:

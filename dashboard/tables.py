@@ -29,6 +29,10 @@ BATCH_COLUMNS = [
     "id",
 ]
 
+# shown in the table (fits 1,400 px); pending, requests and id stay in the data: the details panel shows them
+BATCH_SHOWN = ["name", "status", "progress", "succeeded", "failed", "not run", "created", "cost", "model",
+               "connection"]  # fmt: skip
+
 STATUS_COLORS = {
     "not_started": "#9aa0a6",
     "submitting": "#9aa0a6",
@@ -92,11 +96,17 @@ def batch_table(records: list[Any]) -> pd.DataFrame:
 BATCH_COLUMN_CONFIG = {
     "name": st.column_config.TextColumn("name", width="medium", pinned=True),
     "id": st.column_config.TextColumn("id", width="small"),
+    "model": st.column_config.TextColumn("model", width="small"),
+    "connection": st.column_config.TextColumn("connection", width="small"),
     "progress": st.column_config.ProgressColumn(
         "progress", min_value=0.0, max_value=1.0, format="percent", width="small"
     ),
-    "created": st.column_config.DatetimeColumn("created (UTC)", format="YYYY-MM-DD HH:mm"),
-    "cost": st.column_config.NumberColumn("est. cost", format="$%.4f"),
+    "created": st.column_config.DatetimeColumn("created (UTC)", format="MMM D, HH:mm"),
+    "cost": st.column_config.NumberColumn("est. cost", format="$%.4f", width="small"),
+    **{  # counts: narrow, so that the table fits the page at 1,400 px
+        name: st.column_config.NumberColumn(name, width="small")
+        for name in ("succeeded", "failed", "not run", "pending", "requests")
+    },
 }
 
 

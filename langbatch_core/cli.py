@@ -135,7 +135,8 @@ def validate(file: Path, endpoint: str | None, max_requests: int | None, as_json
     else:
         cost = f"${report.estimated_cost_usd:.4f}" if report.estimated_cost_usd is not None else "unknown"
         click.echo(
-            f"{file}: {report.request_count} requests, endpoint {report.endpoint}, model {report.model}"
+            f"{file}: {report.request_count} requests, endpoint {report.endpoint or '-'}, "
+            f"model {report.model or '-'}"
         )
         click.echo(
             f"~{report.input_tokens} input tokens, estimated batch cost {cost}, {len(report.jobs)} job(s)"
@@ -194,7 +195,8 @@ def _create(ctx: click.Context, file: Path, name: str | None, **options: Any) ->
 
     batch = Batch.from_file(file, storage=_storage(ctx), connection=_connection(**options), name=name)
     batch.save()
-    click.echo(f"Created batch {batch.id} ({batch.record.request_count} requests, {batch.record.kind}).")
+    record = batch.record
+    click.echo(f"Created batch {batch.id} ({record.request_count} requests to {record.endpoint or '-'}).")
     return batch
 
 

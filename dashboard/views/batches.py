@@ -54,18 +54,18 @@ def action_button(where, label: str, action: str, record, **kwargs) -> None:
 def actions(record) -> None:
     """Start / refresh / retry / cancel / delete buttons, downloads and a link to the results."""
     active = record.status in common.ACTIVE_STATUSES
-    buttons = st.columns(6)
+    row = st.container(horizontal=True)  # buttons as wide as their labels: never cut off
     action_button(
-        buttons[0],
+        row,
         "Start",
         "start",
         record,
         disabled=not common.can_start(record),
         help="Submits the requests; after an interrupted start it finishes the submission.",
     )
-    action_button(buttons[1], "Refresh", "refresh", record)
+    action_button(row, "Refresh", "refresh", record)
     action_button(
-        buttons[2],
+        row,
         "Retry failed",
         "retry",
         record,
@@ -74,12 +74,10 @@ def actions(record) -> None:
         or not (record.failed or record.not_run or record.pending),
         help="Resubmits only the requests without a successful result.",
     )
-    action_button(buttons[3], "Cancel", "cancel", record, disabled=not active)
-    if buttons[4].button("Delete…", key="bt_delete"):
+    action_button(row, "Cancel", "cancel", record, disabled=not active)
+    if row.button("Delete…", key="bt_delete"):
         st.session_state["bt_confirm_delete"] = record.id
-    if buttons[5].button(
-        "Explore results", key="bt_explore", type="primary", disabled=not tables.finished(record)
-    ):
+    if row.button("Explore results", key="bt_explore", type="primary", disabled=not tables.finished(record)):
         st.session_state["results_batch"] = record.id
         st.switch_page("views/results.py")
     if st.session_state.get("bt_confirm_delete") == record.id:
@@ -109,24 +107,24 @@ def confirm_delete(record) -> None:
         "provider are cancelled first. This cannot be undone.",
         icon=":material/delete:",
     )
-    yes, no, _ = st.columns([1, 1, 4])
-    yes.button(
+    row = st.container(horizontal=True)
+    row.button(
         "Yes, delete it",
         key="bt_delete_yes",
         type="primary",
         on_click=common.request_action,
         args=(record.id, "delete", common.action_stamp(record)),
     )
-    if no.button("Keep it", key="bt_delete_no"):
+    if row.button("Keep it", key="bt_delete_no"):
         st.session_state.pop("bt_confirm_delete", None)
         st.rerun()
 
 
 def downloads(record) -> None:
-    left, right, _ = st.columns([1, 1, 3])
+    row = st.container(horizontal=True)
     requests_path = common.requests_file(record.id)
     if requests_path.exists():
-        left.download_button(
+        row.download_button(
             "Download input (JSONL)",
             data=requests_path.read_bytes,
             file_name=f"{record.id}-requests.jsonl",
@@ -136,7 +134,7 @@ def downloads(record) -> None:
         )
     results_path = common.results_file(record)
     if results_path is not None:
-        right.download_button(
+        row.download_button(
             "Download results (JSONL)",
             data=results_path.read_bytes,
             file_name=f"{record.id}-results.jsonl",
@@ -172,13 +170,13 @@ def details(record) -> None:
     actions(record)
     if record.jobs:
         common.chart(tables.timeline_chart(record))
-        st.dataframe(tables.jobs_table(record), hide_index=True, key="bt_jobs")
+        common.table(tables.jobs_table(record), key="bt_jobs")
     else:
         st.caption("No jobs yet: the batch has not been started.")
     errors = common.errors_by_code(record)
     if not errors.empty:
         st.markdown("**Errors by code**")
-        st.dataframe(errors, hide_index=True, key="bt_errors")
+        common.table(errors, key="bt_errors")
 
 
 @st.fragment(run_every=common.REFRESH_SECONDS if running_at_start else None)
@@ -208,10 +206,10 @@ def live_table() -> None:
         st.info("No batch matches these filters.", icon=":material/filter_alt_off:")
         return
     table = tables.batch_table(batches)
-    event = st.dataframe(
+    event = common.table(
         table,
-        hide_index=True,
         column_config=tables.BATCH_COLUMN_CONFIG,
+        column_order=tables.BATCH_SHOWN,
         on_select="rerun",
         selection_mode="single-row",
         key="bt_table",

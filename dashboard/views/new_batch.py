@@ -83,9 +83,8 @@ if report.issues:
     by_code = common.issue_summary(report.issues)
     if len(by_code) < shown:  # some code repeats: sum them up first
         st.markdown("**Issues by code**")
-        st.dataframe(
+        common.table(
             by_code,
-            hide_index=True,
             column_config={
                 "severity": st.column_config.TextColumn("severity", width="small"),
                 "count": st.column_config.NumberColumn("count", width="small"),
@@ -94,9 +93,8 @@ if report.issues:
             key="nb_issue_codes",
         )
     st.markdown(f"**Issues line by line** ({shown:,} listed of {total:,})")
-    st.dataframe(
+    common.table(
         common.issues_table(report.issues),
-        hide_index=True,
         column_config={
             "line": st.column_config.NumberColumn("line", width="small"),
             "severity": st.column_config.TextColumn("severity", width="small"),
@@ -106,7 +104,7 @@ if report.issues:
     )
 
 with st.expander(f"Split plan: {len(report.jobs)} job(s)", expanded=len(report.jobs) > 1):
-    st.dataframe(common.plan_table(report.jobs), hide_index=True)
+    common.table(common.plan_table(report.jobs))
 
 if not report.ok:
     st.stop()
@@ -129,11 +127,9 @@ if st.session_state.get("nb_name_for") != str(path):  # another file: suggest it
 name = st.text_input("Name", max_chars=100, key="nb_name")
 # one batch per form content: a double click or a second press finds the batch made by the first
 token = common.form_token(str(path), common.file_key(path), conn.name, name)
-left, right, _ = st.columns([1, 1, 4])
-create = left.button("Create", key="nb_create", width="stretch")
-start = right.button(
-    "Create and start", key="nb_start", type="primary", disabled=missing_key, width="stretch"
-)
+row = st.container(horizontal=True)  # buttons as wide as their labels: never cut off
+create = row.button("Create", key="nb_create")
+start = row.button("Create and start", key="nb_start", type="primary", disabled=missing_key)
 if common.made_from(token) and not (create or start):
     st.caption(
         f"Batch {common.made_from(token)} was made from this file, connection and name. "

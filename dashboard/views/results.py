@@ -72,9 +72,11 @@ with st.container(border=True):
     if bounds and bounds[0] < bounds[1]:
         chosen = middle.slider("Total tokens", bounds[0], bounds[1], bounds, key="rs_tokens")
         filters.tokens = None if tuple(chosen) == bounds else tuple(chosen)  # full range: keep every row
-    sortable = [c for c in table.columns if c not in ("prompt", "answer")]
     filters.sort_by = right.selectbox(
-        "Sort by", [None, *sortable], key="rs_sort", format_func=lambda c: c or "—"
+        "Sort by",
+        [None, *explore.sortable_columns(table)],
+        key="rs_sort",
+        format_func=lambda c: (c or common.EMPTY).replace("_", " "),
     )
     filters.descending = right.toggle("Descending", key="rs_desc")
 
@@ -92,13 +94,13 @@ with tab_table:
     st.caption(
         f"{len(view):,} of {len(table):,} rows.{more} Click a row to see its request and response in full."
     )
-    event = st.dataframe(
+    event = common.table(
         shown,
-        hide_index=True,
         column_order=explore.visible_columns(table),
         on_select="rerun",
         selection_mode="single-row",
         column_config=common.RESULT_COLUMN_CONFIG,
+        height=common.RESULT_GRID_HEIGHT,
         key="rs_table",
     )
     picked = shown["custom_id"].iloc[event.selection.rows[0]] if event.selection.rows else None
@@ -137,9 +139,9 @@ with tab_charts:
                 common.chart(chart)
 
 st.markdown("**Download the filtered rows**")
-buttons = st.columns(6)
-for column, fmt in zip(buttons, explore.FORMATS, strict=False):
-    column.download_button(
+row = st.container(horizontal=True)
+for fmt in explore.FORMATS:
+    row.download_button(
         {"csv": "CSV", "jsonl": "JSONL", "parquet": "Parquet"}[fmt],
         data=lambda fmt=fmt: explore.export_bytes(view, fmt),
         file_name=f"{record.id}-results.{fmt}",
