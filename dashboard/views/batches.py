@@ -148,7 +148,7 @@ def details(record) -> None:
     st.subheader(f"Batch {record.id}")
     st.text(
         f"Name: {record.name or '—'}   Status: {record.status}\n"
-        f"Endpoint: {record.endpoint}   Model: {record.model or '—'}"
+        f"Endpoint: {record.endpoint or '—'}   Model: {record.model or '—'}"
     )
     cols = st.columns(6)
     cols[0].metric("Requests", common.count(record.request_count))
