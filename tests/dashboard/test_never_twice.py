@@ -115,3 +115,13 @@ def test_delete_confirmed_twice_is_harmless(local_engine):
     at.session_state["bt_request"] = (batch_id, "delete", "1.1")
     at.run()
     assert not texts(at, "error")
+
+
+def test_a_cancel_message_claims_no_state_that_ends(local_engine):
+    create(chat_lines(4, prompt="[[slow:3]] slow {i}"))
+    at = open_page("batches")
+    button(at, "Cancel").click().run()
+    assert "Cancel sent" in texts(at, "success")
+    assert "cancelling" not in texts(at, "success") + texts(at, "info")  # it outlives the cancelling state
+    at = refresh_until_done(at)
+    assert "cancelling" not in texts(at, "success") + texts(at, "info")
