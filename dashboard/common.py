@@ -527,7 +527,7 @@ def errors_by_code(record: Any) -> pd.DataFrame:
     return merged.sort_values("count", ascending=False, ignore_index=True)
 
 
-RESULT_GRID_HEIGHT = 600  # about 16 rows at once
+RESULT_GRID_ROWS, RESULT_GRID_HEIGHT = 16, 600  # a longer view scrolls in a 600 px grid (16 rows at once)
 RESULT_COLUMN_CONFIG = {
     "custom_id": st.column_config.TextColumn("custom_id", pinned=True),
     "error_code": st.column_config.TextColumn("error code", width="medium"),

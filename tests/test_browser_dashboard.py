@@ -306,6 +306,9 @@ def test_every_page_opens_by_its_url_fits_1400_px_and_fetches_nothing_from_outsi
             settle(tab)
             tab.wait_for_timeout(1000)  # the favicon and the grids' fonts load after the script
             assert not tab.get_by_text("Page not found").count(), path
+            if path == "results":  # 30 rows: a tall grid shows 16 at once, not 10
+                grid = tab.locator('[data-testid="stDataFrame"]').first.bounding_box()
+                assert grid["height"] >= 550, grid
             fit = tab.evaluate(OVERFLOW)
             assert fit == {"overflow": 0, "cut": []}, (path, fit)
             SHOTS.mkdir(parents=True, exist_ok=True)

@@ -100,7 +100,7 @@ with tab_table:
         on_select="rerun",
         selection_mode="single-row",
         column_config=common.RESULT_COLUMN_CONFIG,
-        height=common.RESULT_GRID_HEIGHT,
+        height=common.RESULT_GRID_HEIGHT if len(shown) > common.RESULT_GRID_ROWS else "auto",
         key="rs_table",
     )
     picked = shown["custom_id"].iloc[event.selection.rows[0]] if event.selection.rows else None
