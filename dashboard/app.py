@@ -12,16 +12,23 @@ HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:  # pages import the shared module `common` next to this file
     sys.path.insert(0, str(HERE))
 
-st.set_page_config(page_title="LangBatch", page_icon=":material/inventory_2:", layout="wide")
+# an emoji favicon is drawn by the browser: a :material/...: one would be fetched from a font CDN
+st.set_page_config(page_title="LangBatch", page_icon="📦", layout="wide")
 
+new_batch = st.Page(
+    HERE / "views" / "new_batch.py", title="New batch", icon=":material/add_circle:", url_path="new"
+)
 pages = [
+    # the default page lives at "/" whatever its url_path: a hidden one sends "/" on to "/new", so that every
+    # page, New batch too, opens by its own URL
     st.Page(
-        HERE / "views" / "new_batch.py",
-        title="New batch",
-        icon=":material/add_circle:",
-        url_path="new",
+        lambda: st.switch_page(new_batch),
+        title="LangBatch",
+        url_path="home",
         default=True,
+        visibility="hidden",
     ),
+    new_batch,
     st.Page(HERE / "views" / "batches.py", title="Batches", icon=":material/list_alt:", url_path="batches"),
     st.Page(HERE / "views" / "results.py", title="Results", icon=":material/search:", url_path="results"),
     st.Page(

@@ -15,6 +15,8 @@ import hashlib
 import logging
 import os
 import re
+import threading
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,6 +27,7 @@ import streamlit as st
 
 from langbatch_core import config
 from langbatch_core.errors import (
+    BatchNotFoundError,
     InvalidRequestsError,
     LangBatchError,
     MissingAPIKeyError,
@@ -36,6 +39,9 @@ log = logging.getLogger("langbatch.dashboard")
 
 MAX_UPLOAD_BYTES = 200 * 1024 * 1024  # OpenAI's limit for one batch input file
 ACTIVE_STATUSES = frozenset({"submitting", "validating", "in_progress", "finalizing", "cancelling"})
+FAILED_HELP = "The API answered these requests with an error (see Errors by code)."
+NOT_RUN_HELP = "Never answered: expired, cancelled or lost. Retry failed resubmits them."
+EMPTY = "—"  # what an empty value looks like on every page
 REFRESH_SECONDS = 2  # how often the Batches page polls while a batch runs
 SAMPLES = {
     "Chat completions: short questions": "chat.jsonl",
@@ -45,6 +51,8 @@ _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 _MARKDOWN_SPECIALS = re.compile(r"([\\`*_\[\]()<>!:$~|#])")  # links, images, html, emoji, latex
 _AUTOLINK = re.compile(r"(?i):(?=//)|\bwww(?=\.)|@(?=\w)")  # where a bare URL, www. or e-mail starts
 _WORD_JOINER = "\u2060"
+# one create or action at a time: a double click, or a rerun during the first, must not do it twice
+_ACTION_LOCK = threading.Lock()
 
 
 # ---------------------------------------------------------------- data directory and store
@@ -287,6 +295,38 @@ def create_batch(path: Path, endpoint: str | None, conn: Any, name: str) -> Any:
     return batch
 
 
+def form_token(*content: Any) -> str:
+    """A token for what the New batch form shows (file, connection, name): the same while it stays the same.
+
+    ``create_once`` makes at most one batch per token, so a second press of Create, a double click or a
+    rerun while the first create runs finds the batch already made instead of making another.
+    """
+    form = st.session_state.get("nb_form")
+    if form is None or form[0] != content:
+        form = (content, uuid.uuid4().hex)
+        st.session_state["nb_form"] = form
+    return form[1]
+
+
+def made_from(token: str) -> str | None:
+    """The id of the batch already created from the form content of ``token``, if any."""
+    return st.session_state.get("nb_made", {}).get(token)
+
+
+def create_once(token: str, make: Any) -> tuple[Any, bool]:
+    """(batch, True) when ``make()`` made it now; (the batch made earlier from ``token``, False) if any."""
+    with _ACTION_LOCK:
+        made = st.session_state.setdefault("nb_made", {})
+        if token in made:
+            try:
+                return load_batch(made[token]), False
+            except BatchNotFoundError:
+                del made[token]  # deleted since: this press makes a new one
+        batch = make()
+        made[token] = batch.id  # no Streamlit call in between: a rerun cannot come between make and record
+        return batch, True
+
+
 def list_batches() -> list[Any]:
     """Every batch record in the store, newest first."""
     return storage().list()
@@ -334,7 +374,8 @@ def batch_action(batch_id: str, action: str) -> str:
         batch.start()
         return f"Batch {batch_id} started."
     if action == "refresh":
-        return f"Batch {batch_id} is {batch.get_status()}."
+        batch.get_status()
+        return f"Batch {batch_id} refreshed."  # its status is shown below: a message never goes stale
     if action == "retry":
         count = batch.retry()
         if count:
@@ -344,13 +385,60 @@ def batch_action(batch_id: str, action: str) -> str:
             "invalid stay failed: see Errors by code, fix them and create a new batch."
         )
     if action == "cancel":
-        return f"Batch {batch_id} is {batch.cancel()}."
+        batch.cancel()
+        return f"Cancel sent for batch {batch_id}: requests already answered keep their results."
     if action == "delete":
         if any(job.active for job in batch.record.jobs):
             batch.cancel()
         batch.delete(force=True)
         return f"Batch {batch_id} deleted."
     raise ValueError(f"unknown action {action!r}")
+
+
+def action_stamp(record: Any) -> str:
+    """The state a Batches page button was drawn for: attempts and jobs. Start, Retry and Cancel change it,
+    so a second press of a button drawn before the first press took effect is seen as stale."""
+    return f"{record.attempts}.{len(record.jobs)}"
+
+
+def request_action(batch_id: str, action: str, stamp: str) -> None:
+    """A button's ``on_click``: remember the action with the state it was drawn for (run by the page)."""
+    st.session_state["bt_request"] = (batch_id, action, stamp)
+
+
+def _stale(record: Any, action: str, stamp: str) -> str | None:
+    """Why ``action`` pressed on a page drawn for ``stamp`` is not run now; None when it should run."""
+    if action == "start" and not can_start(record):
+        return f"Batch {record.id} is already started ({record.status}): nothing to do."
+    if action == "cancel" and not any(job.active for job in record.jobs):
+        return f"Batch {record.id} is already {record.status}: nothing to cancel."
+    if action == "retry" and stamp != action_stamp(record):
+        return f"Batch {record.id} was already retried (attempt {record.attempts}): nothing resubmitted."
+    if action == "retry" and record.status in ACTIVE_STATUSES:
+        return f"Batch {record.id} is still {record.status}: retry it once it has finished."
+    return None
+
+
+def run_requested_action() -> tuple[str, str] | None:
+    """Run the action a button asked for, once: ("success" | "info", what happened); None if none asked.
+
+    An action whose batch moved on since its button was drawn (a double click, a second press) is not run
+    again: the answer is a quiet note saying so.
+    """
+    request = st.session_state.pop("bt_request", None)
+    if request is None:
+        return None
+    batch_id, action, stamp = request
+    with _ACTION_LOCK:
+        try:
+            record = storage().load(batch_id)
+        except BatchNotFoundError:
+            return "info", f"Batch {batch_id} is already deleted."
+        stale = _stale(record, action, stamp)
+        if stale:
+            return "info", stale
+        message = batch_action(batch_id, action)
+    return ("info" if message.startswith("Nothing to retry") else "success"), message
 
 
 def pick_batch(records: list[Any], label: str, key: str, describe: Any = None) -> Any:
@@ -439,11 +527,18 @@ def errors_by_code(record: Any) -> pd.DataFrame:
     return merged.sort_values("count", ascending=False, ignore_index=True)
 
 
+RESULT_GRID_ROWS, RESULT_GRID_HEIGHT = 16, 600  # a longer view scrolls in a 600 px grid (16 rows at once)
 RESULT_COLUMN_CONFIG = {
     "custom_id": st.column_config.TextColumn("custom_id", pinned=True),
-    "prompt": st.column_config.TextColumn("prompt", width="medium"),
-    "answer": st.column_config.TextColumn("answer", width="medium"),
+    "error_code": st.column_config.TextColumn("error code", width="medium"),
     "error_message": st.column_config.TextColumn("error message", width="medium"),
+    "answer": st.column_config.TextColumn("answer", width="large", help="Click a row to read it whole."),
+    "prompt": st.column_config.TextColumn("prompt", width="medium"),
+    "finish_reason": st.column_config.TextColumn("finish reason", width="small"),
+    "total_tokens": st.column_config.NumberColumn("total tokens", width="small"),
+    "prompt_tokens": st.column_config.NumberColumn("prompt tokens", width="small"),
+    "completion_tokens": st.column_config.NumberColumn("completion tokens", width="small"),
+    "status_code": st.column_config.NumberColumn("HTTP status", width="small"),
 }
 
 
@@ -513,6 +608,11 @@ def sidebar() -> None:
     with st.sidebar:
         st.caption("Data directory")
         st.code(str(data_dir()), language=None, wrap_lines=True)
+
+
+def table(data: Any, **kwargs: Any) -> Any:
+    """``st.dataframe`` without its index, empty cells shown as "—" (never "None" or "nan")."""
+    return st.dataframe(data, hide_index=True, placeholder=EMPTY, **kwargs)
 
 
 def money(value: float | None) -> str:

@@ -64,6 +64,13 @@ def token_bounds(table: pd.DataFrame) -> tuple[int, int] | None:
     return (int(tokens.min()), int(tokens.max())) if len(tokens) else None
 
 
+def token_total(table: pd.DataFrame) -> str:
+    """The table's total tokens as ``12,345``, or ``—`` when no row has tokens (embeddings, all failed)."""
+    if "total_tokens" not in table or not table["total_tokens"].notna().any():
+        return "—"
+    return f"{int(table['total_tokens'].sum()):,}"
+
+
 def apply(table: pd.DataFrame, filters: Filters) -> pd.DataFrame:
     """The rows of ``table`` that pass every filter, sorted as asked (the table itself is not changed)."""
     mask = np.ones(len(table), dtype=bool)
@@ -102,10 +109,26 @@ def _bools(series: pd.Series) -> np.ndarray:
 
 
 PREFERRED_ORDER = (
-    "custom_id", "status", "prompt", "answer", "finish_reason", "total_tokens", "prompt_tokens",
-    "completion_tokens", "cached_tokens", "reasoning_tokens", "error_code", "error_message", "status_code",
-    "model", "refusal", "tool_calls", "embedding_dim", "line",
-)  # fmt: skip
+    "custom_id",
+    "status",
+    "error_code",
+    "error_message",
+    "answer",
+    "prompt",
+    "finish_reason",
+    "total_tokens",
+    "prompt_tokens",
+    "completion_tokens",
+    "cached_tokens",
+    "reasoning_tokens",
+    "status_code",
+    "model",
+    "refusal",
+    "tool_calls",
+    "embedding_dim",
+    "line",
+)  # fmt: skip  (a failed row's reason right after its status; the answer before the prompt it answers)
+UNSORTABLE = ("prompt", "answer", "error_message", "tool_calls", "refusal")
 
 
 def visible_columns(table: pd.DataFrame) -> list[str]:
@@ -113,6 +136,11 @@ def visible_columns(table: pd.DataFrame) -> list[str]:
     known = [c for c in PREFERRED_ORDER if c in table]
     ordered = known + [c for c in table.columns if c not in PREFERRED_ORDER]
     return [c for c in ordered if c in ("custom_id", "status") or table[c].notna().any()]
+
+
+def sortable_columns(table: pd.DataFrame) -> list[str]:
+    """The columns offered in "Sort by": those shown that hold something, long texts left out."""
+    return [c for c in visible_columns(table) if c not in UNSORTABLE]
 
 
 def grid_rows(view: pd.DataFrame) -> pd.DataFrame:

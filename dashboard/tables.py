@@ -19,6 +19,7 @@ BATCH_COLUMNS = [
     "progress",
     "succeeded",
     "failed",
+    "not run",
     "pending",
     "requests",
     "created",
@@ -27,6 +28,10 @@ BATCH_COLUMNS = [
     "connection",
     "id",
 ]
+
+# shown in the table (fits 1,400 px); pending, requests and id stay in the data: the details panel shows them
+BATCH_SHOWN = ["name", "status", "progress", "succeeded", "failed", "not run", "created", "cost", "model",
+               "connection"]  # fmt: skip
 
 STATUS_COLORS = {
     "not_started": "#9aa0a6",
@@ -42,10 +47,14 @@ STATUS_COLORS = {
 }
 
 
+def finished(record: Any) -> int:
+    """Requests with a final outcome: succeeded, failed or not run (all but the pending ones)."""
+    return (record.succeeded or 0) + (record.failed or 0) + (record.not_run or 0)
+
+
 def progress(record: Any) -> float:
     """The share of requests with a final outcome (0..1)."""
-    done = (record.succeeded or 0) + (record.failed or 0)
-    return min(1.0, done / record.request_count) if record.request_count else 0.0
+    return min(1.0, finished(record) / record.request_count) if record.request_count else 0.0
 
 
 def matching(records: list[Any], needle: str = "", statuses: list[str] | None = None) -> list[Any]:
@@ -68,6 +77,7 @@ def batch_table(records: list[Any]) -> pd.DataFrame:
             progress(r),
             r.succeeded,
             r.failed,
+            r.not_run,
             r.pending,
             r.request_count,
             r.created_at,
@@ -86,11 +96,17 @@ def batch_table(records: list[Any]) -> pd.DataFrame:
 BATCH_COLUMN_CONFIG = {
     "name": st.column_config.TextColumn("name", width="medium", pinned=True),
     "id": st.column_config.TextColumn("id", width="small"),
+    "model": st.column_config.TextColumn("model", width="small"),
+    "connection": st.column_config.TextColumn("connection", width="small"),
     "progress": st.column_config.ProgressColumn(
         "progress", min_value=0.0, max_value=1.0, format="percent", width="small"
     ),
-    "created": st.column_config.DatetimeColumn("created (UTC)", format="YYYY-MM-DD HH:mm"),
-    "cost": st.column_config.NumberColumn("est. cost", format="$%.4f"),
+    "created": st.column_config.DatetimeColumn("created (UTC)", format="MMM D, HH:mm"),
+    "cost": st.column_config.NumberColumn("est. cost", format="$%.4f", width="small"),
+    **{  # counts: narrow, so that the table fits the page at 1,400 px
+        name: st.column_config.NumberColumn(name, width="small")
+        for name in ("succeeded", "failed", "not run", "pending", "requests")
+    },
 }
 
 

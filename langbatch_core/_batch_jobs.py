@@ -52,6 +52,7 @@ class BatchJobs:
     requests_path: Path
     results_path: Path
     _merged_succeeded: int | None
+    _merged_failed: int = 0  # API errors in results.jsonl, counted with _merged_succeeded
 
     _lock_depth: int = 0
 
@@ -189,6 +190,7 @@ class BatchJobs:
             paths += [self.directory / p for p in (job.output_file, job.error_file) if p]
         report = results_io.merge_results(paths, self.results_path)
         self._merged_succeeded = report.counts.get("succeeded", 0)
+        self._merged_failed = report.counts.get("failed", 0)
 
     def _outcomes(self) -> dict[str, dict[str, Any]]:
         if not self.results_path.exists():
@@ -196,18 +198,23 @@ class BatchJobs:
         return {result.get("custom_id"): result for _, result in results_io.iter_results(self.results_path)}
 
     def _update_counts(self) -> None:
+        """One vocabulary for a request's outcome: succeeded; failed (the API answered with an error);
+        pending (in a running job); not run (expired, cancelled or lost: never answered)."""
         if self._merged_succeeded is None:
-            outcomes = self._outcomes().values()
-            self._merged_succeeded = sum(1 for r in outcomes if results_io.classify(r) == "succeeded")
-        succeeded = self._merged_succeeded
-        pending = 0
+            outcomes = [results_io.classify(r) for r in self._outcomes().values()]
+            self._merged_succeeded = outcomes.count("succeeded")
+            self._merged_failed = outcomes.count("failed")
+        succeeded, failed, pending = self._merged_succeeded, self._merged_failed, 0
         for job in self._active_jobs():
             counts = job.request_counts
             succeeded += counts.get("completed", 0)
+            failed += counts.get("failed", 0)
             pending += max(job.request_count - counts.get("completed", 0) - counts.get("failed", 0), 0)
         r = self.record
         r.succeeded, r.pending = succeeded, pending
-        r.failed = max(r.request_count - succeeded - pending, 0)
+        # a retried request is pending again while its earlier outcome is still in results.jsonl
+        r.failed = min(failed, max(r.request_count - succeeded - pending, 0))
+        r.not_run = max(r.request_count - succeeded - pending - r.failed, 0)
         r.status = aggregate_status(r.jobs, all_succeeded=succeeded == r.request_count)
 
     def _ids_to_retry(self, include_client_errors: bool) -> set[str]:

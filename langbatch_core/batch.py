@@ -338,7 +338,8 @@ class Batch(BatchResults):
         return self.refresh().status
 
     def progress(self) -> dict[str, Any]:
-        """Where the batch is, without a provider call: status, total, succeeded, failed, pending, jobs."""
+        """Where the batch is, without a provider call: status, total, succeeded, failed (the API answered
+        with an error), pending, not_run (expired, cancelled or lost), jobs, attempts."""
         r = self.record
         return {
             "batch_id": r.id,
@@ -347,6 +348,7 @@ class Batch(BatchResults):
             "succeeded": r.succeeded,
             "failed": r.failed,
             "pending": r.pending,
+            "not_run": r.not_run,
             "jobs": len(r.jobs),
             "attempts": r.attempts,
         }

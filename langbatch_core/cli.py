@@ -345,8 +345,8 @@ def status(ctx: click.Context, batch_id: str, as_json: bool) -> None:
 
 def _counts(record: Any) -> str:
     return (
-        f"{record.succeeded} succeeded, {record.failed} failed, {record.pending} pending "
-        f"of {record.request_count}"
+        f"{record.succeeded:,} succeeded, {record.failed:,} failed, {record.not_run:,} not run, "
+        f"{record.pending:,} pending of {record.request_count:,}"
     )
 
 
@@ -401,7 +401,8 @@ def _progress_bar(batch: Any) -> Iterator[Callable[[dict[str, Any]], None]]:
     ) as bar:
 
         def report(progress: dict[str, Any]) -> None:
-            bar.update(progress["succeeded"] + progress["failed"] - bar.pos, _progress_counts(progress))
+            finished = progress["succeeded"] + progress["failed"] + progress["not_run"]
+            bar.update(finished - bar.pos, _progress_counts(progress))
 
         yield report
 
@@ -424,7 +425,7 @@ def _progress_lines(batch: Any, quiet_for: float = 300.0) -> Iterator[Callable[[
 def _progress_counts(progress: dict[str, Any]) -> str:
     return (
         f"{progress['succeeded']:,}/{progress['total']:,} succeeded · {progress['failed']:,} failed · "
-        f"{progress['pending']:,} pending"
+        f"{progress['not_run']:,} not run · {progress['pending']:,} pending"
     )
 
 
@@ -581,8 +582,8 @@ def list_batches(ctx: click.Context, as_json: bool) -> None:
         created = dt.datetime.fromtimestamp(row["created_at"]).strftime("%Y-%m-%d %H:%M")
         click.echo(
             f"{row['id']}  {created}  {row['status']:<11} {row['succeeded']}/{row['request_count']} ok "
-            f"{row['failed']} failed {row['pending']} pending  {row['connection_name'] or '—'}  "
-            f"{row['model'] or '—'}  {row['name'] or ''}".rstrip()
+            f"{row['failed']} failed {row['not_run']} not run {row['pending']} pending  "
+            f"{row['connection_name'] or '—'}  {row['model'] or '—'}  {row['name'] or ''}".rstrip()
         )
 
 

@@ -213,3 +213,105 @@ def test_upload_start_watch_filter_and_download(page, request_file, tmp_path):
     page.get_by_text("this file cannot be started").wait_for()
     assert page.get_by_role("button", name="Create and start").count() == 0
     shoot(page, "new-batch-invalid.png")
+
+
+# ---------------------------------------------------------------- never twice, nothing from the internet, fit
+
+
+def stored_batches(data_dir: Path) -> list:
+    from langbatch_core.storage import DuckDBBatchStorage
+
+    return DuckDBBatchStorage(data_dir / "langbatch.duckdb").list()
+
+
+def test_a_double_click_or_second_click_on_create_and_start_makes_one_batch(
+    page, request_file, isolated_data_dir
+):
+    page.get_by_text("Upload a .jsonl request file").wait_for()
+    page.locator("input[type=file]").set_input_files(str(request_file))
+    page.get_by_text("Valid: 12 requests ready to run.").wait_for()
+    create = page.get_by_role("button", name="Create and start")
+    create.dblclick()
+    page.wait_for_timeout(300)
+    create.click()  # and once more while the first may still run
+    settle(page)
+    page.get_by_text("started.").or_(page.get_by_text("already made from this file")).first.wait_for()
+    settle(page)
+    (batch,) = stored_batches(isolated_data_dir)
+    assert batch.jobs and batch.attempts == 1
+
+
+def seed_results(data_dir: Path, n: int = 30) -> str:
+    """A cancelled batch in the dashboard's store: long answers, rejected and never-run requests."""
+    from langbatch_core.storage import BatchRecord, DuckDBBatchStorage
+
+    store = DuckDBBatchStorage(data_dir / "langbatch.duckdb")
+    record = BatchRecord(id="lb_seeded", endpoint="/v1/chat/completions", name="seeded", status="cancelled")
+    requests, results = [], []
+    for i in range(n):
+        body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": f"question {i}"}]}
+        requests.append({"custom_id": f"q{i}", "method": "POST", "url": "/v1/chat/completions", "body": body})
+        if i % 5 == 4:
+            error = {"error": {"code": "invalid_value", "message": "The request was rejected: bad value."}}
+            response, err = {"status_code": 400, "body": error}, None
+        elif i % 7 == 6:
+            response, err = None, {"code": "batch_cancelled", "message": "The batch was cancelled."}
+        else:
+            answer = f"Answer {i}: " + "a long and careful explanation " * 40
+            choice = {
+                "index": 0,
+                "message": {"role": "assistant", "content": answer},
+                "finish_reason": "stop",
+            }
+            usage = {"prompt_tokens": 10, "completion_tokens": 200, "total_tokens": 210}
+            response, err = {"status_code": 200, "body": {"choices": [choice], "usage": usage}}, None
+        results.append({"custom_id": f"q{i}", "response": response, "error": err})
+    folder = store.batch_dir(record.id)
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, rows in (("requests.jsonl", requests), ("results.jsonl", results)):
+        (folder / name).write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    record.request_count, record.failed = n, sum(1 for i in range(n) if i % 5 == 4)
+    record.not_run = sum(1 for i in range(n) if i % 5 != 4 and i % 7 == 6)
+    record.succeeded = n - record.failed - record.not_run
+    record.pending = 0
+    store.save(record)
+    return record.id
+
+
+OVERFLOW = """() => {
+    const main = document.querySelector('[data-testid="stMain"]');
+    const cut = [...document.querySelectorAll('button [data-testid="stMarkdownContainer"]')]
+        .filter(e => e.scrollWidth > e.clientWidth).map(e => e.textContent);
+    return {overflow: main.scrollWidth - main.clientWidth, cut: cut};
+}"""
+
+
+def test_every_page_opens_by_its_url_fits_1400_px_and_fetches_nothing_from_outside(
+    dashboard, isolated_data_dir
+):
+    from playwright.sync_api import sync_playwright
+
+    seed_results(isolated_data_dir)
+    outside = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        tab = browser.new_page(viewport={"width": 1400, "height": 1000})
+        tab.set_default_timeout(30_000)
+        local = ("http://127.0.0.1:", "ws://127.0.0.1:", "data:", "blob:", "about:")
+        tab.on("request", lambda r: None if r.url.startswith(local) else outside.append(r.url))
+        for path, heading in (("new", "New batch"), ("batches", "Batches"), ("results", "Results"),
+                              ("settings", "Settings")):  # fmt: skip
+            tab.goto(f"{dashboard}/{path}")
+            tab.get_by_role("heading", name=heading, exact=True).first.wait_for()
+            settle(tab)
+            tab.wait_for_timeout(1000)  # the favicon and the grids' fonts load after the script
+            assert not tab.get_by_text("Page not found").count(), path
+            if path == "results":  # 30 rows: a tall grid shows 16 at once, not 10
+                grid = tab.locator('[data-testid="stDataFrame"]').first.bounding_box()
+                assert grid["height"] >= 550, grid
+            fit = tab.evaluate(OVERFLOW)
+            assert fit == {"overflow": 0, "cut": []}, (path, fit)
+            SHOTS.mkdir(parents=True, exist_ok=True)
+            tab.screenshot(path=str(SHOTS / f"{path}-1400.png"), full_page=True)
+        browser.close()
+    assert outside == []

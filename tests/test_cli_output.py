@@ -64,9 +64,9 @@ def test_wait_off_a_terminal_prints_a_line_whenever_progress_changes(tmp_path, m
     lines = [line for line in result.output.splitlines() if line.startswith(batch_id)]
     assert len(lines) >= 3, result.output  # several polls saw progress
     assert len(set(lines)) == len(lines)  # printed when it changes, not at every poll
-    pattern = rf"{batch_id} \w+ [\d,]+/6 succeeded · \d+ failed · \d+ pending"
+    pattern = rf"{batch_id} \w+ [\d,]+/6 succeeded · \d+ failed · \d+ not run · \d+ pending"
     assert all(re.fullmatch(pattern, line) for line in lines), lines
-    assert lines[-1] == f"{batch_id} completed 5/6 succeeded · 1 failed · 0 pending"
+    assert lines[-1] == f"{batch_id} completed 5/6 succeeded · 1 failed · 0 not run · 0 pending"
 
 
 def test_no_command_shows_none_nan_or_a_class_name(tmp_path, engine):

@@ -8,10 +8,10 @@ common.sidebar()
 st.title("Batches")
 
 done = st.session_state.pop("bt_done", None)
-if done and done.startswith("Nothing to retry"):
-    st.info(done, icon=":material/info:")
+if done and done[0] == "info":
+    st.info(done[1], icon=":material/info:")
 elif done:
-    st.success(done, icon=":material/check_circle:")
+    st.success(done[1], icon=":material/check_circle:")
 
 records = None
 with common.shown_errors("Reading the batch store"):
@@ -39,41 +39,66 @@ def pick_from_table(event, table) -> None:
         st.session_state["selected_batch"] = picked
 
 
+def action_button(where, label: str, action: str, record, **kwargs) -> None:
+    """A button that asks for ``action`` on ``record`` as drawn now; a press on an older drawing is stale."""
+    stamp = common.action_stamp(record)
+    where.button(
+        label,
+        key=f"bt_{action}_{record.id}_{stamp}",  # a new state draws a new button: old presses go nowhere
+        on_click=common.request_action,
+        args=(record.id, action, stamp),
+        **kwargs,
+    )
+
+
 def actions(record) -> None:
     """Start / refresh / retry / cancel / delete buttons, downloads and a link to the results."""
     active = record.status in common.ACTIVE_STATUSES
-    buttons = st.columns(6)
-    pressed = {
-        "start": buttons[0].button(
-            "Start",
-            key="bt_start",
-            disabled=not common.can_start(record),
-            help="Submits the requests; after an interrupted start it finishes the submission.",
-        ),
-        "refresh": buttons[1].button("Refresh", key="bt_refresh"),
-        "retry": buttons[2].button(
-            "Retry failed",
-            key="bt_retry",
-            disabled=active or record.status == "not_started" or not (record.failed or record.pending),
-            help="Resubmits only the requests without a successful result.",
-        ),
-        "cancel": buttons[3].button("Cancel", key="bt_cancel", disabled=not active),
-    }
-    if buttons[4].button("Delete…", key="bt_delete"):
+    row = st.container(horizontal=True)  # buttons as wide as their labels: never cut off
+    action_button(
+        row,
+        "Start",
+        "start",
+        record,
+        disabled=not common.can_start(record),
+        help="Submits the requests; after an interrupted start it finishes the submission.",
+    )
+    action_button(row, "Refresh", "refresh", record)
+    action_button(
+        row,
+        "Retry failed",
+        "retry",
+        record,
+        disabled=active
+        or record.status == "not_started"
+        or not (record.failed or record.not_run or record.pending),
+        help="Resubmits only the requests without a successful result.",
+    )
+    action_button(row, "Cancel", "cancel", record, disabled=not active)
+    if row.button("Delete…", key="bt_delete"):
         st.session_state["bt_confirm_delete"] = record.id
-    if buttons[5].button(
-        "Explore results", key="bt_explore", type="primary", disabled=not record.succeeded + record.failed
-    ):
+    if row.button("Explore results", key="bt_explore", type="primary", disabled=not tables.finished(record)):
         st.session_state["results_batch"] = record.id
         st.switch_page("views/results.py")
-    for action, clicked in pressed.items():
-        if clicked:
-            with common.shown_errors(f"{action.capitalize()} of batch {record.id}"), st.spinner(f"{action}…"):
-                st.session_state["bt_done"] = common.batch_action(record.id, action)
-                st.rerun()
     if st.session_state.get("bt_confirm_delete") == record.id:
         confirm_delete(record)
     downloads(record)
+
+
+def run_requested_action() -> None:
+    """The action a button asked for (before anything is drawn, so its buttons show the new state)."""
+    request = st.session_state.get("bt_request")
+    if request is None:
+        return
+    batch_id, action = request[0], request[1]
+    with common.shown_errors(f"{action.capitalize()} of batch {batch_id}"), st.spinner(f"{action}…"):
+        outcome = common.run_requested_action()
+        if outcome:
+            st.session_state["bt_done"] = outcome
+            if action == "delete":
+                st.session_state.pop("bt_confirm_delete", None)
+                st.session_state.pop("selected_batch", None)
+            st.rerun()
 
 
 def confirm_delete(record) -> None:
@@ -82,23 +107,24 @@ def confirm_delete(record) -> None:
         "provider are cancelled first. This cannot be undone.",
         icon=":material/delete:",
     )
-    yes, no, _ = st.columns([1, 1, 4])
-    if yes.button("Yes, delete it", key="bt_delete_yes", type="primary"):
-        with common.shown_errors(f"Deleting batch {record.id}"):
-            st.session_state["bt_done"] = common.batch_action(record.id, "delete")
-            st.session_state.pop("bt_confirm_delete", None)
-            st.session_state.pop("selected_batch", None)
-            st.rerun()
-    if no.button("Keep it", key="bt_delete_no"):
+    row = st.container(horizontal=True)
+    row.button(
+        "Yes, delete it",
+        key="bt_delete_yes",
+        type="primary",
+        on_click=common.request_action,
+        args=(record.id, "delete", common.action_stamp(record)),
+    )
+    if row.button("Keep it", key="bt_delete_no"):
         st.session_state.pop("bt_confirm_delete", None)
         st.rerun()
 
 
 def downloads(record) -> None:
-    left, right, _ = st.columns([1, 1, 3])
+    row = st.container(horizontal=True)
     requests_path = common.requests_file(record.id)
     if requests_path.exists():
-        left.download_button(
+        row.download_button(
             "Download input (JSONL)",
             data=requests_path.read_bytes,
             file_name=f"{record.id}-requests.jsonl",
@@ -108,7 +134,7 @@ def downloads(record) -> None:
         )
     results_path = common.results_file(record)
     if results_path is not None:
-        right.download_button(
+        row.download_button(
             "Download results (JSONL)",
             data=results_path.read_bytes,
             file_name=f"{record.id}-results.jsonl",
@@ -122,38 +148,42 @@ def details(record) -> None:
     st.subheader(f"Batch {record.id}")
     st.text(
         f"Name: {record.name or '—'}   Status: {record.status}\n"
-        f"Endpoint: {record.endpoint}   Model: {record.model or '—'}"
+        f"Endpoint: {record.endpoint or '—'}   Model: {record.model or '—'}"
     )
-    cols = st.columns(5)
+    cols = st.columns(6)
     cols[0].metric("Requests", common.count(record.request_count))
     cols[1].metric("Succeeded", common.count(record.succeeded))
-    cols[2].metric("Failed", common.count(record.failed))
-    cols[3].metric("Pending", common.count(record.pending))
-    cols[4].metric("Est. cost", common.money(record.estimated_cost_usd))
+    cols[2].metric("Failed", common.count(record.failed), help=common.FAILED_HELP)
+    cols[3].metric("Not run", common.count(record.not_run), help=common.NOT_RUN_HELP)
+    cols[4].metric("Pending", common.count(record.pending))
+    cols[5].metric("Est. cost", common.money(record.estimated_cost_usd))
     if common.start_interrupted(record):
         st.warning(
             "The start of this batch did not finish: its requests never reached the provider, so nothing "
             "runs. Press Start to submit them again; if it fails again, the message says why.",
             icon=":material/pause_circle:",
         )
-    done = record.succeeded + record.failed
-    st.progress(tables.progress(record), text=f"{done:,} of {record.request_count:,} requests finished")
+    st.progress(
+        tables.progress(record),
+        text=f"{tables.finished(record):,} of {record.request_count:,} requests finished",
+    )
     actions(record)
     if record.jobs:
         common.chart(tables.timeline_chart(record))
-        st.dataframe(tables.jobs_table(record), hide_index=True, key="bt_jobs")
+        common.table(tables.jobs_table(record), key="bt_jobs")
     else:
         st.caption("No jobs yet: the batch has not been started.")
     errors = common.errors_by_code(record)
     if not errors.empty:
         st.markdown("**Errors by code**")
-        st.dataframe(errors, hide_index=True, key="bt_errors")
+        common.table(errors, key="bt_errors")
 
 
 @st.fragment(run_every=common.REFRESH_SECONDS if running_at_start else None)
 def live() -> None:
     # a fragment's rerun does not pass through app.py's guard: it needs its own
     with common.shown_errors("Showing the batches"):
+        run_requested_action()
         live_table()
 
 
@@ -176,10 +206,10 @@ def live_table() -> None:
         st.info("No batch matches these filters.", icon=":material/filter_alt_off:")
         return
     table = tables.batch_table(batches)
-    event = st.dataframe(
+    event = common.table(
         table,
-        hide_index=True,
         column_config=tables.BATCH_COLUMN_CONFIG,
+        column_order=tables.BATCH_SHOWN,
         on_select="rerun",
         selection_mode="single-row",
         key="bt_table",

@@ -85,9 +85,8 @@ if report.issues:
     by_code = common.issue_summary(report.issues)
     if len(by_code) < shown:  # some code repeats: sum them up first
         st.markdown("**Issues by code**")
-        st.dataframe(
+        common.table(
             by_code,
-            hide_index=True,
             column_config={
                 "severity": st.column_config.TextColumn("severity", width="small"),
                 "count": st.column_config.NumberColumn("count", width="small"),
@@ -96,9 +95,8 @@ if report.issues:
             key="nb_issue_codes",
         )
     st.markdown(f"**Issues line by line** ({shown:,} listed of {total:,})")
-    st.dataframe(
+    common.table(
         common.issues_table(report.issues),
-        hide_index=True,
         column_config={
             "line": st.column_config.NumberColumn("line", width="small"),
             "severity": st.column_config.TextColumn("severity", width="small"),
@@ -108,7 +106,7 @@ if report.issues:
     )
 
 with st.expander(f"Split plan: {len(report.jobs)} job(s)", expanded=len(report.jobs) > 1):
-    st.dataframe(common.plan_table(report.jobs), hide_index=True)
+    common.table(common.plan_table(report.jobs))
 
 if not report.ok:
     st.stop()
@@ -134,24 +132,47 @@ if st.session_state.get("nb_name_for") != str(path):  # another file: suggest it
     st.session_state["nb_name_for"] = str(path)
     st.session_state["nb_name"] = common.default_batch_name(path)
 name = st.text_input("Name", max_chars=100, key="nb_name")
-left, right, _ = st.columns([1, 1, 4])
-create = left.button("Create", key="nb_create", width="stretch")
-start = right.button(
-    "Create and start", key="nb_start", type="primary", disabled=missing_key, width="stretch"
-)
-if create or start:
-    batch = None
+# one batch per form content: a double click or a second press finds the batch made by the first
+token = common.form_token(str(path), common.file_key(path), conn.name, name)
+row = st.container(horizontal=True)  # buttons as wide as their labels: never cut off
+create = row.button("Create", key="nb_create")
+start = row.button("Create and start", key="nb_start", type="primary", disabled=missing_key)
+if common.made_from(token) and not (create or start):
+    st.caption(
+        f"Batch {common.made_from(token)} was made from this file, connection and name. "
+        "Change the name to make another."
+    )
+
+
+def create_and_maybe_start() -> None:
+    batch, new = None, False
     with common.shown_errors("Creating the batch"), st.spinner("Creating the batch…"):
-        batch = common.create_batch(path, report.endpoint, conn, name)
-    if batch is not None:
-        st.session_state["selected_batch"] = batch.id
+        batch, new = common.create_once(token, lambda: common.create_batch(path, report.endpoint, conn, name))
+    if batch is None:
+        return
+    st.session_state["selected_batch"] = batch.id
+    if start and common.can_start(batch.record):
         started = False
-        if start:
-            with common.shown_errors("Starting the batch"), st.spinner("Submitting the jobs…"):
-                batch.start()
-                started = True
-        if started or not start:
-            verb = "started" if started else "created; start it from the Batches page"
-            st.session_state["nb_created"] = {"message": f"Batch {batch.id} {verb}."}
-            st.rerun()
-        st.info(f"Batch {batch.id} was created but not started; start it from the Batches page.")
+        with common.shown_errors("Starting the batch"), st.spinner("Submitting the jobs…"):
+            batch.start()
+            started = True
+        if not started:
+            st.info(f"Batch {batch.id} was created but not started; start it from the Batches page.")
+            return
+        st.session_state["nb_created"] = {"message": f"Batch {batch.id} started."}
+    elif new:
+        st.session_state["nb_created"] = {
+            "message": f"Batch {batch.id} created; start it from the Batches page."
+        }
+    else:
+        st.info(
+            f"Batch {batch.id} was already made from this file, connection and name ({batch.record.status}): "
+            "nothing new was created. Watch it on the Batches page, or change the name to make another.",
+            icon=":material/info:",
+        )
+        return
+    st.rerun()
+
+
+if create or start:
+    create_and_maybe_start()

@@ -3,13 +3,14 @@
 import common
 import explore
 import streamlit as st
+import tables
 
 common.sidebar()
 st.title("Results")
 
 records = None
 with common.shown_errors("Reading the batch store"):
-    records = [r for r in common.list_batches() if r.succeeded or r.failed]
+    records = [r for r in common.list_batches() if tables.finished(r)]
 if records is None:
     st.stop()
 if not records:
@@ -21,7 +22,7 @@ if not records:
     st.stop()
 
 record = common.pick_batch(
-    records, "Batch", key="results_batch", describe=lambda r: f" · {r.succeeded + r.failed:,} results"
+    records, "Batch", key="results_batch", describe=lambda r: f" · {tables.finished(r):,} results"
 )
 
 table, loaded = None, False
@@ -45,13 +46,13 @@ if garbled or unknown:
         icon=":material/warning:",
     )
 
-counts = table["status"].value_counts()
-cols = st.columns(5)
-cols[0].metric("Requests", f"{len(table):,}")
-cols[1].metric("Succeeded", f"{counts.get('succeeded', 0):,}")
-cols[2].metric("Failed", f"{counts.get('failed', 0):,}")
-cols[3].metric("Not run", f"{len(table) - counts.get('succeeded', 0) - counts.get('failed', 0):,}")
-cols[4].metric("Total tokens", f"{int(table['total_tokens'].sum()):,}" if "total_tokens" in table else "—")
+cols = st.columns(6)  # the batch's own counts: the same numbers as the Batches page and the CLI
+cols[0].metric("Requests", common.count(record.request_count))
+cols[1].metric("Succeeded", common.count(record.succeeded))
+cols[2].metric("Failed", common.count(record.failed), help=common.FAILED_HELP)
+cols[3].metric("Not run", common.count(record.not_run), help=common.NOT_RUN_HELP)
+cols[4].metric("Pending", common.count(record.pending))
+cols[5].metric("Total tokens", explore.token_total(table))
 
 # ---------------------------------------------------------------- filters
 with st.container(border=True):
@@ -71,9 +72,11 @@ with st.container(border=True):
     if bounds and bounds[0] < bounds[1]:
         chosen = middle.slider("Total tokens", bounds[0], bounds[1], bounds, key="rs_tokens")
         filters.tokens = None if tuple(chosen) == bounds else tuple(chosen)  # full range: keep every row
-    sortable = [c for c in table.columns if c not in ("prompt", "answer")]
     filters.sort_by = right.selectbox(
-        "Sort by", [None, *sortable], key="rs_sort", format_func=lambda c: c or "—"
+        "Sort by",
+        [None, *explore.sortable_columns(table)],
+        key="rs_sort",
+        format_func=lambda c: (c or common.EMPTY).replace("_", " "),
     )
     filters.descending = right.toggle("Descending", key="rs_desc")
 
@@ -91,13 +94,13 @@ with tab_table:
     st.caption(
         f"{len(view):,} of {len(table):,} rows.{more} Click a row to see its request and response in full."
     )
-    event = st.dataframe(
+    event = common.table(
         shown,
-        hide_index=True,
         column_order=explore.visible_columns(table),
         on_select="rerun",
         selection_mode="single-row",
         column_config=common.RESULT_COLUMN_CONFIG,
+        height=common.RESULT_GRID_HEIGHT if len(shown) > common.RESULT_GRID_ROWS else "auto",
         key="rs_table",
     )
     picked = shown["custom_id"].iloc[event.selection.rows[0]] if event.selection.rows else None
@@ -136,9 +139,9 @@ with tab_charts:
                 common.chart(chart)
 
 st.markdown("**Download the filtered rows**")
-buttons = st.columns(6)
-for column, fmt in zip(buttons, explore.FORMATS, strict=False):
-    column.download_button(
+row = st.container(horizontal=True)
+for fmt in explore.FORMATS:
+    row.download_button(
         {"csv": "CSV", "jsonl": "JSONL", "parquet": "Parquet"}[fmt],
         data=lambda fmt=fmt: explore.export_bytes(view, fmt),
         file_name=f"{record.id}-results.{fmt}",

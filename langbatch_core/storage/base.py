@@ -85,7 +85,8 @@ class BatchRecord:
     ``"OpenAIChatCompletionBatch"``), ``endpoint`` (e.g. ``/v1/chat/completions``), ``model`` (of the
     requests), ``connection`` (``Connection.to_dict()``: kind, base_url, api_key_env, model, ...),
     ``status`` (``not_started`` or OpenAI's vocabulary aggregated over the jobs), ``request_count``,
-    ``succeeded`` / ``failed`` / ``pending`` (requests; failed counts expired/cancelled/lost ones too),
+    ``succeeded`` / ``failed`` / ``pending`` / ``not_run`` (requests: failed means the API answered with an
+    error; not run means expired, cancelled or lost, never answered),
     ``input_tokens`` and ``estimated_cost_usd`` (from validation; cost None for unknown models),
     ``created_at`` / ``updated_at`` (epoch seconds), ``jobs`` (list of ``JobRecord``), ``version`` (+1 at
     each save by the batch, which saves only under its lock and on the latest stored version).
@@ -102,6 +103,7 @@ class BatchRecord:
     succeeded: int = 0
     failed: int = 0
     pending: int = 0
+    not_run: int = 0
     input_tokens: int = 0
     estimated_cost_usd: float | None = None
     created_at: float = field(default_factory=time.time)

@@ -51,11 +51,19 @@ def m002_created_at_index(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("CREATE INDEX batches_created_at ON batches (created_at)")
 
 
-MIGRATIONS: list[Callable[[duckdb.DuckDBPyConnection], None]] = [m001_initial, m002_created_at_index]
+def m003_not_run(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute("ALTER TABLE batches ADD COLUMN not_run BIGINT DEFAULT 0")
+
+
+MIGRATIONS: list[Callable[[duckdb.DuckDBPyConnection], None]] = [
+    m001_initial,
+    m002_created_at_index,
+    m003_not_run,
+]
 
 _BATCH_COLUMNS = (
     "id, name, kind, endpoint, model, connection_kind, status, request_count, succeeded, failed, pending, "
-    "estimated_cost_usd, created_at, updated_at, record"
+    "not_run, estimated_cost_usd, created_at, updated_at, record"
 )
 
 
@@ -85,7 +93,8 @@ class DuckDBBatchStorage(BatchStorage):
         row = (
             record.id, record.name, record.kind, record.endpoint, record.model,
             record.connection.get("kind"), record.status, record.request_count, record.succeeded,
-            record.failed, record.pending, record.estimated_cost_usd, record.created_at, record.updated_at,
+            record.failed, record.pending, record.not_run, record.estimated_cost_usd, record.created_at,
+            record.updated_at,
             orjson.dumps(record.to_dict()).decode(),
         )  # fmt: skip
         jobs = [
@@ -105,7 +114,7 @@ class DuckDBBatchStorage(BatchStorage):
         def work(con: duckdb.DuckDBPyConnection) -> None:
             con.execute("DELETE FROM jobs WHERE batch_id = ?", [record.id])
             con.execute("DELETE FROM batches WHERE id = ?", [record.id])
-            con.execute(f"INSERT INTO batches ({_BATCH_COLUMNS}) VALUES ({', '.join('?' * 15)})", row)
+            con.execute(f"INSERT INTO batches ({_BATCH_COLUMNS}) VALUES ({', '.join('?' * 16)})", row)
             if jobs:
                 con.executemany("INSERT INTO jobs VALUES (?, ?, ?, ?, ?, ?, ?, ?)", jobs)
 

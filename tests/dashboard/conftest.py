@@ -144,10 +144,20 @@ def stored_batch_with_results(n: int = 20, answer: str = "answer {i}", **fields)
     import common
 
     requests, results = result_lines(n, answer)
-    record = make_record(1, request_count=n, **fields)
+    not_run = sum(1 for i in range(n) if i % 7 == 6)
+    failed = sum(1 for i in range(n) if i % 7 != 6 and i % 5 == 4)
+    counts = {"succeeded": n - not_run - failed, "failed": failed, "not_run": not_run, "pending": 0}
+    record = make_record(1, request_count=n, **{**counts, **fields})
     folder = common.storage().batch_dir(record.id)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "requests.jsonl").write_bytes(requests)
     (folder / "results.jsonl").write_bytes(results)
     store([record])
     return record
+
+
+def button(at: AppTest, label: str):
+    """The button labelled ``label`` (the Batches page's action buttons are keyed by the state drawn)."""
+    found = [b for b in at.button if b.label == label]
+    assert len(found) == 1, f"{len(found)} buttons labelled {label!r}: {[b.label for b in at.button]}"
+    return found[0]

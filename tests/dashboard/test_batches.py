@@ -7,7 +7,7 @@ import tables
 
 from langbatch_core.storage import BatchStorage
 
-from .conftest import make_record, open_page, store, stored_batch_with_results, texts
+from .conftest import button, make_record, open_page, store, stored_batch_with_results, texts
 
 
 def test_no_batches_gives_a_friendly_empty_state(data_dir):
@@ -100,9 +100,9 @@ def test_names_are_shown_as_text_never_markdown(data_dir):
 def test_the_actions_fit_the_state(data_dir):
     store([make_record(1, status="not_started", jobs=0, succeeded=0, failed=0, pending=10)])
     at = open_page("batches")
-    assert at.button(key="bt_start").disabled is False
-    assert at.button(key="bt_cancel").disabled is True
-    assert at.button(key="bt_retry").disabled is True
+    assert button(at, "Start").disabled is False
+    assert button(at, "Cancel").disabled is True
+    assert button(at, "Retry failed").disabled is True
     assert "has not been started" in texts(at, "caption")
 
 
@@ -151,6 +151,6 @@ def test_a_start_that_never_reached_the_provider_is_not_watched_forever(data_dir
     assert "Refreshing every" not in texts(at, "caption")  # no timer, no polling of a provider
     assert "Refreshing batch" not in texts(at, "warning")  # and no poll failing every 2 s
     assert "Press Start to submit them again" in texts(at, "warning")
-    assert at.button(key="bt_start").disabled is False
+    assert button(at, "Start").disabled is False
     running = make_record(2, status="in_progress")  # a job at the provider: watched
     assert common.is_running(running) and not common.is_running(stuck)

@@ -11,7 +11,7 @@ import connections
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from .conftest import chat_lines, open_page, texts
+from .conftest import button, chat_lines, open_page, texts
 
 
 @pytest.fixture
@@ -40,7 +40,7 @@ def refresh_until_done(at: AppTest, timeout: float = 30) -> AppTest:
     deadline = time.monotonic() + timeout
     while status_of(at) in common.ACTIVE_STATUSES and time.monotonic() < deadline:
         time.sleep(0.2)
-        at.button(key="bt_refresh").click().run()
+        button(at, "Refresh").click().run()
     return at
 
 
@@ -70,7 +70,7 @@ def test_retry_resubmits_only_the_failed_requests(local_engine):
     at = refresh_until_done(open_page("batches"))
     assert {m.label: m.value for m in at.metric}["Failed"] == "1"
     local_engine.upstream.reset()
-    at.button(key="bt_retry").click().run()
+    button(at, "Retry failed").click().run()
     assert "Resubmitted 1 request(s)." in texts(at, "success")
     at = refresh_until_done(at)
     sent = {r["body"]["messages"][0]["content"] for r in local_engine.upstream.received}
@@ -81,7 +81,7 @@ def test_retry_resubmits_only_the_failed_requests(local_engine):
 def test_cancel_a_running_batch(local_engine):
     create(chat_lines(4, prompt="[[slow:3]] slow {i}"))
     at = open_page("batches")
-    at.button(key="bt_cancel").click().run()
+    button(at, "Cancel").click().run()
     assert not at.exception
     assert status_of(at) in {"cancelling", "cancelled"}
 
@@ -106,7 +106,7 @@ def test_start_later_from_the_batches_page(local_engine):
     create(chat_lines(2), start=False)
     at = open_page("batches")
     assert status_of(at) == "not_started"
-    at.button(key="bt_start").click().run()
+    button(at, "Start").click().run()
     assert "started" in texts(at, "success")
     assert status_of(refresh_until_done(at)) == "completed"
 
@@ -119,7 +119,7 @@ def test_engine_down_is_a_clear_message_and_the_batch_is_kept(data_dir, monkeypa
     assert not at.exception
     assert len(common.list_batches()) == 1  # kept: starting it again finishes the submission
     at = open_page("batches")
-    assert at.button(key="bt_start").disabled is False
+    assert button(at, "Start").disabled is False
 
 
 def test_no_key_for_openai_says_which_variable_to_set(data_dir):
@@ -129,7 +129,7 @@ def test_no_key_for_openai_says_which_variable_to_set(data_dir):
     assert "OPENAI_API_KEY" in shown
     if common.list_batches():  # created (keys are needed only to start): starting says the same
         at = open_page("batches")
-        at.button(key="bt_start").click().run()
+        button(at, "Start").click().run()
         assert "OPENAI_API_KEY" in texts(at, "error").replace("\\", "")
 
 
@@ -162,7 +162,7 @@ def test_a_newcomer_runs_the_bundled_sample_in_three_clicks(local_engine):
 def test_retry_explains_when_only_invalid_requests_failed(local_engine):
     create(chat_lines(2) + chat_lines(1, prompt="[[400]] bad {i}").replace(b"req-0", b"req-bad"))
     at = refresh_until_done(open_page("batches"))
-    at.button(key="bt_retry").click().run()
+    button(at, "Retry failed").click().run()
     assert "Nothing to retry" in texts(at, "info")
     assert {m.label: m.value for m in at.metric}["Failed"] == "1"
 
