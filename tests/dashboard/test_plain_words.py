@@ -75,11 +75,11 @@ def test_the_cli_says_no_none_or_class_name(data_dir, tmp_path):
     empty = tmp_path / "empty.jsonl"
     empty.write_bytes(b"")
     validated = CliRunner().invoke(cli, ["validate", str(empty)]).output
-    assert "endpoint -, model -" in validated and not PYTHON_WORDS.search(validated)
+    assert "endpoint —, model —" in validated and not PYTHON_WORDS.search(validated)
     good = tmp_path / "good.jsonl"
     good.write_bytes(
         b'{"custom_id": "a", "method": "POST", "url": "/v1/chat/completions", '
         b'"body": {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}}\n'
     )
     created = CliRunner().invoke(cli, ["create", str(good)]).output
-    assert "requests to /v1/chat/completions" in created and not PYTHON_WORDS.search(created)
+    assert "requests, chat completions)" in created and not PYTHON_WORDS.search(created)
