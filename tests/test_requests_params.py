@@ -13,7 +13,10 @@ from langbatch_core._request_fast import chat_decoder, chat_facts
 from langbatch_core.requests import validate_file
 
 TOOL = {"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}
-SCHEMA = {"type": "json_schema", "json_schema": {"name": "answer", "schema": {"type": "object"}, "strict": True}}
+SCHEMA = {
+    "type": "json_schema",
+    "json_schema": {"name": "answer", "schema": {"type": "object"}, "strict": True},
+}
 
 BAD_PARAMETERS = [
     ("temperature", "hot", 'temperature must be a number between 0 and 2, got "hot".'),
