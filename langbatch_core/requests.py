@@ -9,6 +9,10 @@ count, model, token and cost estimate, and how the file splits into jobs under t
     report.raise_for_errors()              # InvalidRequestsError listing the issues
     paths = write_job_files("requests.jsonl", report.jobs, "jobs/")
 
+Lines are read as strictly as the providers read them (``read_json``, which the local engine uses too), in
+bounded memory: a line over ``max_line_bytes`` is reported and skipped, a path that is not a regular file is
+refused. ``capabilities`` adds what the connection's model refuses (``Provider.capabilities``).
+
 Speed: chat lines are decoded a block at a time by a typed msgspec decoder (``_request_fast``,
 ``_request_scan``); only lines it rejects go through the detailed checker (``_request_rules``) that names
 each problem. Memory stays bounded: one block of lines and the set of custom_ids, never the whole file as
