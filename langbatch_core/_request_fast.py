@@ -170,11 +170,11 @@ class _ChatBody(msgspec.Struct, **_STRICT):
 
     model: NonEmptyStr
     messages: Annotated[list[_AnyMessage], msgspec.Meta(min_length=1)]  # type: ignore[valid-type]
+    max_tokens: Positive | None = None  # the usual order first: msgspec tries the next field first
+    temperature: _number(0, 2) | None = None
     stream: Literal[False] | None = None
-    max_tokens: Positive | None = None
     max_completion_tokens: Positive | None = None
     n: Annotated[int, msgspec.Meta(ge=1, le=128)] | None = None
-    temperature: _number(0, 2) | None = None
     top_p: _number(0, 1) | None = None
     presence_penalty: _number(-2, 2) | None = None
     frequency_penalty: _number(-2, 2) | None = None
