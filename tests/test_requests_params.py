@@ -141,3 +141,20 @@ def test_embedding_parameters(tmp_path, body, param):
     good = embedding_request("b", "text")
     good["body"].update(dimensions=256, encoding_format="base64")
     assert validate_file(write_lines(tmp_path / "e.jsonl", [good])).ok
+
+
+@pytest.mark.parametrize(
+    ("url", "body", "param"),
+    [
+        ("/v1/completions", {"prompt": "Say hi", "logprobs": True}, "body.logprobs"),  # 0-5 there
+        ("/v1/completions", {"prompt": "Say hi", "n": 0}, "body.n"),
+        ("/v1/responses", {"input": "Say hi", "max_output_tokens": -1}, "body.max_output_tokens"),
+        ("/v1/responses", {"input": "Say hi", "temperature": 3}, "body.temperature"),
+    ],
+)
+def test_other_endpoints_have_their_own_parameters(tmp_path, url, body, param):
+    line = {"custom_id": "a", "method": "POST", "url": url, "body": {"model": "gpt-4o-mini", **body}}
+    report = validate_file(write_lines(tmp_path / "r.jsonl", [line]))
+    assert [(i.line, i.code, i.param) for i in report.issues] == [(1, "invalid_parameter", param)]
+    line["body"].pop(param.split(".")[1])
+    assert validate_file(write_lines(tmp_path / "r.jsonl", [line])).ok
