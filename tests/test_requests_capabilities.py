@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import pytest
 from support.data_requests import chat_request, embedding_request, write_lines
+from test_providers_custom import InstantProvider
 
 from langbatch_core import Connection, OpenAIChatCompletionBatch
 from langbatch_core.errors import InvalidRequestsError
 from langbatch_core.local.model.chat_request import BUNDLED_MODEL, InvalidBodyError, parse_chat_request
-from langbatch_core.providers import provider_for
-from langbatch_core.requests import validate_file
+from langbatch_core.providers import provider_for, register_provider
+from langbatch_core.requests import Capabilities, validate_file
 
 TOOL = {"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}
 IMAGE = [
@@ -81,3 +82,29 @@ def test_a_batch_on_the_bundled_model_refuses_what_it_cannot_run_before_recordin
         OpenAIChatCompletionBatch(path, connection=Connection.local())
     assert [(i.line, i.param) for i in caught.value.issues] == [(2, "body.logprobs")]
     assert OpenAIChatCompletionBatch(path, connection=Connection.openai()).record.request_count == 3
+
+
+class NoSeedProvider(InstantProvider):
+    """A provider whose model takes no seed, once ``strict`` is set (a real subclass)."""
+
+    strict = False
+
+    @property
+    def capabilities(self):
+        return Capabilities("the no-seed model", no_seed) if NoSeedProvider.strict else None
+
+
+def no_seed(endpoint, body):
+    return ("seed", "this model takes no seed: remove it.") if "seed" in body else None
+
+
+def test_start_checks_the_capabilities_again_before_submitting(tmp_path, monkeypatch):
+    register_provider("no-seed", NoSeedProvider)
+    path = with_line_2(tmp_path, {"seed": 7})
+    batch = OpenAIChatCompletionBatch(path, connection=Connection("no-seed"))
+    monkeypatch.setattr(NoSeedProvider, "strict", True)  # the model behind the connection changed
+    with pytest.raises(InvalidRequestsError, match="line 2: unsupported_parameter: The no-seed model: this"):
+        batch.start()
+    assert batch.record.jobs == [] and not any(
+        job.metadata.get("langbatch_batch_id") == batch.id for job, _ in InstantProvider.jobs.values()
+    )
