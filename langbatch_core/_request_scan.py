@@ -198,9 +198,8 @@ class Scan:
         job[6] = line
 
     def _block_facts(self, block: Block) -> list[Any] | None:
-        """The facts of every line of a clean chat block from one C call, or None: go line by line (also
-        to check each request against the connection's capabilities)."""
-        if self.decode_lines is None or block.has_cr or not block.valid_utf8 or self.capabilities:
+        """The facts of every line of a clean chat block from one C call, or None: go line by line."""
+        if self.decode_lines is None or block.has_cr or not block.valid_utf8:
             return None
         try:
             requests = self.decode_lines(block.data)
@@ -209,13 +208,24 @@ class Scan:
         if len(requests) != block.count:  # decode_lines skipped a blank line
             return None
         facts = [chat_facts(request) for request in requests]
+        accepted = [found is not None for found in facts] if self.capabilities is not None else None
         if None in facts:  # rules the types cannot express: ask the detailed checker
             start = 0
             for offset, end in enumerate(block.ends):
                 if facts[offset] is None:
                     facts[offset] = self._slow(block.data[start:end].tobytes(), block.first_line + offset)
                 start = end + 1
+        if accepted is not None:  # the detailed checker checked its own lines
+            self._block_capabilities(block, facts, accepted)
         return facts
+
+    def _block_capabilities(self, block: Block, facts: list[Any], accepted: list[bool]) -> None:
+        start = 0
+        for offset, end in enumerate(block.ends):
+            if accepted[offset]:
+                body = read_json(block.data[start:end])["body"]
+                self._check_capabilities(body, facts[offset][1], block.first_line + offset)
+            start = end + 1
 
     def _line_facts(self, block: Block) -> tuple[list[int], list[Any]]:
         """(job-file sizes, facts) line by line; facts are None for blank lines."""

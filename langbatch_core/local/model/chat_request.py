@@ -75,6 +75,11 @@ class ChatRequest:
     logit_bias: dict[int, float] | None = None
 
 
+# every parameter name a chat body may carry (honoured, ignored, or refused by name)
+_KNOWN = frozenset(ChatRequest.__dataclass_fields__) | IGNORED | set(UNSUPPORTED)
+_KNOWN |= {"max_completion_tokens", "stream", "logprobs", "response_format"}
+
+
 def parse_chat_request(body: Any) -> ChatRequest:
     """Check ``body`` and return the ``ChatRequest`` it asks for; ``InvalidBodyError`` when it is wrong."""
     if not isinstance(body, dict):
@@ -106,7 +111,6 @@ def parse_chat_request(body: Any) -> ChatRequest:
 
 
 def _check_parameters(body: dict[str, Any]) -> None:
-    known = set(ChatRequest.__dataclass_fields__) | {"max_completion_tokens", "stream", "logprobs"}
     for name, value in body.items():
         if name in UNSUPPORTED and value not in (None, [], {}):
             raise InvalidBodyError(
@@ -115,7 +119,7 @@ def _check_parameters(body: dict[str, Any]) -> None:
                 name,
                 "unsupported_parameter",
             )
-        if name not in known | IGNORED | set(UNSUPPORTED) | {"response_format"}:
+        if name not in _KNOWN:
             raise InvalidBodyError(
                 f"Unrecognized request argument supplied: {name}", name, "unknown_parameter"
             )
