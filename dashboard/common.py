@@ -202,6 +202,25 @@ def validate(path: Path) -> Any:
     return _validate(file_key(path))
 
 
+@st.cache_data(show_spinner="Checking the requests against the connection…", max_entries=16)
+def _refusals(key: tuple[str, int, int], name: str, _capabilities: Any) -> list[Any]:
+    from langbatch_core.requests import validate_file
+
+    report = validate_file(key[0], capabilities=_capabilities)
+    return [issue for issue in report.issues if issue.code == "unsupported_parameter"]
+
+
+def refusals(path: Path, conn: Any) -> list[Any]:
+    """The issues of ``path`` that the model behind ``conn`` refuses (the provider's ``capabilities``), by
+    line; cached until the file changes."""
+    import connections
+
+    from langbatch_core.providers import provider_for
+
+    capabilities = provider_for(connections.to_core(conn), data_dir=data_dir()).capabilities
+    return [] if capabilities is None else _refusals(file_key(path), capabilities.name, capabilities)
+
+
 # ---------------------------------------------------------------- validation report tables
 
 

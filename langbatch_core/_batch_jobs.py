@@ -118,7 +118,10 @@ class BatchJobs:
         self.storage.save(self.record)
 
     def _plan_attempt(self, source: Path, attempt: int) -> None:
-        report = validate_file(source, endpoint=self.record.endpoint, limits=self.provider.limits)
+        provider = self.provider
+        report = validate_file(
+            source, endpoint=self.record.endpoint, limits=provider.limits, capabilities=provider.capabilities
+        )
         report.raise_for_errors()
         staging = self.directory / "jobs" / f".staging-{attempt}"
         paths = write_job_files(source, report.jobs, staging)

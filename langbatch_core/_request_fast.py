@@ -17,12 +17,27 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
+from langbatch_core._request_params import INT64_MAX, NAME
+from langbatch_core._request_reader import JSONError, read_json
 from langbatch_core._request_rules import IMAGE_TOKENS
 
 NonEmptyStr = Annotated[str, msgspec.Meta(min_length=1)]
+Name = Annotated[str, msgspec.Meta(pattern=NAME.pattern)]
+Int64 = Annotated[int, msgspec.Meta(ge=-INT64_MAX - 1, le=INT64_MAX)]
+Positive = Annotated[int, msgspec.Meta(ge=1, le=INT64_MAX)]
 
 
-class _Part(msgspec.Struct, tag_field="type", gc=False):
+def _number(low: float, high: float) -> Any:
+    return Annotated[float, msgspec.Meta(ge=low, le=high)]
+
+
+# Every struct forbids unknown fields: msgspec skips their values without the checks of ``read_json`` (it
+# takes 1e999 there), so a line with a field not declared here goes to the detailed checker. Raw values
+# (opaque JSON: schemas, tool calls, files) are read by ``read_json`` in ``chat_facts`` for the same reason.
+_STRICT = {"forbid_unknown_fields": True, "gc": False, "kw_only": True}
+
+
+class _Part(msgspec.Struct, tag_field="type", **_STRICT):
     pass
 
 
@@ -34,8 +49,9 @@ class _Refusal(_Part, tag="refusal"):
     refusal: str
 
 
-class _ImageURL(msgspec.Struct, gc=False):
+class _ImageURL(msgspec.Struct, **_STRICT):
     url: str
+    detail: Literal["auto", "low", "high"] | None = None
 
 
 class _Image(_Part, tag="image_url"):
@@ -43,11 +59,11 @@ class _Image(_Part, tag="image_url"):
 
 
 class _Audio(_Part, tag="input_audio"):
-    input_audio: dict[str, Any]
+    input_audio: msgspec.Raw
 
 
 class _File(_Part, tag="file"):
-    file: dict[str, Any]
+    file: msgspec.Raw
 
 
 class _NoPart(_Part, tag="\x00"):
@@ -74,8 +90,10 @@ _ABSENT = msgspec.Raw()
 _QUOTE, _BRACKET, _N = ord('"'), ord("["), ord("n")
 
 
-class _Message(msgspec.Struct, tag_field="role", gc=False):
+class _Message(msgspec.Struct, tag_field="role", **_STRICT):
     """Content stays raw JSON: strings are only measured, never built (most of a file's bytes)."""
+
+    name: str | None = None
 
 
 class _System(_Message, tag="system"):
@@ -93,7 +111,7 @@ class _User(_Message, tag="user"):
 class _Assistant(_Message, tag="assistant"):
     content: msgspec.Raw = _ABSENT
     tool_calls: list[msgspec.Raw] | None = None
-    function_call: dict[str, Any] | None = None
+    function_call: msgspec.Raw = _ABSENT
 
 
 class _Tool(_Message, tag="tool"):
@@ -101,24 +119,75 @@ class _Tool(_Message, tag="tool"):
     tool_call_id: str
 
 
-class _Function(_Message, tag="function"):
-    name: str
-    content: str | None = None
-
-
-_AnyMessage = _System | _Developer | _User | _Assistant | _Tool | _Function
+_AnyMessage = _System | _Developer | _User | _Assistant | _Tool
 _ROLE = {_System: "system", _Developer: "developer", _User: "user", _Assistant: "assistant", _Tool: "tool"}
 
 
-class _ChatBody(msgspec.Struct, gc=False):
+class _FunctionSpec(msgspec.Struct, **_STRICT):
+    name: Name
+    description: str | None = None
+    parameters: msgspec.Raw = _ABSENT  # an object: read in chat_facts
+    strict: bool | None = None
+
+
+class _ToolSpec(msgspec.Struct, tag_field="type", tag="function", **_STRICT):
+    function: _FunctionSpec
+
+
+class _SchemaSpec(msgspec.Struct, **_STRICT):
+    name: Name
+    schema: msgspec.Raw = _ABSENT  # an object: read in chat_facts
+    description: str | None = None
+    strict: bool | None = None
+
+
+class _Format(msgspec.Struct, tag_field="type", **_STRICT):
+    pass
+
+
+class _TextFormat(_Format, tag="text"):
+    pass
+
+
+class _JsonObject(_Format, tag="json_object"):
+    pass
+
+
+class _JsonSchema(_Format, tag="json_schema"):
+    json_schema: _SchemaSpec
+
+
+class _ChosenFunction(msgspec.Struct, **_STRICT):
+    name: str
+
+
+class _ToolChoice(msgspec.Struct, tag_field="type", tag="function", **_STRICT):
+    function: _ChosenFunction
+
+
+class _ChatBody(msgspec.Struct, **_STRICT):
+    """The parameters a request commonly sets, with OpenAI's bounds (see ``_request_params``)."""
+
     model: NonEmptyStr
     messages: Annotated[list[_AnyMessage], msgspec.Meta(min_length=1)]  # type: ignore[valid-type]
-    stream: bool | None = None
-    max_tokens: int | None = None
-    max_completion_tokens: int | None = None
-    n: int | None = None
-    tools: list[msgspec.Raw] | None = None  # Raw: measured, not decoded
-    functions: list[msgspec.Raw] | None = None
+    max_tokens: Positive | None = None  # the usual order first: msgspec tries the next field first
+    temperature: _number(0, 2) | None = None
+    stream: Literal[False] | None = None
+    max_completion_tokens: Positive | None = None
+    n: Annotated[int, msgspec.Meta(ge=1, le=128)] | None = None
+    top_p: _number(0, 1) | None = None
+    presence_penalty: _number(-2, 2) | None = None
+    frequency_penalty: _number(-2, 2) | None = None
+    seed: Int64 | None = None
+    stop: str | Annotated[list[str], msgspec.Meta(max_length=4)] | None = None
+    logprobs: bool | None = None  # top_logprobs (which needs logprobs true) goes to the detailed checker
+    response_format: _TextFormat | _JsonObject | _JsonSchema | None = None
+    tools: list[_ToolSpec] | None = None
+    tool_choice: Literal["none", "auto", "required"] | _ToolChoice | None = None
+    parallel_tool_calls: bool | None = None
+    user: str | None = None
+    store: bool | None = None
+    metadata: dict[str, str] | None = None
 
 
 @functools.cache
@@ -147,9 +216,7 @@ def chat_facts(request: Any, first_byte: Any = _FIRST_BYTE) -> tuple | None:
     when a rule the types cannot express fails.
 
     Text units here are bytes of JSON-encoded text (escapes included), measured on the raw content."""
-    body = request.body
-    if body.stream:
-        return None
+    body = request.body  # its types hold stream false, and every bound of _request_params
     messages = body.messages
     chars = extra = 0
     for message in messages:
@@ -166,10 +233,14 @@ def chat_facts(request: Any, first_byte: Any = _FIRST_BYTE) -> tuple | None:
                 return None
             chars += units[0]
             extra += units[1]
-    if body.tools is not None:
-        chars += sum(map(len, body.tools))
-    if body.functions is not None:
-        chars += sum(map(len, body.functions))
+    tools = body.tools
+    if tools is not None:
+        units = _tools_units(tools)
+        if units is None:
+            return None
+        chars += units
+    if body.response_format is not None and not _schema_ok(body.response_format):
+        return None
     ceiling = body.max_completion_tokens
     if ceiling is None:
         ceiling = body.max_tokens
@@ -184,17 +255,40 @@ def _other_content(message: Any, content: Any, first: int) -> tuple[int, int] | 
         return _parts_units(_PART_DECODERS[_ROLE[type(message)]], content)
     if type(message) is _Assistant and (first == _N or not content):
         if message.tool_calls is not None:
-            return sum(map(len, message.tool_calls)), 0
-        return None if message.function_call is None else (0, 0)
-    if type(message) is _Function:
-        return len(content or ""), 0
+            return (sum(map(len, message.tool_calls)), 0) if all(map(_readable, message.tool_calls)) else None
+        return (0, 0) if message.function_call and _readable(message.function_call) else None
     return None
+
+
+def _readable(raw: msgspec.Raw, kind: type = object) -> bool:
+    """Whether opaque JSON (which msgspec only skipped) is read by ``read_json``, as a ``kind``."""
+    try:
+        return isinstance(read_json(memoryview(raw)), kind)
+    except JSONError:
+        return False
+
+
+def _tools_units(tools: list[_ToolSpec]) -> int | None:
+    """About the JSON bytes of the tool definitions, or None when a tool's parameters are no object."""
+    units = 0
+    for tool in tools:
+        function = tool.function
+        parameters = function.parameters
+        if parameters and not _readable(parameters, dict):
+            return None
+        units += len(parameters) + len(function.name) + len(function.description or "") + 60
+    return units
+
+
+def _schema_ok(response_format: Any) -> bool:
+    schema = response_format.json_schema.schema if type(response_format) is _JsonSchema else None
+    return not schema or _readable(schema, dict)
 
 
 def _parts_units(decode: Callable[[Any], list[Any]], raw: msgspec.Raw) -> tuple[int, int] | None:
     try:
         parts = decode(raw)
-    except msgspec.ValidationError:
+    except (msgspec.ValidationError, RecursionError):
         return None
     chars = extra = 0
     for part in parts:
@@ -205,4 +299,6 @@ def _parts_units(decode: Callable[[Any], list[Any]], raw: msgspec.Raw) -> tuple[
             extra += IMAGE_TOKENS
         elif kind is _Refusal:
             chars += len(part.refusal)
+        elif not _readable(part.input_audio if kind is _Audio else part.file, dict):
+            return None
     return chars, extra

@@ -39,12 +39,12 @@ _TAIL = 64 * 1024  # bytes read back from a block's end to find its last line en
 def scan_file(scan: Scan, handle: BinaryIO) -> None:
     """Scans the whole file behind ``handle`` into ``scan``, in two processes when worth it."""
     size = os.fstat(handle.fileno()).st_size
-    cut = _cut(handle.fileno(), size) if can_fork(size, PARALLEL_MIN_BYTES) else None
+    cut = _cut(handle.fileno(), size, scan.max_line) if can_fork(size, PARALLEL_MIN_BYTES) else None
     if cut is None:
-        scan.scan(BlockReader(handle))
+        scan.scan(BlockReader(handle, max_line=scan.max_line))
         return
     offset, block_size = cut
-    reader = BlockReader(handle, stop=offset)
+    reader = BlockReader(handle, stop=offset, max_line=scan.max_line)
     child, started = None, False
     try:
         for whole in reader:
@@ -56,16 +56,17 @@ def scan_file(scan: Scan, handle: BinaryIO) -> None:
     scan.bom = reader.bom
     if result is None:  # no child (endpoint still unknown), or it failed: the second half here
         handle.seek(offset)
-        scan.scan(BlockReader(handle, block_size, first_line=reader.next_line))
+        scan.scan(BlockReader(handle, block_size, first_line=reader.next_line, max_line=scan.max_line))
         return
     _merge(scan, handle.fileno(), result, reader.next_line - 1)
     scan.close()
 
 
-def _cut(fd: int, size: int) -> tuple[int, int] | None:
+def _cut(fd: int, size: int, max_line: int) -> tuple[int, int] | None:
     """(offset, block size) of the serial reader's first block boundary past the middle of the file, or
-    None when there is none (the reader's buffer grows for a line longer than a block: simulated too)."""
-    block_size, offset = _request_reader.BLOCK_SIZE, 0
+    None when there is none (the reader's buffer grows for a line longer than a block: simulated too), or
+    when a line before it is longer than ``max_line`` (the reader skips it: a serial pass then)."""
+    block_size, offset = min(_request_reader.BLOCK_SIZE, max_line + 1), 0
     start = len(BOM) if os.pread(fd, len(BOM), 0) == BOM else 0
     while offset < size * _CHILD_SHARE:
         end = offset + block_size
@@ -77,7 +78,9 @@ def _cut(fd: int, size: int) -> tuple[int, int] | None:
             tail = offset + start
             found = os.pread(fd, end - tail, tail).rfind(b"\n")
         if found == -1:
-            block_size *= 2
+            if block_size > max_line:
+                return None
+            block_size = min(block_size * 2, max_line + 1)
             continue
         offset, start = tail + found + 1, 0
     return offset, block_size
@@ -106,7 +109,7 @@ def _second_half(scan: Scan, name: str, offset: int, block_size: int) -> _Half:
     blocks = []
     with open(name, "rb", buffering=0) as handle:
         handle.seek(offset)
-        for block in BlockReader(handle, block_size):
+        for block in BlockReader(handle, block_size, max_line=scan.max_line):
             errors, warnings = len(scan.errors), len(scan.warnings)
             error_count, warning_count = scan.error_count, scan.warning_count
             facts, sizes = scan.block_facts(block)
@@ -115,7 +118,7 @@ def _second_half(scan: Scan, name: str, offset: int, block_size: int) -> _Half:
                     block.first_line,
                     offset,
                     len(block.data),
-                    block.data[-1] == LF,
+                    block.ends_with_lf,
                     facts if sizes is not None else fact_columns(facts),
                     sizes,
                     scan.errors[errors:],
@@ -124,7 +127,7 @@ def _second_half(scan: Scan, name: str, offset: int, block_size: int) -> _Half:
                     scan.warning_count - warning_count,
                 )
             )
-            offset += len(block.data)
+            offset += block.span
     return _Half(blocks, scan.crlf, scan.first_crlf)
 
 

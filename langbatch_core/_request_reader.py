@@ -6,20 +6,65 @@
         ...
 
 A leading UTF-8 BOM is skipped (``reader.bom`` tells). Lines are views into one reused buffer: use each
-before asking for the next block.
+before asking for the next block. A line longer than ``max_line`` bytes is not kept: the reader skips it in
+bounded chunks and yields it as a block of its own with ``overlong`` set (its length) and no data.
+
+``read_json`` is the one JSON reader of request lines, for the validator and the local engine alike.
 """
 
 from __future__ import annotations
 
 import codecs
+import os
+import stat
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+import orjson
+
+from langbatch_core.errors import InvalidRequestsError
 
 BOM = b"\xef\xbb\xbf"
 BLOCK_SIZE = 1024 * 1024  # fits the L2 cache: 8 MB blocks decoded ~15% slower here
+MAX_LINE_BYTES = 50 * 1024 * 1024  # a request bigger than this is no batch request (OpenAI: 200 MB a file)
 LF, CR = 10, 13
+JSONError = orjson.JSONDecodeError
+
+
+def read_json(raw: bytes | bytearray | memoryview | str) -> Any:
+    """One JSON value read as strictly as the providers read it (RFC 8259): no ``NaN`` or ``Infinity``, no
+    number beyond a double (``1e999``, 400-digit integers), no lone surrogate (``"\\ud800"``), at most
+    1,024 levels deep. ``JSONError`` (a ``json.JSONDecodeError``: ``msg``, ``pos``, ``colno``) otherwise.
+
+        read_json(b'{"custom_id": "a"}')   # {'custom_id': 'a'}
+    """
+    return orjson.loads(raw)
+
+
+def open_regular(path: str | os.PathLike[str]) -> Any:
+    """``path`` opened for unbuffered binary reading; InvalidRequestsError when it is not a regular file
+    (a device such as /dev/zero never ends, a pipe may never deliver: neither is a request file)."""
+    path = Path(path)
+    try:
+        mode = path.stat().st_mode  # before open: opening a pipe blocks until a writer comes
+        if not stat.S_ISREG(mode):
+            raise InvalidRequestsError(
+                f"{path} is not a regular file (it is a {_kind_of(mode)}): save the requests in a "
+                ".jsonl file and give its path."
+            )
+        return path.open("rb", buffering=0)
+    except (FileNotFoundError, NotADirectoryError, PermissionError, IsADirectoryError) as exc:
+        raise InvalidRequestsError(
+            f"Cannot read the request file {path}: {exc.strerror}; check the path."
+        ) from exc
+
+
+def _kind_of(mode: int) -> str:
+    kinds = ((stat.S_ISDIR, "directory"), (stat.S_ISFIFO, "pipe"), (stat.S_ISSOCK, "socket"))
+    kinds += ((stat.S_ISCHR, "character device"), (stat.S_ISBLK, "block device"))
+    return next((name for test, name in kinds if test(mode)), "special file")
 
 
 class Block:
@@ -28,7 +73,7 @@ class Block:
     (a block decoded in one call never needs it); read it before asking the reader for the next block.
     """
 
-    __slots__ = ("_ends", "_marks", "count", "data", "first_line", "has_cr", "valid_utf8")
+    __slots__ = ("_ends", "_marks", "count", "data", "first_line", "has_cr", "overlong", "valid_utf8")
 
     def __init__(
         self,
@@ -39,10 +84,21 @@ class Block:
         valid_utf8: bool,  # False: some line is not UTF-8 (check each line)
         marks: Any = None,  # a boolean array, True at each LF
         ends: list[int] | None = None,
+        overlong: int = 0,  # a line too long to keep: its bytes in the file, LF included (data is empty)
     ) -> None:
         self.first_line, self.data, self.count = first_line, data, count
         self.has_cr, self.valid_utf8 = has_cr, valid_utf8
         self._marks, self._ends = marks, ends
+        self.overlong = overlong
+
+    @property
+    def span(self) -> int:
+        """The bytes of the file this block covers."""
+        return self.overlong or len(self.data)
+
+    @property
+    def ends_with_lf(self) -> bool:
+        return bool(self.data) and self.data[-1] == LF
 
     @property
     def ends(self) -> list[int]:
@@ -95,8 +151,11 @@ class BlockReader:
         *,
         stop: int | None = None,  # the file offset to stop reading at (a line start)
         first_line: int = 1,  # the number of the line at the handle's position
+        max_line: int | None = None,  # longer lines are skipped, yielded as overlong (default MAX_LINE_BYTES)
     ) -> None:
-        self.handle, self.block_size = handle, block_size or BLOCK_SIZE
+        self.max_line = max_line or MAX_LINE_BYTES
+        # a block never holds a whole line longer than max_line: such a line fills the buffer first
+        self.handle, self.block_size = handle, min(block_size or BLOCK_SIZE, self.max_line + 1)
         self.left = None if stop is None else stop - handle.tell()
         self.bom = False
         self.next_line = first_line  # after the last block: the number of lines read + first_line
@@ -138,15 +197,39 @@ class BlockReader:
                 line += count
                 self.next_line = line
             filled = end - cut
-            if filled == len(buf):  # one line fills the buffer: continue in a bigger new one
-                buf = buf + bytearray(len(buf))
+            if filled == len(buf) and filled > self.max_line:  # a line too long to keep: skip it
+                length, filled = self._skip_line(buf, filled)
+                first = False
+                yield Block(line, memoryview(b""), 1, False, True, ends=[0], overlong=length)
+                line += 1
+                self.next_line = line
+            elif filled == len(buf):  # one line fills the buffer: continue in a bigger new one
+                buf = buf + bytearray(min(len(buf), self.max_line + 1 - len(buf)))
                 is_lf = np.empty(len(buf), dtype=bool)
             else:
                 buf[:filled] = buf[cut:end]
 
+    def _skip_line(self, buf: bytearray, length: int) -> tuple[int, int]:
+        """Reads on, a buffer at a time, past the end of the line that fills ``buf``; (the line's bytes with
+        its LF, the bytes after that LF now at the start of ``buf``)."""
+        view = memoryview(buf)
+        while True:
+            read = self._read(view)
+            found = buf.find(b"\n", 0, read)
+            if read == 0 or found != -1:
+                rest = read - found - 1 if found != -1 else 0
+                buf[:rest] = buf[found + 1 : read]
+                return length + (found + 1 if found != -1 else 0), rest
+            length += read
+
     def lines(self) -> Iterator[tuple[int, memoryview]]:
         """``(line number, line)`` for every line, without LF or CR."""
         for block in self:
+            if block.overlong:
+                raise InvalidRequestsError(
+                    f"Line {block.first_line} is longer than {self.max_line:,} bytes; validate the file to "
+                    "see every problem."
+                )
             data, start = block.data, 0
             for offset, end in enumerate(block.ends):
                 stop = end - 1 if block.has_cr and end > start and data[end - 1] == CR else end

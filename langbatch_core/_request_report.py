@@ -5,6 +5,7 @@ Issue(3, "missing_model", "body.model is missing: ...", "body.model")
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -56,6 +57,22 @@ class Limits:
                     f"Limits.{name} must be a whole number of at least 1, not {value!r}"
                     + (" (or None for no token limit)." if name == "max_enqueued_tokens" else ".")
                 )
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What the model behind a connection refuses although OpenAI's API takes it, as a check of one body.
+
+    ``refusal(endpoint, body)`` gives ``(param, message)`` for the first thing the model cannot honour
+    (param relative to the body, None for the body as a whole), or None. ``validate_file(path,
+    capabilities=provider.capabilities)`` reports each refusal on its line (``unsupported_parameter``)
+    before a batch starts, rather than as 400 answers after it ran.
+
+        Capabilities("the bundled local model", bundled_model_refusal)
+    """
+
+    name: str
+    refusal: Callable[[str, dict[str, Any]], tuple[str | None, str] | None]
 
 
 @dataclass

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
+from langbatch_core._request_params import check_parameters, shown
+
 ENDPOINTS: frozenset[str] = frozenset(
     {"/v1/chat/completions", "/v1/embeddings", "/v1/completions", "/v1/responses"}
 )
@@ -95,6 +97,8 @@ def check_request(obj: Any, batch_endpoint: str | None) -> tuple[list[Problem], 
     endpoint = batch_endpoint if url is None or url not in ENDPOINTS else url
     body_checker = BODY_CHECKERS.get(endpoint or "")
     chars, extra, max_out, inputs = body_checker(body, problems) if body_checker else (0, 0, None, 0)
+    if endpoint in ENDPOINTS:
+        check_parameters(body, endpoint, problems)
     return problems, LineFacts(custom_id, url, model, chars, extra, max_out, inputs)
 
 
@@ -115,7 +119,9 @@ def _check_custom_id(obj: dict, problems: list[Problem]) -> str | None:
         problems.append(
             (
                 "invalid_custom_id",
-                f'custom_id must be a string, not a {_json_type(value)}: quote it (e.g. "{value}").',
+                f"custom_id must be a string, not a {_json_type(value)}: quote it (e.g. {shown(str(value))})."
+                if isinstance(value, int | float)
+                else f"custom_id must be a string, not a {_json_type(value)}.",
                 "custom_id",
             )
         )
@@ -130,7 +136,7 @@ def _check_custom_id(obj: dict, problems: list[Problem]) -> str | None:
 
 def _check_method(obj: dict, problems: list[Problem]) -> None:
     if obj.get("method") != "POST":
-        got = "missing" if "method" not in obj else repr(obj["method"])
+        got = "missing" if "method" not in obj else shown(obj["method"])
         problems.append(("invalid_method", f'method is {got}; batch requests use "POST".', "method"))
 
 
@@ -144,7 +150,7 @@ def _check_url(obj: dict, batch_endpoint: str | None, problems: list[Problem]) -
     if not isinstance(url, str) or url not in ENDPOINTS:
         supported = ", ".join(sorted(ENDPOINTS))
         problems.append(
-            ("unsupported_url", f"url {url!r} is not a batch endpoint; use one of {supported}.", "url")
+            ("unsupported_url", f"url {shown(url)} is not a batch endpoint; use one of {supported}.", "url")
         )
         return url if isinstance(url, str) else None
     if batch_endpoint is not None and url != batch_endpoint:
@@ -163,7 +169,7 @@ def _check_model(body: dict, problems: list[Problem]) -> str | None:
     model = body.get("model")
     if isinstance(model, str) and model:
         return model
-    what = "missing" if "model" not in body else f"{model!r}, not a model name"
+    what = "missing" if "model" not in body else f"{shown(model)}, not a model name"
     problems.append(
         ("missing_model", f'body.model is {what}: name the model, e.g. "gpt-4o-mini".', "body.model")
     )
@@ -209,7 +215,26 @@ def _extras_chars(body: dict) -> int:
     for key in ("tools", "functions"):
         value = body.get(key)
         if value is not None:
-            total += len(repr(value))
+            total += json_size(value)
+    return total
+
+
+def json_size(value: Any) -> int:
+    """About the length of ``value`` written as JSON; without recursion (a value may nest 1,024 deep)."""
+    total, stack = 0, [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            total += text_units(item) + 2
+        elif isinstance(item, dict):
+            total += 2 + 2 * len(item)
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            total += 2 + len(item)
+            stack.extend(item)
+        else:
+            total += len(str(item))
     return total
 
 
@@ -225,7 +250,7 @@ def _check_message(message: Any, param: str, problems: list[Problem]) -> tuple[i
         return 0, 0
     role = message.get("role")
     if role not in ROLES:
-        got = "missing" if "role" not in message else repr(role)
+        got = "missing" if "role" not in message else shown(role)
         problems.append(
             ("invalid_role", f"{param}.role is {got}; use one of {', '.join(ROLES)}.", f"{param}.role")
         )
@@ -252,7 +277,7 @@ def _check_message(message: Any, param: str, problems: list[Problem]) -> tuple[i
 
 def _extras_len(message: dict) -> int:
     calls = message.get("tool_calls") or message.get("function_call")
-    return len(repr(calls)) if calls else 0
+    return json_size(calls) if calls else 0
 
 
 def _check_content(
@@ -286,7 +311,7 @@ def _check_content(
 def _check_part(part: Any, allowed: frozenset[str], param: str, problems: list[Problem]) -> tuple[int, int]:
     kind = part.get("type") if isinstance(part, dict) else None
     if kind not in allowed:
-        got = f"type {kind!r}" if isinstance(part, dict) else f"a {_json_type(part)}"
+        got = f"type {shown(kind)}" if isinstance(part, dict) else f"a {_json_type(part)}"
         problems.append(
             (
                 "invalid_content",
@@ -382,7 +407,7 @@ def check_responses_body(body: dict, problems: list[Problem]) -> tuple[int, int,
     if isinstance(value, str) and value:
         return text_units(value + str(body.get("instructions") or "")), 0, _max_output(body), 0
     if isinstance(value, list) and value and all(isinstance(item, dict) for item in value):
-        return len(repr(value)), 0, _max_output(body), 0
+        return json_size(value), 0, _max_output(body), 0
     problems.append(
         (
             "invalid_input",

@@ -15,23 +15,22 @@ Each block of whole lines goes through three steps:
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import msgspec
-import orjson
 
 from langbatch_core import pricing
 from langbatch_core._request_fast import chat_decoder, chat_facts
-from langbatch_core._request_reader import CR, LF, Block, BlockReader
-from langbatch_core._request_report import Issue, JobPlan, Limits, ValidationReport
+from langbatch_core._request_reader import CR, MAX_LINE_BYTES, Block, BlockReader, JSONError, read_json
+from langbatch_core._request_report import Capabilities, Issue, JobPlan, Limits, ValidationReport
 from langbatch_core._request_rules import ENDPOINTS, LineFacts, check_request
 from langbatch_core.tokens import TokenEstimate, request_text
 
 CHAT = "/v1/chat/completions"
-_FAST_ERRORS = (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError)
+# msgspec raises RecursionError for JSON nested deeper than it reads: the detailed checker reports it
+_FAST_ERRORS = (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError, RecursionError)
 _BROKEN = LineFacts(None, None, None, 0, 0, None, 0)
 
 
@@ -43,9 +42,17 @@ class Scan:
     """The state of one validation pass."""
 
     def __init__(
-        self, path: Path, endpoint: str | None, limits: Limits, max_issues: int, sample: int
+        self,
+        path: Path,
+        endpoint: str | None,
+        limits: Limits,
+        max_issues: int,
+        sample: int,
+        capabilities: Capabilities | None = None,
+        max_line: int = MAX_LINE_BYTES,
     ) -> None:
         self.path, self.limits, self.max_issues = path, limits, max_issues
+        self.capabilities, self.max_line = capabilities, max_line
         self.endpoint: str | None = None
         self.decode: Any = None
         self.decode_lines: Any = None
@@ -106,11 +113,18 @@ class Scan:
 
     def _scan_block(self, block: Block) -> None:
         facts, sizes = self.block_facts(block)
-        self.tally_block(block.first_line, len(block.data), block.data[-1] == LF, facts, sizes, lambda: block)
+        self.tally_block(block.first_line, len(block.data), block.ends_with_lf, facts, sizes, lambda: block)
 
     def block_facts(self, block: Block) -> tuple[list[Any], list[int] | None]:
         """Step 1 (no tally state used): the facts of each line, and the job-file sizes of the lines when
         they were read one by one (None: a block decoded in one call)."""
+        if block.overlong:
+            message = (
+                f"The line is {block.overlong:,} bytes long, more than the {self.max_line:,} a request may "
+                "have: shorten it (large images go by URL), or check that the file has one request a line."
+            )
+            self.error(block.first_line, "line_too_long", message)
+            return [None], [0]
         facts = self._block_facts(block)
         if facts is None:
             sizes, facts = self._line_facts(block)
@@ -189,18 +203,29 @@ class Scan:
             return None
         try:
             requests = self.decode_lines(block.data)
-        except (msgspec.DecodeError, msgspec.ValidationError):
+        except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
             return None
         if len(requests) != block.count:  # decode_lines skipped a blank line
             return None
         facts = [chat_facts(request) for request in requests]
+        accepted = [found is not None for found in facts] if self.capabilities is not None else None
         if None in facts:  # rules the types cannot express: ask the detailed checker
             start = 0
             for offset, end in enumerate(block.ends):
                 if facts[offset] is None:
                     facts[offset] = self._slow(block.data[start:end].tobytes(), block.first_line + offset)
                 start = end + 1
+        if accepted is not None:  # the detailed checker checked its own lines
+            self._block_capabilities(block, facts, accepted)
         return facts
+
+    def _block_capabilities(self, block: Block, facts: list[Any], accepted: list[bool]) -> None:
+        start = 0
+        for offset, end in enumerate(block.ends):
+            if accepted[offset]:
+                body = read_json(block.data[start:end])["body"]
+                self._check_capabilities(body, facts[offset][1], block.first_line + offset)
+            start = end + 1
 
     def _line_facts(self, block: Block) -> tuple[list[int], list[Any]]:
         """(job-file sizes, facts) line by line; facts are None for blank lines."""
@@ -224,6 +249,8 @@ class Scan:
             if found is None:
                 found = self._slow(raw.tobytes(), line)
                 decode = self.decode or _no_fast_path  # the first request may have named the endpoint
+            elif self.capabilities is not None:
+                self._check_capabilities(read_json(raw)["body"], found[1], line)
             facts.append(found)
         return sizes, facts
 
@@ -236,12 +263,14 @@ class Scan:
                 continue
             self.sample_left -= 1
             try:
-                body = orjson.loads(raw).get("body")
-            except (orjson.JSONDecodeError, AttributeError):
+                body = read_json(raw).get("body")
+            except (JSONError, AttributeError):
                 continue
-            if isinstance(body, dict) and not self.estimate.add_sample(
-                request_text(body), found[2], found[3]
-            ):
+            try:
+                text = request_text(body) if isinstance(body, dict) else None
+            except TypeError:  # tools nested too deeply to write back as JSON: not a sample
+                continue
+            if text is not None and not self.estimate.add_sample(text, found[2], found[3]):
                 self.sample_left = 0  # no tokenizer installed
 
     def _tally(self, first_line: int, sizes: list[int], facts: list[Any]) -> None:
@@ -311,25 +340,36 @@ class Scan:
             self.warning(line, "blank_line", "Blank line: it is skipped (you may remove it).")
             return None
         try:
-            obj = json.loads(raw.decode("utf-8"))
+            text = raw.decode("utf-8")
+            obj = read_json(text)
         except UnicodeDecodeError as exc:
             message = f"Byte {exc.start + 1} of the line is not UTF-8: save the file as UTF-8."
             self.error(line, "not_utf8", message)
             return _BROKEN
-        except json.JSONDecodeError as exc:
-            message = f"Not valid JSON ({exc.msg} at column {exc.colno}): each line must be one JSON object."
-            self.error(line, "invalid_json", message)
-            return _BROKEN
-        except RecursionError:
-            message = "The line nests JSON too deeply to read: a request is a flat object; fix or remove it."
-            self.error(line, "invalid_json", message)
+        except JSONError as exc:
+            self.error(line, "invalid_json", _json_problem(text, exc))
             return _BROKEN
         problems, facts = check_request(obj, self.endpoint)
         for code, message, param in problems:
             self.error(line, code, message, param)
+        if not problems and self.capabilities is not None:
+            self._check_capabilities(obj["body"], facts.url, line)
         if self.endpoint is None and facts.url in ENDPOINTS:
             self._set_endpoint(facts.url)
         return facts
+
+    def _check_capabilities(self, body: dict, url: str | None, line: int) -> None:
+        """Reports what the connection's model refuses in a valid request (before a start, not as a 400)."""
+        capabilities = self.capabilities
+        refused = capabilities.refusal(self.endpoint or url or "", body) if capabilities else None
+        if refused is not None:
+            param, message = refused
+            self.error(
+                line,
+                "unsupported_parameter",
+                message if capabilities.name in message else f"{capabilities.name.capitalize()}: {message}",
+                f"body.{param}" if param else "body",
+            )
 
     def _duplicate(self, custom_id: str, line: int) -> None:
         first = self.first_line_of[custom_id]
@@ -397,6 +437,22 @@ class Scan:
         if self.crlf:
             message = f"{self.crlf} lines end with CRLF (Windows line endings); they are read as LF."
             self.warning(self.first_crlf, "crlf", message)
+
+
+def _json_problem(text: str, exc: JSONError) -> str:
+    """What is wrong with a line that is not JSON, in words, with a hint for the usual culprits."""
+    found = text[exc.pos : exc.pos + 9].lstrip("-")
+    if found.startswith(("NaN", "Infinity")):
+        hint = "NaN and Infinity are not JSON: write a number or null"
+    elif "infinity" in exc.msg:
+        hint = "a number is beyond what JSON readers hold (about 1.8e308): write it as a string"
+    elif "surrogate" in exc.msg:
+        hint = 'a \\u escape names half a character (like "\\ud800"): write the character itself'
+    elif "depth" in exc.msg or "recursion" in exc.msg:
+        hint = "it nests more than 1,024 levels deep: a request is a flat object"
+    else:
+        hint = "each line must be one JSON object"
+    return f"Not valid JSON ({exc.msg} at column {exc.colno}): {hint}."
 
 
 def fact_columns(facts: list[Any]) -> tuple[Any, ...]:

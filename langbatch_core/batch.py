@@ -74,7 +74,10 @@ class Batch(BatchResults):
         name: str | None = None,
     ) -> None:
         self._attach(storage, connection or _connection_of(client), client)
-        report = validate_file(file, endpoint=self.endpoint, limits=self.provider.limits)
+        provider = self.provider
+        report = validate_file(
+            file, endpoint=self.endpoint, limits=provider.limits, capabilities=provider.capabilities
+        )
         report.raise_for_errors()
         endpoint = report.endpoint or self.endpoint or ""
         self.record = BatchRecord(

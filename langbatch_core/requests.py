@@ -9,6 +9,10 @@ count, model, token and cost estimate, and how the file splits into jobs under t
     report.raise_for_errors()              # InvalidRequestsError listing the issues
     paths = write_job_files("requests.jsonl", report.jobs, "jobs/")
 
+Lines are read as strictly as the providers read them (``read_json``, which the local engine uses too), in
+bounded memory: a line over ``max_line_bytes`` is reported and skipped, a path that is not a regular file is
+refused. ``capabilities`` adds what the connection's model refuses (``Provider.capabilities``).
+
 Speed: chat lines are decoded a block at a time by a typed msgspec decoder (``_request_fast``,
 ``_request_scan``); only lines it rejects go through the detailed checker (``_request_rules``) that names
 each problem. Memory stays bounded: one block of lines and the set of custom_ids, never the whole file as
@@ -23,11 +27,16 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from langbatch_core._request_parallel import scan_file
-from langbatch_core._request_reader import BOM, BlockReader
-from langbatch_core._request_report import Issue, JobPlan, Limits, ValidationReport
+from langbatch_core._request_reader import (
+    BOM,
+    MAX_LINE_BYTES,
+    BlockReader,
+    JSONError,
+    open_regular,
+    read_json,
+)
+from langbatch_core._request_report import Capabilities, Issue, JobPlan, Limits, ValidationReport
 from langbatch_core._request_rules import ENDPOINTS
 from langbatch_core._request_scan import Scan
 from langbatch_core.errors import InvalidRequestsError
@@ -35,12 +44,15 @@ from langbatch_core.errors import InvalidRequestsError
 __all__ = [
     "BOM",
     "ENDPOINTS",
+    "MAX_LINE_BYTES",
     "SAMPLES",
+    "Capabilities",
     "Issue",
     "JobPlan",
     "Limits",
     "ValidationReport",
     "iter_requests",
+    "read_json",
     "sample_file",
     "validate_file",
     "write_job_files",
@@ -56,11 +68,16 @@ def validate_file(
     limits: Limits | None = None,
     max_issues: int = 1000,
     token_sample: int = 0,
+    capabilities: Capabilities | None = None,
+    max_line_bytes: int = MAX_LINE_BYTES,
 ) -> ValidationReport:
     """Checks a request file line by line and reports every problem, the estimate and the split plan.
 
     ``endpoint`` is the batch's endpoint (default: the url of the first request). ``token_sample`` counts
     that many requests exactly with an offline tokenizer to calibrate the token estimate (see ``tokens``).
+    ``capabilities`` (a provider's ``capabilities``) also reports what the connection's model refuses; a line
+    longer than ``max_line_bytes`` is reported (``line_too_long``) and skipped unread.
+    InvalidRequestsError when the path is not a readable regular file.
 
         report = validate_file("requests.jsonl", endpoint="/v1/chat/completions")
     """
@@ -69,15 +86,11 @@ def validate_file(
             f"endpoint {endpoint!r} is not a batch endpoint; use one of {sorted(ENDPOINTS)}."
         )
     path = Path(path)
-    scan = Scan(path, endpoint, limits or Limits(), max_issues, token_sample)
-    try:
-        with path.open("rb", buffering=0) as handle:
-            scan_file(scan, handle)
-    except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
-        raise InvalidRequestsError(
-            f"Cannot read the request file {path}: {exc.strerror}; check the path."
-        ) from exc
-    return scan.report(path.stat().st_size)
+    scan = Scan(path, endpoint, limits or Limits(), max_issues, token_sample, capabilities, max_line_bytes)
+    with open_regular(path) as handle:
+        scan_file(scan, handle)
+        size = os.fstat(handle.fileno()).st_size
+    return scan.report(size)
 
 
 def sample_file(kind: str = "chat") -> Path:
@@ -94,7 +107,7 @@ def sample_file(kind: str = "chat") -> Path:
 
 def _clean_lines(path: str | os.PathLike[str]) -> Iterator[tuple[int, memoryview]]:
     """(line number, line) of the non-blank lines, without BOM, CR or LF (valid until the next line)."""
-    with Path(path).open("rb", buffering=0) as handle:
+    with open_regular(path) as handle:
         for line, raw in BlockReader(handle).lines():
             if raw and (raw[0] not in b" \t" or raw.tobytes().strip()):
                 yield line, raw
@@ -108,8 +121,8 @@ def iter_requests(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
     """
     for line, raw in _clean_lines(path):
         try:
-            request = orjson.loads(raw)
-        except orjson.JSONDecodeError as exc:
+            request = read_json(raw)
+        except JSONError as exc:
             raise InvalidRequestsError(
                 f"{path}, line {line}: not valid JSON ({exc}); run validate_file on it to see every problem.",
                 [Issue(line, "invalid_json", str(exc))],

@@ -115,6 +115,17 @@ if not report.ok:
 st.subheader("Run it")
 choices = connections.all_connections()
 conn = st.selectbox("Connection", choices, format_func=connections.label, key="nb_conn")
+refused = None
+with common.shown_errors("Checking the requests against the connection"):
+    refused = common.refusals(path, conn)
+if refused:
+    st.error(
+        f"{len(refused):,} request(s) ask for what {common.md_escape(conn.name)} cannot do: fix these "
+        "lines, or pick another connection.",
+        icon=":material/block:",
+    )
+    st.dataframe(common.issues_table(refused), hide_index=True, key="nb_refused")
+    st.stop()
 missing_key = not connections.key_configured(conn)
 if missing_key:
     st.warning(

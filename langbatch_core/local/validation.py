@@ -5,22 +5,20 @@
 
 The rules are LangBatch's own (``langbatch_core.requests.validate_file``, the same check the library runs
 before submitting). On top of it the engine checks what it needs to run a file: one JSON object per line with
-a unique ``custom_id``, ``method`` POST, the batch's ``url`` and an object ``body``.
+a unique ``custom_id``, ``method`` POST, the batch's ``url`` and an object ``body``. Lines are read with the
+validator's own JSON reader (``read_json``): what it calls valid, the engine can read.
 """
 
 from __future__ import annotations
 
 import array
-import logging
 import mmap
 from pathlib import Path
 from typing import Any
 
-import orjson
-
+from langbatch_core._request_reader import JSONError, read_json
 from langbatch_core.local.executor import estimate_tokens
 
-logger = logging.getLogger(__name__)
 MAX_ERRORS = 1000
 
 
@@ -51,7 +49,7 @@ class ParsedRequests:
             with open(self.path, "rb") as handle:
                 self._map = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
         start, end = self.offsets[2 * index], self.offsets[2 * index + 1]
-        return orjson.loads(self._map[start:end])["body"]
+        return read_json(self._map[start:end])["body"]
 
     def close(self) -> None:
         if self._map is not None:
@@ -70,8 +68,9 @@ def validate_input(
         if report is not None:
             errors = [_as_error(issue) for issue in report.issues if issue.severity == "error"]
             library_tokens = report.input_tokens
-    parsed, own_errors = parse_requests(path, endpoint if check else None)
-    errors = errors or own_errors
+    if errors:  # not read further: a line the library refused may be too long to hold
+        return errors[:MAX_ERRORS], None, 0
+    parsed, errors = parse_requests(path, endpoint if check else None)
     if errors:
         return errors[:MAX_ERRORS], None, 0
     return [], parsed, library_tokens if library_tokens is not None else parsed.tokens
@@ -82,11 +81,7 @@ def _library_report(path: Path, endpoint: str | None) -> Any:
         from langbatch_core.requests import validate_file
     except ImportError:  # the request layer is optional for the engine: its own checks still run
         return None
-    try:
-        return validate_file(path, endpoint=endpoint, max_issues=MAX_ERRORS)
-    except (RecursionError, ValueError) as exc:  # its bug on odd input: the engine's own checks still run
-        logger.warning("the request layer could not check %s (%r); using the engine's checks", path, exc)
-        return None
+    return validate_file(path, endpoint=endpoint, max_issues=MAX_ERRORS)
 
 
 def _as_error(issue: Any) -> dict[str, Any]:
@@ -124,8 +119,8 @@ def parse_requests(path: Path, endpoint: str | None) -> tuple[ParsedRequests, li
 
 def _read_line(raw: bytes, endpoint: str | None, seen: set[str]) -> tuple[dict, dict | None]:
     try:
-        request = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
+        request = read_json(raw)
+    except JSONError as exc:
         return {}, _error(
             "invalid_json_line", f"This line is not valid JSON ({exc}); write one object a line.", None
         )

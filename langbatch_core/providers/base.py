@@ -11,6 +11,7 @@ crash). It translates its SDK's errors into the LangBatchError tree where they e
 
 from __future__ import annotations
 
+import os
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +21,7 @@ from langbatch_core.errors import ConfigurationError, JobFailedError
 
 if TYPE_CHECKING:
     from langbatch_core.providers.connection import Connection
-    from langbatch_core.requests import Limits
+    from langbatch_core.requests import Capabilities, Limits
 
 TERMINAL_STATUSES = frozenset({"completed", "failed", "expired", "cancelled"})
 
@@ -78,6 +79,14 @@ class Provider(ABC):
 
         return self.connection.limits or Limits()
 
+    @property
+    def capabilities(self) -> Capabilities | None:
+        """What the connection's model refuses although OpenAI's API takes it, for ``validate_file`` to report
+        by line before a start; None: nothing known. A provider whose model is narrower overrides it. A
+        ``local`` connection asks its engine: its default backend, the bundled model, refuses tools, logprobs,
+        images ... (``langbatch_core.local.model.chat_request.BUNDLED_MODEL``)."""
+        return local_capabilities(self.connection, self.data_dir) if self.connection.kind == "local" else None
+
     def check(self) -> None:  # noqa: B027  (optional hook: most providers need no check)
         """Raise ConfigurationError (e.g. MissingAPIKeyError) if a call could not even be made; called by
         ``Batch.start()`` before anything is recorded. The default checks nothing."""
@@ -101,6 +110,25 @@ class Provider(ABC):
     @abstractmethod
     def find(self, metadata: dict[str, str], created_after: float | None = None) -> list[Job]:
         """Jobs whose metadata contain every item of ``metadata`` (created after ``created_after``)."""
+
+
+def local_capabilities(connection: Connection, data_dir: Path | None = None) -> Capabilities | None:
+    """The bundled model's capabilities when the engine a local connection reaches runs it, or will (without
+    a base URL, an engine is started with the bundled model); None for an upstream backend or no answer."""
+    from langbatch_core import config
+    from langbatch_core.local.engine import health, running_engine
+    from langbatch_core.local.model.chat_request import BUNDLED_MODEL
+
+    base_url = connection.base_url or os.environ.get(config.ENGINE_URL_ENV)
+    try:
+        if base_url:
+            backend = (health(base_url) or {}).get("backend")
+        else:
+            described = (running_engine(data_dir) or {}).get("backend", {"backend": "model"})
+            backend = described.get("backend") if isinstance(described, dict) else None
+    except ValueError:  # something else answers there (not JSON): its model is unknown
+        return None
+    return BUNDLED_MODEL if backend == "model" else None
 
 
 _REGISTRY: dict[str, type[Provider]] = {}

@@ -35,6 +35,7 @@ from langbatch_core.local.backends import (
 )
 from langbatch_core.local.model import embeddings
 from langbatch_core.local.model.chat_request import (
+    EMBEDDING_DIMENSIONS,
     ChatRequest,
     EmbeddingRequest,
     InvalidBodyError,
@@ -48,7 +49,6 @@ from langbatch_core.local.model.sampling import SamplingParams
 from langbatch_core.local.model.tokenizer import ChatTokenizer
 
 DEFAULT_MAX_TOKENS = 512  # completion tokens per choice when a request sets no limit
-EMBEDDING_DIMENSIONS = 384  # all-MiniLM-L6-v2
 
 
 @dataclass

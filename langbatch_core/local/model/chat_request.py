@@ -7,6 +7,9 @@
 A body the model cannot answer raises ``InvalidBodyError`` with OpenAI's ``param`` and ``code``; the backend
 turns it into a 400 answer. Parameters that change nothing for a local model (``user``, ``store`` ...) are
 accepted and ignored; those it cannot honour (``tools``, ``logprobs``, streaming ...) are refused by name.
+``BUNDLED_MODEL`` offers these same checks to ``validate_file``, which reports them by line before a start:
+
+    validate_file("requests.jsonl", capabilities=BUNDLED_MODEL)
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from langbatch_core._request_report import Capabilities
 from langbatch_core.errors import InvalidRequestsError
 
 ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
@@ -71,6 +75,11 @@ class ChatRequest:
     logit_bias: dict[int, float] | None = None
 
 
+# every parameter name a chat body may carry (honoured, ignored, or refused by name)
+_KNOWN = frozenset(ChatRequest.__dataclass_fields__) | IGNORED | set(UNSUPPORTED)
+_KNOWN |= {"max_completion_tokens", "stream", "logprobs", "response_format"}
+
+
 def parse_chat_request(body: Any) -> ChatRequest:
     """Check ``body`` and return the ``ChatRequest`` it asks for; ``InvalidBodyError`` when it is wrong."""
     if not isinstance(body, dict):
@@ -102,7 +111,6 @@ def parse_chat_request(body: Any) -> ChatRequest:
 
 
 def _check_parameters(body: dict[str, Any]) -> None:
-    known = set(ChatRequest.__dataclass_fields__) | {"max_completion_tokens", "stream", "logprobs"}
     for name, value in body.items():
         if name in UNSUPPORTED and value not in (None, [], {}):
             raise InvalidBodyError(
@@ -111,7 +119,7 @@ def _check_parameters(body: dict[str, Any]) -> None:
                 name,
                 "unsupported_parameter",
             )
-        if name not in known | IGNORED | set(UNSUPPORTED) | {"response_format"}:
+        if name not in _KNOWN:
             raise InvalidBodyError(
                 f"Unrecognized request argument supplied: {name}", name, "unknown_parameter"
             )
@@ -235,6 +243,7 @@ def _logit_bias(bias: Any) -> dict[int, float] | None:
 
 
 MAX_EMBEDDING_INPUTS = 2048  # OpenAI's limit per request
+EMBEDDING_DIMENSIONS = 384  # all-MiniLM-L6-v2
 
 
 @dataclass(frozen=True)
@@ -287,3 +296,19 @@ def _embedding_texts(value: Any) -> list[str]:
         if not text:
             raise InvalidBodyError(f"input[{index}] is an empty string; send some text.", f"input[{index}]")
     return texts
+
+
+def bundled_model_refusal(endpoint: str, body: dict[str, Any]) -> tuple[str | None, str] | None:
+    """``(param, message)`` of the 400 the bundled models give ``body`` before running it, or None: the
+    backend refuses with these very checks (``parse_chat_request``, ``parse_embedding_request``)."""
+    try:
+        if endpoint == "/v1/chat/completions":
+            parse_chat_request(body)
+        elif endpoint == "/v1/embeddings":
+            parse_embedding_request(body, EMBEDDING_DIMENSIONS)
+    except InvalidBodyError as exc:
+        return exc.param, str(exc)
+    return None
+
+
+BUNDLED_MODEL = Capabilities("the bundled local model", bundled_model_refusal)
