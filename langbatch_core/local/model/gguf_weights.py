@@ -190,5 +190,9 @@ def _dequantize(tensor: GGUFTensor) -> np.ndarray:
     from gguf.quants import dequantize
 
     values = dequantize(np.asarray(tensor.data), GGMLQuantizationType(tensor.ggml_type))
+    if np.may_share_memory(values, tensor.data):
+        # float32 tensors come back as views of the memory-mapped file: a copy lets the mapping go, which
+        # would otherwise stay resident (the whole ~100 MB file was read to dequantize it)
+        values = values.copy()
     shape = tuple(reversed(tensor.shape))  # GGUF lists dimensions fastest-first
     return np.ascontiguousarray(values.reshape(shape), dtype=np.float32)
