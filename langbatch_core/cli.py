@@ -4,13 +4,14 @@
     langbatch wait lb_3f2a...
     langbatch results lb_3f2a... -o results.csv
 
-Batches are kept in the DuckDB store shared with the dashboard (``<data dir>/langbatch.duckdb``) unless
-``--store files``; batches run on the local engine unless a connection option says otherwise. Errors are
-turned into a message and a non-zero exit here, and only here.
+Batches are kept in the default store shared with Python and the dashboard
+(``<data dir>/langbatch.duckdb``) unless ``--store files``; batches run on the local engine unless a
+connection option says otherwise. Errors are turned into a message and a non-zero exit here, and only here.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import sys
@@ -28,7 +29,23 @@ CONNECTION_KINDS = ("local", "openai", "azure", "compatible")
 
 
 class LangBatchGroup(click.Group):
-    """A group that turns LangBatchError (and file system errors) into ``Error: <message>``, exit code 1."""
+    """A group that turns LangBatchError (and file system errors) into ``Error: <message>``, exit code 1,
+    and whose help ends with where the batches are."""
+
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        from langbatch_core.storage import describe_default_storage
+
+        where = describe_default_storage()
+        formatter.write_paragraph()
+        formatter.write_text("Your batches ($LANGBATCH_DATA_DIR, else ~/.langbatch):")
+        with formatter.indentation():
+            formatter.write_dl(
+                [
+                    ("data directory", str(where["data_dir"])),
+                    ("store", str(where["store"])),
+                    ("batch files", str(where["batches"])),
+                ]
+            )
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -54,16 +71,18 @@ class LangBatchGroup(click.Group):
     type=click.Choice(["duckdb", "files"]),
     default="duckdb",
     show_default=True,
-    help="Batch store: the DuckDB store shared with the dashboard (<data dir>/langbatch.duckdb), "
-    "or one batch.json per batch (the library's default).",
+    help="Batch store: the default DuckDB store shared with Python and the dashboard "
+    "(<data dir>/langbatch.duckdb), or one batch.json per batch (<data dir>/batches/<id>/batch.json).",
 )
 @click.version_option(package_name="langbatch-core")
 @click.pass_context
 def cli(ctx: click.Context, data_dir: Path | None, store: str) -> None:
     """Run large LLM jobs through batch APIs: validate, start, watch, retry and export.
 
-    Batches live in the DuckDB store shared with the dashboard (<data dir>/langbatch.duckdb) and run on
-    the local engine unless --connection says otherwise.
+    Batches live in the data directory ($LANGBATCH_DATA_DIR, else ~/.langbatch; or --data-dir): in the
+    store <data dir>/langbatch.duckdb shared with Python and the dashboard, their files in
+    <data dir>/batches/<id>/. They run on the local engine (`langbatch engine status`) unless
+    --connection says otherwise.
 
     Example:
 
@@ -75,28 +94,22 @@ def cli(ctx: click.Context, data_dir: Path | None, store: str) -> None:
 
 
 def _storage(ctx: click.Context, other: bool = False) -> Any:
-    """The chosen store (``--store``), or with ``other`` the one not chosen."""
-    from langbatch_core.storage import DuckDBBatchStorage, FileBatchStorage
+    """The chosen store (``--store``: the default store, or the file store), or with ``other`` the other."""
+    from langbatch_core.storage import FileBatchStorage, default_storage
 
-    return DuckDBBatchStorage() if (ctx.obj["store"] == "duckdb") != other else FileBatchStorage()
+    return default_storage() if (ctx.obj["store"] == "duckdb") != other else FileBatchStorage()
 
 
 def _load(ctx: click.Context, batch_id: str) -> Any:
-    """The batch from the chosen store, else from the other one (Python's default is the file store)."""
+    """The batch from the file store with ``--store files``, else as Python loads it (the default store,
+    then the file store of earlier versions)."""
     from langbatch_core.batch import Batch
     from langbatch_core.errors import BatchNotFoundError
 
-    try:
-        return Batch.load(batch_id, storage=_storage(ctx))
-    except BatchNotFoundError:
-        try:
-            return Batch.load(batch_id, storage=_storage(ctx, other=True))
-        except BatchNotFoundError:
-            raise BatchNotFoundError(
-                f"No batch {batch_id!r} in the DuckDB store or the file store of {_storage(ctx).data_dir}. "
-                "Run `langbatch list` (and `langbatch --store files list`) to see the stored batches, or "
-                "check LANGBATCH_DATA_DIR / --data-dir."
-            ) from None
+    if ctx.obj["store"] == "files":
+        with contextlib.suppress(BatchNotFoundError):
+            return Batch.load(batch_id, storage=_storage(ctx))
+    return Batch.load(batch_id)
 
 
 def batch_command(function: Any) -> Any:
@@ -454,8 +467,8 @@ def _empty_list_hint(ctx: click.Context) -> str:
         return "No batches yet: `langbatch create requests.jsonl` makes one."
     other = "files" if ctx.obj["store"] == "duckdb" else "duckdb"
     return (
-        f"No batches in the {ctx.obj['store']} store, but {others} in the {other} store (Python's "
-        f"default is the file store): `langbatch --store {other} list`."
+        f"No batches in the {ctx.obj['store']} store, but {others} in the {other} store (batches saved "
+        f"from Python by earlier versions are there): `langbatch --store {other} list`."
     )
 
 
