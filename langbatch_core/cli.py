@@ -38,25 +38,8 @@ class LangBatchGroup(click.Group):
         where = describe_default_storage()
         formatter.write_paragraph()
         formatter.write_text("Your batches ($LANGBATCH_DATA_DIR, else ~/.langbatch):")
-        with formatter.indentation():
-            formatter.write_dl(
-                [
-                    ("data directory", str(where["data_dir"])),
-                    ("store", str(where["store"])),
-                    ("batch files", str(where["batches"])),
-                ]
-            )
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except LangBatchError as exc:
-            raise click.ClickException(str(exc)) from exc
-        except OSError as exc:  # a folder or file LangBatch was told to use
-            where = f" ({exc.filename})" if exc.filename else ""
-            raise click.ClickException(
-                f"{exc.strerror or exc}{where}: check the path and its permissions."
-            ) from exc
+        for label, key in (("data directory", "data_dir"), ("store", "store"), ("batch files", "batches")):
+            formatter.write(f"  {label:<16}{where[key]}\n")  # never wrapped: paths are copied from here
 
 
 @click.group(cls=LangBatchGroup)
@@ -497,35 +480,148 @@ def serve(engine_args: tuple[str, ...]) -> None:
 @click.option("--port", type=int, default=8501, show_default=True, help="Port of the dashboard.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind (keep it local).")
 def dashboard(port: int, host: str) -> None:
-    """Open the Streamlit dashboard (from this checkout's dashboard/ folder).
+    """Open the Streamlit dashboard (from this checkout's dashboard/ folder), from any folder.
+
+    It runs with the checkout's .streamlit/config.toml settings (127.0.0.1, XSRF protection, no usage
+    statistics, no stack traces, the theme). On Ctrl-C it says whether the local engine keeps running.
 
     Example:
 
         langbatch dashboard --port 8501
     """
-    os.execv(sys.executable, dashboard_command(port, host))
+    import signal
+    import subprocess
+
+    process = subprocess.Popen(dashboard_command(port, host))
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches Streamlit too: let it stop, then report
+    signal.signal(signal.SIGTERM, lambda *_: process.terminate())
+    code = process.wait()
+    click.echo(_engine_left_running_note(), err=True)
+    sys.exit(0 if code in (0, -signal.SIGINT) else code)
+
+
+def _engine_left_running_note() -> str:
+    from langbatch_core.local.control import engine_status
+
+    status = engine_status()
+    if status is None:
+        return "Dashboard stopped."
+    return (
+        f"Dashboard stopped. The local engine keeps running ({status['base_url']}, pid {status['pid']}, "
+        f"{status['running_batches']} batch(es) running) so your batches finish; stop it with "
+        "`langbatch engine stop` (or `make stop-engine`)."
+    )
 
 
 def dashboard_command(port: int, host: str, app: Path | None = None) -> list[str]:
-    """The ``streamlit run`` command line; ClickException when the dashboard folder is missing."""
+    """The ``streamlit run`` command line, with every setting of the checkout's ``.streamlit/config.toml``
+    as a flag (so the folder it is run from does not matter); ClickException when the dashboard is missing."""
     app = app or DASHBOARD_APP
-    if not app.is_file():
+    settings = app.parents[1] / ".streamlit" / "config.toml"
+    if not app.is_file() or not settings.is_file():
+        missing = app if not app.is_file() else settings
         raise click.ClickException(
-            f"The dashboard is not here ({app} is missing): it ships in the dashboard/ folder of the "
-            "LangBatch repository. Run `make run` from a checkout, or "
-            "`streamlit run <checkout>/dashboard/app.py`."
+            f"The dashboard is not here ({missing} is missing): it ships in the dashboard/ and .streamlit/ "
+            "folders of the LangBatch repository. Run `make run` from a checkout."
         )
-    return [
-        sys.executable,
-        "-m",
-        "streamlit",
-        "run",
-        str(app),
-        "--server.address",
-        host,
-        "--server.port",
-        str(port),
-    ]
+    flags = streamlit_flags(settings, {"server.address": host, "server.port": port})
+    return [sys.executable, "-m", "streamlit", "run", str(app), *flags]
+
+
+def streamlit_flags(settings: Path, overrides: dict[str, Any]) -> list[str]:
+    """``--section.key value`` for every setting in the TOML file ``settings``, then ``overrides``."""
+    import tomllib
+
+    values: dict[str, Any] = {}
+
+    def flatten(prefix: str, table: dict[str, Any]) -> None:
+        for key, value in table.items():
+            if isinstance(value, dict):
+                flatten(f"{prefix}{key}.", value)
+            else:
+                values[f"{prefix}{key}"] = value
+
+    flatten("", tomllib.loads(settings.read_text()))
+    values.update(overrides)
+    flags = []
+    for name, value in values.items():
+        text = str(value).lower() if isinstance(value, bool) else str(value)
+        flags += [f"--{name}", text]
+    return flags
+
+
+# -- the local engine -------------------------------------------------------------------------------------
+
+
+@cli.group()
+def engine() -> None:
+    """See and stop the local engine that runs batches on this data directory.
+
+    The dashboard and the CLI start it when a batch on the local engine starts; it keeps running in the
+    background so batches finish. Its state is on disk: running batches resume at its next start.
+
+    Example:
+
+        langbatch engine status && langbatch engine stop
+    """
+
+
+@engine.command(name="status")
+@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+def engine_status_command(as_json: bool) -> None:
+    """Show whether the local engine runs: URL, pid, backend, data directory, running batches.
+
+    Example:
+
+        langbatch engine status
+    """
+    from langbatch_core.config import data_dir
+    from langbatch_core.local.control import engine_status
+
+    status = engine_status()
+    if as_json:
+        _echo_json(status or {"running": False, "data_dir": str(data_dir())})
+        return
+    if status is None:
+        click.echo(
+            f"No local engine is running for {data_dir()}. It starts by itself when a batch on the local "
+            "engine starts (or run `langbatch serve`)."
+        )
+        return
+    click.echo("The local engine is running.")
+    for label, value in _engine_rows(status):
+        click.echo(f"  {label:<17}{value}")
+    click.echo("Stop it with `langbatch engine stop` (running batches resume at its next start).")
+
+
+def _engine_rows(status: dict[str, Any]) -> list[tuple[str, Any]]:
+    backend = status.get("backend") or "—"
+    if status.get("model"):
+        backend = f"{backend} ({status['model']})"
+    rows = [("URL", status["base_url"]), ("pid", status["pid"]), ("backend", backend)]
+    rows += [("data directory", status["data_dir"]), ("running batches", status["running_batches"])]
+    return rows
+
+
+@engine.command(name="stop")
+def engine_stop_command() -> None:
+    """Stop the local engine cleanly; running batches resume when it starts again.
+
+    Example:
+
+        langbatch engine stop
+    """
+    from langbatch_core.config import data_dir
+    from langbatch_core.local.control import stop_engine
+
+    status = stop_engine()
+    if status is None:
+        click.echo(f"No local engine is running for {data_dir()}: nothing to stop.")
+        return
+    click.echo(
+        f"Stopped the local engine (pid {status['pid']}, {status['base_url']}). "
+        f"{status['running_batches']} running batch(es) resume when it starts again."
+    )
 
 
 def main() -> None:
