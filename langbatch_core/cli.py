@@ -506,10 +506,12 @@ def _engine_left_running_note() -> str:
     status = engine_status()
     if status is None:
         return "Dashboard stopped."
+    running = status["running_batches"]
+    why = f", {running} batch(es) running, so they finish" if running else ""
     return (
-        f"Dashboard stopped. The local engine keeps running ({status['base_url']}, pid {status['pid']}, "
-        f"{status['running_batches']} batch(es) running) so your batches finish; stop it with "
-        "`langbatch engine stop` (or `make stop-engine`)."
+        "Dashboard stopped. The local engine keeps running "
+        f"({status['base_url']}, pid {status['pid']}{why}); stop it with `langbatch engine stop` "
+        "(or `make stop-engine`)."
     )
 
 
@@ -618,10 +620,9 @@ def engine_stop_command() -> None:
     if status is None:
         click.echo(f"No local engine is running for {data_dir()}: nothing to stop.")
         return
-    click.echo(
-        f"Stopped the local engine (pid {status['pid']}, {status['base_url']}). "
-        f"{status['running_batches']} running batch(es) resume when it starts again."
-    )
+    running = status["running_batches"]
+    after = f" Its {running} running batch(es) resume when it starts again." if running else ""
+    click.echo(f"Stopped the local engine (pid {status['pid']}, {status['base_url']}).{after}")
 
 
 def main() -> None:
