@@ -41,6 +41,17 @@ class LangBatchGroup(click.Group):
         for label, key in (("data directory", "data_dir"), ("store", "store"), ("batch files", "batches")):
             formatter.write(f"  {label:<16}{where[key]}\n")  # never wrapped: paths are copied from here
 
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except LangBatchError as exc:
+            raise click.ClickException(str(exc)) from exc
+        except OSError as exc:  # a folder or file LangBatch was told to use
+            where = f" ({exc.filename})" if exc.filename else ""
+            raise click.ClickException(
+                f"{exc.strerror or exc}{where}: check the path and its permissions."
+            ) from exc
+
 
 @click.group(cls=LangBatchGroup)
 @click.option(
