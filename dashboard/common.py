@@ -65,14 +65,15 @@ def data_dir() -> Path:
 
 @st.cache_resource(show_spinner=False)
 def _storage_for(path: str) -> Any:
-    from langbatch_core.storage import DuckDBBatchStorage
+    from langbatch_core.storage import default_storage
 
-    return DuckDBBatchStorage(Path(path))
+    return default_storage(Path(path))
 
 
 def storage() -> Any:
-    """The dashboard's batch store: ``<data>/langbatch.duckdb`` (shared with the CLI)."""
-    return _storage_for(str(data_dir() / "langbatch.duckdb"))
+    """The default batch store of the data directory (``<data>/langbatch.duckdb``, shared with Python and
+    the CLI)."""
+    return _storage_for(str(data_dir()))
 
 
 # ---------------------------------------------------------------- errors and untrusted text

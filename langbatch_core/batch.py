@@ -42,7 +42,14 @@ from langbatch_core.errors import (
 )
 from langbatch_core.providers import Connection, Job, Provider, provider_for
 from langbatch_core.requests import Issue, ValidationReport, iter_requests, validate_file
-from langbatch_core.storage import BatchRecord, BatchStorage, FileBatchStorage, JobRecord, check_batch_id
+from langbatch_core.storage import (
+    BatchRecord,
+    BatchStorage,
+    JobRecord,
+    check_batch_id,
+    default_storage,
+    load_from_default_stores,
+)
 
 INTERRUPTED_GRACE = 120.0  # seconds a "submitting" job may belong to a start() running elsewhere
 
@@ -51,8 +58,9 @@ class Batch(BatchResults):
     """A batch of requests to one endpoint through one connection (see the module docstring).
 
     ``Batch(file, storage=None, connection=None, client=None, name=None)``: ``storage`` defaults to
-    ``FileBatchStorage()``, ``connection`` to ``Connection.openai()`` (``OPENAI_API_KEY`` /
-    ``OPENAI_BASE_URL``), or to what ``client`` (an ``openai.OpenAI`` / ``AzureOpenAI``) points at.
+    ``default_storage()`` (DuckDB, shared with the CLI and the dashboard), ``connection`` to
+    ``Connection.openai()`` (``OPENAI_API_KEY`` / ``OPENAI_BASE_URL``), or to what ``client`` (an
+    ``openai.OpenAI`` / ``AzureOpenAI``) points at.
     """
 
     endpoint: ClassVar[str | None] = None
@@ -103,7 +111,7 @@ class Batch(BatchResults):
             ) from exc
 
     def _attach(self, storage: BatchStorage | None, connection: Connection, client: Any) -> None:
-        self.storage = storage if storage is not None else FileBatchStorage()
+        self.storage = storage if storage is not None else default_storage()
         self.connection = connection
         self._client = client
         self._provider: Provider | None = None
@@ -132,7 +140,7 @@ class Batch(BatchResults):
         _check_create_arguments(cls.__name__, requests, request_kwargs)
         connection = kw.get("connection") or _connection_of(kw.get("client"))
         default = model or connection.model or cls.default_model
-        storage = kw.get("storage") or FileBatchStorage()
+        storage = kw.get("storage") or default_storage()
         tmp_dir = storage.data_dir / "tmp"
         tmp_dir.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix="create-", suffix=".jsonl", dir=tmp_dir)
@@ -204,10 +212,14 @@ class Batch(BatchResults):
     ) -> Batch:
         """The batch saved under ``batch_id`` (BatchNotFoundError if the store does not have it).
 
-        ``connection`` / ``client`` replace the stored connection (e.g. to pass a configured client again).
+        Without ``storage``: the default store, else the file store of the same data directory (batches
+        saved by earlier versions). ``connection`` / ``client`` replace the stored connection (e.g. to pass
+        a configured client again).
         """
-        storage = storage if storage is not None else FileBatchStorage()
-        record = storage.load(check_batch_id(batch_id))
+        if storage is None:
+            storage, record = load_from_default_stores(batch_id)
+        else:
+            record = storage.load(check_batch_id(batch_id))
         kind = _kind_for(record.endpoint, cls)
         if cls is not Batch and not issubclass(kind, cls):
             raise BatchStateError(

@@ -4,9 +4,9 @@
     langbatch wait lb_3f2a...
     langbatch results lb_3f2a... -o results.csv
 
-Batches are kept in the DuckDB store shared with the dashboard (``<data dir>/langbatch.duckdb``) unless
-``--store files``; batches run on the local engine unless a connection option says otherwise. Errors are
-turned into a message and a non-zero exit here, and only here.
+Batches are kept in the default store shared with Python and the dashboard
+(``<data dir>/langbatch.duckdb``) unless ``--store files``; batches run on the local engine unless a
+connection option says otherwise. Errors are turned into a message and a non-zero exit here, and only here.
 """
 
 from __future__ import annotations
@@ -38,7 +38,17 @@ ENDPOINT_LABELS = {
 
 
 class LangBatchGroup(click.Group):
-    """A group that turns LangBatchError (and file system errors) into ``Error: <message>``, exit code 1."""
+    """A group that turns LangBatchError (and file system errors) into ``Error: <message>``, exit code 1,
+    and whose help ends with where the batches are."""
+
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        from langbatch_core.storage import describe_default_storage
+
+        where = describe_default_storage()
+        formatter.write_paragraph()
+        formatter.write_text("Your batches ($LANGBATCH_DATA_DIR, else ~/.langbatch):")
+        for label, key in (("data directory", "data_dir"), ("store", "store"), ("batch files", "batches")):
+            formatter.write(f"  {label:<16}{where[key]}\n")  # never wrapped: paths are copied from here
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -64,16 +74,18 @@ class LangBatchGroup(click.Group):
     type=click.Choice(["duckdb", "files"]),
     default="duckdb",
     show_default=True,
-    help="Batch store: the DuckDB store shared with the dashboard (<data dir>/langbatch.duckdb), "
-    "or one batch.json per batch (the library's default).",
+    help="Batch store: the default DuckDB store shared with Python and the dashboard "
+    "(<data dir>/langbatch.duckdb), or one batch.json per batch (<data dir>/batches/<id>/batch.json).",
 )
 @click.version_option(package_name="langbatch-core")
 @click.pass_context
 def cli(ctx: click.Context, data_dir: Path | None, store: str) -> None:
     """Run large LLM jobs through batch APIs: validate, start, watch, retry and export.
 
-    Batches live in the DuckDB store shared with the dashboard (<data dir>/langbatch.duckdb) and run on
-    the local engine unless --connection says otherwise.
+    Batches live in the data directory ($LANGBATCH_DATA_DIR, else ~/.langbatch; or --data-dir): in the
+    store <data dir>/langbatch.duckdb shared with Python and the dashboard, their files in
+    <data dir>/batches/<id>/. They run on the local engine (`langbatch engine status`) unless
+    --connection says otherwise.
 
     Example:
 
@@ -86,28 +98,22 @@ def cli(ctx: click.Context, data_dir: Path | None, store: str) -> None:
 
 
 def _storage(ctx: click.Context, other: bool = False) -> Any:
-    """The chosen store (``--store``), or with ``other`` the one not chosen."""
-    from langbatch_core.storage import DuckDBBatchStorage, FileBatchStorage
+    """The chosen store (``--store``: the default store, or the file store), or with ``other`` the other."""
+    from langbatch_core.storage import FileBatchStorage, default_storage
 
-    return DuckDBBatchStorage() if (ctx.obj["store"] == "duckdb") != other else FileBatchStorage()
+    return default_storage() if (ctx.obj["store"] == "duckdb") != other else FileBatchStorage()
 
 
 def _load(ctx: click.Context, batch_id: str) -> Any:
-    """The batch from the chosen store, else from the other one (Python's default is the file store)."""
+    """The batch from the file store with ``--store files``, else as Python loads it (the default store,
+    then the file store of earlier versions)."""
     from langbatch_core.batch import Batch
     from langbatch_core.errors import BatchNotFoundError
 
-    try:
-        return Batch.load(batch_id, storage=_storage(ctx))
-    except BatchNotFoundError:
-        try:
-            return Batch.load(batch_id, storage=_storage(ctx, other=True))
-        except BatchNotFoundError:
-            raise BatchNotFoundError(
-                f"No batch {batch_id!r} in the DuckDB store or the file store of {_storage(ctx).data_dir}. "
-                "Run `langbatch list` (and `langbatch --store files list`) to see the stored batches, or "
-                "check LANGBATCH_DATA_DIR / --data-dir."
-            ) from None
+    if ctx.obj["store"] == "files":
+        with contextlib.suppress(BatchNotFoundError):
+            return Batch.load(batch_id, storage=_storage(ctx))
+    return Batch.load(batch_id)
 
 
 def batch_command(function: Any) -> Any:
@@ -593,8 +599,8 @@ def _empty_list_hint(ctx: click.Context) -> str:
         return "No batches yet: `langbatch create requests.jsonl` makes one."
     other = "files" if ctx.obj["store"] == "duckdb" else "duckdb"
     return (
-        f"No batches in the {ctx.obj['store']} store, but {others} in the {other} store (Python's "
-        f"default is the file store): `langbatch --store {other} list`."
+        f"No batches in the {ctx.obj['store']} store, but {others} in the {other} store (batches saved "
+        f"from Python by earlier versions are there): `langbatch --store {other} list`."
     )
 
 
@@ -624,36 +630,150 @@ def serve(engine_args: tuple[str, ...]) -> None:
 @click.option("--port", type=int, default=8501, show_default=True, help="Port of the dashboard.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind (keep it local).")
 def dashboard(port: int, host: str) -> None:
-    """Open the Streamlit dashboard (from this checkout's dashboard/ folder).
+    """Open the Streamlit dashboard (from this checkout's dashboard/ folder), from any folder.
+
+    It runs with the checkout's .streamlit/config.toml settings (127.0.0.1, XSRF protection, no usage
+    statistics, no stack traces, the theme). On Ctrl-C it says whether the local engine keeps running.
 
     Example:
 
         \b
         langbatch dashboard --port 8501
     """
-    os.execv(sys.executable, dashboard_command(port, host))
+    import signal
+    import subprocess
+
+    process = subprocess.Popen(dashboard_command(port, host))
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches Streamlit too: let it stop, then report
+    signal.signal(signal.SIGTERM, lambda *_: process.terminate())
+    code = process.wait()
+    click.echo(_engine_left_running_note(), err=True)
+    sys.exit(0 if code in (0, -signal.SIGINT) else code)
+
+
+def _engine_left_running_note() -> str:
+    from langbatch_core.local.control import engine_status
+
+    status = engine_status()
+    if status is None:
+        return "Dashboard stopped."
+    running = status["running_batches"]
+    why = f", {running} batch(es) running, so they finish" if running else ""
+    return (
+        "Dashboard stopped. The local engine keeps running "
+        f"({status['base_url']}, pid {status['pid']}{why}); stop it with `langbatch engine stop` "
+        "(or `make stop-engine`)."
+    )
 
 
 def dashboard_command(port: int, host: str, app: Path | None = None) -> list[str]:
-    """The ``streamlit run`` command line; ClickException when the dashboard folder is missing."""
+    """The ``streamlit run`` command line, with every setting of the checkout's ``.streamlit/config.toml``
+    as a flag (so the folder it is run from does not matter); ClickException when the dashboard is missing."""
     app = app or DASHBOARD_APP
-    if not app.is_file():
+    settings = app.parents[1] / ".streamlit" / "config.toml"
+    if not app.is_file() or not settings.is_file():
+        missing = app if not app.is_file() else settings
         raise click.ClickException(
-            f"The dashboard is not here ({app} is missing): it ships in the dashboard/ folder of the "
-            "LangBatch repository. Run `make run` from a checkout, or "
-            "`streamlit run <checkout>/dashboard/app.py`."
+            f"The dashboard is not here ({missing} is missing): it ships in the dashboard/ and .streamlit/ "
+            "folders of the LangBatch repository. Run `make run` from a checkout."
         )
-    return [
-        sys.executable,
-        "-m",
-        "streamlit",
-        "run",
-        str(app),
-        "--server.address",
-        host,
-        "--server.port",
-        str(port),
-    ]
+    flags = streamlit_flags(settings, {"server.address": host, "server.port": port})
+    return [sys.executable, "-m", "streamlit", "run", str(app), *flags]
+
+
+def streamlit_flags(settings: Path, overrides: dict[str, Any]) -> list[str]:
+    """``--section.key value`` for every setting in the TOML file ``settings``, then ``overrides``."""
+    import tomllib
+
+    values: dict[str, Any] = {}
+
+    def flatten(prefix: str, table: dict[str, Any]) -> None:
+        for key, value in table.items():
+            if isinstance(value, dict):
+                flatten(f"{prefix}{key}.", value)
+            else:
+                values[f"{prefix}{key}"] = value
+
+    flatten("", tomllib.loads(settings.read_text()))
+    values.update(overrides)
+    flags = []
+    for name, value in values.items():
+        text = str(value).lower() if isinstance(value, bool) else str(value)
+        flags += [f"--{name}", text]
+    return flags
+
+
+# -- the local engine -------------------------------------------------------------------------------------
+
+
+@cli.group()
+def engine() -> None:
+    """See and stop the local engine that runs batches on this data directory.
+
+    The dashboard and the CLI start it when a batch on the local engine starts; it keeps running in the
+    background so batches finish. Its state is on disk: running batches resume at its next start.
+
+    Example:
+
+        langbatch engine status && langbatch engine stop
+    """
+
+
+@engine.command(name="status")
+@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+def engine_status_command(as_json: bool) -> None:
+    """Show whether the local engine runs: URL, pid, backend, data directory, running batches.
+
+    Example:
+
+        langbatch engine status
+    """
+    from langbatch_core.config import data_dir
+    from langbatch_core.local.control import engine_status
+
+    status = engine_status()
+    if as_json:
+        _echo_json(status or {"running": False, "data_dir": str(data_dir())})
+        return
+    if status is None:
+        click.echo(
+            f"No local engine is running for {data_dir()}. It starts by itself when a batch on the local "
+            "engine starts (or run `langbatch serve`)."
+        )
+        return
+    click.echo("The local engine is running.")
+    for label, value in _engine_rows(status):
+        click.echo(f"  {label:<17}{value}")
+    click.echo("Stop it with `langbatch engine stop` (running batches resume at its next start).")
+
+
+def _engine_rows(status: dict[str, Any]) -> list[tuple[str, Any]]:
+    backend = status.get("backend") or "—"
+    if status.get("model"):
+        backend = f"{backend} ({status['model']})"
+    rows = [("URL", status["base_url"]), ("pid", status["pid"]), ("backend", backend)]
+    rows += [("data directory", status["data_dir"]), ("running batches", status["running_batches"])]
+    return rows
+
+
+@engine.command(name="stop")
+def engine_stop_command() -> None:
+    """Stop the local engine cleanly; running batches resume when it starts again.
+
+    Example:
+
+        langbatch engine stop
+    """
+    from langbatch_core.config import data_dir
+    from langbatch_core.local.control import stop_engine
+
+    status = stop_engine()
+    if status is None:
+        click.echo(f"No local engine is running for {data_dir()}: nothing to stop.")
+        return
+    running = status["running_batches"]
+    after = f" Its {running} running batch(es) resume when it starts again." if running else ""
+    click.echo(f"Stopped the local engine (pid {status['pid']}, {status['base_url']}).{after}")
 
 
 def main() -> None:

@@ -22,9 +22,13 @@ DEFAULT_DATA_DIR = Path.home() / ".langbatch"
 
 def data_dir() -> Path:
     """The data directory (created if missing): ``$LANGBATCH_DATA_DIR`` or ``~/.langbatch``."""
-    configured = os.environ.get(DATA_DIR_ENV)
-    source = f"from {DATA_DIR_ENV}" if configured else "the default"
-    return ensure_data_dir(Path(configured or DEFAULT_DATA_DIR).expanduser(), source)
+    source = f"from {DATA_DIR_ENV}" if os.environ.get(DATA_DIR_ENV) else "the default"
+    return ensure_data_dir(data_dir_path(), source)
+
+
+def data_dir_path() -> Path:
+    """Where the data directory is (``$LANGBATCH_DATA_DIR`` or ``~/.langbatch``), without creating it."""
+    return Path(os.environ.get(DATA_DIR_ENV) or DEFAULT_DATA_DIR).expanduser()
 
 
 def ensure_data_dir(path: Path, source: str = "given") -> Path:

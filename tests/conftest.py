@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-pytest_plugins = ["support.fixtures"]
+pytest_plugins = ["support.fixtures", "support.browser"]
 
 
 @pytest.fixture(autouse=True)

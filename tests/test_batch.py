@@ -10,12 +10,14 @@ from batch_support import CHAT, prompts_received, to_engine, write_chat_file
 from langbatch_core import (
     Batch,
     BatchStateError,
+    DuckDBBatchStorage,
     FileBatchStorage,
     InvalidRequestsError,
     Limits,
     OpenAIChatCompletionBatch,
     OpenAIEmbeddingBatch,
 )
+from langbatch_core.storage import default_storage
 
 
 def test_a_file_batch_is_validated_and_gets_an_id(tmp_path, engine):
@@ -165,9 +167,33 @@ def test_save_load_round_trip_and_generic_load(tmp_path, engine):
     batch.wait(poll_interval=0.05)
     again = Batch.load(batch.id)
     assert type(again) is OpenAIChatCompletionBatch
-    assert again.record == FileBatchStorage().load(batch.id)
+    assert again.record == default_storage().load(batch.id)
     assert again.name == "demo" and again.get_status() == "completed"
     assert again.get_results()[0][0]["content"] == "echo: a"
+
+
+def test_python_keeps_batches_in_the_one_default_store_of_the_data_dir(tmp_path, isolated_data_dir):
+    batch = OpenAIChatCompletionBatch(write_chat_file(tmp_path / "in.jsonl", ["a"]))
+    batch.save()
+    assert isinstance(batch.storage, DuckDBBatchStorage)
+    assert batch.storage.path == isolated_data_dir / "langbatch.duckdb"
+    assert batch.directory == isolated_data_dir / "batches" / batch.id
+    assert [r.id for r in DuckDBBatchStorage(isolated_data_dir / "langbatch.duckdb").list()] == [batch.id]
+    assert not (batch.directory / "batch.json").exists()
+
+
+def test_load_without_storage_falls_back_to_the_file_store_of_earlier_versions(tmp_path, engine):
+    old = OpenAIChatCompletionBatch(
+        write_chat_file(tmp_path / "in.jsonl", ["a"]),
+        connection=to_engine(engine),
+        storage=FileBatchStorage(),
+    )
+    old.start()
+    loaded = OpenAIChatCompletionBatch.load(old.id)
+    assert isinstance(loaded.storage, FileBatchStorage) and loaded.record.jobs == old.record.jobs
+    loaded.wait(poll_interval=0.05)
+    assert FileBatchStorage().load(old.id).status == "completed"  # saved back where it was found
+    assert default_storage().list() == []
 
 
 def test_loading_a_chat_batch_as_embeddings_is_refused(tmp_path, engine):
@@ -188,7 +214,7 @@ def test_delete_forgets_the_batch_and_its_files(tmp_path, engine):
     folder = batch.directory
     batch.delete()
     assert not folder.exists()
-    assert FileBatchStorage().list() == []
+    assert default_storage().list() == []
 
 
 def test_list_shows_counts_for_the_dashboard(tmp_path, engine):
@@ -197,7 +223,7 @@ def test_list_shows_counts_for_the_dashboard(tmp_path, engine):
     )
     batch.start()
     batch.wait(poll_interval=0.05)
-    (row,) = [record.summary() for record in FileBatchStorage().list()]
+    (row,) = [record.summary() for record in default_storage().list()]
     assert row["name"] == "n" and row["id"] == batch.id and row["status"] == "completed"
     assert (row["succeeded"], row["failed"], row["pending"], row["request_count"]) == (1, 1, 0, 2)
     assert row["connection_kind"] == "compatible" and row["model"] == "gpt-4o-mini" and row["jobs"] == 1

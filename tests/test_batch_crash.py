@@ -10,8 +10,9 @@ import textwrap
 import pytest
 from batch_support import prompts_received, to_engine, write_chat_file
 
-from langbatch_core import Batch, BatchStateError, FileBatchStorage
+from langbatch_core import Batch, BatchStateError
 from langbatch_core import batch as batch_module
+from langbatch_core.storage import default_storage
 
 SCRIPT = textwrap.dedent(
     """
@@ -53,7 +54,7 @@ def test_crash_after_create_is_healed_without_duplicates(tmp_path, engine, opena
     path = write_chat_file(tmp_path / "in.jsonl", ["a", "b", "c", "d", "e"])
     batch_id = run_until_crash(path, engine)
 
-    record = FileBatchStorage().load(batch_id)
+    record = default_storage().load(batch_id)
     assert [job.status for job in record.jobs] == ["submitting"] * 3  # recorded before the create
     assert len(remote_jobs(openai_client, batch_id)) == 1  # ...which reached the engine
 
@@ -98,4 +99,4 @@ def test_a_second_process_changes_are_not_overwritten(tmp_path, engine):
     second.wait(poll_interval=0.05)
     first.refresh()  # the CLI's older copy: must pick up the retry, not erase it
     assert first.record.attempts == 2
-    assert FileBatchStorage().load(first.id).attempts == 2
+    assert default_storage().load(first.id).attempts == 2

@@ -142,7 +142,7 @@ def test_a_missing_key_names_the_variable(tmp_path):
 def test_dashboard_without_its_folder_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setattr(cli_module, "DASHBOARD_APP", tmp_path / "dashboard" / "app.py")
     result = run("dashboard")
-    assert result.exit_code == 1 and "dashboard/ folder" in result.output
+    assert result.exit_code == 1 and "dashboard/ and .streamlit/ folders" in result.output
 
 
 def test_dashboard_command_runs_streamlit_on_this_checkout():
@@ -151,10 +151,17 @@ def test_dashboard_command_runs_streamlit_on_this_checkout():
     assert command[4].endswith("dashboard/app.py") and "8502" in command
 
 
+def test_help_says_where_the_batches_are(isolated_data_dir):
+    result = run("--help")
+    assert result.exit_code == 0
+    assert str(isolated_data_dir) in result.output
+    assert str(isolated_data_dir / "langbatch.duckdb") in result.output
+
+
 def test_every_command_is_in_the_readme_section():
     # keeps the documented command list and the real one in step
     assert set(cli.commands) == {
         "validate", "create", "start", "status", "wait", "retry", "cancel", "delete", "results", "list",
-        "serve", "dashboard",
+        "serve", "dashboard", "engine",
     }  # fmt: skip
     assert all(isinstance(c, click.Command) for c in cli.commands.values())

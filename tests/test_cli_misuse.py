@@ -9,7 +9,7 @@ import pytest
 from batch_support import to_engine, write_chat_file
 from click.testing import CliRunner
 
-from langbatch_core import Batch, OpenAIChatCompletionBatch
+from langbatch_core import Batch, FileBatchStorage, OpenAIChatCompletionBatch
 from langbatch_core.cli import cli
 
 
@@ -17,27 +17,37 @@ def run(*args, input=None):
     return CliRunner().invoke(cli, [str(a) for a in args], input=input, catch_exceptions=False)
 
 
-def finished_python_batch(tmp_path, engine, prompts=("a",)):
-    """A batch made the seed's way (file store, the library's default) and run to the end."""
+def finished_python_batch(tmp_path, engine, prompts=("a",), **options):
+    """A batch made the seed's way (no storage=: the default store) and run to the end."""
     batch = OpenAIChatCompletionBatch(
-        write_chat_file(tmp_path / "in.jsonl", list(prompts)), connection=to_engine(engine)
+        write_chat_file(tmp_path / "in.jsonl", list(prompts)), connection=to_engine(engine), **options
     )
     batch.start()
     batch.wait(poll_interval=0.05)
     return batch
 
 
-def test_a_batch_made_in_python_is_found_from_the_cli(tmp_path, engine):
+def test_a_batch_made_in_python_is_listed_and_found_by_the_cli(tmp_path, engine):
     batch = finished_python_batch(tmp_path, engine)
-    result = run("status", batch.id)  # the CLI's default store is DuckDB; Python's is the file store
+    result = run("status", batch.id)
+    assert result.exit_code == 0 and "status completed" in result.output
+    assert batch.id in run("list").output  # one default store for Python and the CLI
+
+
+def test_a_batch_in_the_file_store_of_earlier_versions_is_still_found(tmp_path, engine):
+    batch = finished_python_batch(tmp_path, engine, storage=FileBatchStorage())
+    result = run("status", batch.id)
     assert result.exit_code == 0 and "status completed" in result.output
     listed = run("list").output
     assert "1 in the files store" in listed and "langbatch --store files list" in listed
+    assert batch.id in run("--store", "files", "list").output
 
 
 def test_an_unknown_id_names_both_stores(tmp_path):
     result = run("status", "lb_nope")
-    assert result.exit_code == 1 and "DuckDB store or the file store" in result.output
+    assert result.exit_code == 1
+    assert "default store" in result.output and "langbatch.duckdb" in result.output
+    assert "file store" in result.output
 
 
 def test_results_refuses_to_overwrite_without_force(tmp_path, engine):

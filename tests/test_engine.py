@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 
 import openai
 import pytest
+from support.fixtures import EXAMPLES
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "shared" / "openai" / "examples"
 CHAT = "/v1/chat/completions"
 TERMINAL = {"completed", "failed", "expired", "cancelled"}
 

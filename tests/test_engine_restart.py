@@ -83,7 +83,7 @@ def test_sigkill_mid_batch_then_restart_runs_only_unfinished_requests(tmp_path, 
 
 
 def test_ensure_local_engine_starts_one_shared_engine_and_replaces_a_stale_one(tmp_path, upstream):
-    data = tmp_path / "shared"
+    data = tmp_path / "one-data-dir"
     backend = f"upstream:{upstream.base_url}"
     first = ensure_local_engine(data, backend=backend)
     pid = read_info(data / "engine")["pid"]

@@ -8,12 +8,10 @@ from pathlib import Path
 
 import pytest
 from support.data_requests import chat_request, embedding_request, write_lines
+from support.fixtures import EXAMPLES
 
 from langbatch_core.errors import InvalidRequestsError
 from langbatch_core.requests import ENDPOINTS, Issue, validate_file
-
-# shared/ lies beside the checkout (locally and in CI)
-EXAMPLES = Path(__file__).resolve().parents[2] / "shared" / "openai" / "examples"
 
 
 def good(index: int = 1, **body) -> dict:

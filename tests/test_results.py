@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-from pathlib import Path
 
 import pytest
 from support.data_requests import chat_request, embedding_request, write_lines
@@ -16,11 +15,11 @@ from support.data_results import (
     write_jsonl,
     write_results_file,
 )
+from support.fixtures import EXAMPLES
 
 from langbatch_core.errors import ResultsError
 from langbatch_core.results import classify, iter_results, load_results, read_result_line
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "shared" / "openai" / "examples"
 COLUMNS = [
     "custom_id",
     "status",

@@ -5,11 +5,11 @@ connection: OPENAI_BASE_URL + OPENAI_API_KEY)."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import orjson
 import pytest
 from batch_support import chat_line, prompts_received
+from support.fixtures import SEED_API
 
 from langbatch_core import BatchNotFoundError, BatchRecord, BatchStorage
 
@@ -183,13 +183,8 @@ def test_save_and_load_snippets(seed):
     assert isinstance(seed["batch"].storage, CustomStorage)
 
 
-SEED = Path(__file__).resolve().parents[2] / "shared" / "seed" / "batch-api.md"
-
-
 def test_the_snippets_here_are_the_seed_s_own():
-    if not SEED.exists():
-        pytest.skip(f"the seed document is not at {SEED}")
-    text = SEED.read_text().replace("from langbatch import", "from langbatch_core import")
+    text = SEED_API.read_text().replace("from langbatch import", "from langbatch_core import")
     blocks = [block.strip() for block in re.findall(r"```python\n(.*?)```", text, re.S)]
     ours = [INIT, CREATE, START, STATUS, RETRY, RESULTS, RESULTS_FILE, UNSUCCESSFUL, BY_IDS, SAVE, LOAD]
     assert blocks == [snippet.strip() for snippet in ours]

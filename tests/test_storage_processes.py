@@ -74,3 +74,43 @@ def test_a_lock_held_too_long_is_a_clear_error(tmp_path):
     path = tmp_path / "langbatch.duckdb"
     with lock_held(path, 1.5), pytest.raises(StorageError, match="held by another process"):
         DuckDBBatchStorage(path, lock_timeout=0.3).list()
+
+
+DASHBOARD_LIKE = textwrap.dedent(
+    """
+    import sys, time
+    from langbatch_core import Batch
+    from langbatch_core.storage import default_storage
+
+    storage, deadline, polls = default_storage(), time.monotonic() + float(sys.argv[1]), 0
+    print("polling", flush=True)
+    while time.monotonic() < deadline:  # what the Batches page does while a batch runs, without a pause
+        for record in storage.list():
+            Batch.load(record.id, storage=storage).refresh()
+            polls += 1
+    print(polls)
+    """
+)
+
+
+def test_a_python_wait_loop_beside_a_busy_dashboard_gets_no_lock_error(tmp_path, engine):
+    from batch_support import to_engine, write_chat_file
+
+    from langbatch_core import OpenAIChatCompletionBatch
+
+    prompts = [f"q{i} [[slow:0.1]]" for i in range(30)]
+    batch = OpenAIChatCompletionBatch(
+        write_chat_file(tmp_path / "in.jsonl", prompts), connection=to_engine(engine)
+    )
+    batch.save()
+    dashboard = subprocess.Popen(
+        [sys.executable, "-c", DASHBOARD_LIKE, "6"], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert dashboard.stdout.readline() == "polling\n"
+        batch.start()
+        assert batch.wait(poll_interval=0, timeout=60) == "completed"
+        assert batch.record.succeeded == 30
+    finally:
+        polls = dashboard.communicate(timeout=60)[0]
+    assert dashboard.returncode == 0 and int(polls) > 10  # the two processes really shared the store

@@ -1,9 +1,14 @@
 """Settings: the connections (never a key's value), the data directory and the local engine."""
 
+import os
+
 import common
 import connections
 import pandas as pd
 import streamlit as st
+
+from langbatch_core.local.control import stop_engine
+from langbatch_core.storage import describe_default_storage
 
 common.sidebar()
 st.title("Settings")
@@ -65,22 +70,37 @@ if saved:
             st.rerun()
 
 # ---------------------------------------------------------------- data and engine
-st.subheader("Data directory")
-st.code(str(common.data_dir()), language=None)
+st.subheader("Where your batches are")
+where = describe_default_storage(common.data_dir())
+rows = [("Data directory", "data_dir"), ("Batch store", "store"), ("Batch files", "batches")]
+st.code("\n".join(f"{label:<16}{where[key]}" for label, key in rows), language=None)
 st.caption(
-    "Set `LANGBATCH_DATA_DIR` before starting the dashboard to use another one. The batch store "
-    "(`langbatch.duckdb`), uploads and every batch's files live here; the CLI shares them."
+    "Python (`OpenAIChatCompletionBatch(...)` without `storage=`), the `langbatch` CLI and this dashboard "
+    "share this store. Set `LANGBATCH_DATA_DIR` before starting the dashboard to use another data "
+    "directory; uploads and the local engine's state live there too."
 )
 
 st.subheader("Local engine")
 status = common.engine_status()
+external = bool(os.environ.get(connections.ENGINE_URL_ENV))
 if status["running"]:
     st.success("The local engine is running.", icon=":material/check_circle:")
     st.text(
-        f"Address: {status['base_url']}\n"
+        f"Address: {status['base_url']}   Process id: {status.get('pid') or '—'}\n"
         f"Backend: {status.get('backend') or '—'}   Model: {status.get('model') or '—'}\n"
+        f"Data directory: {status.get('data_dir') or '—'}\n"
         f"Batches running now: {status.get('running_batches', '—')}"
     )
+    if not external:
+        st.caption(
+            "It keeps running when the dashboard stops, so batches finish. Stopping it pauses running "
+            "batches: they resume where they were at its next start. In a terminal: `langbatch engine stop`."
+        )
+        if st.button("Stop the local engine", key="engine_stop"):
+            with common.shown_errors("Stopping the local engine"), st.spinner("Stopping the local engine…"):
+                stopped = stop_engine(common.data_dir())
+                st.session_state["engine_stopped"] = stopped["pid"] if stopped else None
+                st.rerun()
 elif status["base_url"]:
     st.error(
         f"The local engine at {common.md_escape(status['base_url'])} does not answer. Check that it runs "
@@ -88,6 +108,8 @@ elif status["base_url"]:
         icon=":material/error:",
     )
 else:
+    if st.session_state.pop("engine_stopped", None):
+        st.success("The local engine stopped. Its running batches resume at its next start.")
     st.info(
         "The local engine is not running. It starts by itself when a batch on the local engine starts "
         "(first start: a few seconds), or start it now.",

@@ -1,10 +1,16 @@
-"""Batch stores: ``FileBatchStorage`` (default), ``DuckDBBatchStorage`` (shared by the CLI and dashboard).
+"""Batch stores: ``DuckDBBatchStorage`` (the default, shared by Python, the CLI and the dashboard),
+``FileBatchStorage`` (one ``batch.json`` per batch), or yours (a ``BatchStorage`` subclass).
 
-from langbatch_core.storage import DuckDBBatchStorage
-rows = [record.summary() for record in DuckDBBatchStorage().list()]
+from langbatch_core.storage import default_storage
+rows = [record.summary() for record in default_storage().list()]
 """
 
 from langbatch_core.storage.base import BatchRecord, BatchStorage, JobRecord, check_batch_id
+from langbatch_core.storage.default import (
+    default_storage,
+    describe_default_storage,
+    load_from_default_stores,
+)
 from langbatch_core.storage.duckdb import DuckDBBatchStorage
 from langbatch_core.storage.files import FileBatchStorage
 
@@ -15,4 +21,7 @@ __all__ = [
     "FileBatchStorage",
     "JobRecord",
     "check_batch_id",
+    "default_storage",
+    "describe_default_storage",
+    "load_from_default_stores",
 ]

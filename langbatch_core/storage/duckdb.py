@@ -1,4 +1,4 @@
-"""A store in one DuckDB file, shared by the CLI and the dashboard.
+"""The default store: one DuckDB file shared by Python, the CLI and the dashboard.
 
     from langbatch_core import DuckDBBatchStorage
     storage = DuckDBBatchStorage()          # <LANGBATCH_DATA_DIR or ~/.langbatch>/langbatch.duckdb
@@ -27,8 +27,9 @@ from langbatch_core.errors import StorageError
 from langbatch_core.storage.base import BatchRecord, BatchStorage, check_batch_id, not_found
 
 DB_FILE = "langbatch.duckdb"
-PYTHON_STORE_HINT = (
-    " Batches saved from Python without storage= are in the file store (`langbatch --store files list`)."
+FILE_STORE_HINT = (
+    " Batches saved with storage=FileBatchStorage(), or from Python by earlier versions, are in the file "
+    "store (`langbatch --store files list`)."
 )
 T = TypeVar("T")
 
@@ -126,7 +127,7 @@ class DuckDBBatchStorage(BatchStorage):
             lambda con: con.execute("SELECT record FROM batches WHERE id = ?", [batch_id]).fetchone()
         )
         if row is None:
-            raise not_found(batch_id, f"the DuckDB store {self.path}", PYTHON_STORE_HINT)
+            raise not_found(batch_id, f"the DuckDB store {self.path}", FILE_STORE_HINT)
         return BatchRecord.from_dict(orjson.loads(row[0]))
 
     def list(self) -> list[BatchRecord]:
@@ -145,7 +146,7 @@ class DuckDBBatchStorage(BatchStorage):
             return found
 
         if not self._run(work):
-            raise not_found(batch_id, f"the DuckDB store {self.path}", PYTHON_STORE_HINT)
+            raise not_found(batch_id, f"the DuckDB store {self.path}", FILE_STORE_HINT)
 
     def applied_migrations(self) -> list[str]:
         """Names of the migrations applied to this file, in order."""

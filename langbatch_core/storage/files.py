@@ -1,4 +1,4 @@
-"""The default store: one ``batch.json`` per batch, next to the batch's files.
+"""A store of one ``batch.json`` per batch, next to the batch's files (the default of earlier versions).
 
 from langbatch_core import FileBatchStorage
 storage = FileBatchStorage()            # <LANGBATCH_DATA_DIR or ~/.langbatch>/batches/<id>/batch.json
@@ -16,9 +16,9 @@ from langbatch_core.errors import StorageError
 from langbatch_core.storage.base import BatchRecord, BatchStorage, not_found
 
 RECORD_FILE = "batch.json"
-CLI_STORE_HINT = (
-    " Batches made with the `langbatch` CLI or the dashboard are in the DuckDB store: "
-    "Batch.load(batch_id, storage=DuckDBBatchStorage())."
+DEFAULT_STORE_HINT = (
+    " Batches saved without storage= (Python, the `langbatch` CLI, the dashboard) are in the default DuckDB "
+    "store: Batch.load(batch_id), or storage=DuckDBBatchStorage()."
 )
 
 
@@ -55,7 +55,7 @@ class FileBatchStorage(BatchStorage):
     def load(self, batch_id: str) -> BatchRecord:
         path = self._record_path(batch_id)
         if not path.is_file():
-            raise not_found(batch_id, f"the file store at {self.data_dir / 'batches'}", CLI_STORE_HINT)
+            raise not_found(batch_id, f"the file store at {self.data_dir / 'batches'}", DEFAULT_STORE_HINT)
         return self._read(path)
 
     def list(self) -> list[BatchRecord]:
@@ -67,7 +67,7 @@ class FileBatchStorage(BatchStorage):
     def delete(self, batch_id: str) -> None:
         path = self._record_path(batch_id)
         if not path.is_file():
-            raise not_found(batch_id, f"the file store at {self.data_dir / 'batches'}", CLI_STORE_HINT)
+            raise not_found(batch_id, f"the file store at {self.data_dir / 'batches'}", DEFAULT_STORE_HINT)
         path.unlink()
 
     @staticmethod

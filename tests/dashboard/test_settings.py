@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 
 import connections
+import pytest
 
 from .conftest import open_page, texts
 
@@ -81,6 +83,28 @@ def test_engine_status_shows_a_running_engine(data_dir, engine, monkeypatch):
     at = open_page("settings")
     assert "is running" in texts(at, "success")
     assert engine.base_url in texts(at, "text")
+
+
+def test_the_shared_engine_is_shown_and_stopped_from_the_page(data_dir, upstream):
+    from langbatch_core.local import ensure_local_engine
+    from langbatch_core.local.engine import read_info
+
+    url = ensure_local_engine(data_dir, backend=f"upstream:{upstream.base_url}")
+    pid = read_info(data_dir / "engine")["pid"]
+    at = open_page("settings")
+    shown = texts(at, "text")
+    assert url in shown and str(pid) in shown and str(data_dir) in shown and "upstream" in shown
+    at.button(key="engine_stop").click().run()
+    assert not at.exception
+    assert "stopped" in texts(at, "success") and "not running" in texts(at, "info")
+    assert read_info(data_dir / "engine") is None
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)  # gone (and reaped: the page's process started it)
+
+
+def test_the_page_says_where_the_batches_are(data_dir):
+    code = texts(open_page("settings"), "code")
+    assert str(data_dir / "langbatch.duckdb") in code and str(data_dir / "batches") in code
 
 
 def test_engine_status_says_when_the_named_engine_does_not_answer(data_dir, monkeypatch):

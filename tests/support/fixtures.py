@@ -13,7 +13,7 @@
 - ``make_engine``: a factory for engines with other settings (``make_engine(completion_window=1, rpm=600)``);
   every engine it makes is stopped after the test.
 - ``openai_spec``: ``openai_spec.check(obj, "Batch")`` validates an answer (a dict or an SDK model) against
-  ``shared/openai/openai-batch-openapi.yaml`` after dropping null fields, as the real API sends them.
+  ``tests/fixtures/openai/batch-openapi.yaml`` after dropping null fields, as the real API sends them.
 """
 
 from __future__ import annotations
@@ -27,7 +27,11 @@ import pytest
 
 from support.upstream import Upstream
 
-SPEC_PATH = Path(__file__).resolve().parents[3] / "shared" / "openai" / "openai-batch-openapi.yaml"
+#: The repository's own copies of OpenAI's spec and example lines, and the seed API description.
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+SPEC_PATH = FIXTURES / "openai" / "batch-openapi.yaml"
+EXAMPLES = FIXTURES / "openai" / "examples"
+SEED_API = FIXTURES / "seed" / "batch-api.md"
 
 TEST_ENGINE_SETTINGS: dict[str, Any] = {
     "max_retries": 2,
@@ -120,7 +124,5 @@ def drop_nulls(value: Any) -> Any:
 
 @pytest.fixture(scope="session")
 def openai_spec() -> OpenAISpec:
-    """OpenAI's spec of the Files + Batches API (skips when the shared spec file is missing)."""
-    if not SPEC_PATH.exists():
-        pytest.skip(f"OpenAI spec not found at {SPEC_PATH}")
+    """OpenAI's schemas of the Files + Batches API (the repository's copy: tests/fixtures/openai/)."""
     return OpenAISpec(SPEC_PATH)

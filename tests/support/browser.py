@@ -1,0 +1,34 @@
+"""Browser tests (marked ``browser``) need Debian's chromium: without it they are left out, and the run says
+so in one line at its end; with ``LANGBATCH_REQUIRE_BROWSER=1`` (CI) a missing chromium is an error.
+
+``LANGBATCH_TEST_CHROMIUM`` names another executable (tests of this rule point it at a missing file).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = Path(os.environ.get("LANGBATCH_TEST_CHROMIUM", "/usr/bin/chromium"))
+REQUIRE_ENV = "LANGBATCH_REQUIRE_BROWSER"
+MISSING = f"browser tests skipped: no {CHROMIUM}; install Debian's chromium (apt-get install chromium)"
+_left_out = pytest.StashKey[int]()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    browser = [item for item in items if item.get_closest_marker("browser")]
+    if not browser or CHROMIUM.exists():
+        return
+    if os.environ.get(REQUIRE_ENV) == "1":
+        raise pytest.UsageError(f"{REQUIRE_ENV}=1 but {CHROMIUM} is missing: apt-get install chromium")
+    config.hook.pytest_deselected(items=browser)
+    items[:] = [item for item in items if item not in browser]
+    config.stash[_left_out] = len(browser)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+    left_out = config.stash.get(_left_out, 0)
+    if left_out:
+        terminalreporter.write_line(f"{MISSING} ({left_out} tests not run)", yellow=True, bold=True)
