@@ -382,6 +382,17 @@ def poll_active(records: list[Any]) -> list[str]:
     return messages
 
 
+def start_once(batch_id: str) -> bool:
+    """Start the stored batch unless it is started already (by an earlier press whose run was cut short);
+    True if this call started it."""
+    with _ACTION_LOCK:
+        batch = load_batch(batch_id)
+        if not can_start(batch.record):
+            return False
+        batch.start()
+        return True
+
+
 def can_start(record: Any) -> bool:
     """Not started yet, or a start that was interrupted (jobs recorded but never submitted)."""
     return record.status == "not_started" or any(job.status == "submitting" for job in record.jobs)

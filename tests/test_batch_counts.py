@@ -44,9 +44,9 @@ def test_an_expired_request_is_not_run(tmp_path, make_engine, upstream):
     batch.start()
     assert batch.wait(poll_interval=0.05) == "expired"
     assert outcome(batch) == (1, 1, 1, 0)
-    status = CliRunner().invoke(cli, ["--store", "files", "status", batch.id]).output
+    status = CliRunner().invoke(cli, ["status", batch.id]).output
     assert "expired: 1 succeeded, 1 failed, 1 not run, 0 pending of 3" in status
-    listed = CliRunner().invoke(cli, ["--store", "files", "list"]).output
+    listed = CliRunner().invoke(cli, ["list"]).output
     assert "1/3 ok 1 failed 1 not run 0 pending" in listed
 
 

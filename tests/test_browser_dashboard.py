@@ -226,7 +226,7 @@ def test_a_double_click_or_second_click_on_create_and_start_makes_one_batch(
     page.wait_for_timeout(300)
     create.click()  # and once more while the first may still run
     settle(page)
-    page.get_by_text("started.").or_(page.get_by_text("already made from this file")).first.wait_for()
+    page.get_by_text("started.").or_(page.get_by_text("made from this file")).first.wait_for()
     settle(page)
     (batch,) = stored_batches(isolated_data_dir)
     assert batch.jobs and batch.attempts == 1

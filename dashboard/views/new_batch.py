@@ -139,10 +139,13 @@ estimate = estimate_run(report, connections.to_core(conn))
 st.text("\n".join(estimate.lines()))
 if estimate.warning:
     st.warning(estimate.warning, icon=":material/schedule:")
-if st.session_state.get("nb_name_for") != str(path):  # another file: suggest its name, not the last one's
+# another file: suggest its name, not the last one's. Streamlit drops a widget's state when a run is cut
+# short before drawing it (a double click): suggest it again, so the form (and its token) stays the same.
+if st.session_state.get("nb_name_for") != str(path) or "nb_name" not in st.session_state:
     st.session_state["nb_name_for"] = str(path)
     st.session_state["nb_name"] = common.default_batch_name(path)
-name = st.text_input("Name", max_chars=100, key="nb_name")
+# an empty name is the suggested one: a rerun cut short can also send the box's value as "" for a moment
+name = st.text_input("Name", max_chars=100, key="nb_name").strip() or common.default_batch_name(path)
 # one batch per form content: a double click or a second press finds the batch made by the first
 token = common.form_token(str(path), common.file_key(path), conn.name, name)
 row = st.container(horizontal=True)  # buttons as wide as their labels: never cut off
@@ -163,11 +166,11 @@ def create_and_maybe_start() -> None:
         return
     st.session_state["selected_batch"] = batch.id
     if start and common.can_start(batch.record):
-        started = False
+        started = None
         with common.shown_errors("Starting the batch"), st.spinner("Submitting the jobs…"):
-            batch.start()
+            common.start_once(batch.id)  # False: an earlier press's run, cut short, started it
             started = True
-        if not started:
+        if started is None:
             st.info(f"Batch {batch.id} was created but not started; start it from the Batches page.")
             return
         st.session_state["nb_created"] = {"message": f"Batch {batch.id} started."}
