@@ -151,7 +151,7 @@ def test_the_deadline_comes_from_the_connection_else_the_environment(monkeypatch
         provider_for(Connection.compatible("http://x/v1"))
 
 
-def test_an_exhausted_quota_is_not_retried(tmp_path, engine):
+def test_an_exhausted_quota_is_not_retried():
     # a 429 whose code says the quota is gone will not heal by waiting: raise it at once
     import httpx2
     import openai

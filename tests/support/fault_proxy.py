@@ -78,6 +78,13 @@ class FaultProxy:
         with self._lock:
             self._scripted.append((method, path_prefix, fault))
 
+    def reset(self) -> None:
+        """Forget the scripted faults not used yet, and the counts."""
+        with self._lock:
+            self._scripted.clear()
+            self.faults.clear()
+            self.forwarded.clear()
+
     def choose(self, method: str, path: str) -> str | None:
         """The fault for this request (None: forward it as it is), and count it."""
         with self._lock:
