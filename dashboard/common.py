@@ -30,6 +30,7 @@ from langbatch_core.errors import (
     MissingAPIKeyError,
     ProviderUnavailableError,
 )
+from langbatch_core.providers.retry import Retrying
 from langbatch_core.storage.files import write_atomic
 
 log = logging.getLogger("langbatch.dashboard")
@@ -37,6 +38,8 @@ log = logging.getLogger("langbatch.dashboard")
 MAX_UPLOAD_BYTES = 200 * 1024 * 1024  # OpenAI's limit for one batch input file
 ACTIVE_STATUSES = frozenset({"submitting", "validating", "in_progress", "finalizing", "cancelling"})
 REFRESH_SECONDS = 2  # how often the Batches page polls while a batch runs
+# the auto-refresh rides out provider trouble for seconds, not minutes: the page must not freeze
+REFRESH_RETRY = Retrying(deadline=2.0, base_delay=0.2, max_delay=1.0, attempt_timeout=3.0)
 SAMPLES = {
     "Chat completions: short questions": "chat.jsonl",
     "Embeddings: short sentences": "embeddings.jsonl",
@@ -311,12 +314,22 @@ def is_running(record: Any) -> bool:
 
 
 def poll_active(records: list[Any]) -> list[str]:
-    """Ask the provider about every running batch (the store is updated); messages for those that failed."""
+    """Ask the provider about every running batch (the store is updated); messages for those that failed.
+
+    Each poll has a short retry budget (``REFRESH_RETRY``); a provider still unreachable after it is said
+    so, calmly: the page polls again in ``REFRESH_SECONDS``."""
     messages = []
     for record in records:
         if is_running(record):
             try:
-                load_batch(record.id).get_status()
+                batch = load_batch(record.id)
+                batch.provider.retrying = REFRESH_RETRY
+                batch.get_status()
+            except ProviderUnavailableError:
+                messages.append(
+                    f"Batch {record.id}: provider unreachable, retrying every {REFRESH_SECONDS} s. Nothing "
+                    "is lost: the figures below are from the last refresh that reached it."
+                )
             except Exception as exc:
                 messages.append(error_message(exc, f"Refreshing batch {record.id}"))
     return messages
