@@ -77,9 +77,10 @@ class Retrying:
             ) from None
 
     def delay(self, retry: int, retry_after: float | None = None) -> float:
-        """Seconds to wait before retry number ``retry`` (0-based): what the provider asked, else backoff."""
+        """Seconds to wait before retry number ``retry`` (0-based): what the provider asked (at least
+        ``base_delay``: a ``Retry-After: 0`` does not make a busy loop), else backoff."""
         if retry_after is not None:
-            return retry_after * random.uniform(1.0, 1.0 + self.jitter / 5)
+            return max(retry_after, self.base_delay) * random.uniform(1.0, 1.0 + self.jitter / 5)
         backoff = min(self.base_delay * 2 ** min(retry, 32), self.max_delay)
         return backoff * random.uniform(1.0 - self.jitter, 1.0 + self.jitter)
 
