@@ -146,6 +146,8 @@ def test_the_deadline_comes_from_the_connection_else_the_environment(monkeypatch
     assert provider_for(chosen).retrying.deadline == 7
     assert Connection.from_dict(chosen.to_dict()).retrying == Retrying(deadline=7)  # kept with the batch
     assert provider_for(Connection.compatible("http://x/v1")).retrying.deadline == 42
+    with pytest.raises(ConfigurationError, match="Retrying"):
+        Connection.compatible("http://x/v1", retrying=300)
     monkeypatch.setenv("LANGBATCH_PROVIDER_RETRY_SECONDS", "five minutes")
     with pytest.raises(ConfigurationError, match="LANGBATCH_PROVIDER_RETRY_SECONDS"):
         provider_for(Connection.compatible("http://x/v1"))

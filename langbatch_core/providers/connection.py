@@ -52,6 +52,10 @@ class Connection:
         if self.api_key_env is None and self.kind in DEFAULT_KEY_ENV:
             object.__setattr__(self, "api_key_env", DEFAULT_KEY_ENV[self.kind])
         _check_no_secret(self.api_key_env, self.base_url)
+        if self.retrying is not None and not isinstance(self.retrying, Retrying):
+            raise ConfigurationError(
+                "retrying must be a Retrying, like Retrying(deadline=300) (seconds a call keeps trying)."
+            )
         if self.base_url and not self.base_url.lower().startswith(("http://", "https://")):
             raise ConfigurationError(
                 f"base_url {self.base_url!r} is not an http(s) URL: write it in full, like "
