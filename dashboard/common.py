@@ -33,6 +33,7 @@ from langbatch_core.errors import (
     MissingAPIKeyError,
     ProviderUnavailableError,
 )
+from langbatch_core.providers.retry import Retrying
 from langbatch_core.storage.files import write_atomic
 
 log = logging.getLogger("langbatch.dashboard")
@@ -43,6 +44,8 @@ FAILED_HELP = "The API answered these requests with an error (see Errors by code
 NOT_RUN_HELP = "Never answered: expired, cancelled or lost. Retry failed resubmits them."
 EMPTY = "—"  # what an empty value looks like on every page
 REFRESH_SECONDS = 2  # how often the Batches page polls while a batch runs
+# the auto-refresh rides out provider trouble for seconds, not minutes: the page must not freeze
+REFRESH_RETRY = Retrying(deadline=2.0, base_delay=0.2, max_delay=1.0, attempt_timeout=3.0)
 SAMPLES = {
     "Chat completions: short questions": "chat.jsonl",
     "Embeddings: short sentences": "embeddings.jsonl",
@@ -371,12 +374,22 @@ def is_running(record: Any) -> bool:
 
 
 def poll_active(records: list[Any]) -> list[str]:
-    """Ask the provider about every running batch (the store is updated); messages for those that failed."""
+    """Ask the provider about every running batch (the store is updated); messages for those that failed.
+
+    Each poll has a short retry budget (``REFRESH_RETRY``); a provider still unreachable after it is said
+    so, calmly: the page polls again in ``REFRESH_SECONDS``."""
     messages = []
     for record in records:
         if is_running(record):
             try:
-                load_batch(record.id).get_status()
+                batch = load_batch(record.id)
+                batch.provider.retrying = REFRESH_RETRY
+                batch.get_status()
+            except ProviderUnavailableError:
+                messages.append(
+                    f"Batch {record.id}: provider unreachable, retrying every {REFRESH_SECONDS} s. Nothing "
+                    "is lost: the figures below are from the last refresh that reached it."
+                )
             except Exception as exc:
                 messages.append(error_message(exc, f"Refreshing batch {record.id}"))
     return messages

@@ -91,7 +91,7 @@ def check_connection(conn: ConnectionConfig) -> None:
         raise ConfigurationError(f"{conn.name!r} is a built-in connection; choose another name.")
     if not (conn.base_url or "").startswith(("http://", "https://")):
         raise ConfigurationError("The base URL must start with http:// or https:// (e.g. https://host/v1).")
-    try:  # the library's checks: a variable *name*, never what looks like a key; no password in the URL
+    try:  # the library's checks: a variable *name*, never what looks like a key; no credential in the URL
         Connection(kind="compatible", base_url=conn.base_url, api_key_env=conn.api_key_env or None)
     except ConfigurationError as exc:
         if "api_key_env" in str(exc):
@@ -100,8 +100,8 @@ def check_connection(conn: ConnectionConfig) -> None:
                 "such as GROQ_API_KEY — never the key itself."
             ) from None
         raise ConfigurationError(
-            "The base URL must not hold a password: put the key in an environment variable and name it "
-            "in the key variable field."
+            "The base URL must not hold a credential (a user part before @, or a key in the query): put the "
+            "key in an environment variable and name it in the key variable field."
         ) from None
     limits = (("requests per job", conn.max_requests), ("enqueued tokens", conn.max_enqueued_tokens))
     for label, value in limits:

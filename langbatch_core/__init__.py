@@ -54,6 +54,7 @@ _EXPORTS: dict[str, str] = {
     "OpenAIChatCompletionBatch": "langbatch_core.chat",
     "OpenAIEmbeddingBatch": "langbatch_core.embeddings",
     "Connection": "langbatch_core.providers",
+    "Retrying": "langbatch_core.providers",
     # storage
     "BatchStorage": "langbatch_core.storage",
     "FileBatchStorage": "langbatch_core.storage",

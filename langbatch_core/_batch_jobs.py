@@ -25,7 +25,7 @@ import orjson
 
 from langbatch_core import results as results_io
 from langbatch_core._batch_rules import aggregate_status, is_retryable
-from langbatch_core.errors import BatchNotFoundError, BatchStateError
+from langbatch_core.errors import BatchNotFoundError, BatchStateError, ProviderNotFoundError
 from langbatch_core.requests import iter_requests, validate_file, write_job_files
 from langbatch_core.storage import JobRecord
 
@@ -151,14 +151,24 @@ class BatchJobs:
         for job in self.record.jobs:
             if job.status != "submitting":
                 continue
-            remote = found.get(job.key)
-            if remote is None:
-                remote = self.provider.submit(
-                    self.directory / job.input_file, self.record.endpoint, self._metadata(job)
-                )
+            remote = found.get(job.key) or self._submit(job)
             self._record_submission(job, remote)
             self._update_counts()
             self._write()
+
+    def _submit(self, job: JobRecord) -> Any:
+        """Upload (once: the file's id is saved before the create, and reused after a crash) and create."""
+        path, metadata = self.directory / job.input_file, self._metadata(job)
+        if job.input_file_id:
+            try:
+                return self.provider.create(job.input_file_id, self.record.endpoint, metadata)
+            except ProviderNotFoundError:
+                job.input_file_id = None  # the provider no longer has it (deleted, expired): upload again
+        job.input_file_id = self.provider.upload(path, metadata)
+        if job.input_file_id is None:  # a provider that uploads inside submit()
+            return self.provider.submit(path, self.record.endpoint, metadata)
+        self._write()
+        return self.provider.create(job.input_file_id, self.record.endpoint, metadata)
 
     def _find_existing(self) -> dict[str, Any]:
         """Our jobs already at the provider but recorded as ``submitting`` (a crash after create)."""

@@ -21,8 +21,8 @@ SCRIPT = textwrap.dedent(
     from langbatch_core.providers import OpenAIProvider, register_provider
 
     class CrashAfterCreate(OpenAIProvider):  # the process dies right after the provider's create
-        def submit(self, *args, **kw):
-            super().submit(*args, **kw)
+        def create(self, *args, **kw):
+            super().create(*args, **kw)
             os._exit(75)
 
     register_provider("compatible", CrashAfterCreate)

@@ -11,10 +11,8 @@ backoff, like a 5xx.
 
 from __future__ import annotations
 
-import email.utils
 import importlib
 import sys
-import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -24,6 +22,8 @@ import orjson
 
 from langbatch_core.errors import ConfigurationError
 from langbatch_core.local.http import MAX_BODY_BYTES, BodyTooLargeError, ConnectionPool, proxy_ignored
+from langbatch_core.providers.connection import url_credentials
+from langbatch_core.providers.retry import parse_retry_after
 
 CHAT = "/v1/chat/completions"
 EMBEDDINGS = "/v1/embeddings"
@@ -98,10 +98,11 @@ class UpstreamBackend(Backend):
         url = urlsplit(base_url.rstrip("/"))
         if url.scheme not in ("http", "https") or not url.hostname:
             raise ConfigurationError(f"The upstream {base_url!r} is not an http(s) URL like http://host/v1.")
-        if url.username or url.password:
+        where = url_credentials(base_url)
+        if where:
             raise ConfigurationError(
-                "Put no credentials in the upstream URL (they would show in /health and logs): give the key "
-                "in an environment variable (--upstream-key-env NAME)."
+                f"Put no credentials in the upstream URL ({where}): they would show in /health and logs. "
+                "Give the key in an environment variable (--upstream-key-env NAME)."
             )
         self.base_url = urlunsplit(url)
         if proxy_ignored(self.base_url):  # the proxy's own URL may hold credentials: not shown
@@ -190,20 +191,6 @@ def parse_upstream_answer(status: int, content: bytes, headers: Any) -> BackendR
             502, error_body(message, "server_error", "invalid_upstream_response"), retry_after
         )
     return BackendResponse(status, body, retry_after)
-
-
-def parse_retry_after(value: str | None) -> float | None:
-    """Seconds from a ``Retry-After`` header: a number of seconds or an HTTP date; None if neither."""
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            seconds = email.utils.parsedate_to_datetime(value).timestamp() - time.time()
-        except (TypeError, ValueError, IndexError, OverflowError):
-            return None
-    return max(0.0, seconds) if seconds == seconds else None  # NaN is no delay
 
 
 def make_backend(spec: str | Backend) -> Backend:

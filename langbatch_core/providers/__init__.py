@@ -2,19 +2,37 @@
 
 from langbatch_core.providers import Connection, provider_for
 provider = provider_for(Connection.local())
+
+The ``openai`` SDK is imported only when ``OpenAIProvider`` (or a provider) is first needed, so the local
+engine can use ``connection`` and ``retry`` without it.
 """
+
+from __future__ import annotations
+
+from typing import Any
 
 from langbatch_core.providers.base import Job, Provider, get_provider, provider_for, register_provider
 from langbatch_core.providers.connection import Connection
-from langbatch_core.providers.openai import OpenAIProvider, translate_error
+from langbatch_core.providers.retry import Retrying
+
+_LAZY = {"OpenAIProvider", "translate_error"}
 
 __all__ = [
     "Connection",
     "Job",
     "OpenAIProvider",
     "Provider",
+    "Retrying",
     "get_provider",
     "provider_for",
     "register_provider",
     "translate_error",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        from langbatch_core.providers import openai as _openai
+
+        return getattr(_openai, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -6,7 +6,9 @@
 
 A provider turns a request file into a *job* at a batch API and back: ``submit``, ``poll``, ``cancel``,
 ``download`` (the output and error files) and ``find`` (jobs whose metadata match, to reconcile after a
-crash). It translates its SDK's errors into the LangBatchError tree where they enter.
+crash). It translates its SDK's errors into the LangBatchError tree where they enter, and rides out
+transient trouble under ``self.retrying`` (a ``Retrying``). A provider with a Files API also splits
+``submit`` into ``upload`` + ``create``, so the uploaded file is recorded before the job is created.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from langbatch_core.errors import ConfigurationError, JobFailedError
+from langbatch_core.providers.retry import Retrying
 
 if TYPE_CHECKING:
     from langbatch_core.providers.connection import Connection
@@ -71,6 +74,7 @@ class Provider(ABC):
     def __init__(self, connection: Connection, *, client: Any = None, data_dir: Path | None = None) -> None:
         self.connection = connection
         self.data_dir = data_dir
+        self.retrying: Retrying = connection.retrying or Retrying.from_env()
 
     @property
     def limits(self) -> Limits:
@@ -94,6 +98,15 @@ class Provider(ABC):
     @abstractmethod
     def submit(self, input_path: Path, endpoint: str, metadata: dict[str, str]) -> Job:
         """Upload ``input_path`` and create a job for ``endpoint`` tagged with ``metadata``."""
+
+    def upload(self, input_path: Path, metadata: dict[str, str]) -> str | None:
+        """Upload the request file ahead of ``create`` and return its id at the provider, so the caller can
+        record it before the job exists; None (the default): this provider uploads inside ``submit``."""
+        return None
+
+    def create(self, input_file_id: str, endpoint: str, metadata: dict[str, str]) -> Job:
+        """Create a job from a file ``upload`` returned (only called when ``upload`` returns an id)."""
+        raise NotImplementedError(f"{type(self).__name__}.upload returned a file id but create is missing")
 
     @abstractmethod
     def poll(self, job_id: str) -> Job:

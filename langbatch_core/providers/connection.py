@@ -16,9 +16,10 @@ from __future__ import annotations
 import re
 from dataclasses import asdict, dataclass, fields, replace
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from langbatch_core.errors import ConfigurationError
+from langbatch_core.providers.retry import Retrying
 
 if TYPE_CHECKING:
     from langbatch_core.requests import Limits
@@ -26,13 +27,15 @@ if TYPE_CHECKING:
 KINDS = ("local", "openai", "azure", "compatible")
 DEFAULT_KEY_ENV = {"openai": "OPENAI_API_KEY", "azure": "AZURE_OPENAI_API_KEY"}
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_SECRET_PARAM = re.compile(r"key|token|secret|passw|auth|sig|credential|session", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
 class Connection:
     """A provider connection: ``kind`` (local | openai | azure | compatible, or a registered kind),
     ``base_url``, ``api_key_env`` (a variable *name*), ``model`` (default model of ``Batch.create``),
-    ``name`` (a label), ``api_version`` (Azure), ``limits`` (per-job ``Limits`` for the split plan)."""
+    ``name`` (a label), ``api_version`` (Azure), ``limits`` (per-job ``Limits`` for the split plan),
+    ``retrying`` (how long calls ride out provider trouble; default ``Retrying.from_env()``)."""
 
     kind: str = "openai"
     base_url: str | None = None
@@ -41,6 +44,7 @@ class Connection:
     name: str | None = None
     api_version: str | None = None
     limits: Limits | None = None
+    retrying: Retrying | None = None
 
     def __post_init__(self) -> None:
         if not self.kind or not isinstance(self.kind, str):
@@ -48,6 +52,10 @@ class Connection:
         if self.api_key_env is None and self.kind in DEFAULT_KEY_ENV:
             object.__setattr__(self, "api_key_env", DEFAULT_KEY_ENV[self.kind])
         _check_no_secret(self.api_key_env, self.base_url)
+        if self.retrying is not None and not isinstance(self.retrying, Retrying):
+            raise ConfigurationError(
+                "retrying must be a Retrying, like Retrying(deadline=300) (seconds a call keeps trying)."
+            )
         if self.base_url and not self.base_url.lower().startswith(("http://", "https://")):
             raise ConfigurationError(
                 f"base_url {self.base_url!r} is not an http(s) URL: write it in full, like "
@@ -101,6 +109,7 @@ class Connection:
         """JSON-ready, no secrets (what a store keeps)."""
         data = asdict(self)
         data["limits"] = asdict(self.limits) if self.limits is not None else None
+        data["retrying"] = asdict(self.retrying) if self.retrying is not None else None
         return data
 
     @classmethod
@@ -113,6 +122,8 @@ class Connection:
             from langbatch_core.requests import Limits
 
             values["limits"] = Limits(**values["limits"])
+        if values.get("retrying"):
+            values["retrying"] = Retrying(**values["retrying"])
         return cls(**values)
 
 
@@ -124,11 +135,26 @@ def _check_no_secret(api_key_env: str | None, base_url: str | None) -> None:
             "api_key_env is the NAME of the environment variable holding the key (like "
             "'OPENAI_API_KEY'), not the key itself: put the key in that variable."
         )
-    if base_url and urlsplit(base_url).password:
+    where = url_credentials(base_url) if base_url else None
+    if where:
         raise ConfigurationError(
-            "base_url holds a password (user:secret@host): put the key in an environment variable and name "
-            "it with api_key_env instead."
+            f"base_url holds a credential ({where}), and a connection is stored with the batch: remove it, "
+            "put the key in an environment variable and name it with api_key_env instead."
         )
+
+
+def url_credentials(url: str) -> str | None:
+    """Where ``url`` carries a credential (``the user part``, ``query parameter 'api-key'``), None if it
+    carries none. The one check for every URL LangBatch keeps or logs; the answer never holds the value."""
+    parts = urlsplit(url)
+    if parts.username or parts.password or "@" in parts.netloc:
+        return "the user part before @"
+    for name, value in parse_qsl(parts.query, keep_blank_values=True):
+        if _looks_like_a_key(name):
+            return "a query parameter"
+        if _SECRET_PARAM.search(name) or _looks_like_a_key(value):
+            return f"query parameter {name!r}"
+    return None
 
 
 def _looks_like_a_key(name: str) -> bool:

@@ -14,34 +14,59 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+import httpx2
 import openai
 
 from langbatch_core import config, errors
 from langbatch_core.providers.base import Job, Provider, register_provider
 from langbatch_core.providers.connection import Connection
+from langbatch_core.providers.retry import Transient, parse_retry_after
 
 _PAGE = 100
+_CLOCK_SLACK = 3600.0  # seconds of clock difference tolerated when looking for what a lost answer made
+_AGAIN_WAIT = "run `langbatch wait <batch id>` (or batch.wait()) again later"
+_AGAIN_START = (
+    "run `langbatch start <batch id>` (or batch.start() / retry()) again later: it finishes the submission "
+    "without creating a job twice"
+)
+_AGAIN_CANCEL = "run `langbatch cancel <batch id>` (or batch.cancel()) again later"
+_AGAIN = "run the same command again later"
+T = TypeVar("T")
+
+
+@dataclass
+class _Resend:
+    """A call that must not be done twice: whether a lost answer can be looked up (and was lost)."""
+
+    can_look_up: bool
+    answer_lost: bool = False
 
 
 class OpenAIProvider(Provider):
-    """Jobs at an OpenAI-shaped Files + Batches API (kinds local, openai, azure, compatible)."""
+    """Jobs at an OpenAI-shaped Files + Batches API (kinds local, openai, azure, compatible).
+
+    Every call rides out transient trouble under ``self.retrying`` (the SDK's own retries are off). A create
+    or upload whose answer was lost (a timeout, a reset after sending, a 5xx other than 503) is looked up
+    before it is sent again: the job by its metadata, the file by its name, so neither is made twice.
+    """
 
     kinds = ("local", "openai", "azure", "compatible")
 
     def __init__(self, connection: Connection, *, client: Any = None, data_dir: Path | None = None) -> None:
         super().__init__(connection, client=client, data_dir=data_dir)
-        self._client = client
+        self._client = client.with_options(max_retries=0) if client is not None else None
 
     @property
     def client(self) -> openai.OpenAI:
         """The ``openai`` client (made on first use, so a missing key only matters when a call is made)."""
         if self._client is None:
-            self._client = make_client(self.connection, self.data_dir)
+            self._client = make_client(self.connection, self.data_dir).with_options(max_retries=0)
         return self._client
 
     def check(self) -> None:
@@ -49,21 +74,63 @@ class OpenAIProvider(Provider):
         _ = self.client
 
     def submit(self, input_path: Path, endpoint: str, metadata: dict[str, str]) -> Job:
-        with self._translated("upload the request file", api_call=True), open(input_path, "rb") as handle:
-            uploaded = self.client.files.create(file=(input_path.name, handle), purpose="batch")
-        with self._translated("create the batch job", api_call=True):
+        return self.create(self.upload(input_path, metadata), endpoint, metadata)
+
+    def upload(self, input_path: Path, metadata: dict[str, str]) -> str:
+        """Upload under a name unique to the job (``<batch id>-<job>.jsonl``), so a lost answer is found."""
+        batch_id, job_key = metadata.get("langbatch_batch_id"), metadata.get("langbatch_job")
+        name = f"{batch_id}-{job_key}.jsonl" if batch_id and job_key else input_path.name
+        resend = _Resend(can_look_up=bool(batch_id and job_key))
+        since = time.time() - _CLOCK_SLACK
+
+        def send() -> str:
+            if resend.answer_lost:
+                found = self._uploaded(name, input_path.stat().st_size, since)
+                if found:
+                    return found
+            with open(input_path, "rb") as handle:
+                uploaded = self.client.files.create(
+                    file=(name, handle), purpose="batch", timeout=self.retrying.attempt_timeout
+                )
+            return str(uploaded.id)
+
+        return self._call("upload the request file", send, _AGAIN_START, api_call=True, resend=resend)
+
+    def create(self, input_file_id: str, endpoint: str, metadata: dict[str, str]) -> Job:
+        resend = _Resend(can_look_up=bool(metadata))
+        since = time.time() - _CLOCK_SLACK
+
+        def send() -> Job:
+            if resend.answer_lost:
+                found = self._list_jobs(metadata, since)
+                if found:
+                    return found[0]
             batch = self.client.batches.create(
-                input_file_id=uploaded.id, endpoint=endpoint, completion_window="24h", metadata=metadata
+                input_file_id=input_file_id,
+                endpoint=endpoint,  # type: ignore[arg-type]
+                completion_window="24h",
+                metadata=metadata,
+                timeout=self.retrying.attempt_timeout,
             )
-        return to_job(batch)
+            return to_job(batch)
+
+        return self._call("create the batch job", send, _AGAIN_START, resend=resend)
 
     def poll(self, job_id: str) -> Job:
-        with self._translated(f"read job {job_id}"):
-            return to_job(self.client.batches.retrieve(job_id))
+        timeout = self.retrying.attempt_timeout
+        return self._call(
+            f"read job {job_id}",
+            lambda: to_job(self.client.batches.retrieve(job_id, timeout=timeout)),
+            _AGAIN_WAIT,
+        )
 
     def cancel(self, job_id: str) -> Job:
-        with self._translated(f"cancel job {job_id}"):
-            return to_job(self.client.batches.cancel(job_id))
+        timeout = self.retrying.attempt_timeout
+        return self._call(
+            f"cancel job {job_id}",
+            lambda: to_job(self.client.batches.cancel(job_id, timeout=timeout)),
+            _AGAIN_CANCEL,
+        )
 
     def download(self, job: Job, out_dir: Path) -> tuple[Path | None, Path | None]:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -72,39 +139,123 @@ class OpenAIProvider(Provider):
         return output, error
 
     def find(self, metadata: dict[str, str], created_after: float | None = None) -> list[Job]:
+        return self._call(
+            "list batch jobs", lambda: self._list_jobs(metadata, created_after), _AGAIN, api_call=True
+        )
+
+    def _list_jobs(self, metadata: dict[str, str], created_after: float | None) -> list[Job]:
         found = []
-        with self._translated("list batch jobs", api_call=True):
-            for batch in self.client.batches.list(limit=_PAGE):
-                if created_after is not None and batch.created_at < created_after:
-                    break  # newest first: older ones cannot be ours
-                job = to_job(batch)
-                if all(job.metadata.get(k) == v for k, v in metadata.items()):
-                    found.append(job)
+        for batch in self.client.batches.list(limit=_PAGE, timeout=self.retrying.attempt_timeout):
+            if created_after is not None and batch.created_at < created_after:
+                break  # newest first: older ones cannot be ours
+            job = to_job(batch)
+            if all(job.metadata.get(k) == v for k, v in metadata.items()):
+                found.append(job)
         return found
 
-    def _save(self, file_id: str, path: Path) -> Path:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-        try:
-            with (
-                self._translated(f"download file {file_id}"),
-                os.fdopen(fd, "wb") as out,
-                self.client.files.with_streaming_response.content(file_id) as response,
-            ):
-                for chunk in response.iter_bytes():
-                    out.write(chunk)
-            os.replace(tmp, path)
-        finally:
-            Path(tmp).unlink(missing_ok=True)
-        return path
+    def _uploaded(self, name: str, size: int, since: float) -> str | None:
+        """The id of a batch file called ``name`` of ``size`` bytes uploaded after ``since``, if any."""
+        files = self.client.files.list(
+            purpose="batch", order="desc", limit=_PAGE, timeout=self.retrying.attempt_timeout
+        )
+        for item in files:
+            if item.created_at < since:
+                break
+            if item.filename == name and item.bytes == size:
+                return str(item.id)
+        return None
 
-    @contextmanager
-    def _translated(self, action: str, api_call: bool = False) -> Iterator[None]:
-        """Translate SDK errors; ``api_call``: a 404 means the API is not at the base URL (not a lost job)."""
+    def _save(self, file_id: str, path: Path) -> Path:
+        def fetch() -> Path:  # from the start on every try: a reset mid-stream leaves no half file
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+            try:
+                with (
+                    os.fdopen(fd, "wb") as out,
+                    self.client.files.with_streaming_response.content(
+                        file_id, timeout=self.retrying.attempt_timeout
+                    ) as response,
+                ):
+                    for chunk in response.iter_bytes():
+                        out.write(chunk)
+                os.replace(tmp, path)
+            finally:
+                Path(tmp).unlink(missing_ok=True)
+            return path
+
+        return self._call(f"download file {file_id}", fetch, _AGAIN_WAIT)
+
+    def _call(
+        self,
+        action: str,
+        send: Callable[[], T],
+        next_step: str,
+        *,
+        api_call: bool = False,
+        resend: _Resend | None = None,
+    ) -> T:
+        """``send()`` under the retry policy; SDK errors translated. ``api_call``: a 404 means the API is not
+        at the base URL (not a lost job); ``resend``: the call must not be done twice (see the class)."""
+
+        def transient(exc: Exception) -> Transient | None:
+            failure = transient_failure(exc, self.connection)
+            if failure is not None and failure.maybe_done and resend is not None:
+                if not resend.can_look_up:
+                    return None  # cannot tell whether it was done: never risk doing it twice
+                resend.answer_lost = True
+            return failure
+
+        base_url = str(self.client.base_url)
+        where = _where(self.connection, base_url)
         try:
-            yield
+            return self.retrying.run(send, transient, action=action, where=where, next_step=next_step)
         except openai.OpenAIError as exc:
-            base_url = str(self._client.base_url) if self._client is not None else None
             raise translate_error(exc, self.connection, action, base_url=base_url, api_call=api_call) from exc
+        except httpx2.HTTPError as exc:  # raised while reading a streamed body
+            raise errors.ProviderUnavailableError(
+                f"Could not {action}: {where} broke off the answer ({exc!r}). {_reach_hint(self.connection)}"
+            ) from exc
+
+
+def transient_failure(exc: BaseException, connection: Connection) -> Transient | None:
+    """The ``Transient`` for an SDK or transport error worth trying again (429 but an exhausted quota, 408,
+    5xx, resets, timeouts); None for the rest (and for a local engine that is not running at all)."""
+    request = getattr(exc, "request", None)
+    on = f" on {request.method} {request.url.path}" if isinstance(request, httpx2.Request) else ""
+    if isinstance(exc, openai.APITimeoutError | httpx2.TimeoutException):
+        return Transient(f"no answer in time{on}", maybe_done=True)
+    if isinstance(exc, openai.APIConnectionError | httpx2.TransportError):
+        cause = exc if isinstance(exc, httpx2.TransportError) else exc.__cause__
+        never_sent = isinstance(cause, httpx2.ConnectError)
+        if never_sent and connection.kind == "local":
+            return None  # nothing listens: the engine is not running, waiting will not start it
+        reason = type(cause).__name__ if cause is not None else "connection error"
+        return Transient(f"{_words(reason)}{on}", maybe_done=not never_sent)
+    if not isinstance(exc, openai.APIStatusError):
+        return None
+    status, response = exc.status_code, exc.response
+    if (status == 429 and exc.code != "insufficient_quota") or status == 408 or status >= 500:
+        request = response.request
+        return Transient(
+            f"{status} {response.reason_phrase} on {request.method} {request.url.path}".replace("  ", " "),
+            retry_after=_retry_after(response.headers),
+            status_code=status,
+            maybe_done=status >= 500 and status != 503,  # 503: refused; 500/502/504: it may have been done
+        )
+    return None
+
+
+def _retry_after(headers: httpx2.Headers) -> float | None:
+    milliseconds = headers.get("retry-after-ms")
+    if milliseconds:
+        seconds = parse_retry_after(milliseconds)
+        if seconds is not None:
+            return seconds / 1000
+    return parse_retry_after(headers.get("retry-after"))
+
+
+def _words(name: str) -> str:
+    """``RemoteProtocolError`` -> ``remote protocol error``."""
+    return "".join(f" {c.lower()}" if c.isupper() else c for c in name).strip()
 
 
 def to_job(batch: Any) -> Job:

@@ -47,7 +47,8 @@ class JobRecord:
     retries), ``provider_job_id`` (None until the provider has accepted it), ``status`` (``submitting`` or
     OpenAI's batch status), ``request_count``, ``request_counts`` (the provider's ``total/completed/failed``),
     ``errors`` (the provider's ``errors.data``), ``input_file``/``output_file``/``error_file`` (paths relative
-    to the batch folder; output/error set once downloaded), ``created_at``/``updated_at`` (epoch seconds).
+    to the batch folder; output/error set once downloaded), ``input_file_id`` (the uploaded request file's id
+    at the provider, recorded before the job is created), ``created_at``/``updated_at`` (epoch seconds).
     """
 
     key: str
@@ -56,6 +57,7 @@ class JobRecord:
     input_file: str
     status: str = "submitting"
     provider_job_id: str | None = None
+    input_file_id: str | None = None
     request_counts: dict[str, int] = field(default_factory=dict)
     errors: list[dict[str, Any]] = field(default_factory=list)
     output_file: str | None = None
