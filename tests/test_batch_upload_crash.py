@@ -11,7 +11,8 @@ import pytest
 from batch_support import prompts_received, to_engine, write_chat_file
 from support.fault_proxy import FaultProxy
 
-from langbatch_core import Batch, Connection, FileBatchStorage, OpenAIChatCompletionBatch, ProviderError
+from langbatch_core import Batch, Connection, OpenAIChatCompletionBatch, ProviderError
+from langbatch_core.storage import default_storage
 
 SCRIPT = textwrap.dedent(
     """
@@ -42,7 +43,7 @@ def test_a_crash_between_upload_and_create_leaves_one_file(tmp_path, engine, ope
     )
     assert done.returncode == 75, done.stderr
     batch_id = done.stdout.split()[0]
-    [job] = FileBatchStorage().load(batch_id).jobs
+    [job] = default_storage().load(batch_id).jobs
     assert job.status == "submitting" and job.input_file_id  # recorded before the create
     assert [f.id for f in batch_input_files(openai_client)] == [job.input_file_id]
 
@@ -78,7 +79,7 @@ def test_a_recorded_file_the_provider_lost_is_uploaded_again(tmp_path, engine, o
         [sys.executable, "-c", SCRIPT, str(path), engine.base_url], capture_output=True, text=True, timeout=60
     )
     batch_id = done.stdout.split()[0]
-    openai_client.files.delete(FileBatchStorage().load(batch_id).jobs[0].input_file_id)  # e.g. expired
+    openai_client.files.delete(default_storage().load(batch_id).jobs[0].input_file_id)  # e.g. expired
 
     batch = Batch.load(batch_id, connection=to_engine(engine))
     batch.start()
