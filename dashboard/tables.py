@@ -94,13 +94,14 @@ def batch_table(records: list[Any]) -> pd.DataFrame:
 
 
 BATCH_COLUMN_CONFIG = {
-    "name": st.column_config.TextColumn("name", width="medium", pinned=True),
+    "name": st.column_config.TextColumn("name", width=160, pinned=True),
     "id": st.column_config.TextColumn("id", width="small"),
     "model": st.column_config.TextColumn("model", width="small"),
     "connection": st.column_config.TextColumn("connection", width="small"),
     "progress": st.column_config.ProgressColumn(
         "progress", min_value=0.0, max_value=1.0, format="percent", width="small"
     ),
+    "status": st.column_config.TextColumn("status", width="small"),
     "created": st.column_config.DatetimeColumn("created (UTC)", format="MMM D, HH:mm"),
     "cost": st.column_config.NumberColumn("est. cost", format="$%.4f", width="small"),
     **{  # counts: narrow, so that the table fits the page at 1,400 px
@@ -127,6 +128,12 @@ def jobs_table(record: Any) -> pd.DataFrame:
         for job in record.jobs
     ]
     return pd.DataFrame(rows)
+
+
+JOB_COLUMN_CONFIG = {
+    "created": st.column_config.DatetimeColumn("created (UTC)", format="MMM D, HH:mm:ss"),
+    "updated": st.column_config.DatetimeColumn("updated (UTC)", format="MMM D, HH:mm:ss"),
+}
 
 
 def timeline_chart(record: Any, now: float | None = None) -> alt.Chart:

@@ -170,7 +170,7 @@ def details(record) -> None:
     actions(record)
     if record.jobs:
         common.chart(tables.timeline_chart(record))
-        common.table(tables.jobs_table(record), key="bt_jobs")
+        common.table(tables.jobs_table(record), key="bt_jobs", column_config=tables.JOB_COLUMN_CONFIG)
     else:
         st.caption("No jobs yet: the batch has not been started.")
     errors = common.errors_by_code(record)
