@@ -20,7 +20,7 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 import orjson
@@ -36,11 +36,13 @@ from langbatch_core.errors import ResultsError
 __all__ = [
     "STATUSES",
     "MergeReport",
+    "Outcome",
     "classify",
     "export_results",
     "iter_results",
     "load_results",
     "merge_results",
+    "read_outcomes",
     "read_result_line",
 ]
 
@@ -105,10 +107,14 @@ def iter_results(path: PathLike) -> Iterator[tuple[int, dict[str, Any]]]:
         else:
             garbled.append(line)
     if garbled:
-        raise ResultsError(
-            f"{path}: {len(garbled)} line(s) are not JSON result objects (lines "
-            f"{_list(garbled)}); the provider's file is damaged: download it again."
-        )
+        raise _garbled_error(path, garbled)
+
+
+def _garbled_error(path: PathLike, garbled: list[int]) -> ResultsError:
+    return ResultsError(
+        f"{path}: {len(garbled)} line(s) are not JSON result objects (lines "
+        f"{_list(garbled)}); the provider's file is damaged: download it again."
+    )
 
 
 def _list(numbers: Sequence[Any]) -> str:
@@ -132,36 +138,103 @@ def read_result_line(path: PathLike, line: int) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------------- merge
 
 
-class _OutcomeResponse(msgspec.Struct):
-    status_code: int | None = None
+class Outcome(NamedTuple):
+    """What a result line says, in brief: enough to count outcomes and to pick what to retry."""
+
+    custom_id: str | None
+    status: str  # succeeded | failed | expired | cancelled
+    status_code: int | None
+    code: str | None  # the failure's code: the line's error.code, else the API error's code or type
 
 
-class _OutcomeError(msgspec.Struct):
+class _OutcomeError(msgspec.Struct, gc=False):
     code: str | None = None
+    type: str | None = None
 
 
-class _Outcome(msgspec.Struct):
+class _OutcomeBody(msgspec.Struct, gc=False):
+    error: _OutcomeError | None = None
+
+
+class _OutcomeResponse(msgspec.Struct, gc=False):
+    status_code: int | None = None
+    body: _OutcomeBody | None = None
+
+
+class _Outcome(msgspec.Struct, gc=False):
     custom_id: str | None = None
     response: _OutcomeResponse | None = None
     error: _OutcomeError | None = None
 
 
 _decode_outcome = msgspec.json.Decoder(_Outcome).decode
+_decode_outcome_lines = msgspec.json.Decoder(_Outcome).decode_lines
 
 
-def _outcome(raw: Any) -> tuple[str | None, str] | None:
-    """(custom_id, status) of a result line, or None when it is not a result object."""
+def _outcome(raw: Any) -> Outcome | None:
+    """The outcome of a result line, or None when it is not a result object."""
     try:
-        item = _decode_outcome(raw)
+        return _typed_outcome(_decode_outcome(raw))
     except (msgspec.DecodeError, msgspec.ValidationError):
         result = loads_object(raw)
-        if result is None:
-            return None
-        custom_id = result.get("custom_id")
-        return (None if custom_id is None else str(custom_id)), classify(result)
-    if item.response is not None:
-        return item.custom_id, status_of(item.response.status_code, None, True)
-    return item.custom_id, status_of(None, item.error.code if item.error else None, False)
+        return None if result is None else _dict_outcome(result)
+
+
+def _typed_outcome(item: _Outcome) -> Outcome:
+    response, error = item.response, item.error
+    api_error = response.body.error if response is not None and response.body is not None else None
+    code = (error.code if error else None) or (api_error.code or api_error.type if api_error else None)
+    if response is not None:
+        status_code = response.status_code
+        return Outcome(item.custom_id, status_of(status_code, None, True), status_code, code)
+    return Outcome(item.custom_id, status_of(None, error.code if error else None, False), None, code)
+
+
+def _dict_outcome(result: dict[str, Any]) -> Outcome:
+    """The outcome of a line the typed decode refused (odd types), read with ``dict.get``."""
+    custom_id, response = result.get("custom_id"), result.get("response")
+    response = response if isinstance(response, dict) else {}
+    error, body = _object(result.get("error")), _object(response.get("body"))
+    api_error = _object(body.get("error"))
+    code = error.get("code") or api_error.get("code") or api_error.get("type")
+    status_code = response.get("status_code")
+    return Outcome(
+        None if custom_id is None else str(custom_id),
+        classify(result),
+        status_code if isinstance(status_code, int) else None,
+        code if isinstance(code, str) else None,
+    )
+
+
+def _object(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def read_outcomes(path: PathLike) -> dict[str | None, Outcome]:
+    """custom_id -> ``Outcome`` of each result line of ``path`` (a later line for an id wins).
+
+    A typed decode of a block of lines at a time: no dict, no answer text is built per line. Lines that
+    are not result objects are raised together as one ``ResultsError`` (as ``iter_results`` does).
+
+        counts = collections.Counter(o.status for o in read_outcomes("results.jsonl").values())
+    """
+    found: dict[str | None, Outcome] = {}
+    garbled: list[int] = []
+    first_line = 1
+    for lines, block in _blocks(path):
+        try:
+            found.update((o.custom_id, o) for o in map(_typed_outcome, _decode_outcome_lines(block)))
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            for offset, raw in enumerate(bytes(block).split(b"\n")):
+                outcome = _outcome(raw) if raw.strip() else False
+                if outcome is None:
+                    garbled.append(first_line + offset)
+                elif outcome:
+                    found[outcome.custom_id] = outcome
+        first_line += lines
+    if garbled:
+        raise _garbled_error(path, garbled)
+    return found
 
 
 @dataclass
@@ -218,13 +291,13 @@ def _consider(
     raw: Any,
 ) -> None:
     outcome = _outcome(raw)
-    if outcome is None or outcome[0] is None:
+    if outcome is None or outcome.custom_id is None:
         why = "not a JSON result object" if outcome is None else "no custom_id"
         report.bad_count += 1
         if len(report.bad_lines) < MAX_LISTED:
             report.bad_lines.append((name, line, why))
         return
-    custom_id, status = outcome
+    custom_id, status = outcome.custom_id, outcome.status
     if custom_ids is not None and custom_id not in custom_ids:
         report.unknown_count += 1
         if len(report.unknown) < MAX_LISTED:
@@ -252,7 +325,7 @@ def _write_chosen(paths: Sequence[PathLike], keep: list[set[int]], out: Path, re
                     if line in lines:
                         handle.write(raw)
                         handle.write(b"\n")
-                        status = _outcome(raw)[1]  # type: ignore[index]
+                        status = _outcome(raw).status  # type: ignore[union-attr]
                         report.counts[status] = report.counts.get(status, 0) + 1
                         report.written += 1
         os.replace(temp, out)
