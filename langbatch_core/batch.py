@@ -114,7 +114,7 @@ class Batch(BatchResults):
                     copy_to=directory / "requests.jsonl",
                 )
                 report.raise_for_errors()
-            except InvalidRequestsError:
+            except (InvalidRequestsError, StorageError):
                 with contextlib.suppress(OSError):
                     directory.rmdir()
                 raise

@@ -40,7 +40,7 @@ from langbatch_core._request_reader import (
 from langbatch_core._request_report import Capabilities, Issue, JobPlan, Limits, ValidationReport
 from langbatch_core._request_rules import ENDPOINTS
 from langbatch_core._request_scan import Scan
-from langbatch_core.errors import InvalidRequestsError
+from langbatch_core.errors import InvalidRequestsError, StorageError
 
 __all__ = [
     "BOM",
@@ -80,8 +80,9 @@ def validate_file(
     ``capabilities`` (a provider's ``capabilities``) also reports what the connection's model refuses; a line
     longer than ``max_line_bytes`` is reported (``line_too_long``) and skipped unread. ``copy_to``: a path
     that gets a byte-for-byte copy of a valid file, written while the file is checked (one read) into a
-    temporary file beside it and renamed when the file has no error; nothing is left there otherwise.
-    InvalidRequestsError when the path is not a readable regular file.
+    temporary file beside it and renamed when the file has no error; nothing is left there otherwise
+    (StorageError when it cannot be written). InvalidRequestsError when the path is not a readable regular
+    file.
 
         report = validate_file("requests.jsonl", endpoint="/v1/chat/completions")
     """
@@ -95,11 +96,17 @@ def validate_file(
         if copy_to is None:
             scan.scan(BlockReader(handle, max_line=max_line_bytes))
             return scan.report(os.fstat(handle.fileno()).st_size)
-        with _Staged(Path(copy_to)) as copy:
-            scan.scan(BlockReader(CopyingReader(handle, copy.handle), max_line=max_line_bytes))
-            report = scan.report(os.fstat(handle.fileno()).st_size)
-            if report.ok:
-                copy.commit()
+        try:
+            with _Staged(Path(copy_to)) as copy:
+                scan.scan(BlockReader(CopyingReader(handle, copy.handle), max_line=max_line_bytes))
+                report = scan.report(os.fstat(handle.fileno()).st_size)
+                if report.ok:
+                    copy.commit()
+        except OSError as exc:
+            raise StorageError(
+                f"Cannot write the copy of the request file to {copy_to} ({exc.strerror or exc}): check that "
+                "its folder exists, is writable and has room."
+            ) from exc
     return report
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from support.data_requests import chat_request, write_chat_file
 
-from langbatch_core import InvalidRequestsError, OpenAIChatCompletionBatch, _request_reader
+from langbatch_core import InvalidRequestsError, OpenAIChatCompletionBatch, StorageError, _request_reader
 from langbatch_core.requests import validate_file
 from langbatch_core.storage import default_storage
 
@@ -70,3 +70,9 @@ def test_the_constructor_reads_the_file_once(tmp_path):
     read = bytes_read() - before
     assert batch.requests_path.read_bytes() == source.read_bytes()
     assert size <= read < 1.3 * size, f"read {read:,} bytes of a {size:,}-byte file"
+
+
+def test_a_copy_that_cannot_be_written_is_a_storage_error(tmp_path):
+    source = messy_valid_file(tmp_path / "in.jsonl")
+    with pytest.raises(StorageError, match=r"missing.*check that its folder exists"):
+        validate_file(source, copy_to=tmp_path / "missing" / "copy.jsonl")
