@@ -2,11 +2,13 @@
 
     .venv/bin/python bench/bench_requests.py            # 50,000 chat requests (~79 MB)
     .venv/bin/python bench/bench_requests.py --quick    # 5,000 requests
+    .venv/bin/python bench/bench_requests.py --langbatch-0-1-2 /tmp/lb012/bin/python   # + the 0.1.2 baseline
 
 Each variant runs in its own child process (so peak RSS is its own), several times; the best time counts.
 The file is generated into a temporary directory: realistic prompts (paragraphs, quotes, some non-ASCII and
 CJK text), multi-turn chats, tools, images, response formats. Target (issue 3): ``validate_file`` in under
-half the time of the ``json.loads`` loop, in bounded memory.
+half the time of the ``json.loads`` loop, in bounded memory; issue 13: the batch constructor (validation and
+the batch's copy) too, >= 10x faster than LangBatch 0.1.2's.
 """
 
 from __future__ import annotations
@@ -15,12 +17,11 @@ import argparse
 import json
 import os
 import random
-import resource
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from _measure import machine, measure, report, run_child, timed
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -108,68 +109,52 @@ def write_file(
 
 
 def child(variant: str, path: str) -> None:
-    """Runs one variant once and prints {seconds, peak_mb, base_mb, detail} as JSON."""
+    """Runs one variant once (after its imports) and reports its figures."""
     if variant.startswith("json_loads"):
-        base = _rss()
-        start, cpu, children = time.perf_counter(), time.process_time(), _children_cpu()
-        with open(path, "rb") if variant == "json_loads_bytes" else open(path, encoding="utf-8") as handle:
+        with timed() as found, _open(path, variant) as handle:
             for line in handle:
                 json.loads(line)
-        detail = ""
+        report({**found, "detail": ""})
+    elif variant == "langbatch_0_1_2":  # run by that release's own Python (--langbatch-0-1-2)
+        with tempfile.TemporaryDirectory() as data:
+            os.environ.update(OPENAI_API_KEY="sk-not-used", LANGBATCH_DATA_PATH=data)
+            from langbatch.openai import OpenAIChatCompletionBatch as OldBatch
+
+            with timed() as found:
+                OldBatch(path)
+        report({**found, "detail": "LangBatch 0.1.2's constructor (pydantic, a line at a time)"})
+    elif variant == "constructor":
+        with tempfile.TemporaryDirectory() as data:
+            os.environ["OPENAI_API_KEY"] = "sk-not-used"
+            import openai  # noqa: F401 (imported by the first batch of a process: not timed, as for 0.1.2)
+
+            from langbatch_core import FileBatchStorage, OpenAIChatCompletionBatch
+
+            storage = FileBatchStorage(data)
+            with timed() as found:
+                batch = OpenAIChatCompletionBatch(path, storage=storage)
+            assert batch.requests_path.stat().st_size == Path(path).stat().st_size
+        report({**found, "detail": f"{batch.record.request_count} requests validated and copied"})
     else:
         from langbatch_core.requests import validate_file
 
-        base = _rss()
-        start, cpu, children = time.perf_counter(), time.process_time(), _children_cpu()
-        report = validate_file(path, token_sample=64 if variant == "validate_sampled" else 0)
+        with timed() as found:
+            result = validate_file(path, token_sample=64 if variant == "validate_sampled" else 0)
         detail = (
-            f"{report.request_count} requests, {report.error_count} errors, "
-            f"{report.input_tokens:,} input tokens, {len(report.jobs)} job(s)"
+            f"{result.request_count} requests, {result.error_count} errors, "
+            f"{result.input_tokens:,} input tokens, {len(result.jobs)} job(s)"
         )
-    seconds, own = time.perf_counter() - start, time.process_time() - cpu
-    helper = _children_cpu() - children
-    if helper:
-        detail += f"; cpu {own:.3f} s here + {helper:.3f} s in the forked helper"
-    found = {"seconds": seconds, "cpu": own + helper, "peak_mb": _rss(), "base_mb": base, "detail": detail}
-    print(json.dumps(found))
+        report({**found, "detail": detail})
 
 
-def _children_cpu() -> float:
-    """CPU seconds of the waited-for child processes (validate_file forks one for big files)."""
-    times = os.times()
-    return times.children_user + times.children_system
-
-
-def _rss() -> float:
-    """Peak RSS in MB; with a forked child's peak added (a conservative sum: the two share pages)."""
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return (own + resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024
-
-
-def run_child(variant: str, path: Path) -> dict:
-    command = [sys.executable, __file__, "--child", variant, str(path)]
-    out = subprocess.run(command, check=True, capture_output=True, text=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
-
-
-def measure(variants: list[str], path: Path, repeat: int) -> dict[str, dict]:
-    """Best run of each variant; the variants take turns, so a busy spell of the machine hits them all."""
-    runs: dict[str, list[dict]] = {variant: [] for variant in variants}
-    for _ in range(repeat):
-        for variant in variants:
-            runs[variant].append(run_child(variant, path))
-    return {variant: _best(results) for variant, results in runs.items()}
-
-
-def _best(runs: list[dict]) -> dict:
-    best = min(runs, key=lambda run: run["seconds"])
-    return {**best, "cpu": min(run["cpu"] for run in runs), "peak_mb": max(run["peak_mb"] for run in runs)}
+def _open(path: str, variant: str):  # type: ignore[no-untyped-def]
+    return open(path, "rb") if variant == "json_loads_bytes" else open(path, encoding="utf-8")
 
 
 BASELINES = ["json_loads_text", "json_loads_bytes"]
 
 
-def compare(title: str, path: Path, variants: list[str], repeat: int) -> None:
+def compare(title: str, path: Path, variants: list[str], repeat: int, old_python: str | None = None) -> None:
     """Prints each variant's best wall and CPU time as a ratio to each json.loads loop."""
     size_mb = path.stat().st_size / 1e6
     print(f"\n{title}: {path.name}, {size_mb:.1f} MB")
@@ -177,44 +162,63 @@ def compare(title: str, path: Path, variants: list[str], repeat: int) -> None:
         f"{'variant':<18} {'wall s':>7} {'/text':>6} {'/bytes':>7} {'cpu s':>7} {'/text':>6} {'/bytes':>7}"
     )
     print(f"{header} {'peak RSS MB':>12} {'after imports':>14}")
-    results = measure(BASELINES + variants, path, repeat)
+    if old_python:
+        variants = [*variants, "langbatch_0_1_2"]
+
+    def run(variant: str) -> dict:
+        python = old_python if variant == "langbatch_0_1_2" else None
+        return run_child(__file__, variant, str(path), python=python)
+
+    results = measure(BASELINES + variants, run, repeat)
     text, raw = results[BASELINES[0]], results[BASELINES[1]]
     for variant in BASELINES + variants:
-        run = results[variant]
-        wall, cpu = run["seconds"], run["cpu"]
+        found = results[variant]
+        wall, cpu = found["seconds"], found["cpu"]
         print(
             f"{variant:<18} {wall:>7.3f} {wall / text['seconds']:>6.2f} {wall / raw['seconds']:>7.2f} "
-            f"{cpu:>7.3f} {cpu / text['cpu']:>6.2f} {cpu / raw['cpu']:>7.2f} {run['peak_mb']:>12.0f} "
-            f"{run['base_mb']:>14.0f}  {run['detail']}"
+            f"{cpu:>7.3f} {cpu / text['cpu']:>6.2f} {cpu / raw['cpu']:>7.2f} {found['peak_mb']:>12.0f} "
+            f"{found['base_mb']:>14.0f}  {found['detail']}"
         )
+    if old_python:
+        old, new = results["langbatch_0_1_2"]["seconds"], results["constructor"]["seconds"]
+        print(f"constructor vs LangBatch 0.1.2's: {old / new:.1f}x faster (wall)")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="5,000 requests, one run each")
+    parser.add_argument("--repeat", type=int, help="runs of each variant (default 5; --quick: 1)")
+    parser.add_argument(
+        "--langbatch-0-1-2",
+        metavar="PYTHON",
+        help="the Python of a venv with langbatch==0.1.2 installed: adds its constructor as a baseline",
+    )
     parser.add_argument("--child", nargs=2, metavar=("VARIANT", "PATH"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(*args.child)
         return
     count, repeat = (5_000, 1) if args.quick else (50_000, 5)
+    repeat = args.repeat or repeat
+    print(machine())
     with tempfile.TemporaryDirectory(prefix="bench-requests-") as tmp:
         realistic = write_file(Path(tmp) / "chat.jsonl", count, chars=1000)
         compare(
             "Realistic chat requests (json.dumps defaults)",
             realistic,
-            ["validate", "validate_sampled"],
+            ["validate", "constructor", "validate_sampled"],
             repeat,
+            args.langbatch_0_1_2,
         )
         utf8 = write_file(Path(tmp) / "chat-utf8.jsonl", count, chars=1000, ensure_ascii=False)
-        compare("The same, non-ASCII text written as UTF-8", utf8, ["validate"], repeat)
+        compare("The same, non-ASCII text written as UTF-8", utf8, ["validate", "constructor"], repeat)
         plain = write_file(Path(tmp) / "plain.jsonl", count, chars=1400, ascii_only=True)
-        compare("Plain ASCII prompts", plain, ["validate"], repeat)
-    print("\nratios: time / the time of a json.loads loop over the file's lines read as text (/text) or as")
-    print("bytes (/bytes); best of the runs, variants taking turns; cpu = process time, a forked helper's")
-    print("included (steadier on a busy machine). Files of 16 MB or more are validated in two processes")
-    print("(wall time nears the larger share when the second core is free). validate_sampled also loads")
-    print("the o200k tokenizer (~1 s, once per process) for 64 requests.")
+        compare("Plain ASCII prompts", plain, ["validate", "constructor"], repeat)
+    print("\nratios: time / the time of a json.loads loop over the file's lines read as text (/text) or")
+    print("as bytes (/bytes); best of the runs, variants taking turns, each run in a new process timed after")
+    print("its imports; cpu = process time (steadier on a busy machine). constructor: the batch constructor,")
+    print("validation plus the batch's copy of the file in one read. validate_sampled also loads the o200k")
+    print("tokenizer (~1 s, once per process) for 64 requests.")
 
 
 if __name__ == "__main__":

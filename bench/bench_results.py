@@ -3,9 +3,11 @@
     .venv/bin/python bench/bench_results.py            # 50,000 result lines (~180 MB)
     .venv/bin/python bench/bench_results.py --quick    # 5,000 lines
 
-Each variant runs in its own child process (so peak RSS is its own); the best of the runs counts. The file is
-generated into a temporary directory: long chat answers (paragraphs, unicode), 400s, expired and cancelled
-requests in shuffled order, and fields (refusal, tool_calls, cached tokens) that first appear near the end.
+Each variant runs in its own child process (so peak RSS is its own); the best of the runs counts. Also
+times what ``retry()`` and the batch counts read (``read_outcomes``) against a dict per line, as before.
+The file is generated into a temporary directory: long chat answers (paragraphs, unicode), 400s, expired
+and cancelled requests in shuffled order, and fields (refusal, tool_calls, cached tokens) that first
+appear near the end.
 Targets (issue 3): ``load_results`` >= 5x faster than the baseline, peak memory <= 1.5x the file size;
 filtering, sorting and searching the loaded table feel instant.
 """
@@ -14,14 +16,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
-import resource
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from _measure import machine, measure, report, run_child, timed
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -158,42 +159,27 @@ def write_files(directory: Path, count: int, chars: int, unicode_heavy: bool = F
 
 
 def child(variant: str, results: str, requests: str) -> None:
-    """Runs one variant once and prints {seconds, peak_mb, base_mb, rows, detail} as JSON."""
+    """Runs one variant once (after its imports) and reports its figures."""
     import pandas as pd
+
+    from langbatch_core.results import iter_results, load_results, read_outcomes
 
     detail = ""
     if variant == "baseline":
-        base = _rss()
-        start, cpu = time.perf_counter(), time.process_time()
-        raw = pd.read_json(results, lines=True, dtype=False)
-        table = pd.json_normalize(raw.to_dict(orient="records"))
-        seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+        with timed() as found:
+            raw = pd.read_json(results, lines=True, dtype=False)
+            table = pd.json_normalize(raw.to_dict(orient="records"))
+    elif variant == "outcomes_as_dicts":  # what retry() and the counts did before: a dict per line
+        with timed() as found:
+            table = {result.get("custom_id"): result for _, result in iter_results(results)}
+    elif variant == "outcomes":  # what they do now: the typed outcome of each line
+        with timed() as found:
+            table = read_outcomes(results)
     else:
-        from langbatch_core.results import load_results
-
-        base = _rss()
-        start, cpu, children = time.perf_counter(), time.process_time(), _children_cpu()
-        table = load_results(results, requests=requests if variant == "load_with_requests" else None)
-        seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
-        helper = _children_cpu() - children
-        if helper:
-            detail = f"cpu {cpu:.2f} s here + {helper:.2f} s in the forked helper; "
-        cpu += helper
-    peak = _rss() + _child_added(base)  # before the interactions below, which make their own copies
-    if variant != "baseline":
-        detail += _interactions(table)
-    print(
-        json.dumps(
-            {
-                "seconds": seconds,
-                "cpu": cpu,
-                "peak_mb": peak,
-                "base_mb": base,
-                "rows": len(table),
-                "detail": detail,
-            }
-        )
-    )
+        with timed() as found:
+            table = load_results(results, requests=requests if variant == "load_with_requests" else None)
+        detail = _interactions(table)
+    report({**found, "rows": len(table), "detail": detail})
 
 
 def _interactions(table) -> str:  # type: ignore[no-untyped-def]
@@ -218,46 +204,10 @@ def _interactions(table) -> str:  # type: ignore[no-untyped-def]
     return f"{shown}; {counts}; late values kept: cached {late[0]}, refusal {late[1]}, tool_calls {late[2]}"
 
 
-def _rss() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def _children_cpu() -> float:
-    """CPU seconds of the waited-for child processes (load_results forks one for a big file)."""
-    times = os.times()
-    return times.children_user + times.children_system
-
-
-def _child_added(base: float) -> float:
-    """The growth of a forked child's peak RSS over what it inherited (``base``): counted as added memory
-    (it also stands for the Arrow data the child hands over in shared memory)."""
-    child = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    return max(child - base, 0.0)
-
-
-def run_child(variant: str, results: Path, requests: Path) -> dict:
-    command = [sys.executable, __file__, "--child", variant, str(results), str(requests)]
-    out = subprocess.run(command, check=True, capture_output=True, text=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
-
-
-def measure(variants: tuple[str, ...], results: Path, requests: Path, repeat: int) -> dict[str, dict]:
-    """Best run of each variant; the variants take turns, so a busy spell of the machine hits them all."""
-    runs: dict[str, list[dict]] = {variant: [] for variant in variants}
-    for _ in range(repeat):
-        for variant in variants:
-            runs[variant].append(run_child(variant, results, requests))
-    return {variant: _best(found) for variant, found in runs.items()}
-
-
-def _best(runs: list[dict]) -> dict:
-    best = min(runs, key=lambda run: run["seconds"])
-    return {**best, "cpu": min(run["cpu"] for run in runs), "peak_mb": max(run["peak_mb"] for run in runs)}
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="5,000 lines, one run each")
+    parser.add_argument("--repeat", type=int, help="runs of each variant (default 3; --quick: 1)")
     parser.add_argument(
         "--child", nargs=3, metavar=("VARIANT", "RESULTS", "REQUESTS"), help=argparse.SUPPRESS
     )
@@ -266,20 +216,24 @@ def main() -> None:
         child(*args.child)
         return
     count, repeat = (5_000, 1) if args.quick else (50_000, 3)
+    repeat = args.repeat or repeat
+    print(machine())
     with tempfile.TemporaryDirectory(prefix="bench-results-") as tmp:
         results, requests = write_files(Path(tmp), count, chars=3300)
-        compare("Chat results, English answers", results, requests, repeat, variants=VARIANTS)
+        compare("Chat results, English answers", results, requests, repeat, VARIANTS)
         heavy, _ = write_files(Path(tmp), count, chars=3000, unicode_heavy=True)
         compare(
             "Unicode-heavy answers (every answer escaped non-ASCII)", heavy, requests, repeat, VARIANTS[:2]
         )
-    print("\nbest of the runs; cpu = process time, a forked helper's included (steadier on a busy machine).")
-    print("peak RSS is the whole child (plus the growth of load_results' own forked helper, if any)")
-    print("process (Python, pandas, pyarrow included); 'added / file' is the peak growth over the process")
-    print("after imports, divided by the result file's size.")
+        compare("What retry() and the counts read: outcomes", results, requests, repeat, OUTCOMES)
+    print("\nbest of the runs, variants taking turns, each run in a new process timed after its imports;")
+    print("cpu = process time (steadier on a busy machine). peak RSS is the whole child process (Python,")
+    print("pandas, pyarrow included); 'added / file' is the peak growth over the process after imports,")
+    print("divided by the result file's size. outcomes: speed-up over the dict-per-line read.")
 
 
 VARIANTS = ("baseline", "load_results", "load_with_requests")
+OUTCOMES = ("outcomes_as_dicts", "outcomes")
 
 
 def compare(title: str, results: Path, requests: Path, repeat: int, variants: tuple[str, ...]) -> None:
@@ -287,15 +241,19 @@ def compare(title: str, results: Path, requests: Path, repeat: int, variants: tu
     print(f"\n{title}: {results.name}, {size:.1f} MB")
     header = f"{'variant':<20} {'wall s':>7} {'speed-up':>8} {'cpu s':>7} {'speed-up':>8} {'peak RSS MB':>12}"
     print(f"{header} {'after imports':>14} {'added / file':>13}")
-    found = measure(variants, results, requests, repeat)
+
+    def run(variant: str) -> dict:
+        return run_child(__file__, variant, str(results), str(requests))
+
+    found = measure(list(variants), run, repeat)
     baseline = found[variants[0]]
     for variant in variants:
-        run = found[variant]
-        added = (run["peak_mb"] - run["base_mb"]) * 1.048576 / size  # MiB -> MB
+        run_ = found[variant]
+        added = (run_["peak_mb"] - run_["base_mb"]) * 1.048576 / size  # MiB -> MB
         print(
-            f"{variant:<20} {run['seconds']:>7.2f} {baseline['seconds'] / run['seconds']:>7.1f}x "
-            f"{run['cpu']:>7.2f} {baseline['cpu'] / run['cpu']:>7.1f}x {run['peak_mb']:>12.0f} "
-            f"{run['base_mb']:>14.0f} {added:>12.2f}x  {run['rows']:,} rows {run['detail']}"
+            f"{variant:<20} {run_['seconds']:>7.2f} {baseline['seconds'] / run_['seconds']:>7.1f}x "
+            f"{run_['cpu']:>7.2f} {baseline['cpu'] / run_['cpu']:>7.1f}x {run_['peak_mb']:>12.0f} "
+            f"{run_['base_mb']:>14.0f} {added:>12.2f}x  {run_['rows']:,} rows {run_['detail']}"
         )
 
 

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from langbatch_core import results as results_io
-from langbatch_core._batch_rules import aggregate_status, is_retryable
+from langbatch_core._batch_rules import aggregate_status, is_retryable_failure
 from langbatch_core.errors import BatchNotFoundError, BatchStateError, ProviderNotFoundError
 from langbatch_core.requests import iter_requests, validate_file, write_job_files
 from langbatch_core.storage import JobRecord
@@ -205,16 +205,16 @@ class BatchJobs:
         self._merged_succeeded = report.counts.get("succeeded", 0)
         self._merged_failed = report.counts.get("failed", 0)
 
-    def _outcomes(self) -> dict[str, dict[str, Any]]:
+    def _outcomes(self) -> dict[str | None, results_io.Outcome]:
         if not self.results_path.exists():
             return {}
-        return {result.get("custom_id"): result for _, result in results_io.iter_results(self.results_path)}
+        return results_io.read_outcomes(self.results_path)
 
     def _update_counts(self) -> None:
         """One vocabulary for a request's outcome: succeeded; failed (the API answered with an error);
         pending (in a running job); not run (expired, cancelled or lost: never answered)."""
         if self._merged_succeeded is None:
-            outcomes = [results_io.classify(r) for r in self._outcomes().values()]
+            outcomes = [outcome.status for outcome in self._outcomes().values()]
             self._merged_succeeded = outcomes.count("succeeded")
             self._merged_failed = outcomes.count("failed")
         succeeded, failed, pending = self._merged_succeeded, self._merged_failed, 0
@@ -234,8 +234,8 @@ class BatchJobs:
         outcomes = self._outcomes()
         todo = set()
         for request in iter_requests(self.requests_path):
-            result = outcomes.get(request["custom_id"])
-            if result is None or _worth_retrying(result, include_client_errors):
+            outcome = outcomes.get(request["custom_id"])
+            if outcome is None or _worth_retrying(outcome, include_client_errors):
                 todo.add(request["custom_id"])
         return todo
 
@@ -256,8 +256,10 @@ def _lock(handle: Any, wait: bool) -> bool:
     return True
 
 
-def _worth_retrying(result: dict[str, Any], include_client_errors: bool) -> bool:
-    return results_io.classify(result) != "succeeded" and is_retryable(result, include_client_errors)
+def _worth_retrying(outcome: results_io.Outcome, include_client_errors: bool) -> bool:
+    if outcome.status == "succeeded":
+        return False
+    return is_retryable_failure(outcome.status_code, outcome.code, include_client_errors)
 
 
 def _rel(path: Path, batch: BatchJobs) -> str:

@@ -79,8 +79,12 @@ def is_retryable(result: dict[str, Any], include_client_errors: bool = False) ->
     status_code = response.get("status_code") if isinstance(response, dict) else None
     if status_code is not None and status_code < 400 and not result.get("error"):
         return False
-    failure = failure_of(result)
-    if failure["code"] in RETRYABLE_CODES or status_code is None:
+    return is_retryable_failure(status_code, failure_of(result)["code"], include_client_errors)
+
+
+def is_retryable_failure(status_code: int | None, code: Any, include_client_errors: bool = False) -> bool:
+    """``is_retryable`` for a failure given as its HTTP status (None: never answered) and code."""
+    if code in RETRYABLE_CODES or status_code is None:
         return True
     if status_code in (408, 409, 429) or status_code >= 500:
         return True

@@ -42,7 +42,7 @@ class _Part(msgspec.Struct, tag_field="type", **_STRICT):
 
 
 class _Text(_Part, tag="text"):
-    text: str
+    text: msgspec.Raw  # measured, not built, like a string content: must be a string (checked on use)
 
 
 class _Refusal(_Part, tag="refusal"):
@@ -294,7 +294,10 @@ def _parts_units(decode: Callable[[Any], list[Any]], raw: msgspec.Raw) -> tuple[
     for part in parts:
         kind = type(part)
         if kind is _Text:
-            chars += len(part.text)
+            text = part.text
+            if _FIRST_BYTE(text)[0] != _QUOTE:  # only a JSON string starts with a quote
+                return None
+            chars += len(text) - 2
         elif kind is _Image:
             extra += IMAGE_TOKENS
         elif kind is _Refusal:

@@ -67,6 +67,23 @@ def _kind_of(mode: int) -> str:
     return next((name for test, name in kinds if test(mode)), "special file")
 
 
+class CopyingReader:
+    """A binary handle for ``BlockReader`` that also writes every byte read through it to ``out``: the copy
+    of a file made in the pass that reads it."""
+
+    def __init__(self, handle: Any, out: Any) -> None:
+        self.handle, self.out = handle, out
+
+    def readinto(self, view: memoryview) -> int:
+        read = self.handle.readinto(view)
+        if read:
+            self.out.write(view[:read])
+        return read
+
+    def tell(self) -> int:
+        return self.handle.tell()
+
+
 class Block:
     """Whole lines of a file: ``ends[i]`` is the offset in ``data`` of the LF ending line ``first_line + i``
     (the file's last line may have no LF: its end is then ``len(data)``). ``ends`` is found on first use
@@ -90,11 +107,6 @@ class Block:
         self.has_cr, self.valid_utf8 = has_cr, valid_utf8
         self._marks, self._ends = marks, ends
         self.overlong = overlong
-
-    @property
-    def span(self) -> int:
-        """The bytes of the file this block covers."""
-        return self.overlong or len(self.data)
 
     @property
     def ends_with_lf(self) -> bool:
@@ -149,27 +161,17 @@ class BlockReader:
         handle: Any,
         block_size: int | None = None,
         *,
-        stop: int | None = None,  # the file offset to stop reading at (a line start)
-        first_line: int = 1,  # the number of the line at the handle's position
         max_line: int | None = None,  # longer lines are skipped, yielded as overlong (default MAX_LINE_BYTES)
     ) -> None:
         self.max_line = max_line or MAX_LINE_BYTES
         # a block never holds a whole line longer than max_line: such a line fills the buffer first
         self.handle, self.block_size = handle, min(block_size or BLOCK_SIZE, self.max_line + 1)
-        self.left = None if stop is None else stop - handle.tell()
+        self._read = handle.readinto
         self.bom = False
-        self.next_line = first_line  # after the last block: the number of lines read + first_line
-
-    def _read(self, view: memoryview) -> int:
-        if self.left is None:
-            return self.handle.readinto(view)
-        read = self.handle.readinto(view[: self.left])
-        self.left -= read
-        return read
 
     def __iter__(self) -> Iterator[Block]:
         buf = bytearray(self.block_size)
-        filled, line, first = 0, self.next_line, self.handle.tell() == 0  # first: BOM check
+        filled, line, first = 0, 1, self.handle.tell() == 0  # first: BOM check
         is_lf = np.empty(len(buf), dtype=bool)  # reused: a fresh array per block costs page faults
         while True:
             view = memoryview(buf)
@@ -181,7 +183,6 @@ class BlockReader:
                 if start < end:
                     data = view[start:end]
                     yield Block(line, data, 1, buf.find(b"\r", start, end) != -1, is_utf8(buf, data))
-                    self.next_line = line + 1
                 return
             cut = buf.rfind(b"\n", start, end) + 1
             if cut:
@@ -195,14 +196,12 @@ class BlockReader:
                 yield Block(line, data, count, has_cr, is_utf8(buf, data), marks)
                 del data, marks  # no live export may remain when the buffer grows
                 line += count
-                self.next_line = line
             filled = end - cut
             if filled == len(buf) and filled > self.max_line:  # a line too long to keep: skip it
                 length, filled = self._skip_line(buf, filled)
                 first = False
                 yield Block(line, memoryview(b""), 1, False, True, ends=[0], overlong=length)
                 line += 1
-                self.next_line = line
             elif filled == len(buf):  # one line fills the buffer: continue in a bigger new one
                 buf = buf + bytearray(min(len(buf), self.max_line + 1 - len(buf)))
                 is_lf = np.empty(len(buf), dtype=bool)

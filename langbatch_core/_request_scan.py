@@ -15,7 +15,6 @@ Each block of whole lines goes through three steps:
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -90,20 +89,13 @@ class Scan:
 
     # -------------------------------------------------------------------------------------- per block
 
-    def scan(self, reader: BlockReader, close: bool = True) -> None:
-        """Scans the reader's blocks; ``close=False``: more blocks follow (the open job stays open)."""
+    def scan(self, reader: BlockReader) -> None:
+        """Scans every block of the reader (the whole file)."""
         for whole in reader:
-            self.scan_whole(whole)
-        if close:
-            self._close_job()
-        self.bom = self.bom or reader.bom
-
-    def scan_whole(self, whole: Block) -> None:
-        for block in self._split_first_line(whole):
-            self._scan_block(block)
-
-    def close(self) -> None:
+            for block in self._split_first_line(whole):
+                self._scan_block(block)
         self._close_job()
+        self.bom = reader.bom
 
     def _split_first_line(self, block: Block) -> tuple[Block, ...]:
         """Until the endpoint is known (it is the first request's url), the block's first line alone."""
@@ -112,12 +104,24 @@ class Scan:
         return block.split_first_line()
 
     def _scan_block(self, block: Block) -> None:
-        facts, sizes = self.block_facts(block)
-        self.tally_block(block.first_line, len(block.data), block.ends_with_lf, facts, sizes, lambda: block)
+        """Steps 1 to 3 for one block; a block decoded in one call that fits the open job is tallied column
+        by column, any other line by line (with the job-file size of each line)."""
+        facts, sizes = self._facts(block)
+        if sizes is None:
+            if self._fits(len(facts), len(block.data)):
+                if self.sample_left:
+                    self._sample(block, facts)
+                size = len(block.data) + (not block.ends_with_lf)
+                self._tally_fitting(block.first_line, size, fact_columns(facts))
+                return
+            sizes = _sizes(block.ends)
+        if self.sample_left:
+            self._sample(block, facts)
+        self._tally(block.first_line, sizes, facts)
 
-    def block_facts(self, block: Block) -> tuple[list[Any], list[int] | None]:
-        """Step 1 (no tally state used): the facts of each line, and the job-file sizes of the lines when
-        they were read one by one (None: a block decoded in one call)."""
+    def _facts(self, block: Block) -> tuple[list[Any], list[int] | None]:
+        """Step 1: the facts of each line, and the job-file sizes of the lines when they were read one by
+        one (None: a block decoded in one call)."""
         if block.overlong:
             message = (
                 f"The line is {block.overlong:,} bytes long, more than the {self.max_line:,} a request may "
@@ -130,32 +134,6 @@ class Scan:
             sizes, facts = self._line_facts(block)
             return facts, sizes
         return facts, None
-
-    def tally_block(
-        self,
-        first_line: int,
-        length: int,
-        ends_with_lf: bool,
-        facts: list[Any] | Callable[[], list[Any]],
-        sizes: list[int] | None,
-        get_block: Callable[[], Block],
-        columns: tuple[Any, ...] | None = None,
-    ) -> None:
-        """Steps 2 and 3 for a block of ``length`` bytes whose facts are known (``get_block``: its data,
-        needed only to sample or to plan line by line). ``columns``: the facts as ``fact_columns`` gives
-        them, when at hand; ``facts`` may then be a function that gives them (as rows) when needed."""
-        if sizes is None:
-            columns = columns or fact_columns(_rows(facts))
-            if self._fits(len(columns[0]), length):
-                if self.sample_left:
-                    self._sample(get_block(), _rows(facts))
-                self._tally_fitting(first_line, length + (not ends_with_lf), columns)
-                return
-            sizes = _sizes(get_block().ends)
-        facts = _rows(facts)
-        if self.sample_left:
-            self._sample(get_block(), facts)
-        self._tally(first_line, sizes, facts)
 
     def _fits(self, count: int, size: int) -> bool:
         """Whether a whole chat block joins the open job without breaking a limit (no per-line planning)."""
@@ -461,10 +439,6 @@ def fact_columns(facts: list[Any]) -> tuple[Any, ...]:
     ids, _, models, units, extra, ceilings, inputs = zip(*facts, strict=True)
     model = models[0]
     return ids, model if models.count(model) == len(models) else models, units, extra, ceilings, inputs
-
-
-def _rows(facts: list[Any] | Callable[[], list[Any]]) -> list[Any]:
-    return facts() if callable(facts) else facts
 
 
 def _sizes(ends: list[int]) -> list[int]:

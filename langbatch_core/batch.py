@@ -82,14 +82,11 @@ class Batch(BatchResults):
         name: str | None = None,
     ) -> None:
         self._attach(storage, connection or _connection_of(client), client)
-        provider = self.provider
-        report = validate_file(
-            file, endpoint=self.endpoint, limits=provider.limits, capabilities=provider.capabilities
-        )
-        report.raise_for_errors()
+        batch_id = f"lb_{uuid.uuid4().hex}"
+        report = self._validate_and_copy(file, self.storage.batch_dir(batch_id))
         endpoint = report.endpoint or self.endpoint or ""
         self.record = BatchRecord(
-            id=f"lb_{uuid.uuid4().hex}",
+            id=batch_id,
             endpoint=endpoint,
             kind=_kind_for(endpoint, type(self)).__name__,
             name=name,
@@ -101,14 +98,32 @@ class Batch(BatchResults):
             estimated_cost_usd=pricing.connection_cost(self.connection.kind, report.estimated_cost_usd),
         )
         self.validation = report
+
+    def _validate_and_copy(self, file: str | os.PathLike[str], directory: Path) -> ValidationReport:
+        """Validates ``file`` while copying it to ``<directory>/requests.jsonl`` (one read); an invalid file
+        leaves no directory and no copy behind (InvalidRequestsError)."""
+        provider = self.provider
         try:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            _copy_atomic(Path(file), self.requests_path)
+            directory.mkdir(parents=True, exist_ok=True)
+            try:
+                report = validate_file(
+                    file,
+                    endpoint=self.endpoint,
+                    limits=provider.limits,
+                    capabilities=provider.capabilities,
+                    copy_to=directory / "requests.jsonl",
+                )
+                report.raise_for_errors()
+            except (InvalidRequestsError, StorageError):
+                with contextlib.suppress(OSError):
+                    directory.rmdir()
+                raise
         except OSError as exc:
             raise StorageError(
-                f"Cannot write the batch's files in {self.directory} ({exc.strerror or exc}): point "
+                f"Cannot write the batch's files in {directory} ({exc.strerror or exc}): point "
                 "LANGBATCH_DATA_DIR (or the storage's data_dir) at a folder you can write to."
             ) from exc
+        return report
 
     def _attach(self, storage: BatchStorage | None, connection: Connection, client: Any) -> None:
         self.storage = storage if storage is not None else default_storage()
@@ -497,16 +512,6 @@ def _connection_of(client: Any) -> Connection:
     if isinstance(client, openai.AzureOpenAI):
         return Connection("azure", base_url=str(client.base_url), api_key_env=None)
     return Connection("compatible", base_url=str(client.base_url))
-
-
-def _copy_atomic(source: Path, target: Path) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    os.close(fd)
-    try:
-        shutil.copyfile(source, tmp)
-        os.replace(tmp, target)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
 
 
 def _check_create_arguments(kind: str, requests: Any, request_kwargs: Any) -> None:

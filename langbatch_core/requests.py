@@ -16,7 +16,8 @@ refused. ``capabilities`` adds what the connection's model refuses (``Provider.c
 Speed: chat lines are decoded a block at a time by a typed msgspec decoder (``_request_fast``,
 ``_request_scan``); only lines it rejects go through the detailed checker (``_request_rules``) that names
 each problem. Memory stays bounded: one block of lines and the set of custom_ids, never the whole file as
-Python objects.
+Python objects. One process, one pass: ``copy_to`` writes the copy a batch keeps from the very blocks the
+check reads, so the file is never read twice.
 """
 
 from __future__ import annotations
@@ -27,11 +28,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from langbatch_core._request_parallel import scan_file
 from langbatch_core._request_reader import (
     BOM,
     MAX_LINE_BYTES,
     BlockReader,
+    CopyingReader,
     JSONError,
     open_regular,
     read_json,
@@ -39,7 +40,7 @@ from langbatch_core._request_reader import (
 from langbatch_core._request_report import Capabilities, Issue, JobPlan, Limits, ValidationReport
 from langbatch_core._request_rules import ENDPOINTS
 from langbatch_core._request_scan import Scan
-from langbatch_core.errors import InvalidRequestsError
+from langbatch_core.errors import InvalidRequestsError, StorageError
 
 __all__ = [
     "BOM",
@@ -70,14 +71,18 @@ def validate_file(
     token_sample: int = 0,
     capabilities: Capabilities | None = None,
     max_line_bytes: int = MAX_LINE_BYTES,
+    copy_to: str | os.PathLike[str] | None = None,
 ) -> ValidationReport:
     """Checks a request file line by line and reports every problem, the estimate and the split plan.
 
     ``endpoint`` is the batch's endpoint (default: the url of the first request). ``token_sample`` counts
     that many requests exactly with an offline tokenizer to calibrate the token estimate (see ``tokens``).
     ``capabilities`` (a provider's ``capabilities``) also reports what the connection's model refuses; a line
-    longer than ``max_line_bytes`` is reported (``line_too_long``) and skipped unread.
-    InvalidRequestsError when the path is not a readable regular file.
+    longer than ``max_line_bytes`` is reported (``line_too_long``) and skipped unread. ``copy_to``: a path
+    that gets a byte-for-byte copy of a valid file, written while the file is checked (one read) into a
+    temporary file beside it and renamed when the file has no error; nothing is left there otherwise
+    (StorageError when it cannot be written). InvalidRequestsError when the path is not a readable regular
+    file.
 
         report = validate_file("requests.jsonl", endpoint="/v1/chat/completions")
     """
@@ -88,9 +93,42 @@ def validate_file(
     path = Path(path)
     scan = Scan(path, endpoint, limits or Limits(), max_issues, token_sample, capabilities, max_line_bytes)
     with open_regular(path) as handle:
-        scan_file(scan, handle)
-        size = os.fstat(handle.fileno()).st_size
-    return scan.report(size)
+        if copy_to is None:
+            scan.scan(BlockReader(handle, max_line=max_line_bytes))
+            return scan.report(os.fstat(handle.fileno()).st_size)
+        try:
+            with _Staged(Path(copy_to)) as copy:
+                scan.scan(BlockReader(CopyingReader(handle, copy.handle), max_line=max_line_bytes))
+                report = scan.report(os.fstat(handle.fileno()).st_size)
+                if report.ok:
+                    copy.commit()
+        except OSError as exc:
+            raise StorageError(
+                f"Cannot write the copy of the request file to {copy_to} ({exc.strerror or exc}): check that "
+                "its folder exists, is writable and has room."
+            ) from exc
+    return report
+
+
+class _Staged:
+    """A new file for ``target``, written as a temporary file beside it: ``commit()`` renames it onto
+    ``target``; leaving the ``with`` without a commit (an error, an invalid file) removes it."""
+
+    def __init__(self, target: Path) -> None:
+        self.target = target
+        fd, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+        self.handle, self.temp = os.fdopen(fd, "wb"), Path(temp)
+
+    def commit(self) -> None:
+        self.handle.close()
+        os.replace(self.temp, self.target)
+
+    def __enter__(self) -> _Staged:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.handle.close()
+        self.temp.unlink(missing_ok=True)
 
 
 def sample_file(kind: str = "chat") -> Path:
@@ -152,16 +190,11 @@ def write_job_files(
     lines = _clean_lines(path)
     pending = next(lines, None)
     for job, target in zip(ordered, targets, strict=True):
-        fd, temp = tempfile.mkstemp(dir=out, prefix=f".{target.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                while pending is not None and pending[0] <= job.last_line:
-                    if pending[0] >= job.first_line:
-                        handle.write(pending[1])
-                        handle.write(b"\n")
-                    pending = next(lines, None)
-            os.replace(temp, target)
-        except BaseException:
-            Path(temp).unlink(missing_ok=True)
-            raise
+        with _Staged(target) as staged:
+            while pending is not None and pending[0] <= job.last_line:
+                if pending[0] >= job.first_line:
+                    staged.handle.write(pending[1])
+                    staged.handle.write(b"\n")
+                pending = next(lines, None)
+            staged.commit()
     return targets

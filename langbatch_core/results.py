@@ -20,7 +20,7 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 import orjson
@@ -28,7 +28,6 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from langbatch_core._request_parallel import can_fork, fork_call, join_call
 from langbatch_core._request_reader import BlockReader
 from langbatch_core._result_export import export_results
 from langbatch_core._result_rows import Columns, loads_object, request_prompts, status_of
@@ -37,20 +36,18 @@ from langbatch_core.errors import ResultsError
 __all__ = [
     "STATUSES",
     "MergeReport",
+    "Outcome",
     "classify",
     "export_results",
     "iter_results",
     "load_results",
     "merge_results",
+    "read_outcomes",
     "read_result_line",
 ]
 
 STATUSES = ("succeeded", "failed", "expired", "cancelled", "missing")
 BLOCK_SIZE = 4 * 1024 * 1024  # result lines are decoded a block at a time
-PARALLEL_MIN_BYTES = 32 * 1024 * 1024  # a single result file this big is read in two processes
-_PARENT_SHARE = 0.52  # of the file, read here (the child also writes its rows out for this process)
-_PARENT_SHARE_WITH_REQUESTS = 0.38  # this process also reads the request file meanwhile
-_SHARED_DIR = "/dev/shm" if os.path.isdir("/dev/shm") else None  # memory, not disk, between processes
 MAX_LISTED = 100  # garbled lines / unknown ids listed in reports and table attrs (all are counted)
 PathLike = str | os.PathLike[str]
 
@@ -80,16 +77,14 @@ def _lines(path: PathLike) -> Iterator[tuple[int, memoryview]]:
                 yield line, raw
 
 
-def _blocks(path: PathLike, start: int = 0, stop: int | None = None) -> Iterator[tuple[int, memoryview]]:
-    """(number of lines, block of whole lines) over a file, or its bytes [start, stop) (``start`` at a line
-    start); blocks are views into one reused buffer."""
+def _blocks(path: PathLike) -> Iterator[tuple[int, memoryview]]:
+    """(number of lines, block of whole lines) over a file; blocks are views into one reused buffer."""
     try:
         handle = Path(path).open("rb", buffering=0)  # noqa: SIM115 (closed by the with below)
     except OSError as exc:
         raise ResultsError(f"Cannot read the result file {path}: {exc.strerror}; check the path.") from exc
     with handle:
-        handle.seek(start)
-        for block in BlockReader(handle, BLOCK_SIZE, stop=stop):
+        for block in BlockReader(handle, BLOCK_SIZE):
             yield block.count, block.data
 
 
@@ -112,10 +107,14 @@ def iter_results(path: PathLike) -> Iterator[tuple[int, dict[str, Any]]]:
         else:
             garbled.append(line)
     if garbled:
-        raise ResultsError(
-            f"{path}: {len(garbled)} line(s) are not JSON result objects (lines "
-            f"{_list(garbled)}); the provider's file is damaged: download it again."
-        )
+        raise _garbled_error(path, garbled)
+
+
+def _garbled_error(path: PathLike, garbled: list[int]) -> ResultsError:
+    return ResultsError(
+        f"{path}: {len(garbled)} line(s) are not JSON result objects (lines "
+        f"{_list(garbled)}); the provider's file is damaged: download it again."
+    )
 
 
 def _list(numbers: Sequence[Any]) -> str:
@@ -139,36 +138,103 @@ def read_result_line(path: PathLike, line: int) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------------- merge
 
 
-class _OutcomeResponse(msgspec.Struct):
-    status_code: int | None = None
+class Outcome(NamedTuple):
+    """What a result line says, in brief: enough to count outcomes and to pick what to retry."""
+
+    custom_id: str | None
+    status: str  # succeeded | failed | expired | cancelled
+    status_code: int | None
+    code: str | None  # the failure's code: the line's error.code, else the API error's code or type
 
 
-class _OutcomeError(msgspec.Struct):
+class _OutcomeError(msgspec.Struct, gc=False):
     code: str | None = None
+    type: str | None = None
 
 
-class _Outcome(msgspec.Struct):
+class _OutcomeBody(msgspec.Struct, gc=False):
+    error: _OutcomeError | None = None
+
+
+class _OutcomeResponse(msgspec.Struct, gc=False):
+    status_code: int | None = None
+    body: _OutcomeBody | None = None
+
+
+class _Outcome(msgspec.Struct, gc=False):
     custom_id: str | None = None
     response: _OutcomeResponse | None = None
     error: _OutcomeError | None = None
 
 
 _decode_outcome = msgspec.json.Decoder(_Outcome).decode
+_decode_outcome_lines = msgspec.json.Decoder(_Outcome).decode_lines
 
 
-def _outcome(raw: Any) -> tuple[str | None, str] | None:
-    """(custom_id, status) of a result line, or None when it is not a result object."""
+def _outcome(raw: Any) -> Outcome | None:
+    """The outcome of a result line, or None when it is not a result object."""
     try:
-        item = _decode_outcome(raw)
+        return _typed_outcome(_decode_outcome(raw))
     except (msgspec.DecodeError, msgspec.ValidationError):
         result = loads_object(raw)
-        if result is None:
-            return None
-        custom_id = result.get("custom_id")
-        return (None if custom_id is None else str(custom_id)), classify(result)
-    if item.response is not None:
-        return item.custom_id, status_of(item.response.status_code, None, True)
-    return item.custom_id, status_of(None, item.error.code if item.error else None, False)
+        return None if result is None else _dict_outcome(result)
+
+
+def _typed_outcome(item: _Outcome) -> Outcome:
+    response, error = item.response, item.error
+    api_error = response.body.error if response is not None and response.body is not None else None
+    code = (error.code if error else None) or (api_error.code or api_error.type if api_error else None)
+    if response is not None:
+        status_code = response.status_code
+        return Outcome(item.custom_id, status_of(status_code, None, True), status_code, code)
+    return Outcome(item.custom_id, status_of(None, error.code if error else None, False), None, code)
+
+
+def _dict_outcome(result: dict[str, Any]) -> Outcome:
+    """The outcome of a line the typed decode refused (odd types), read with ``dict.get``."""
+    custom_id, response = result.get("custom_id"), result.get("response")
+    response = response if isinstance(response, dict) else {}
+    error, body = _object(result.get("error")), _object(response.get("body"))
+    api_error = _object(body.get("error"))
+    code = error.get("code") or api_error.get("code") or api_error.get("type")
+    status_code = response.get("status_code")
+    return Outcome(
+        None if custom_id is None else str(custom_id),
+        classify(result),
+        status_code if isinstance(status_code, int) else None,
+        code if isinstance(code, str) else None,
+    )
+
+
+def _object(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def read_outcomes(path: PathLike) -> dict[str | None, Outcome]:
+    """custom_id -> ``Outcome`` of each result line of ``path`` (a later line for an id wins).
+
+    A typed decode of a block of lines at a time: no dict, no answer text is built per line. Lines that
+    are not result objects are raised together as one ``ResultsError`` (as ``iter_results`` does).
+
+        counts = collections.Counter(o.status for o in read_outcomes("results.jsonl").values())
+    """
+    found: dict[str | None, Outcome] = {}
+    garbled: list[int] = []
+    first_line = 1
+    for lines, block in _blocks(path):
+        try:
+            found.update((o.custom_id, o) for o in map(_typed_outcome, _decode_outcome_lines(block)))
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            for offset, raw in enumerate(bytes(block).split(b"\n")):
+                outcome = _outcome(raw) if raw.strip() else False
+                if outcome is None:
+                    garbled.append(first_line + offset)
+                elif outcome:
+                    found[outcome.custom_id] = outcome
+        first_line += lines
+    if garbled:
+        raise _garbled_error(path, garbled)
+    return found
 
 
 @dataclass
@@ -225,13 +291,13 @@ def _consider(
     raw: Any,
 ) -> None:
     outcome = _outcome(raw)
-    if outcome is None or outcome[0] is None:
+    if outcome is None or outcome.custom_id is None:
         why = "not a JSON result object" if outcome is None else "no custom_id"
         report.bad_count += 1
         if len(report.bad_lines) < MAX_LISTED:
             report.bad_lines.append((name, line, why))
         return
-    custom_id, status = outcome
+    custom_id, status = outcome.custom_id, outcome.status
     if custom_ids is not None and custom_id not in custom_ids:
         report.unknown_count += 1
         if len(report.unknown) < MAX_LISTED:
@@ -259,7 +325,7 @@ def _write_chosen(paths: Sequence[PathLike], keep: list[set[int]], out: Path, re
                     if line in lines:
                         handle.write(raw)
                         handle.write(b"\n")
-                        status = _outcome(raw)[1]  # type: ignore[index]
+                        status = _outcome(raw).status  # type: ignore[union-attr]
                         report.counts[status] = report.counts.get(status, 0) + 1
                         report.written += 1
         os.replace(temp, out)
@@ -285,121 +351,40 @@ def load_results(paths: PathLike | Sequence[PathLike], requests: PathLike | None
     """
     files = [paths] if isinstance(paths, str | os.PathLike) else list(paths)
     attrs: dict[str, Any] = {"garbled_lines": [], "garbled_count": 0}
-    table, prompts = _read_results(files, attrs, Path(requests) if requests is not None else None)
+    table = _read_results(files, attrs)
     if len(files) > 1 or _has_duplicates(table):
         keep = _winners(table)
         if len(keep) < table.num_rows:
             table = table.take(pa.array(keep, type=pa.int64()))
     if requests is not None:
-        table = _with_requests(table, Path(requests), attrs, prompts)
+        table = _with_requests(table, Path(requests), attrs)
     frame = _to_pandas(table)
     frame.attrs.update(attrs)
     return frame
 
 
-def _read_results(
-    files: list[PathLike], attrs: dict[str, Any], requests: Path | None = None
-) -> tuple[pa.Table, tuple[pa.Array, pa.Array] | None]:
-    """Every result line of ``files`` as one arrow table (garbled lines counted in ``attrs``), and the
-    requests' (custom_ids, prompts) when read meanwhile.
-
-    One big file is read in two processes: a forked child decodes the second part into arrow columns
-    while this process decodes the first part and then reads ``requests``."""
-    if len(files) == 1:
-        size = _size(files[0])
-        if can_fork(size, PARALLEL_MIN_BYTES):
-            return _read_in_two(files[0], size, attrs, requests)
+def _read_results(files: list[PathLike], attrs: dict[str, Any]) -> pa.Table:
+    """Every result line of ``files`` as one arrow table (garbled lines counted in ``attrs``)."""
     columns, garbled = Columns(), attrs["garbled_lines"]
     for path in files:
         _read_part(path, columns, attrs, garbled)
-    return columns.table(), None
+    return columns.table()
 
 
-def _size(path: PathLike) -> int:
-    try:
-        return os.stat(path).st_size
-    except OSError:
-        return 0  # the reader names the problem
-
-
-def _read_part(
-    path: PathLike,
-    columns: Columns,
-    attrs: dict[str, Any],
-    garbled: list,
-    start: int = 0,
-    stop: int | None = None,
-    first_line: int = 1,
-) -> int:
-    """Adds the rows of the lines of ``path`` in bytes [start, stop) to ``columns``; their line numbers
-    count from ``first_line`` at ``start``. Returns the number of the last line read."""
+def _read_part(path: PathLike, columns: Columns, attrs: dict[str, Any], garbled: list) -> None:
+    """Adds the rows of the lines of ``path`` to ``columns``."""
     collecting = gc.isenabled()
     gc.disable()  # millions of short-lived objects, no cycles: the collector would only walk them
     try:
-        for lines, block in _blocks(path, start, stop):
+        first_line = 1
+        for lines, block in _blocks(path):
             bad = columns.add_block(block, first_line, lines)
             first_line += lines
             attrs["garbled_count"] += len(bad)
             garbled += [(str(path), number) for number in bad[: MAX_LISTED - len(garbled)]]
-        return first_line - 1
     finally:
         if collecting:
             gc.enable()
-
-
-def _read_in_two(
-    path: PathLike, size: int, attrs: dict[str, Any], requests: Path | None
-) -> tuple[pa.Table, tuple[pa.Array, pa.Array] | None]:
-    share = _PARENT_SHARE_WITH_REQUESTS if requests else _PARENT_SHARE
-    cut = _line_start_after(path, int(size * share))
-    fd, shared = tempfile.mkstemp(prefix="langbatch-results-", suffix=".arrow", dir=_SHARED_DIR)
-    os.close(fd)
-    try:
-        child = fork_call(_read_rest, path, cut, shared)
-        try:
-            columns, garbled = Columns(), attrs["garbled_lines"]
-            lines = _read_part(path, columns, attrs, garbled, 0, cut)
-            prompts = _request_columns(requests) if requests is not None else None
-        finally:
-            rest = join_call(child)
-        if rest is None:  # the child failed: the rest here
-            _read_part(path, columns, attrs, garbled, cut, first_line=lines + 1)
-            return columns.table(), prompts
-        with pa.memory_map(shared) as source:  # no copy: the table's buffers stay mapped
-            table = pa.ipc.open_file(source).read_all()
-    finally:
-        os.unlink(shared)
-    child_garbled, child_count = rest
-    attrs["garbled_count"] += child_count
-    garbled += [(name, number + lines) for name, number in child_garbled[: MAX_LISTED - len(garbled)]]
-    return pa.concat_tables([columns.table(), _shift_lines(table, lines)]), prompts
-
-
-def _read_rest(path: PathLike, start: int, shared: str) -> tuple[list, int]:
-    """The child's part: the rows of the lines from ``start`` on (numbered from 1) written to ``shared`` as
-    an Arrow IPC file; returns (garbled lines, their count)."""
-    columns, attrs = Columns(), {"garbled_count": 0}
-    garbled: list = []
-    _read_part(path, columns, attrs, garbled, start)
-    table = columns.table()
-    with pa.OSFile(shared, "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
-        writer.write_table(table)
-    return garbled, attrs["garbled_count"]
-
-
-def _line_start_after(path: PathLike, offset: int) -> int:
-    """The offset of the first line that starts after ``offset`` (the file's size when none does)."""
-    with Path(path).open("rb") as handle:
-        handle.seek(offset)
-        handle.readline()
-        return handle.tell()
-
-
-def _shift_lines(table: pa.Table, shift: int) -> pa.Table:
-    if not shift:
-        return table
-    index = table.schema.get_field_index("line")
-    return table.set_column(index, "line", pc.add(table.column("line"), shift))
 
 
 def _has_duplicates(table: pa.Table) -> bool:
@@ -426,12 +411,9 @@ def _request_columns(requests: Path) -> tuple[pa.Array, pa.Array]:
     return pa.array(ids, type=pa.large_string()), pa.array(prompts, type=pa.large_string())
 
 
-def _with_requests(
-    table: pa.Table, requests: Path, attrs: dict[str, Any], read: tuple[pa.Array, pa.Array] | None
-) -> pa.Table:
-    """Adds the prompt column and a ``missing`` row per request without result (no copy of the results);
-    ``read``: the requests' custom_ids and prompts when already read."""
-    all_ids, all_prompts = read if read is not None else _request_columns(requests)
+def _with_requests(table: pa.Table, requests: Path, attrs: dict[str, Any]) -> pa.Table:
+    """Adds the prompt column and a ``missing`` row per request without result (no copy of the results)."""
+    all_ids, all_prompts = _request_columns(requests)
     request_ids, prompts = all_ids, all_prompts
     if pc.count_distinct(all_ids, mode="all").as_py() != len(all_ids):
         last = {custom_id: row for row, custom_id in enumerate(all_ids.to_pylist())}  # the last wins

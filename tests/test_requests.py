@@ -10,8 +10,9 @@ import pytest
 from support.data_requests import chat_request, embedding_request, write_lines
 from support.fixtures import EXAMPLES
 
+from langbatch_core import _request_reader
 from langbatch_core.errors import InvalidRequestsError
-from langbatch_core.requests import ENDPOINTS, Issue, validate_file
+from langbatch_core.requests import ENDPOINTS, Issue, Limits, validate_file
 
 
 def good(index: int = 1, **body) -> dict:
@@ -362,3 +363,48 @@ def test_a_line_nested_too_deeply_to_parse_is_reported_on_its_line(tmp_path):
     path.write_text(good + "\n" + "[" * 100_000 + "]" * 100_000 + "\n")
     report = validate_file(path)
     assert [(i.line, i.code) for i in report.issues if i.severity == "error"] == [(2, "invalid_json")]
+
+
+def messy_file(path: Path, count: int = 120) -> Path:
+    """Valid requests with problems spread through the file: bad JSON, bad UTF-8, duplicates (near and far),
+    a second model, a late unknown key, CRLF lines, blank lines, non-ASCII, a line longer than a block."""
+    lines = [
+        json.dumps(chat_request(f"r-{i}", f"prompt {i} " + "x" * 150, max_tokens=8)).encode()
+        for i in range(count)
+    ]
+    lines[5] = b"{not json"
+    lines[count - 10] = b"{also not json"
+    lines[count - 20] = json.dumps(chat_request("r-3", "same id as line 4, far later")).encode()
+    lines[count - 19] = json.dumps(chat_request("r-100", "same id as a later line")).encode()
+    lines[count - 30] = json.dumps(chat_request("r-x", "other model", model="gpt-4o")).encode()
+    late = chat_request("r-late", "late key")
+    late["metadata"] = {"a": 1}
+    lines[count - 5] = json.dumps(late).encode()
+    lines[count - 7] = lines[count - 7].replace(b"prompt", b"\xff\xfeprompt")
+    lines[count - 15] = json.dumps(chat_request("r-u", "Привет, 東京 — café"), ensure_ascii=False).encode()
+    lines[count - 45] = json.dumps(chat_request("r-long", "y" * 6000)).encode()
+    lines[count - 40] += b"\r"
+    lines[count - 41] += b"\r"
+    lines.insert(count - 50, b"")
+    lines.insert(10, b"   ")
+    path.write_bytes(b"\xef\xbb\xbf" + b"\n".join(lines) + b"\n")
+    return path
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{}, {"token_sample": 150}, {"limits": Limits(max_requests=7, max_bytes=9_000)}],
+)
+def test_the_report_does_not_depend_on_where_blocks_end(tmp_path, monkeypatch, kwargs):
+    source = messy_file(tmp_path / "messy.jsonl")
+    whole = validate_file(source, **kwargs).to_dict()  # one block
+    monkeypatch.setattr(_request_reader, "BLOCK_SIZE", 2048)  # dozens, and a line longer than one
+    blocks = validate_file(source, **kwargs).to_dict()
+
+    def by_line(report: dict) -> dict:  # issues of one block are listed by kind, then by line
+        return {**report, "issues": sorted(report["issues"], key=lambda i: (i["line"] or 0, i["code"]))}
+
+    assert by_line(blocks) == by_line(whole)
+    found = {(issue.line, issue.code) for issue in validate_file(source).issues}
+    assert {(103, "duplicate_custom_id"), (93, "multiple_models"), (1, "bom"), (6, "invalid_json")} <= found
+    assert {"not_utf8", "crlf", "blank_line"} <= {code for _, code in found}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 
+import pandas as pd
 import pytest
 from support.data_requests import chat_request, embedding_request, write_lines
 from support.data_results import (
@@ -271,3 +272,40 @@ def test_line_numbers_survive_blank_lines_bom_crlf_and_small_blocks(tmp_path, mo
     assert list(table["line"]) == [1, 3, 4, 5, 7, 8, 9, 10]
     assert table["answer"].str.len().tolist() == [50 if i % 3 else 2000 for i in range(1, 9)]
     assert read_result_line(path, 7)["custom_id"] == "r-5"
+
+
+def messy_results(path, count=80):
+    """Results with garbled and blank lines, fields that first appear late (refusal, tool calls), unicode
+    answers, a repeated custom_id (a later failure after a success), and a result for an unknown id."""
+    items = [success(f"r-{i}", f"answer {i} — “quoted” 東京 " + "x" * 200) for i in range(count)]
+    items[3] = "{garbled"
+    items[count - 6] = "not json at all"
+    items[count - 4] = success("r-late", None, refusal="I can't help with that.")
+    items[count - 3] = success("r-tool", None, tool_calls=[{"id": "c1", "type": "function"}])
+    items[count - 2] = never_run("r-5")  # r-5 succeeded earlier: the success stays
+    items[count - 1] = success("r-unknown", "no request has this id")
+    items.insert(count // 3, "")
+    return write_jsonl(path, items)
+
+
+def test_a_messy_file_in_small_blocks_is_the_table_of_one_block(tmp_path, monkeypatch):
+    from langbatch_core import results as module
+
+    source = messy_results(tmp_path / "results.jsonl")
+    requests = [chat_request(f"r-{i}", f"question {i}") for i in range(90)]
+    requests.append(chat_request("r-7", "a second request with id r-7: its prompt wins"))
+    request_file = write_jsonl(tmp_path / "requests.jsonl", requests)
+    whole = load_results(source, requests=request_file)
+    monkeypatch.setattr(module, "BLOCK_SIZE", 4096)
+    table = load_results(source, requests=request_file)
+    pd.testing.assert_frame_equal(table, whole)
+    assert table.attrs == whole.attrs
+    assert table.attrs["garbled_count"] == 2
+    assert [line for _, line in table.attrs["garbled_lines"]] == [4, 76]
+    assert table.attrs["unknown_custom_ids"] == ["r-late", "r-tool", "r-unknown"]
+    by_id = table.set_index("custom_id")
+    assert by_id.loc["r-late", "refusal"] == "I can't help with that."
+    assert by_id.loc["r-5", "status"] == "succeeded"
+    assert by_id.loc["r-7", "prompt"] == "a second request with id r-7: its prompt wins"
+    assert (table.status == "missing").sum() == 16  # of r-0 … r-89: r-3, r-74 (garbled), r-76 … r-89
+    assert table.line.iloc[: (table.status != "missing").sum()].is_monotonic_increasing
