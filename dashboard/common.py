@@ -33,6 +33,7 @@ from langbatch_core.errors import (
     MissingAPIKeyError,
     ProviderUnavailableError,
 )
+from langbatch_core.line_index import find_line, in_request_order, line_index
 from langbatch_core.providers.retry import Retrying
 from langbatch_core.storage.files import write_atomic
 
@@ -524,17 +525,6 @@ def _load_table(results: tuple[str, int, int], requests: tuple[str, int, int] | 
     return in_request_order(table, _line_index(requests)) if requests else table
 
 
-def in_request_order(table: pd.DataFrame, offsets: dict[str, int]) -> pd.DataFrame:
-    """``table``'s rows in the order of the request file (a result file lists failures last)."""
-    position = table["custom_id"].map(offsets)  # byte offsets grow with the line number
-    if position.is_monotonic_increasing and not position.isna().any():
-        return table
-    order = position.to_numpy(dtype=float, na_value=float("inf")).argsort(kind="stable")
-    ordered = table.iloc[order].reset_index(drop=True)
-    ordered.attrs = table.attrs  # the unreadable-line counts the page reports
-    return ordered
-
-
 def results_table(record: Any) -> pd.DataFrame | None:
     """The flat results table of a batch (one row per request), cached until its files change."""
     path = results_file(record)
@@ -588,19 +578,11 @@ RESULT_COLUMN_CONFIG = {
 
 @st.cache_resource(show_spinner="Indexing the file…", max_entries=8)
 def _line_index(key: tuple[str, int, int]) -> dict[str, int]:
-    from explore import line_index
-
     return line_index(key[0])
 
 
 def _find_line(path: Path, custom_id: str) -> Any:
-    if not path.exists():
-        return None
-    from explore import read_line
-
-    offset = _line_index(file_key(path)).get(custom_id)
-    line = read_line(str(path), offset) if offset is not None else None
-    return line if isinstance(line, dict) and line.get("custom_id") == custom_id else None
+    return find_line(path, custom_id, _line_index(file_key(path))) if path.exists() else None
 
 
 def row_detail(record: Any, custom_id: str) -> tuple[Any, Any]:
