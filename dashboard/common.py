@@ -536,29 +536,9 @@ def results_table(record: Any) -> pd.DataFrame | None:
 
 def errors_by_code(record: Any) -> pd.DataFrame:
     """Failed requests and failed jobs grouped by error code: code, count, an example message."""
-    from tables import job_errors
+    from langbatch_core.error_summary import errors_by_code as summary
 
-    frames = [job_errors(record)]
-    table = results_table(record)
-    if table is not None:
-        failed = table[table["status"] != "succeeded"]
-        if is_running(record):  # requests still to run are pending, not errors
-            failed = failed[failed["status"] != "missing"]
-        if len(failed):
-            codes = failed["error_code"].fillna(failed["status"])
-            frames.append(
-                failed.assign(code=codes)
-                .groupby("code", sort=False)
-                .agg(count=("custom_id", "size"), example=("error_message", "first"))
-                .reset_index()
-            )
-    merged = (
-        pd.concat([f for f in frames if len(f)], ignore_index=True) if any(len(f) for f in frames) else None
-    )
-    if merged is None:
-        return pd.DataFrame(columns=["code", "count", "example"])
-    merged["example"] = merged["example"].fillna("")  # "None" in the grid reads like a message
-    return merged.sort_values("count", ascending=False, ignore_index=True)
+    return summary(record.jobs, results_table(record), running=is_running(record))
 
 
 RESULT_GRID_ROWS, RESULT_GRID_HEIGHT = 16, 600  # a longer view scrolls in a 600 px grid (16 rows at once)
