@@ -91,11 +91,12 @@ def delete_connection(name: str, data_dir: Path | None = None) -> bool:
 
 
 def _write(connections: list[Connection], data_dir: Path | None) -> None:
-    entries = [_to_entry(c) for c in connections]
+    entries = [to_entry(c) for c in connections]
     write_atomic(store_path(data_dir), json.dumps(entries, indent=2).encode("utf-8"))
 
 
-def _to_entry(connection: Connection) -> dict[str, Any]:
+def to_entry(connection: Connection) -> dict[str, Any]:
+    """What the store keeps of a connection (JSON-ready, no secret)."""
     from langbatch_core.requests import Limits
 
     limits = connection.limits
@@ -112,15 +113,17 @@ def _to_entry(connection: Connection) -> dict[str, Any]:
     }
 
 
-def _from_entry(entry: dict[str, Any]) -> Connection:
+def limits_of(max_requests: int | None, max_enqueued_tokens: int | None) -> Any:
+    """``Limits`` with these two set (None: the provider's), or None when neither is given."""
+    if not (max_requests or max_enqueued_tokens):
+        return None
     from langbatch_core.requests import Limits
 
-    max_requests, max_tokens = entry.get("max_requests"), entry.get("max_enqueued_tokens")
-    limits = None
-    if max_requests or max_tokens:
-        limits = Limits(
-            max_enqueued_tokens=max_tokens, **({"max_requests": max_requests} if max_requests else {})
-        )
+    given = {"max_requests": max_requests} if max_requests else {}
+    return Limits(max_enqueued_tokens=max_enqueued_tokens, **given)
+
+
+def _from_entry(entry: dict[str, Any]) -> Connection:
     return Connection(
         kind=entry.get("kind") or "compatible",
         base_url=entry.get("base_url"),
@@ -128,5 +131,5 @@ def _from_entry(entry: dict[str, Any]) -> Connection:
         model=entry.get("model"),
         name=entry["name"],
         api_version=entry.get("api_version"),
-        limits=limits,
+        limits=limits_of(entry.get("max_requests"), entry.get("max_enqueued_tokens")),
     )

@@ -7,6 +7,9 @@ from pathlib import Path
 
 import connections
 
+from langbatch_core.providers import Connection
+from langbatch_core.providers.saved import save_connection
+
 from .conftest import open_page, texts
 
 
@@ -51,7 +54,7 @@ def test_a_compatible_connection_is_saved_without_any_secret(data_dir):
     )
     assert not at.exception
     assert "Connection saved" in texts(at, "success")
-    saved = json.loads((data_dir / "dashboard" / "connections.json").read_text())
+    saved = json.loads((data_dir / "connections.json").read_text())
     assert saved[0]["name"] == "Groq" and saved[0]["api_key_env"] == "GROQ_API_KEY"
     at = open_page("settings")
     assert connection_rows(at)["Groq"]["key configured"] is False
@@ -62,7 +65,7 @@ def test_a_key_pasted_where_its_variable_name_goes_is_refused(data_dir):
         open_page("settings"), conn_name="X", conn_url="https://x.example/v1", conn_key_env="sk-proj-abc123"
     )
     assert "never the key itself" in texts(at, "error")
-    assert not (data_dir / "dashboard" / "connections.json").exists()
+    assert not (data_dir / "connections.json").exists()
 
 
 def test_a_base_url_without_a_scheme_is_refused(data_dir):
@@ -71,7 +74,7 @@ def test_a_base_url_without_a_scheme_is_refused(data_dir):
 
 
 def test_saved_connections_can_be_removed(data_dir):
-    connections.save_connection(connections.ConnectionConfig("Mine", "compatible", "http://127.0.0.1:9/v1"))
+    save_connection("Mine", Connection.compatible("http://127.0.0.1:9/v1"))
     at = open_page("settings")
     at.button(key="conn_delete").click().run()
     assert "Mine" not in connection_rows(at)
