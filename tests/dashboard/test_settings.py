@@ -6,11 +6,13 @@ import json
 from pathlib import Path
 
 import connections
+from support.plugin import write_plugin
 
 from langbatch_core.providers import Connection
 from langbatch_core.providers.saved import save_connection
 
-from .conftest import open_page, texts
+from .conftest import chat_lines, open_page, texts
+from .test_new_batch import upload
 
 
 def connection_rows(at) -> dict:
@@ -140,3 +142,32 @@ def test_a_key_in_st_secrets_counts_as_configured_and_stays_hidden(data_dir):
     at.switch_page("views/settings.py").run()
     assert connection_rows(at)["OpenAI"]["key configured"] is True
     assert "sk-from-secrets-555" not in everything(at)
+
+
+def test_a_provider_installed_through_an_entry_point_is_offered_everywhere(data_dir, tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(write_plugin(tmp_path / "site")))
+    at = open_page("settings")
+    assert not at.exception
+    row = connection_rows(at)["Acme Batch"]
+    assert row["kind"] == "Acme Batch" and row["key variable"] == "ACME_API_KEY"
+    assert "Acme Batch" in at.selectbox(key="conn_kind").options
+    assert "Acme Batch" in run_picker().options
+
+
+def test_a_connection_saved_from_the_cli_is_listed_and_offered(data_dir):
+    from click.testing import CliRunner
+
+    from langbatch_core.cli import cli
+
+    added = CliRunner().invoke(
+        cli, ["connections", "add", "my-vllm", "--base-url", "http://127.0.0.1:9/v1", "--max-requests", "7"]
+    )
+    assert added.exit_code == 0, added.output
+    at = open_page("settings")
+    assert connection_rows(at)["my-vllm"]["max requests/job"] == "7"
+    assert "my-vllm (OpenAI-compatible API)" in run_picker().options
+
+
+def run_picker():
+    """The New batch page's connection picker, once a file is uploaded."""
+    return upload(open_page("new_batch"), "q.jsonl", chat_lines(1)).selectbox(key="nb_conn")
