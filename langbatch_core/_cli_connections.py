@@ -89,7 +89,7 @@ def connections() -> None:
     Example:
 
         \b
-        langbatch connections add groq --base-url https://api.groq.com/openai/v1 --api-key-env GROQ_API_KEY
+        langbatch connections add groq --base-url https://api.groq.com/openai/v1
         langbatch create requests.jsonl --connection groq
     """
 
@@ -97,7 +97,13 @@ def connections() -> None:
 @connections.command(name="list")
 @click.option("--json", "as_json", is_flag=True, help="Print the kinds and saved connections as JSON.")
 def list_connections(as_json: bool) -> None:
-    """The connection kinds, then the saved connections (whether each key is set; never its value)."""
+    """The connection kinds, then the saved connections (whether each key is set; never its value).
+
+    Example:
+
+        \b
+        langbatch connections list
+    """
     kinds, saved = connection_kinds(), saved_store.saved_connections()
     if as_json:
         rows = [{**saved_store.to_entry(c), "key_set": _key_set(c)} for c in saved]
@@ -135,7 +141,14 @@ def _key_set(connection: Connection) -> bool:
 )
 def add_connection(name: str, kind: str, max_requests: int | None, max_enqueued_tokens: int | None,
                    **fields: Any) -> None:  # fmt: skip
-    """Save (or replace) the connection NAME."""
+    """Save (or replace) the connection NAME; the key stays in the variable --api-key-env names.
+
+    Example:
+
+        \b
+        langbatch connections add my-vllm --base-url http://gpu-box:8000/v1
+        langbatch connections add eu --kind azure --base-url https://eu.openai.azure.com
+    """
     limits = saved_store.limits_of(max_requests, max_enqueued_tokens)
     given = {field: value for field, value in fields.items() if value}
     connection = saved_store.save_connection(name, Connection(kind, limits=limits, **given))
@@ -145,7 +158,13 @@ def add_connection(name: str, kind: str, max_requests: int | None, max_enqueued_
 @connections.command(name="remove")
 @click.argument("name")
 def remove_connection(name: str) -> None:
-    """Forget the saved connection NAME (batches made with it keep their own copy)."""
+    """Forget the saved connection NAME (batches made with it keep their own copy).
+
+    Example:
+
+        \b
+        langbatch connections remove my-vllm
+    """
     if not saved_store.delete_connection(name):
         saved_store.saved_connection(name)  # there is none: raises the error naming the saved ones
     click.echo(f"Removed the saved connection {name}.")

@@ -110,3 +110,31 @@ def test_connections_the_dashboard_saved_before_are_still_found(isolated_data_di
     assert saved_connection("Old").limits.max_requests == 100
     save_connection("New", Connection.compatible("http://127.0.0.1:8/v1"))
     assert [c.name for c in saved_connections()] == ["Old", "New"]  # moved to the core's store
+
+
+def test_the_cli_runs_a_batch_on_a_saved_connection(tmp_path, engine):
+    from batch_support import write_chat_file
+    from click.testing import CliRunner
+
+    from langbatch_core import Batch
+    from langbatch_core.cli import cli
+
+    def langbatch(*args):
+        result = CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    langbatch("connections", "add", "my-engine", "--base-url", engine.base_url, "--max-requests", "1")
+    assert "my-engine" in langbatch("connections", "list")
+    created = langbatch(
+        "create", write_chat_file(tmp_path / "in.jsonl", ["a", "b"]), "--connection", "my-engine"
+    )
+    batch_id = created.split("Created batch ")[1].split(" ")[0]
+    assert Batch.load(batch_id).connection.name == "my-engine"
+    langbatch("start", batch_id)
+    langbatch("wait", batch_id, "--poll-interval", "0.05")
+    batch = Batch.load(batch_id)
+    assert len(batch.record.jobs) == 2  # the saved limit: one request per job
+    assert sorted(r["content"] for r in batch.get_results()[0]) == ["echo: a", "echo: b"]
+    langbatch("connections", "remove", "my-engine")
+    assert "No saved connections yet." in langbatch("connections", "list")
