@@ -138,3 +138,13 @@ def test_the_cli_runs_a_batch_on_a_saved_connection(tmp_path, engine):
     assert sorted(r["content"] for r in batch.get_results()[0]) == ["echo: a", "echo: b"]
     langbatch("connections", "remove", "my-engine")
     assert "No saved connections yet." in langbatch("connections", "list")
+
+
+def test_a_plugin_that_fails_to_load_is_left_out_and_logged(tmp_path, monkeypatch, caplog):
+    site = write_plugin(tmp_path / "site")
+    points = site / "acme_langbatch-1.0.dist-info" / "entry_points.txt"
+    points.write_text(points.read_text() + "broken = no_such_module_here:Provider\n")
+    monkeypatch.syspath_prepend(str(site))
+    names = [kind.name for kind in connection_kinds()]
+    assert "acme" in names and "broken" not in names
+    assert "no_such_module_here:Provider" in caplog.text
