@@ -148,3 +148,21 @@ def test_a_plugin_that_fails_to_load_is_left_out_and_logged(tmp_path, monkeypatc
     names = [kind.name for kind in connection_kinds()]
     assert "acme" in names and "broken" not in names
     assert "no_such_module_here:Provider" in caplog.text
+
+
+def test_an_unreadable_store_is_never_overwritten(isolated_data_dir):
+    store_path().parent.mkdir(parents=True, exist_ok=True)
+    store_path().write_text("{not json")
+    assert saved_connections() == []
+    with pytest.raises(ConfigurationError, match=r"connections\.json cannot be read"):
+        save_connection("x", Connection.compatible("https://x.example/v1"))
+    assert store_path().read_text() == "{not json"
+
+
+def test_a_connection_of_a_provider_not_installed_now_is_kept(tmp_path, monkeypatch):
+    with monkeypatch.context() as patch:
+        patch.syspath_prepend(str(write_plugin(tmp_path / "site")))
+        save_connection("acme-eu", Connection("acme"))
+    assert [c.name for c in saved_connections()] == ["acme-eu"]  # still listed, so it can be removed
+    save_connection("other", Connection.compatible("https://x.example/v1"))
+    assert [entry["name"] for entry in json.loads(store_path().read_text())] == ["acme-eu", "other"]

@@ -33,21 +33,39 @@ def store_path(data_dir: Path | None = None) -> Path:
 
 
 def saved_connections(data_dir: Path | None = None) -> list[Connection]:
-    """The saved connections, in the order saved (an unreadable file or entry counts as none)."""
-    path = store_path(data_dir)
-    if not path.exists():
-        path = path.parent / _EARLIER_STORE
+    """The saved connections, in the order saved. An unreadable file counts as none here (saving refuses to
+    overwrite it); an entry that no longer makes a connection (its provider uninstalled) is left out."""
     try:
-        entries = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        entries = _entries(data_dir)
+    except ConfigurationError:
         return []
     found = []
-    for entry in entries if isinstance(entries, list) else []:
+    for entry in entries:
         try:
             found.append(_from_entry(entry))
         except (ConfigurationError, TypeError, AttributeError, KeyError):
             continue
     return found
+
+
+def _entries(data_dir: Path | None) -> list[Any]:
+    """The stored entries as they are; ConfigurationError when the file cannot be read."""
+    path = store_path(data_dir)
+    if not path.exists():
+        path = path.parent / _EARLIER_STORE
+    if not path.exists():
+        return []
+    try:
+        entries = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        entries = exc
+    if not isinstance(entries, list):
+        raise ConfigurationError(
+            f"The saved connections in {path} cannot be read (not a JSON list): fix the file, or move it "
+            "away to start afresh. It is left as it is.",
+            field="connections",
+        )
+    return entries
 
 
 def saved_connection(name: str, data_dir: Path | None = None) -> Connection:
@@ -76,22 +94,27 @@ def save_connection(name: str, connection: Connection, data_dir: Path | None = N
     check_name(name)
     connection_kind(connection.kind)  # a kind nobody serves cannot be used later either
     named = replace(connection, name=name.strip(), retrying=None)
-    others = [c for c in saved_connections(data_dir) if c.name != named.name]
-    _write([*others, named], data_dir)
+    others = [entry for entry in _entries(data_dir) if _name(entry) != named.name]
+    _write([*others, to_entry(named)], data_dir)
     return named
 
 
 def delete_connection(name: str, data_dir: Path | None = None) -> bool:
     """Forget the saved connection called ``name``; False if there was none."""
-    kept = [c for c in saved_connections(data_dir) if c.name != name]
-    if len(kept) == len(saved_connections(data_dir)):
+    entries = _entries(data_dir)
+    kept = [entry for entry in entries if _name(entry) != name]
+    if len(kept) == len(entries):
         return False
     _write(kept, data_dir)
     return True
 
 
-def _write(connections: list[Connection], data_dir: Path | None) -> None:
-    entries = [to_entry(c) for c in connections]
+def _name(entry: Any) -> Any:
+    return entry.get("name") if isinstance(entry, dict) else None
+
+
+def _write(entries: list[Any], data_dir: Path | None) -> None:
+    """Every entry, kept as read (one whose provider is not installed now is not lost), written at once."""
     write_atomic(store_path(data_dir), json.dumps(entries, indent=2).encode("utf-8"))
 
 
