@@ -17,22 +17,26 @@ import streamlit as st
 
 from langbatch_core import config
 from langbatch_core.errors import ConfigurationError, SecretInSettingError
-from langbatch_core.providers import Connection, connection_kinds, find_kind
+from langbatch_core.providers import Connection, ConnectionKind, connection_kinds, find_kind
 from langbatch_core.providers import saved as saved_store
 from langbatch_core.requests import Limits
 
 ENGINE_URL_ENV = config.ENGINE_URL_ENV  # use this running engine instead of starting one
 DEFAULT_MAX_REQUESTS = Limits().max_requests
+KEY_NAME_ONLY = (
+    "The key variable must be the *name* of an environment variable (letters, digits, _), such as "
+    "GROQ_API_KEY — never the key itself."
+)
+NO_CREDENTIAL_IN_URL = (
+    "The base URL must not hold a credential (a user part before @, or a key in the query): put the key in "
+    "an environment variable and name it in the key variable field."
+)
+URL_WITH_SCHEME = "The base URL must start with http:// or https:// (e.g. https://host/v1)."
 # the form's words for what the core names by its Python field
 FIELD_MESSAGES = {
-    (SecretInSettingError, "api_key_env"): "The key variable must be the *name* of an environment variable "
-    "(letters, digits, _), such as GROQ_API_KEY — never the key itself.",
-    (SecretInSettingError, "base_url"): "The base URL must not hold a credential (a user part before @, or a "
-    "key in the query): put the key in an environment variable and name it in the key variable field.",
-    (
-        ConfigurationError,
-        "base_url",
-    ): "The base URL must start with http:// or https:// (e.g. https://host/v1).",
+    (SecretInSettingError, "api_key_env"): KEY_NAME_ONLY,
+    (SecretInSettingError, "base_url"): NO_CREDENTIAL_IN_URL,
+    (ConfigurationError, "base_url"): URL_WITH_SCHEME,
 }
 
 
@@ -43,11 +47,14 @@ def kind_labels() -> dict[str, str]:
 
 def builtin_connections() -> list[Connection]:
     """The connections that always exist: one per kind that needs no URL, named by its label."""
-    return [
-        Connection(kind.name, base_url=secret(kind.base_url_env), name=kind.label)
-        for kind in connection_kinds()
-        if not kind.needs_base_url
-    ]
+    return [_builtin(kind) for kind in connection_kinds() if not kind.needs_base_url]
+
+
+def _builtin(kind: ConnectionKind) -> Connection:
+    try:
+        return Connection(kind.name, base_url=secret(kind.base_url_env), name=kind.label)
+    except ConfigurationError:  # a wrong URL in the variable: the provider says so when it is used
+        return Connection(kind.name, name=kind.label)
 
 
 def saved_connections() -> list[Connection]:
@@ -98,6 +105,7 @@ def secret(name: str | None) -> str | None:
 
 
 def needs_key(conn: Connection) -> bool:
+    """Whether the connection's kind needs a key (an unknown kind is assumed to)."""
     kind = find_kind(conn.kind)
     return kind is None or kind.needs_key
 

@@ -171,3 +171,10 @@ def test_a_connection_saved_from_the_cli_is_listed_and_offered(data_dir):
 def run_picker():
     """The New batch page's connection picker, once a file is uploaded."""
     return upload(open_page("new_batch"), "q.jsonl", chat_lines(1)).selectbox(key="nb_conn")
+
+
+def test_a_wrong_url_in_an_endpoint_variable_does_not_break_the_page(data_dir, monkeypatch):
+    monkeypatch.setenv("AZURE_OPENAI_ENDPOINT", "my-resource.openai.azure.com")
+    at = open_page("settings")
+    assert not at.exception
+    assert "Azure OpenAI" in connection_rows(at)
