@@ -33,6 +33,7 @@ from langbatch_core.errors import (
     MissingAPIKeyError,
     ProviderUnavailableError,
 )
+from langbatch_core.line_index import find_line, in_request_order, line_index
 from langbatch_core.providers.retry import Retrying
 from langbatch_core.storage.files import write_atomic
 
@@ -524,17 +525,6 @@ def _load_table(results: tuple[str, int, int], requests: tuple[str, int, int] | 
     return in_request_order(table, _line_index(requests)) if requests else table
 
 
-def in_request_order(table: pd.DataFrame, offsets: dict[str, int]) -> pd.DataFrame:
-    """``table``'s rows in the order of the request file (a result file lists failures last)."""
-    position = table["custom_id"].map(offsets)  # byte offsets grow with the line number
-    if position.is_monotonic_increasing and not position.isna().any():
-        return table
-    order = position.to_numpy(dtype=float, na_value=float("inf")).argsort(kind="stable")
-    ordered = table.iloc[order].reset_index(drop=True)
-    ordered.attrs = table.attrs  # the unreadable-line counts the page reports
-    return ordered
-
-
 def results_table(record: Any) -> pd.DataFrame | None:
     """The flat results table of a batch (one row per request), cached until its files change."""
     path = results_file(record)
@@ -546,29 +536,9 @@ def results_table(record: Any) -> pd.DataFrame | None:
 
 def errors_by_code(record: Any) -> pd.DataFrame:
     """Failed requests and failed jobs grouped by error code: code, count, an example message."""
-    from tables import job_errors
+    from langbatch_core.error_summary import errors_by_code as summary
 
-    frames = [job_errors(record)]
-    table = results_table(record)
-    if table is not None:
-        failed = table[table["status"] != "succeeded"]
-        if is_running(record):  # requests still to run are pending, not errors
-            failed = failed[failed["status"] != "missing"]
-        if len(failed):
-            codes = failed["error_code"].fillna(failed["status"])
-            frames.append(
-                failed.assign(code=codes)
-                .groupby("code", sort=False)
-                .agg(count=("custom_id", "size"), example=("error_message", "first"))
-                .reset_index()
-            )
-    merged = (
-        pd.concat([f for f in frames if len(f)], ignore_index=True) if any(len(f) for f in frames) else None
-    )
-    if merged is None:
-        return pd.DataFrame(columns=["code", "count", "example"])
-    merged["example"] = merged["example"].fillna("")  # "None" in the grid reads like a message
-    return merged.sort_values("count", ascending=False, ignore_index=True)
+    return summary(record.jobs, results_table(record), running=is_running(record))
 
 
 RESULT_GRID_ROWS, RESULT_GRID_HEIGHT = 16, 600  # a longer view scrolls in a 600 px grid (16 rows at once)
@@ -588,19 +558,11 @@ RESULT_COLUMN_CONFIG = {
 
 @st.cache_resource(show_spinner="Indexing the file…", max_entries=8)
 def _line_index(key: tuple[str, int, int]) -> dict[str, int]:
-    from explore import line_index
-
     return line_index(key[0])
 
 
 def _find_line(path: Path, custom_id: str) -> Any:
-    if not path.exists():
-        return None
-    from explore import read_line
-
-    offset = _line_index(file_key(path)).get(custom_id)
-    line = read_line(str(path), offset) if offset is not None else None
-    return line if isinstance(line, dict) and line.get("custom_id") == custom_id else None
+    return find_line(path, custom_id, _line_index(file_key(path))) if path.exists() else None
 
 
 def row_detail(record: Any, custom_id: str) -> tuple[Any, Any]:

@@ -9,15 +9,12 @@ Kept out of the page so that it is tested and benchmarked without a browser.
 
 from __future__ import annotations
 
-import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import altair as alt
 import numpy as np
-import orjson
 import pandas as pd
 
 SEARCHED = ("custom_id", "prompt", "answer", "error_message")
@@ -32,7 +29,6 @@ OUTCOME_COLORS = {
     "cancelled": "#80868b",
     "missing": "#bdc1c6",
 }
-_CUSTOM_ID = re.compile(rb'"custom_id"\s*:\s*"((?:[^"\\]|\\.)*)"')
 COUNT_AXIS = alt.Axis(format="d", tickMinStep=1)  # request counts: no "0.5 requests" ticks
 
 
@@ -224,30 +220,3 @@ def export_bytes(view: pd.DataFrame, fmt: str) -> bytes:
     with tempfile.TemporaryDirectory(prefix="langbatch-export-") as tmp:
         path = export_results(view, Path(tmp) / f"results.{fmt}", fmt)
         return Path(path).read_bytes()
-
-
-def line_index(path: str) -> dict[str, int]:
-    """custom_id → byte offset of its line in a result or request JSONL file."""
-    index: dict[str, int] = {}
-    offset = 0
-    with open(path, "rb") as lines:
-        for line in lines:
-            match = _CUSTOM_ID.search(line, 0, 512)
-            if match and b"{" not in line[1 : match.start()]:  # a top-level key, not one inside "body"
-                key = orjson.loads(b'"' + match.group(1) + b'"')
-            else:
-                try:
-                    key = orjson.loads(line).get("custom_id")
-                except (orjson.JSONDecodeError, AttributeError):
-                    key = None
-            if isinstance(key, str):
-                index.setdefault(key, offset)
-            offset += len(line)
-    return index
-
-
-def read_line(path: str, offset: int) -> Any:
-    """The JSON value of the line that starts at ``offset`` in ``path``."""
-    with open(path, "rb") as lines:
-        lines.seek(offset)
-        return orjson.loads(lines.readline())

@@ -174,21 +174,3 @@ def timeline_chart(record: Any, now: float | None = None) -> alt.Chart:
         )
         .properties(height=60 + 36 * len(rows), title="Jobs timeline")
     )
-
-
-def job_errors(record: Any) -> pd.DataFrame:
-    """Errors the provider gave for whole jobs (``errors.data``), grouped by code."""
-    rows = [
-        {"code": e.get("code") or "unknown", "message": e.get("message") or "", "line": e.get("line")}
-        for job in record.jobs
-        for e in job.errors or []
-    ]
-    if not rows:
-        return pd.DataFrame(columns=["code", "count", "example"])
-    frame = pd.DataFrame(rows)
-    return (
-        frame.groupby("code", sort=False)
-        .agg(count=("message", "size"), example=("message", "first"))
-        .reset_index()
-        .sort_values("count", ascending=False)
-    )

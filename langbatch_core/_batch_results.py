@@ -7,7 +7,6 @@ batch.results_table()                      # pandas, one row per request
 
 from __future__ import annotations
 
-import collections
 import os
 from collections.abc import Iterable
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from langbatch_core import results as results_io
 from langbatch_core._batch_jobs import BatchJobs
 from langbatch_core._batch_rules import failure_of
+from langbatch_core.error_summary import errors_by_code
 from langbatch_core.errors import BatchStateError
 from langbatch_core.requests import iter_requests
 
@@ -106,21 +106,11 @@ class BatchResults(BatchJobs):
         return results_io.load_results(paths, requests=self.requests_path)
 
     def error_counts(self) -> dict[str, int]:
-        """How many requests failed with each error code, most frequent first (as stored: no refresh).
-
-        From the merged results (a failure's code, else its status: ``expired``, ``cancelled``, ``missing``;
-        requests still running are not counted) and the jobs' own errors (``errors.data``, one per entry).
-        """
-        counts: collections.Counter[str] = collections.Counter()
-        for job in self.record.jobs:
-            counts.update(str(error.get("code") or "unknown") for error in job.errors or [])
-        if self.record.jobs:
-            table = self.results_table()
-            failed = table[table["status"] != "succeeded"]
-            if self._active_jobs():
-                failed = failed[failed["status"] != "missing"]
-            counts.update(failed["error_code"].fillna(failed["status"]).astype(str))
-        return dict(counts.most_common())
+        """How many requests failed with each error code, most frequent first (as stored: no refresh); see
+        ``langbatch_core.error_summary.errors_by_code``."""
+        table = self.results_table() if self.record.jobs else None
+        summary = errors_by_code(self.record.jobs, table, running=bool(self._active_jobs()))
+        return {code: int(count) for code, count in zip(summary["code"], summary["count"], strict=True)}
 
     def export_results(self, path: str | os.PathLike[str], format: str | None = None) -> Path:
         """Write the results table as CSV, JSONL or Parquet (by ``format`` or the suffix)."""

@@ -24,11 +24,11 @@ from typing import Any
 import click
 import orjson
 
+from langbatch_core._cli_connections import CONNECTION_OPTION, connections, make_connection
 from langbatch_core.config import DATA_DIR_ENV
 from langbatch_core.errors import LangBatchError
 
 DASHBOARD_APP = Path(__file__).resolve().parents[1] / "dashboard" / "app.py"
-CONNECTION_KINDS = ("local", "openai", "azure", "compatible")
 ENDPOINT_LABELS = {
     "/v1/chat/completions": "chat completions",
     "/v1/embeddings": "embeddings",
@@ -136,14 +136,6 @@ def _echo_json(data: Any) -> None:
     click.echo(orjson.dumps(data, option=orjson.OPT_INDENT_2, default=str).decode())
 
 
-CONNECTION_OPTION = click.option(
-    "--connection",
-    "kind",
-    type=click.Choice(CONNECTION_KINDS),
-    default="local",
-    show_default=True,
-    help="Where to run: the local engine, OpenAI, Azure OpenAI, or any OpenAI-compatible API.",
-)
 BASE_URL_OPTION = click.option(
     "--base-url", help="API root (compatible: required; azure: the endpoint; local: fixed URL)."
 )
@@ -177,7 +169,7 @@ def validate(file: Path, endpoint: str | None, max_requests: int | None, kind: s
 
     limits = Limits(max_requests=max_requests) if max_requests else None
     report = validate_file(file, endpoint=endpoint, limits=limits)
-    estimate = estimate_run(report, _connection(kind, base_url, None, None, None))
+    estimate = estimate_run(report, make_connection(kind, base_url, None, None, None))
     if as_json:
         _echo_json({**report.to_dict(), "estimate": {**asdict(estimate), "warning": estimate.warning}})
     else:
@@ -224,21 +216,11 @@ def connection_options(command: Any) -> Any:
     return command
 
 
-def _connection(kind: str, base_url: str | None, api_key_env: str | None, api_version: str | None,
-                max_requests: int | None) -> Any:  # fmt: skip
-    from langbatch_core.providers import Connection
-    from langbatch_core.requests import Limits
-
-    limits = Limits(max_requests=max_requests) if max_requests else None
-    extra: dict[str, Any] = {"api_key_env": api_key_env} if api_key_env else {}
-    return Connection(kind, base_url=base_url, api_version=api_version, limits=limits, **extra)
-
-
 def _create(ctx: click.Context, file: Path, name: str | None, **options: Any) -> Any:
     from langbatch_core.batch import Batch
     from langbatch_core.estimates import estimate_run
 
-    batch = Batch.from_file(file, storage=_storage(ctx), connection=_connection(**options), name=name)
+    batch = Batch.from_file(file, storage=_storage(ctx), connection=make_connection(**options), name=name)
     batch.save()
     click.echo(
         f"Created batch {batch.id} ({batch.record.request_count:,} requests, "
@@ -774,6 +756,9 @@ def engine_stop_command() -> None:
     running = status["running_batches"]
     after = f" Its {running} running batch(es) resume when it starts again." if running else ""
     click.echo(f"Stopped the local engine (pid {status['pid']}, {status['base_url']}).{after}")
+
+
+cli.add_command(connections)
 
 
 def main() -> None:

@@ -6,8 +6,9 @@ enter LangBatch (``raise Mapped(msg) from exc``)::
 
     LangBatchError
     ├── InvalidRequestsError      a request file or list is not a valid batch (carries every issue)
-    ├── ConfigurationError        a connection or setting is missing or wrong
-    │   └── MissingAPIKeyError    no API key where one is needed (names the variable to set)
+    ├── ConfigurationError        a connection or setting is missing or wrong (``field`` names it)
+    │   ├── MissingAPIKeyError    no API key where one is needed (names the variable to set)
+    │   └── SecretInSettingError  a key, or a URL with a credential, where a stored setting expects none
     ├── BatchStateError           the call does not fit the batch's state (start twice, results too early)
     ├── ProviderError             a provider answered with an error, or could not be reached
     │   ├── AuthenticationError   the key was refused
@@ -43,7 +44,13 @@ class InvalidRequestsError(LangBatchError, ValueError):
 
 
 class ConfigurationError(LangBatchError):
-    """A connection or setting is missing or wrong."""
+    """A connection or setting is missing or wrong; ``field`` names the setting at fault when one is
+    (``kind``, ``base_url``, ``api_key_env``, ``name``, ...), so callers can point at it without reading
+    the message."""
+
+    def __init__(self, message: str = "", *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class MissingAPIKeyError(ConfigurationError):
@@ -53,9 +60,15 @@ class MissingAPIKeyError(ConfigurationError):
         super().__init__(
             f"No {provider} API key found. Set the {variable} environment variable "
             f"(or put it in .streamlit/secrets.toml for the dashboard), or pass client=... "
-            "with a configured client."
+            "with a configured client.",
+            field="api_key_env",
         )
         self.variable = variable
+
+
+class SecretInSettingError(ConfigurationError):
+    """A key where the *name* of its variable goes (``field="api_key_env"``), or a credential in a URL
+    (``field="base_url"``): refused, because connections are stored. The message never repeats it."""
 
 
 class BatchStateError(LangBatchError):
@@ -124,5 +137,6 @@ __all__ = [
     "ProviderUnavailableError",
     "RateLimitError",
     "ResultsError",
+    "SecretInSettingError",
     "StorageError",
 ]

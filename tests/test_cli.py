@@ -162,6 +162,6 @@ def test_every_command_is_in_the_readme_section():
     # keeps the documented command list and the real one in step
     assert set(cli.commands) == {
         "validate", "create", "start", "status", "wait", "retry", "cancel", "delete", "results", "list",
-        "serve", "dashboard", "engine",
+        "serve", "dashboard", "engine", "connections",
     }  # fmt: skip
     assert all(isinstance(c, click.Command) for c in cli.commands.values())

@@ -32,9 +32,14 @@ for conn in conns:
     if not connections.key_configured(conn):
         st.info(f"{common.md_escape(conn.name)}: set `{conn.api_key_env}` to use it.", icon=":material/key:")
 
-adding = st.expander("Add an OpenAI-compatible connection (Groq, Together, a remote langbatch serve, …)")
+adding = st.expander(
+    "Add a connection: an OpenAI-compatible API (Groq, Together, a remote langbatch serve, …)"
+)
 with adding, st.form("settings_add", clear_on_submit=False):
+    kinds = connections.kind_labels()
     name = st.text_input("Name", key="conn_name", placeholder="My provider")
+    kind = st.selectbox("Kind", list(kinds), index=list(kinds).index("compatible"), format_func=kinds.get,
+                        key="conn_kind")  # fmt: skip
     base_url = st.text_input("Base URL", key="conn_url", placeholder="https://api.example.com/v1")
     key_env = st.text_input(
         "Key variable (its name, not the key)", key="conn_key_env", placeholder="EXAMPLE_API_KEY"
@@ -48,16 +53,16 @@ with adding, st.form("settings_add", clear_on_submit=False):
         "Max enqueued tokens (0: no limit)", min_value=0, step=100_000, key="conn_max_tokens"
     )
     if st.form_submit_button("Save connection", type="primary"):
-        entry = connections.ConnectionConfig(
-            name=name.strip(),
-            kind="compatible",
-            base_url=base_url.strip() or None,
-            api_key_env=key_env.strip() or None,
-            model=model.strip() or None,
-            max_requests=int(max_requests) or None,
-            max_enqueued_tokens=int(max_tokens) or None,
-        )
         with common.shown_errors("Saving the connection"):
+            entry = connections.make_connection(
+                kind,
+                name.strip(),
+                base_url=base_url.strip() or None,
+                api_key_env=key_env.strip() or None,
+                model=model.strip() or None,
+                max_requests=int(max_requests) or None,
+                max_enqueued_tokens=int(max_tokens) or None,
+            )
             connections.save_connection(entry)
             st.success("Connection saved.", icon=":material/check_circle:")
 

@@ -2,6 +2,7 @@
 
 from langbatch_core.providers import Connection, provider_for
 provider = provider_for(Connection.local())
+[kind.label for kind in connection_kinds()]     # the one registry of kinds (providers/kinds.py)
 
 The ``openai`` SDK is imported only when ``OpenAIProvider`` (or a provider) is first needed, so the local
 engine can use ``connection`` and ``retry`` without it.
@@ -11,18 +12,29 @@ from __future__ import annotations
 
 from typing import Any
 
-from langbatch_core.providers.base import Job, Provider, get_provider, provider_for, register_provider
+from langbatch_core.providers.base import Job, Provider, get_provider, provider_for
 from langbatch_core.providers.connection import Connection
+from langbatch_core.providers.kinds import (
+    ConnectionKind,
+    connection_kind,
+    connection_kinds,
+    find_kind,
+    register_provider,
+)
 from langbatch_core.providers.retry import Retrying
 
 _LAZY = {"OpenAIProvider", "translate_error"}
 
 __all__ = [
     "Connection",
+    "ConnectionKind",
     "Job",
     "OpenAIProvider",
     "Provider",
     "Retrying",
+    "connection_kind",
+    "connection_kinds",
+    "find_kind",
     "get_provider",
     "provider_for",
     "register_provider",

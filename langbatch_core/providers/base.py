@@ -1,7 +1,7 @@
 """The small protocol every provider implements, and the registry of providers by connection kind.
 
     from langbatch_core.providers import get_provider, register_provider
-    provider = get_provider("openai")(connection)          # an OpenAIProvider
+    provider = get_provider("openai")(connection)          # an OpenAIProvider (kinds: providers/kinds.py)
     job = provider.submit(Path("input.jsonl"), "/v1/chat/completions", {"langbatch_batch_id": "lb_1"})
 
 A provider turns a request file into a *job* at a batch API and back: ``submit``, ``poll``, ``cancel``,
@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from langbatch_core.errors import ConfigurationError, JobFailedError
+from langbatch_core.errors import JobFailedError
+from langbatch_core.providers.kinds import ConnectionKind, connection_kind
 from langbatch_core.providers.retry import Retrying
 
 if TYPE_CHECKING:
@@ -66,10 +67,11 @@ def _describe_error(error: dict[str, Any]) -> str:
 
 
 class Provider(ABC):
-    """A batch API behind LangBatch's five calls. Subclass it and ``register_provider(kind, cls)``."""
+    """A batch API behind LangBatch's five calls. Subclass it and ``register_provider(kind, cls)``, or name
+    it in your package's ``langbatch.providers`` entry points (see ``langbatch_core.providers.kinds``)."""
 
-    #: Connection kinds this class serves (informative; the registry decides).
-    kinds: ClassVar[tuple[str, ...]] = ()
+    #: How the kind this class serves is described when it comes from an entry point (label, key, URL).
+    connection_kind: ClassVar[ConnectionKind | None] = None
 
     def __init__(self, connection: Connection, *, client: Any = None, data_dir: Path | None = None) -> None:
         self.connection = connection
@@ -144,26 +146,9 @@ def local_capabilities(connection: Connection, data_dir: Path | None = None) -> 
     return BUNDLED_MODEL if backend == "model" else None
 
 
-_REGISTRY: dict[str, type[Provider]] = {}
-
-
-def register_provider(kind: str, cls: type[Provider]) -> None:
-    """Serve connections of ``kind`` with ``cls`` (replaces an earlier registration of that kind)."""
-    _REGISTRY[kind] = cls
-
-
 def get_provider(kind: str) -> type[Provider]:
-    """The provider class registered for a connection ``kind``; ConfigurationError naming the known ones."""
-    from langbatch_core.providers import openai as _builtin  # noqa: F401  (registers the built-in kinds)
-
-    try:
-        return _REGISTRY[kind]
-    except KeyError:
-        known = ", ".join(sorted(_REGISTRY))
-        raise ConfigurationError(
-            f"Unknown connection kind {kind!r}. Known kinds: {known}; a new provider registers itself with "
-            "langbatch_core.providers.register_provider(kind, ProviderClass)."
-        ) from None
+    """The provider class serving connections of ``kind``; ConfigurationError naming the known kinds."""
+    return connection_kind(kind).provider_class()
 
 
 def provider_for(connection: Connection, *, client: Any = None, data_dir: Path | None = None) -> Provider:

@@ -18,21 +18,21 @@ from dataclasses import asdict, dataclass, fields, replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
-from langbatch_core.errors import ConfigurationError
+from langbatch_core.errors import ConfigurationError, SecretInSettingError
+from langbatch_core.providers.kinds import connection_kinds, find_kind
 from langbatch_core.providers.retry import Retrying
 
 if TYPE_CHECKING:
     from langbatch_core.requests import Limits
 
-KINDS = ("local", "openai", "azure", "compatible")
-DEFAULT_KEY_ENV = {"openai": "OPENAI_API_KEY", "azure": "AZURE_OPENAI_API_KEY"}
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _SECRET_PARAM = re.compile(r"key|token|secret|passw|auth|sig|credential|session", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
 class Connection:
-    """A provider connection: ``kind`` (local | openai | azure | compatible, or a registered kind),
+    """A provider connection: ``kind`` (local | openai | azure | compatible, or a registered kind: see
+    ``connection_kinds()``),
     ``base_url``, ``api_key_env`` (a variable *name*), ``model`` (default model of ``Batch.create``),
     ``name`` (a label), ``api_version`` (Azure), ``limits`` (per-job ``Limits`` for the split plan),
     ``retrying`` (how long calls ride out provider trouble; default ``Retrying.from_env()``)."""
@@ -48,22 +48,28 @@ class Connection:
 
     def __post_init__(self) -> None:
         if not self.kind or not isinstance(self.kind, str):
-            raise ConfigurationError(f"A connection needs a kind (one of {', '.join(KINDS)}).")
-        if self.api_key_env is None and self.kind in DEFAULT_KEY_ENV:
-            object.__setattr__(self, "api_key_env", DEFAULT_KEY_ENV[self.kind])
+            known = ", ".join(kind.name for kind in connection_kinds())
+            raise ConfigurationError(f"A connection needs a kind (one of {known}).", field="kind")
+        kind = find_kind(self.kind)  # an unknown kind is refused when a provider is needed, not here
+        if self.api_key_env is None and kind and kind.default_key_env:
+            object.__setattr__(self, "api_key_env", kind.default_key_env)
         _check_no_secret(self.api_key_env, self.base_url)
         if self.retrying is not None and not isinstance(self.retrying, Retrying):
             raise ConfigurationError(
-                "retrying must be a Retrying, like Retrying(deadline=300) (seconds a call keeps trying)."
+                "retrying must be a Retrying, like Retrying(deadline=300) (seconds a call keeps trying).",
+                field="retrying",
             )
         if self.base_url and not self.base_url.lower().startswith(("http://", "https://")):
             raise ConfigurationError(
                 f"base_url {self.base_url!r} is not an http(s) URL: write it in full, like "
-                "'http://127.0.0.1:8765/v1' or 'https://api.groq.com/openai/v1'."
+                "'http://127.0.0.1:8765/v1' or 'https://api.groq.com/openai/v1'.",
+                field="base_url",
             )
-        if self.kind == "compatible" and not self.base_url:
+        if kind and kind.needs_base_url and not self.base_url:
             raise ConfigurationError(
-                "A 'compatible' connection needs base_url, the API root such as https://api.groq.com/openai/v1."
+                f"A {self.kind!r} connection needs base_url, the API root such as "
+                "https://api.groq.com/openai/v1.",
+                field="base_url",
             )
 
     @classmethod
@@ -97,12 +103,11 @@ class Connection:
         return replace(self, limits=limits)
 
     def describe(self) -> str:
-        """A short human label: ``local engine``, ``OpenAI``, ``Azure OpenAI (url)``, or the URL."""
-        label = {"local": "local engine", "openai": "OpenAI", "azure": "Azure OpenAI"}.get(
-            self.kind, self.kind
-        )
+        """A short human label: ``Local engine``, ``OpenAI``, ``Azure OpenAI (url)``, or the URL."""
+        kind = find_kind(self.kind)
+        label = kind.label if kind else self.kind
         if self.base_url:
-            label = f"{label} ({self.base_url})" if self.kind != "compatible" else self.base_url
+            label = self.base_url if kind and kind.needs_base_url else f"{label} ({self.base_url})"
         return f"{self.name}: {label}" if self.name else label
 
     def to_dict(self) -> dict[str, Any]:
@@ -131,15 +136,17 @@ def _check_no_secret(api_key_env: str | None, base_url: str | None) -> None:
     """Refuse what looks like a key where a connection (which is stored) expects none; the message never
     repeats the value."""
     if api_key_env is not None and (not _ENV_NAME.match(api_key_env) or _looks_like_a_key(api_key_env)):
-        raise ConfigurationError(
+        raise SecretInSettingError(
             "api_key_env is the NAME of the environment variable holding the key (like "
-            "'OPENAI_API_KEY'), not the key itself: put the key in that variable."
+            "'OPENAI_API_KEY'), not the key itself: put the key in that variable.",
+            field="api_key_env",
         )
     where = url_credentials(base_url) if base_url else None
     if where:
-        raise ConfigurationError(
+        raise SecretInSettingError(
             f"base_url holds a credential ({where}), and a connection is stored with the batch: remove it, "
-            "put the key in an environment variable and name it with api_key_env instead."
+            "put the key in an environment variable and name it with api_key_env instead.",
+            field="base_url",
         )
 
 

@@ -24,8 +24,9 @@ import httpx2
 import openai
 
 from langbatch_core import config, errors
-from langbatch_core.providers.base import Job, Provider, register_provider
+from langbatch_core.providers.base import Job, Provider
 from langbatch_core.providers.connection import Connection
+from langbatch_core.providers.kinds import connection_kind
 from langbatch_core.providers.retry import Transient, parse_retry_after
 
 _PAGE = 100
@@ -55,8 +56,6 @@ class OpenAIProvider(Provider):
     or upload whose answer was lost (a timeout, a reset after sending, a 5xx other than 503) is looked up
     before it is sent again: the job by its metadata, the file by its name, so neither is made twice.
     """
-
-    kinds = ("local", "openai", "azure", "compatible")
 
     def __init__(self, connection: Connection, *, client: Any = None, data_dir: Path | None = None) -> None:
         super().__init__(connection, client=client, data_dir=data_dir)
@@ -327,7 +326,8 @@ def _key(connection: Connection, *, required: bool = False) -> str | None:
     variable = connection.api_key_env
     value = os.environ.get(variable) if variable else None
     if not value and (required or (variable and connection.kind == "compatible")):
-        provider = {"azure": "Azure OpenAI", "openai": "OpenAI"}.get(connection.kind, connection.describe())
+        named = connection.kind in ("azure", "openai")  # else the URL says which API it is
+        provider = connection_kind(connection.kind).label if named else connection.describe()
         raise errors.MissingAPIKeyError(variable or "OPENAI_API_KEY", provider=provider)
     return value
 
@@ -411,7 +411,3 @@ def _api_message(exc: openai.APIStatusError) -> str:
         if isinstance(inner, dict) and inner.get("message"):
             return str(inner["message"])
     return str(getattr(exc, "message", exc))
-
-
-for _kind in OpenAIProvider.kinds:
-    register_provider(_kind, OpenAIProvider)

@@ -74,16 +74,6 @@ def test_exports_round_trip_the_filtered_rows(table, fmt):
     assert list(back["custom_id"]) == ["b", "d"]
 
 
-def test_line_index_finds_each_custom_id(tmp_path):
-    path = tmp_path / "r.jsonl"
-    lines = [{"id": "x", "custom_id": f"id-{i}", "text": "é" * i} for i in range(5)]
-    lines.append({"body": {"custom_id": "nested"}, "custom_id": "outer"})
-    path.write_text("".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines), encoding="utf-8")
-    index = explore.line_index(str(path))
-    assert explore.read_line(str(path), index["id-3"])["text"] == "ééé"
-    assert set(index) == {f"id-{i}" for i in range(5)} | {"outer"}
-
-
 def test_the_grid_gets_the_first_rows_with_long_texts_cut(table, monkeypatch):
     monkeypatch.setattr(explore, "GRID_ROWS", 2)
     monkeypatch.setattr(explore, "GRID_TEXT", 3)

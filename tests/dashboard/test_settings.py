@@ -6,8 +6,13 @@ import json
 from pathlib import Path
 
 import connections
+from support.plugin import write_plugin
 
-from .conftest import open_page, texts
+from langbatch_core.providers import Connection
+from langbatch_core.providers.saved import save_connection
+
+from .conftest import chat_lines, open_page, texts
+from .test_new_batch import upload
 
 
 def connection_rows(at) -> dict:
@@ -51,7 +56,7 @@ def test_a_compatible_connection_is_saved_without_any_secret(data_dir):
     )
     assert not at.exception
     assert "Connection saved" in texts(at, "success")
-    saved = json.loads((data_dir / "dashboard" / "connections.json").read_text())
+    saved = json.loads((data_dir / "connections.json").read_text())
     assert saved[0]["name"] == "Groq" and saved[0]["api_key_env"] == "GROQ_API_KEY"
     at = open_page("settings")
     assert connection_rows(at)["Groq"]["key configured"] is False
@@ -62,7 +67,7 @@ def test_a_key_pasted_where_its_variable_name_goes_is_refused(data_dir):
         open_page("settings"), conn_name="X", conn_url="https://x.example/v1", conn_key_env="sk-proj-abc123"
     )
     assert "never the key itself" in texts(at, "error")
-    assert not (data_dir / "dashboard" / "connections.json").exists()
+    assert not (data_dir / "connections.json").exists()
 
 
 def test_a_base_url_without_a_scheme_is_refused(data_dir):
@@ -71,7 +76,7 @@ def test_a_base_url_without_a_scheme_is_refused(data_dir):
 
 
 def test_saved_connections_can_be_removed(data_dir):
-    connections.save_connection(connections.ConnectionConfig("Mine", "compatible", "http://127.0.0.1:9/v1"))
+    save_connection("Mine", Connection.compatible("http://127.0.0.1:9/v1"))
     at = open_page("settings")
     at.button(key="conn_delete").click().run()
     assert "Mine" not in connection_rows(at)
@@ -137,3 +142,39 @@ def test_a_key_in_st_secrets_counts_as_configured_and_stays_hidden(data_dir):
     at.switch_page("views/settings.py").run()
     assert connection_rows(at)["OpenAI"]["key configured"] is True
     assert "sk-from-secrets-555" not in everything(at)
+
+
+def test_a_provider_installed_through_an_entry_point_is_offered_everywhere(data_dir, tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(write_plugin(tmp_path / "site")))
+    at = open_page("settings")
+    assert not at.exception
+    row = connection_rows(at)["Acme Batch"]
+    assert row["kind"] == "Acme Batch" and row["key variable"] == "ACME_API_KEY"
+    assert "Acme Batch" in at.selectbox(key="conn_kind").options
+    assert "Acme Batch" in run_picker().options
+
+
+def test_a_connection_saved_from_the_cli_is_listed_and_offered(data_dir):
+    from click.testing import CliRunner
+
+    from langbatch_core.cli import cli
+
+    added = CliRunner().invoke(
+        cli, ["connections", "add", "my-vllm", "--base-url", "http://127.0.0.1:9/v1", "--max-requests", "7"]
+    )
+    assert added.exit_code == 0, added.output
+    at = open_page("settings")
+    assert connection_rows(at)["my-vllm"]["max requests/job"] == "7"
+    assert "my-vllm (OpenAI-compatible API)" in run_picker().options
+
+
+def run_picker():
+    """The New batch page's connection picker, once a file is uploaded."""
+    return upload(open_page("new_batch"), "q.jsonl", chat_lines(1)).selectbox(key="nb_conn")
+
+
+def test_a_wrong_url_in_an_endpoint_variable_does_not_break_the_page(data_dir, monkeypatch):
+    monkeypatch.setenv("AZURE_OPENAI_ENDPOINT", "my-resource.openai.azure.com")
+    at = open_page("settings")
+    assert not at.exception
+    assert "Azure OpenAI" in connection_rows(at)
