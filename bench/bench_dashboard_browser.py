@@ -157,6 +157,9 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=None, help="rows of the big batch (default 50,000)")
     parser.add_argument("--repeat", type=int, default=None, help="fresh servers per size (default 3)")
     args = parser.parse_args()
+    if not Path(CHROMIUM).exists():
+        print(f"skipped: no {CHROMIUM} (apt-get install chromium)")
+        return
     rows = args.rows or (5_000 if args.quick else 50_000)
     repeat = args.repeat or (2 if args.quick else 3)
     from playwright.sync_api import sync_playwright
