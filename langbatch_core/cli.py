@@ -39,7 +39,23 @@ ENDPOINT_LABELS = {
 
 class LangBatchGroup(click.Group):
     """A group that turns LangBatchError (and file system errors) into ``Error: <message>``, exit code 1,
-    and whose help ends with where the batches are."""
+    whose help ends with where the batches are, and whose ``lazy_commands`` ({name: "module:attribute"})
+    are imported when used, so commands with heavy imports (the engine's server) do not slow the others."""
+
+    def __init__(self, *args: Any, lazy_commands: dict[str, str] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy_commands = lazy_commands or {}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *self.lazy_commands])
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in self.lazy_commands:
+            return super().get_command(ctx, name)
+        import importlib
+
+        module, attribute = self.lazy_commands[name].split(":")
+        return getattr(importlib.import_module(module), attribute)
 
     def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         from langbatch_core.storage import describe_default_storage
@@ -62,7 +78,7 @@ class LangBatchGroup(click.Group):
             ) from exc
 
 
-@click.group(cls=LangBatchGroup)
+@click.group(cls=LangBatchGroup, lazy_commands={"serve": "langbatch_core.local.command:serve_command"})
 @click.option(
     "--data-dir",
     type=click.Path(file_okay=False, path_type=Path),
@@ -587,25 +603,6 @@ def _empty_list_hint(ctx: click.Context) -> str:
 
 
 # -- servers ----------------------------------------------------------------------------------------------
-
-
-@cli.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
-@click.argument("engine_args", nargs=-1, type=click.UNPROCESSED)
-def serve(engine_args: tuple[str, ...]) -> None:
-    """Run the local engine (OpenAI-compatible Files + Batches API) in the foreground.
-
-    Takes every option of `python -m langbatch_core.local serve` (--host, --port, --upstream,
-    --backend, --concurrency, --rpm, --tpm, --completion-window, --max-enqueued-tokens, --read-timeout, ...).
-
-    Example:
-
-        \b
-        langbatch serve --port 8765 --upstream http://localhost:11434/v1
-    """
-    command = [sys.executable, "-m", "langbatch_core.local", "serve", *engine_args]
-    if DATA_DIR_ENV in os.environ and "--data-dir" not in engine_args:
-        command += ["--data-dir", os.environ[DATA_DIR_ENV]]
-    os.execv(sys.executable, command)
 
 
 @cli.command()

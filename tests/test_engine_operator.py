@@ -216,9 +216,12 @@ def test_an_upstream_key_a_header_cannot_carry_is_refused_without_showing_it(key
         (["--read-timeout", "0"], "--read-timeout"),
     ],
 )
-def test_settings_that_would_hang_or_fail_every_batch_are_refused_at_start(tmp_path, capsys, flags, named):
-    from langbatch_core.local.__main__ import main
+def test_settings_that_would_hang_or_fail_every_batch_are_refused_at_start(tmp_path, flags, named):
+    from click.testing import CliRunner
+
+    from langbatch_core.cli import cli
 
     argv = ["serve", "--data-dir", str(tmp_path), "--upstream", "http://127.0.0.1:9/v1", "--port", "0"]
-    assert main(argv + flags) == 1
-    assert named in capsys.readouterr().err
+    done = CliRunner().invoke(cli, argv + flags)
+    assert done.exit_code == 1
+    assert named in done.stderr

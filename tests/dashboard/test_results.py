@@ -100,7 +100,11 @@ def test_an_unknown_custom_id_in_the_detail_says_so(data_dir):
 def test_charts_and_downloads_are_offered(data_dir):
     stored_batch_with_results(20)
     at = open_page("results")
+    assert not at.get("vega_lite_chart")  # drawn when their tab is opened, not on every load
+    at.session_state["rs_tab"] = "Charts"
+    at.run()
     assert len(at.get("vega_lite_chart")) == 3  # status, tokens, errors
+    assert not at.dataframe  # the closed Table tab runs nothing
     labels = [b.label for b in at.get("download_button")]
     assert labels == ["CSV", "JSONL", "Parquet"]
 

@@ -1,0 +1,188 @@
+"""The Results page as a user gets it: a fresh `streamlit run`, Chromium opening /results.
+
+    .venv/bin/python bench/bench_dashboard_browser.py              # 50,000 rows, best of 3
+    .venv/bin/python bench/bench_dashboard_browser.py --quick      # 5,000 rows, best of 2
+
+Profile the server while it runs (py-spy is not a dependency: `pip install py-spy`):
+    py-spy record -o page.svg --subprocesses -- .venv/bin/python bench/bench_dashboard_browser.py --repeat 1
+
+For each size (the big batch, and a 100-row batch as the baseline) it writes a batch (requests + results) to
+a temp data dir, starts `streamlit run dashboard/app.py` on it, opens http://127.0.0.1:PORT/results in
+Chromium and times until the grid shows the rows ("N of N rows" and the grid drawn): first visit on a fresh
+server (cold: imports, loading the table), then a reload (the table cached). A bare `pandas.read_json` of
+the same result file is printed too. Target: the 50,000-row page in ≤ 2 s from a fresh server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT / "bench"), str(ROOT)]
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+BATCH_ID = "lb_bench"
+# Streamlit has run the script and drawn everything: no running-man widget, no skeleton, nothing stale
+SETTLED = """() => !document.querySelector(
+    '[data-testid="stStatusWidget"], [data-testid="stSkeleton"], [data-stale="true"]')"""
+
+
+def seed(data_dir: Path, rows: int, scratch: Path) -> Path:
+    """A finished batch of ``rows`` requests in ``data_dir``'s store; its result file."""
+    from bench_dashboard import write_files
+
+    from langbatch_core.storage import BatchRecord
+    from langbatch_core.storage.default import default_storage
+
+    requests, results = write_files(scratch, rows)
+    store = default_storage(data_dir)
+    store.save(BatchRecord(id=BATCH_ID, endpoint="/v1/chat/completions", request_count=rows, succeeded=rows))
+    target = store.batch_dir(BATCH_ID)
+    target.mkdir(parents=True, exist_ok=True)
+    shutil.move(requests, target / "requests.jsonl")
+    shutil.move(results, target / "results.jsonl")
+    return target / "results.jsonl"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def streamlit(data_dir: Path, log: Path) -> Iterator[tuple[str, int]]:
+    """A fresh `streamlit run dashboard/app.py` on ``data_dir``; (URL, pid) once it answers."""
+    import httpx
+
+    port = free_port()
+    env = {**os.environ, "LANGBATCH_DATA_DIR": str(data_dir)}
+    command = [sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.port", str(port)]
+    command += ["--server.address", "127.0.0.1", "--server.headless", "true"]
+    command += ["--browser.gatherUsageStats", "false"]
+    with log.open("wb") as out:
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{url}/_stcore/health", timeout=1).text == "ok":
+                    break
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise RuntimeError("streamlit did not start: " + log.read_text()[-2000:])
+            time.sleep(0.05)
+        yield url, process.pid
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process ``pid`` so far (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def time_page(browser, url: str, pid: int, rows: int) -> tuple[float, float, float]:
+    """(first visit, reload, server CPU of the first visit) seconds until /results shows "rows of rows" and
+    its grid, settled. The server's CPU time moves less than wall time on a busy machine."""
+    context = browser.new_context(viewport={"width": 1440, "height": 1200})
+    tab = context.new_page()
+    tab.set_default_timeout(120_000)
+
+    def shown(open_page) -> float:
+        start = time.perf_counter()
+        open_page()
+        tab.get_by_text(f"{rows:,} of {rows:,} rows").wait_for()
+        tab.locator('[data-testid="stDataFrame"] canvas').first.wait_for()
+        tab.wait_for_function(SETTLED)
+        return time.perf_counter() - start
+
+    cpu = cpu_seconds(pid)
+    first = shown(lambda: tab.goto(f"{url}/results"))
+    cpu = cpu_seconds(pid) - cpu
+    reload = shown(tab.reload)
+    context.close()
+    return first, reload, cpu
+
+
+def measure(browser, rows: int, repeat: int, scratch: Path) -> dict[str, float]:
+    """Best of ``repeat`` fresh servers: first visit, reload; and a bare pandas read of the result file."""
+    import pandas as pd
+
+    data_dir = scratch / f"data-{rows}"
+    results = seed(data_dir, rows, scratch)
+    read = min(timed(lambda: pd.read_json(results, lines=True)) for _ in range(repeat))
+    best = {"rows": rows, "mb": results.stat().st_size / 1e6, "pandas": read}
+    best |= {"first": 1e9, "reload": 1e9, "cpu": 1e9}
+    for run in range(repeat):
+        log = scratch / f"streamlit-{rows}-{run}.log"
+        with streamlit(data_dir, log) as (url, pid):
+            figures = dict(zip(("first", "reload", "cpu"), time_page(browser, url, pid, rows), strict=True))
+        best = {key: min(value, figures.get(key, value)) for key, value in best.items()}
+    return best
+
+
+def timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="5,000 rows, best of 2")
+    parser.add_argument("--rows", type=int, default=None, help="rows of the big batch (default 50,000)")
+    parser.add_argument("--repeat", type=int, default=None, help="fresh servers per size (default 3)")
+    args = parser.parse_args()
+    if not Path(CHROMIUM).exists():
+        print(f"skipped: no {CHROMIUM} (apt-get install chromium)")
+        return
+    rows = args.rows or (5_000 if args.quick else 50_000)
+    repeat = args.repeat or (2 if args.quick else 3)
+    from playwright.sync_api import sync_playwright
+
+    with tempfile.TemporaryDirectory(prefix="bench-browser-") as tmp, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        small = measure(browser, 100, repeat, Path(tmp))
+        big = measure(browser, rows, repeat, Path(tmp))
+        browser.close()
+    load = os.getloadavg()
+    print(f"Results page in Chromium, fresh `streamlit run`, best of {repeat} (load average {load[0]:.1f})")
+    for figures in (small, big):
+        print(
+            f"  {figures['rows']:>7,} rows ({figures['mb']:5.1f} MB): first visit {figures['first']:5.2f} s, "
+            f"(server CPU {figures['cpu']:4.2f} s), reload {figures['reload']:5.2f} s; "
+            f"bare pandas.read_json {figures['pandas']:5.2f} s"
+        )
+    print(
+        f"  {rows:,} rows vs 100 rows, first visit: {big['first'] / small['first']:.2f}x "
+        f"(+{big['first'] - small['first']:.2f} s); vs a bare pandas.read_json: "
+        f"{big['first'] / big['pandas']:.2f}x"
+    )
+
+
+if __name__ == "__main__":
+    main()
