@@ -12,10 +12,13 @@ from __future__ import annotations
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import altair as alt
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:  # altair takes ~0.25 s to import: only the Charts tab needs it
+    import altair as alt
 
 SEARCHED = ("custom_id", "prompt", "answer", "error_message")
 GRID_ROWS = 5_000  # rows sent to the browser's grid; filters, charts and downloads use every row
@@ -29,7 +32,6 @@ OUTCOME_COLORS = {
     "cancelled": "#80868b",
     "missing": "#bdc1c6",
 }
-COUNT_AXIS = alt.Axis(format="d", tickMinStep=1)  # request counts: no "0.5 requests" ticks
 
 
 @dataclass
@@ -151,12 +153,14 @@ def grid_rows(view: pd.DataFrame) -> pd.DataFrame:
 
 def status_chart(view: pd.DataFrame) -> alt.Chart:
     """Requests per outcome."""
+    import altair as alt
+
     counts = view["status"].value_counts().rename_axis("status").reset_index(name="requests")
     return (
         alt.Chart(counts)
         .mark_bar()
         .encode(
-            x=alt.X("requests:Q", axis=COUNT_AXIS),
+            x=alt.X("requests:Q", axis=_count_axis()),
             y=alt.Y("status:N", sort="-x", axis=alt.Axis(labelLimit=220)),
             color=alt.Color(
                 "status:N",
@@ -171,6 +175,8 @@ def status_chart(view: pd.DataFrame) -> alt.Chart:
 
 def token_chart(view: pd.DataFrame, bins: int = 30) -> alt.Chart | None:
     """Histogram of total tokens per request (``None`` when no row has tokens)."""
+    import altair as alt
+
     tokens = view["total_tokens"].dropna().to_numpy() if "total_tokens" in view else np.array([])
     if not len(tokens):
         return None
@@ -184,7 +190,7 @@ def token_chart(view: pd.DataFrame, bins: int = 30) -> alt.Chart | None:
         .encode(
             x=alt.X("from:Q", title="total tokens", bin="binned", axis=alt.Axis(format="d")),
             x2="to:Q",
-            y=alt.Y("requests:Q", axis=COUNT_AXIS),
+            y=alt.Y("requests:Q", axis=_count_axis()),
             tooltip=["from", "to", "requests"],
         )
         .properties(title="Token distribution", height=220)
@@ -193,6 +199,8 @@ def token_chart(view: pd.DataFrame, bins: int = 30) -> alt.Chart | None:
 
 def error_chart(view: pd.DataFrame) -> alt.Chart | None:
     """Failed requests per error code (``None`` when nothing failed)."""
+    import altair as alt
+
     failed = view[view["status"] != "succeeded"]
     if failed.empty:
         return None
@@ -202,7 +210,7 @@ def error_chart(view: pd.DataFrame) -> alt.Chart | None:
         alt.Chart(counts)
         .mark_bar(color="#d93025")
         .encode(
-            x=alt.X("requests:Q", axis=COUNT_AXIS),
+            x=alt.X("requests:Q", axis=_count_axis()),
             y=alt.Y("code:N", sort="-x", axis=alt.Axis(labelLimit=220)),
             tooltip=["code", "requests"],
         )
@@ -220,3 +228,10 @@ def export_bytes(view: pd.DataFrame, fmt: str) -> bytes:
     with tempfile.TemporaryDirectory(prefix="langbatch-export-") as tmp:
         path = export_results(view, Path(tmp) / f"results.{fmt}", fmt)
         return Path(path).read_bytes()
+
+
+def _count_axis() -> alt.Axis:
+    """The axis of request counts: whole numbers only (no "0.5 requests" ticks)."""
+    import altair as alt
+
+    return alt.Axis(format="d", tickMinStep=1)

@@ -7,11 +7,13 @@ chart = tables.timeline_chart(record)             # Altair: one bar per job, cre
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import altair as alt
 import pandas as pd
 import streamlit as st
+
+if TYPE_CHECKING:  # altair takes ~0.25 s to import: imported by the chart that needs it
+    import altair as alt
 
 BATCH_COLUMNS = [
     "name",
@@ -138,6 +140,8 @@ JOB_COLUMN_CONFIG = {
 
 def timeline_chart(record: Any, now: float | None = None) -> alt.Chart:
     """One bar per job from its creation to its last update (to now while it runs), coloured by status."""
+    import altair as alt
+
     now = now or time.time()
     rows = [
         {
