@@ -12,7 +12,10 @@ ROOT = Path(__file__).resolve().parents[1]
 SCANNED = ("tests/", "Makefile", ".ci/", "pyproject.toml")
 OUTSIDE = [
     (re.compile(r"\.\.[/\\]+shared\b"), "a folder beside the repository"),
-    (re.compile(r"""/\s*["']shared["']|["']shared[/\\]|[/\\]shared[/\\]"""), "a path segment named like the folder beside the repository"),
+    (
+        re.compile(r"""/\s*["']shared["']|["']shared[/\\]|[/\\]shared[/\\]"""),
+        "a path segment named like the folder beside the repository",
+    ),
     (re.compile(r"(?<![\w.])/work/"), "an absolute /work/ path"),
 ]
 PARENTS = re.compile(r"Path\(__file__\)(?:\.resolve\(\))?(?P<chain>(?:\.parent\b|\.parents\[\d+\])+)")
