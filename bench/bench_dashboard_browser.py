@@ -28,21 +28,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "bench"), str(ROOT)]
+sys.path[:0] = [str(ROOT / "bench"), str(ROOT), str(ROOT / "tests")]
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
+from support.chromium import CHROMIUM, CHROMIUM_ARGS, SETTLED  # noqa: E402
+
 BATCH_ID = "lb_bench"
-# Streamlit has run the script and drawn everything: no running-man widget, no skeleton, nothing stale
-SETTLED = """() => !document.querySelector(
-    '[data-testid="stStatusWidget"], [data-testid="stSkeleton"], [data-stale="true"]')"""
 
 
 def seed(data_dir: Path, rows: int, scratch: Path) -> Path:
@@ -165,7 +155,7 @@ def main() -> None:
     from playwright.sync_api import sync_playwright
 
     with tempfile.TemporaryDirectory(prefix="bench-browser-") as tmp, sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         small = measure(browser, 100, repeat, Path(tmp))
         big = measure(browser, rows, repeat, Path(tmp))
         browser.close()

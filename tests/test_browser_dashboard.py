@@ -18,20 +18,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-from support.browser import CHROMIUM
+from support.chromium import CHROMIUM, CHROMIUM_ARGS, SETTLED
 
 ROOT = Path(__file__).resolve().parents[1]
 # What the browser saw, for a look after a failure. The README's screenshots (real answers from the bundled
 # model, not this test engine's "echo:" text) come from docs/screenshots/take.py.
 SHOTS = ROOT / "tests" / "artifacts" / "screenshots"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
 
 pytestmark = pytest.mark.browser  # without Chromium, conftest.py leaves these out and says so once
 
@@ -125,10 +117,6 @@ def page(dashboard):
         yield tab
         context.close()
         browser.close()
-
-
-SETTLED = """() => !document.querySelector(
-    '[data-testid="stStatusWidget"], [data-testid="stSkeleton"], [data-stale="true"]')"""
 
 
 def settle(page) -> None:

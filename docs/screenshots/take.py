@@ -26,16 +26,9 @@ import httpx
 
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = Path(__file__).resolve().parent
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
-SETTLED = """() => !document.querySelector(
-    '[data-testid="stStatusWidget"], [data-testid="stSkeleton"], [data-stale="true"]')"""
+sys.path.insert(0, str(ROOT / "tests"))
+from support.chromium import CHROMIUM, CHROMIUM_ARGS, SETTLED  # noqa: E402
+
 BROKEN = [
     '{"custom_id": "q-1", "method": "POST", "url": "/v1/chat/completions", '
     '"body": {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Hello"}]}}',
@@ -142,7 +135,7 @@ def main() -> None:
         process, url = start_dashboard(data_dir, work / "streamlit.log")
         try:
             with sync_playwright() as p:
-                browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+                browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
                 page = browser.new_page(viewport={"width": 1440, "height": 1500})
                 page.set_default_timeout(60_000)
                 page.goto(url)

@@ -1,17 +1,17 @@
 """Browser tests (marked ``browser``) need Debian's chromium: without it they are left out, and the run says
 so in one line at its end; with ``LANGBATCH_REQUIRE_BROWSER=1`` (CI) a missing chromium is an error.
 
-``LANGBATCH_TEST_CHROMIUM`` names another executable (tests of this rule point it at a missing file).
+``LANGBATCH_TEST_CHROMIUM`` names another executable (``support.chromium``).
 """
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import pytest
 
-CHROMIUM = Path(os.environ.get("LANGBATCH_TEST_CHROMIUM", "/usr/bin/chromium"))
+from support.chromium import CHROMIUM
+
 REQUIRE_ENV = "LANGBATCH_REQUIRE_BROWSER"
 MISSING = f"browser tests skipped: no {CHROMIUM}; install Debian's chromium (apt-get install chromium)"
 _left_out = pytest.StashKey[int]()
