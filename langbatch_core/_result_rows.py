@@ -379,7 +379,7 @@ _decode_request = msgspec.json.Decoder(_Request).decode
 
 def request_prompts(path: Any) -> tuple[list[str], list[str | None]]:
     """(custom_ids, prompts) of a request file: the last user message, or the embedding/completion input."""
-    from langbatch_core.requests import _clean_lines
+    from langbatch_core.requests.files import _clean_lines
 
     ids: list[str] = []
     prompts: list[str | None] = []

@@ -29,7 +29,6 @@ from typing import Any, ClassVar
 
 import orjson
 
-from langbatch_core import pricing
 from langbatch_core._batch_jobs import write_request_subset
 from langbatch_core._batch_results import BatchResults
 from langbatch_core.errors import (
@@ -41,7 +40,7 @@ from langbatch_core.errors import (
     StorageError,
 )
 from langbatch_core.providers import Connection, Job, Provider, provider_for
-from langbatch_core.requests import Issue, ValidationReport, iter_requests, validate_file
+from langbatch_core.requests import Issue, ValidationReport, iter_requests, pricing, validate_file
 from langbatch_core.storage import (
     BatchRecord,
     BatchStorage,

@@ -18,9 +18,9 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from langbatch_core import config, pricing
+from langbatch_core import config
 from langbatch_core.providers import Connection
-from langbatch_core.requests import ValidationReport
+from langbatch_core.requests import ValidationReport, pricing
 
 CHAT, EMBEDDINGS = "/v1/chat/completions", "/v1/embeddings"
 LONG_RUN = 3600.0  # seconds: longer runs get a warning before they start

@@ -28,10 +28,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from langbatch_core._request_reader import BlockReader
 from langbatch_core._result_export import export_results
 from langbatch_core._result_rows import Columns, loads_object, request_prompts, status_of
 from langbatch_core.errors import ResultsError
+from langbatch_core.jsonl import BlockReader
 
 __all__ = [
     "STATUSES",
@@ -72,9 +72,18 @@ def _lines(path: PathLike) -> Iterator[tuple[int, memoryview]]:
     except OSError as exc:
         raise ResultsError(f"Cannot read the result file {path}: {exc.strerror}; check the path.") from exc
     with handle:
-        for line, raw in BlockReader(handle).lines():
+        for line, raw in BlockReader(handle).lines(_too_long(path)):
             if raw:
                 yield line, raw
+
+
+def _too_long(path: PathLike) -> Any:
+    def error(line: int, limit: int) -> ResultsError:
+        return ResultsError(
+            f"{path}: line {line} is longer than {limit:,} bytes: no result is; download it again."
+        )
+
+    return error
 
 
 def _blocks(path: PathLike) -> Iterator[tuple[int, memoryview]]:

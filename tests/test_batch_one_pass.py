@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from support.data_requests import chat_request, write_chat_file
 
-from langbatch_core import InvalidRequestsError, OpenAIChatCompletionBatch, StorageError, _request_reader
+from langbatch_core import InvalidRequestsError, OpenAIChatCompletionBatch, StorageError, jsonl
 from langbatch_core.requests import validate_file
 from langbatch_core.storage import default_storage
 
@@ -34,7 +34,7 @@ def messy_valid_file(path: Path) -> Path:
 
 
 def test_copy_to_is_the_file_byte_for_byte(tmp_path, monkeypatch):
-    monkeypatch.setattr(_request_reader, "BLOCK_SIZE", 2048)  # many blocks, and a line longer than one
+    monkeypatch.setattr(jsonl, "BLOCK_SIZE", 2048)  # many blocks, and a line longer than one
     source = messy_valid_file(tmp_path / "in.jsonl")
     report = validate_file(source, copy_to=tmp_path / "copy.jsonl")
     assert report.ok and report.request_count == 40

@@ -10,7 +10,7 @@ import pytest
 from support.data_requests import chat_request, embedding_request, write_lines
 from support.fixtures import EXAMPLES
 
-from langbatch_core import _request_reader
+from langbatch_core import jsonl
 from langbatch_core.errors import InvalidRequestsError
 from langbatch_core.requests import ENDPOINTS, Issue, Limits, validate_file
 
@@ -341,7 +341,7 @@ def test_fast_path_never_accepts_a_bad_line(code, bad, param):
     """The typed decoder + chat_facts must refuse every bad line, or validation would miss it."""
     import msgspec
 
-    from langbatch_core._request_fast import chat_decoder, chat_facts
+    from langbatch_core.requests.fast import chat_decoder, chat_facts
 
     decode, decode_lines = chat_decoder("/v1/chat/completions")
     raw = (bad if isinstance(bad, str) else json.dumps(bad)).encode()
@@ -398,7 +398,7 @@ def messy_file(path: Path, count: int = 120) -> Path:
 def test_the_report_does_not_depend_on_where_blocks_end(tmp_path, monkeypatch, kwargs):
     source = messy_file(tmp_path / "messy.jsonl")
     whole = validate_file(source, **kwargs).to_dict()  # one block
-    monkeypatch.setattr(_request_reader, "BLOCK_SIZE", 2048)  # dozens, and a line longer than one
+    monkeypatch.setattr(jsonl, "BLOCK_SIZE", 2048)  # dozens, and a line longer than one
     blocks = validate_file(source, **kwargs).to_dict()
 
     def by_line(report: dict) -> dict:  # issues of one block are listed by kind, then by line

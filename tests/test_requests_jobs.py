@@ -109,9 +109,9 @@ def test_iter_requests_names_a_broken_line(tmp_path):
 
 
 def test_reader_handles_lines_longer_than_a_block(tmp_path, monkeypatch):
-    from langbatch_core import _request_reader
+    from langbatch_core import jsonl
 
-    monkeypatch.setattr(_request_reader, "BLOCK_SIZE", 1024)
+    monkeypatch.setattr(jsonl, "BLOCK_SIZE", 1024)
     lines = [chat_request("a", "x" * 5000), chat_request("b", "short"), chat_request("c", "y" * 3000)]
     source = write_lines(tmp_path / "r.jsonl", lines)
     report = validate_file(source)
@@ -128,12 +128,12 @@ def test_last_line_without_newline(tmp_path):
 
 
 def test_plan_is_the_same_whatever_the_block_size(tmp_path, monkeypatch):
-    from langbatch_core import _request_reader
+    from langbatch_core import jsonl
 
     source = write_chat_file(tmp_path / "big.jsonl", 300)
     limits = Limits(max_bytes=150_000, max_requests=70)
     expected = validate_file(source, limits=limits)
-    monkeypatch.setattr(_request_reader, "BLOCK_SIZE", 4096)  # many blocks, most decoded in one call
+    monkeypatch.setattr(jsonl, "BLOCK_SIZE", 4096)  # many blocks, most decoded in one call
     for report in (validate_file(source, limits=limits), validate_file(source)):
         assert report.ok and report.request_count == 300
         assert sum(job.bytes for job in report.jobs) == source.stat().st_size
@@ -143,9 +143,9 @@ def test_plan_is_the_same_whatever_the_block_size(tmp_path, monkeypatch):
 
 
 def test_duplicates_and_models_across_blocks(tmp_path, monkeypatch):
-    from langbatch_core import _request_reader
+    from langbatch_core import jsonl
 
-    monkeypatch.setattr(_request_reader, "BLOCK_SIZE", 2048)  # about ten requests per block
+    monkeypatch.setattr(jsonl, "BLOCK_SIZE", 2048)  # about ten requests per block
     lines = requests(60)
     lines[45]["custom_id"] = "r-3"  # same id as line 3, several blocks later
     lines[50]["body"]["model"] = "gpt-4o"

@@ -9,8 +9,8 @@ import msgspec
 import pytest
 from support.data_requests import chat_request, embedding_request, write_lines
 
-from langbatch_core._request_fast import chat_decoder, chat_facts
 from langbatch_core.requests import validate_file
+from langbatch_core.requests.fast import chat_decoder, chat_facts
 
 TOOL = {"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}
 SCHEMA = {

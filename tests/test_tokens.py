@@ -7,8 +7,7 @@ import json
 import pytest
 from support.data_requests import chat_request, write_lines
 
-from langbatch_core import pricing, tokens
-from langbatch_core.requests import validate_file
+from langbatch_core.requests import pricing, tokens, validate_file
 
 needs_tokenizer = pytest.mark.skipif(not tokens.tokenizer_available(), reason="bpe-openai is not installed")
 

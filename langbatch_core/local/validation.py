@@ -16,7 +16,7 @@ import mmap
 from pathlib import Path
 from typing import Any
 
-from langbatch_core._request_reader import JSONError, read_json
+from langbatch_core.jsonl import JSONError, read_json
 from langbatch_core.local.executor import estimate_tokens
 
 MAX_ERRORS = 1000

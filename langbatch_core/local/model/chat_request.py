@@ -17,8 +17,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from langbatch_core._request_report import Capabilities
 from langbatch_core.errors import InvalidRequestsError
+from langbatch_core.requests.chat_body import BOUNDS, MAX_STOP
+from langbatch_core.requests.report import Capabilities
 
 ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
 IGNORED = frozenset(
@@ -46,7 +47,7 @@ UNSUPPORTED = {
     "prediction": "predicted outputs",
     "web_search_options": "web search",
 }
-MAX_CHOICES = 16
+MAX_CHOICES = 16  # below OpenAI's bound (chat_body.BOUNDS["n"]): each choice is a generation here
 
 
 class InvalidBodyError(InvalidRequestsError):
@@ -100,12 +101,12 @@ def parse_chat_request(body: Any) -> ChatRequest:
         messages=_messages(body.get("messages")),
         n=_optional_int(body, "n", 1, MAX_CHOICES) or 1,
         max_tokens=max_tokens,
-        temperature=_number(body, "temperature", 1.0, 0.0, 2.0),
-        top_p=_number(body, "top_p", 1.0, 0.0, 1.0),
+        temperature=_number(body, "temperature", 1.0),
+        top_p=_number(body, "top_p", 1.0),
         seed=_optional_int(body, "seed"),
         stop=_stop(body.get("stop")),
-        frequency_penalty=_number(body, "frequency_penalty", 0.0, -2.0, 2.0),
-        presence_penalty=_number(body, "presence_penalty", 0.0, -2.0, 2.0),
+        frequency_penalty=_number(body, "frequency_penalty", 0.0),
+        presence_penalty=_number(body, "presence_penalty", 0.0),
         logit_bias=_logit_bias(body.get("logit_bias")),
     )
 
@@ -202,7 +203,8 @@ def _optional_int(
     return value
 
 
-def _number(body: dict[str, Any], name: str, default: float, low: float, high: float) -> float:
+def _number(body: dict[str, Any], name: str, default: float) -> float:
+    low, high = BOUNDS[name]
     value = body.get(name)
     if value is None:
         return default
@@ -217,8 +219,14 @@ def _stop(stop: Any) -> tuple[str, ...]:
     if stop is None:
         return ()
     values = [stop] if isinstance(stop, str) else stop
-    if not isinstance(values, list) or len(values) > 4 or not all(isinstance(s, str) and s for s in values):
-        raise InvalidBodyError("'stop' must be a non-empty string or an array of up to 4 of them.", "stop")
+    if (
+        not isinstance(values, list)
+        or len(values) > MAX_STOP
+        or not all(isinstance(s, str) and s for s in values)
+    ):
+        raise InvalidBodyError(
+            f"'stop' must be a non-empty string or an array of up to {MAX_STOP} of them.", "stop"
+        )
     return tuple(values)
 
 

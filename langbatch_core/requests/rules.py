@@ -11,31 +11,13 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from langbatch_core._request_params import check_parameters, shown
+from langbatch_core.requests.chat_body import IMAGE_TOKENS, PART_PAYLOAD, PART_TYPES, ROLES
+from langbatch_core.requests.params import check_parameters, shown
 
 ENDPOINTS: frozenset[str] = frozenset(
     {"/v1/chat/completions", "/v1/embeddings", "/v1/completions", "/v1/responses"}
 )
 TOP_LEVEL_KEYS = ("custom_id", "method", "url", "body")
-ROLES = ("system", "developer", "user", "assistant", "tool", "function")
-# which typed content parts each role may send
-PART_TYPES: dict[str, frozenset[str]] = {
-    "system": frozenset({"text"}),
-    "developer": frozenset({"text"}),
-    "user": frozenset({"text", "image_url", "input_audio", "file"}),
-    "assistant": frozenset({"text", "refusal"}),
-    "tool": frozenset({"text"}),
-    "function": frozenset({"text"}),
-}
-# the field that carries each part's payload, and the JSON type it must have
-PART_PAYLOAD: dict[str, type] = {
-    "text": str,
-    "refusal": str,
-    "image_url": dict,
-    "input_audio": dict,
-    "file": dict,
-}
-IMAGE_TOKENS = 765  # a 1024x1024 image at high detail; low detail costs 85
 
 
 def text_units(text: str) -> int:

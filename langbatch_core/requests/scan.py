@@ -4,7 +4,7 @@ Each block of whole lines goes through three steps:
 
 1. facts: a chat block without CR or bad UTF-8 is decoded by one typed ``decode_lines`` call; any other
    block, or one with a line that call refuses, line by line. A line the typed decode refuses goes to the
-   detailed checker (``_request_rules``), which names each problem.
+   detailed checker (``requests.rules``), which names each problem.
 2. sampling: the first N requests are counted exactly with a tokenizer when asked (``token_sample``).
 3. tally: duplicates, models, output ceilings and the greedy split into jobs, in one flat loop.
 
@@ -20,12 +20,12 @@ from typing import Any
 
 import msgspec
 
-from langbatch_core import pricing
-from langbatch_core._request_fast import chat_decoder, chat_facts
-from langbatch_core._request_reader import CR, MAX_LINE_BYTES, Block, BlockReader, JSONError, read_json
-from langbatch_core._request_report import Capabilities, Issue, JobPlan, Limits, ValidationReport
-from langbatch_core._request_rules import ENDPOINTS, LineFacts, check_request
-from langbatch_core.tokens import TokenEstimate, request_text
+from langbatch_core.jsonl import CR, MAX_LINE_BYTES, Block, BlockReader, JSONError, read_json
+from langbatch_core.requests import pricing
+from langbatch_core.requests.fast import chat_decoder, chat_facts
+from langbatch_core.requests.report import Capabilities, Issue, JobPlan, Limits, ValidationReport
+from langbatch_core.requests.rules import ENDPOINTS, LineFacts, check_request
+from langbatch_core.requests.tokens import TokenEstimate, request_text
 
 CHAT = "/v1/chat/completions"
 # msgspec raises RecursionError for JSON nested deeper than it reads: the detailed checker reports it

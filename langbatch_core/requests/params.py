@@ -5,19 +5,17 @@
     # [("invalid_parameter", 'temperature must be a number between 0 and 2, got "hot".', "body.temperature")]
 
 Only parameters present in the body are checked (``null`` counts as absent); names this table does not know
-are left alone. The fast path (``_request_fast``) declares the same bounds in its types: a value it accepts
-must pass here.
+are left alone. The bounds of a chat body are ``chat_body.BOUNDS``, which the fast path's types declare too:
+a value they accept passes here.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from typing import Any
 
-INT64_MAX = 2**63 - 1
-NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}\Z")  # tool, function and json_schema names
-TOOL_CHOICES = ("none", "auto", "required")
+from langbatch_core.requests.chat_body import BOUNDS, INT64_MAX, INTEGERS, MAX_STOP, NAME, TOOL_CHOICES
+
 EMBEDDING_ENCODINGS = ("float", "base64")
 Problem = tuple[str, str, str | None]
 Check = Callable[[str, Any], str | None]  # (name, value) -> what is wrong, or None
@@ -93,9 +91,9 @@ def one_of(*choices: str) -> Check:
 def stop(name: str, value: Any) -> str | None:
     if isinstance(value, str):
         return None
-    if isinstance(value, list) and len(value) <= 4 and all(isinstance(item, str) for item in value):
+    if isinstance(value, list) and len(value) <= MAX_STOP and all(isinstance(item, str) for item in value):
         return None
-    return f"{name} must be a string or a list of up to 4 strings, got {shown(value)}."
+    return f"{name} must be a string or a list of up to {MAX_STOP} strings, got {shown(value)}."
 
 
 def response_format(name: str, value: Any) -> str | None:
@@ -171,22 +169,22 @@ def tool_choice(name: str, value: Any) -> str | None:
     )
 
 
+def bounded(name: str) -> Check:
+    """The check of a parameter of ``chat_body.BOUNDS``."""
+    low, high = BOUNDS[name]
+    return integer(int(low), int(high)) if name in INTEGERS else number(low, high)
+
+
 _SAMPLING: dict[str, Check] = {
-    "temperature": number(0, 2),
-    "top_p": number(0, 1),
-    "presence_penalty": number(-2, 2),
-    "frequency_penalty": number(-2, 2),
-    "seed": integer(-INT64_MAX - 1),
+    **{name: bounded(name) for name in ("temperature", "top_p", "presence_penalty", "frequency_penalty")},
+    "seed": bounded("seed"),
     "stop": stop,
 }
 RULES: dict[str, dict[str, Check]] = {
     "/v1/chat/completions": {
         **_SAMPLING,
-        "max_tokens": integer(1),
-        "max_completion_tokens": integer(1),
-        "n": integer(1, 128),
+        **{name: bounded(name) for name in ("max_tokens", "max_completion_tokens", "n", "top_logprobs")},
         "logprobs": boolean,
-        "top_logprobs": integer(0, 20),
         "response_format": response_format,
         "tools": tools,
         "tool_choice": tool_choice,

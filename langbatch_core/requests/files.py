@@ -1,4 +1,4 @@
-"""Request files: strict streaming validation, the split plan, and the job files.
+"""Request files: strict streaming validation, the split plan, the job files, the custom_ids.
 
 A request file is OpenAI batch JSONL: one ``{"custom_id", "method": "POST", "url", "body"}`` object per
 line. ``validate_file`` reads it once, in large binary blocks, and reports every problem as an ``Issue``
@@ -13,8 +13,8 @@ Lines are read as strictly as the providers read them (``read_json``, which the 
 bounded memory: a line over ``max_line_bytes`` is reported and skipped, a path that is not a regular file is
 refused. ``capabilities`` adds what the connection's model refuses (``Provider.capabilities``).
 
-Speed: chat lines are decoded a block at a time by a typed msgspec decoder (``_request_fast``,
-``_request_scan``); only lines it rejects go through the detailed checker (``_request_rules``) that names
+Speed: chat lines are decoded a block at a time by a typed msgspec decoder (``requests.fast``,
+``requests.scan``); only lines it rejects go through the detailed checker (``requests.rules``) that names
 each problem. Memory stays bounded: one block of lines and the set of custom_ids, never the whole file as
 Python objects. One process, one pass: ``copy_to`` writes the copy a batch keeps from the very blocks the
 check reads, so the file is never read twice.
@@ -23,43 +23,21 @@ check reads, so the file is never read twice.
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from langbatch_core._request_reader import (
-    BOM,
-    MAX_LINE_BYTES,
-    BlockReader,
-    CopyingReader,
-    JSONError,
-    open_regular,
-    read_json,
-)
-from langbatch_core._request_report import Capabilities, Issue, JobPlan, Limits, ValidationReport
-from langbatch_core._request_rules import ENDPOINTS
-from langbatch_core._request_scan import Scan
+import msgspec
+
 from langbatch_core.errors import InvalidRequestsError, StorageError
+from langbatch_core.jsonl import MAX_LINE_BYTES, BlockReader, CopyingReader, JSONError, read_json
+from langbatch_core.requests.report import Capabilities, Issue, JobPlan, Limits, ValidationReport
+from langbatch_core.requests.rules import ENDPOINTS
+from langbatch_core.requests.scan import Scan
 
-__all__ = [
-    "BOM",
-    "ENDPOINTS",
-    "MAX_LINE_BYTES",
-    "SAMPLES",
-    "Capabilities",
-    "Issue",
-    "JobPlan",
-    "Limits",
-    "ValidationReport",
-    "iter_requests",
-    "read_json",
-    "sample_file",
-    "validate_file",
-    "write_job_files",
-]
-
-SAMPLES = Path(__file__).resolve().parent / "samples"  # small valid files for newcomers
+SAMPLES = Path(__file__).resolve().parent.parent / "samples"  # small valid files for newcomers
 
 
 def validate_file(
@@ -131,6 +109,30 @@ class _Staged:
         self.temp.unlink(missing_ok=True)
 
 
+def open_regular(path: str | os.PathLike[str]) -> Any:
+    """``path`` opened for unbuffered binary reading; InvalidRequestsError when it is not a regular file
+    (a device such as /dev/zero never ends, a pipe may never deliver: neither is a request file)."""
+    path = Path(path)
+    try:
+        mode = path.stat().st_mode  # before open: opening a pipe blocks until a writer comes
+        if not stat.S_ISREG(mode):
+            raise InvalidRequestsError(
+                f"{path} is not a regular file (it is a {_kind_of(mode)}): save the requests in a "
+                ".jsonl file and give its path."
+            )
+        return path.open("rb", buffering=0)
+    except (FileNotFoundError, NotADirectoryError, PermissionError, IsADirectoryError) as exc:
+        raise InvalidRequestsError(
+            f"Cannot read the request file {path}: {exc.strerror}; check the path."
+        ) from exc
+
+
+def _kind_of(mode: int) -> str:
+    kinds = ((stat.S_ISDIR, "directory"), (stat.S_ISFIFO, "pipe"), (stat.S_ISSOCK, "socket"))
+    kinds += ((stat.S_ISCHR, "character device"), (stat.S_ISBLK, "block device"))
+    return next((name for test, name in kinds if test(mode)), "special file")
+
+
 def sample_file(kind: str = "chat") -> Path:
     """A small bundled request file to try LangBatch with: ``"chat"`` (12 requests) or ``"embeddings"`` (8).
 
@@ -146,9 +148,15 @@ def sample_file(kind: str = "chat") -> Path:
 def _clean_lines(path: str | os.PathLike[str]) -> Iterator[tuple[int, memoryview]]:
     """(line number, line) of the non-blank lines, without BOM, CR or LF (valid until the next line)."""
     with open_regular(path) as handle:
-        for line, raw in BlockReader(handle).lines():
+        for line, raw in BlockReader(handle).lines(_too_long):
             if raw and (raw[0] not in b" \t" or raw.tobytes().strip()):
                 yield line, raw
+
+
+def _too_long(line: int, limit: int) -> InvalidRequestsError:
+    return InvalidRequestsError(
+        f"Line {line} is longer than {limit:,} bytes; validate the file to see every problem."
+    )
 
 
 def iter_requests(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
@@ -158,19 +166,82 @@ def iter_requests(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
         print(request["custom_id"])
     """
     for line, raw in _clean_lines(path):
-        try:
-            request = read_json(raw)
-        except JSONError as exc:
-            raise InvalidRequestsError(
-                f"{path}, line {line}: not valid JSON ({exc}); run validate_file on it to see every problem.",
-                [Issue(line, "invalid_json", str(exc))],
-            ) from exc
-        if not isinstance(request, dict):
-            raise InvalidRequestsError(
-                f"{path}, line {line}: not a JSON object; run validate_file on it to see every problem.",
-                [Issue(line, "not_object", "Each line must be a JSON object.")],
-            )
-        yield request
+        yield _parsed(path, line, raw)
+
+
+def _parsed(path: str | os.PathLike[str], line: int, raw: memoryview) -> dict[str, Any]:
+    try:
+        request = read_json(raw)
+    except JSONError as exc:
+        raise InvalidRequestsError(
+            f"{path}, line {line}: not valid JSON ({exc}); run validate_file on it to see every problem.",
+            [Issue(line, "invalid_json", str(exc))],
+        ) from exc
+    if not isinstance(request, dict):
+        raise InvalidRequestsError(
+            f"{path}, line {line}: not a JSON object; run validate_file on it to see every problem.",
+            [Issue(line, "not_object", "Each line must be a JSON object.")],
+        )
+    return request
+
+
+class _Id(msgspec.Struct, gc=False):
+    custom_id: str
+
+
+_decode_id = msgspec.json.Decoder(_Id).decode
+_decode_ids = msgspec.json.Decoder(_Id).decode_lines
+
+
+def request_ids(path: str | os.PathLike[str]) -> list[str]:
+    """The custom_ids of a valid request file, in order: a typed decode a block at a time that builds no
+    dict per line (retry() reads them from files of any size).
+
+        todo = set(request_ids("requests.jsonl")) - done
+    """
+    ids: list[str] = []
+    with open_regular(path) as handle:
+        for block in BlockReader(handle):
+            if block.overlong:
+                raise _too_long(block.first_line, MAX_LINE_BYTES)
+            try:
+                ids.extend(item.custom_id for item in _decode_ids(block.data))
+            except (msgspec.DecodeError, msgspec.ValidationError):
+                return [_custom_id(path, line, raw) for line, raw in _clean_lines(path)]  # names the line
+    return ids
+
+
+def _custom_id(path: str | os.PathLike[str], line: int, raw: memoryview) -> str:
+    custom_id = _parsed(path, line, raw).get("custom_id")
+    if not isinstance(custom_id, str):
+        raise InvalidRequestsError(
+            f"{path}, line {line}: no string custom_id; run validate_file on it to see every problem.",
+            [Issue(line, "missing_custom_id", "Each request needs a string custom_id.", "custom_id")],
+        )
+    return custom_id
+
+
+def write_subset(
+    source: str | os.PathLike[str], target: str | os.PathLike[str], custom_ids: set[str]
+) -> Path:
+    """Writes the lines of ``source`` whose custom_id is in ``custom_ids`` to ``target``, byte for byte and
+    in order (a retry's request file); written to a temporary file and renamed.
+
+        write_subset("requests.jsonl", "jobs/retry-2.jsonl", {"request-7", "request-9"})
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with _Staged(target) as staged:
+        for line, raw in _clean_lines(source):
+            try:
+                custom_id = _decode_id(raw).custom_id
+            except (msgspec.DecodeError, msgspec.ValidationError):
+                custom_id = _custom_id(source, line, raw)
+            if custom_id in custom_ids:
+                staged.handle.write(raw)
+                staged.handle.write(b"\n")
+        staged.commit()
+    return target
 
 
 def write_job_files(

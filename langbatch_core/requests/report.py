@@ -10,8 +10,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from langbatch_core import pricing
 from langbatch_core.errors import ConfigurationError, InvalidRequestsError
+from langbatch_core.requests import pricing
 
 
 @dataclass(frozen=True)

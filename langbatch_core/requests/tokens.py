@@ -26,7 +26,7 @@ from typing import Any
 
 import orjson
 
-from langbatch_core._request_rules import text_units
+from langbatch_core.requests.rules import text_units
 
 UNITS_PER_TOKEN = 4.0
 DEFAULT_ENCODING = "o200k_base"
