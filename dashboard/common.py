@@ -33,8 +33,8 @@ from langbatch_core.errors import (
     MissingAPIKeyError,
     ProviderUnavailableError,
 )
-from langbatch_core.line_index import find_line, in_request_order, line_index
 from langbatch_core.providers.retry import Retrying
+from langbatch_core.results.index import find_line, in_request_order, line_index
 from langbatch_core.storage.files import write_atomic
 
 log = logging.getLogger("langbatch.dashboard")
@@ -536,7 +536,7 @@ def results_table(record: Any) -> pd.DataFrame | None:
 
 def errors_by_code(record: Any) -> pd.DataFrame:
     """Failed requests and failed jobs grouped by error code: code, count, an example message."""
-    from langbatch_core.error_summary import errors_by_code as summary
+    from langbatch_core.results.summary import errors_by_code as summary
 
     return summary(record.jobs, results_table(record), running=is_running(record))
 

@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, Any
 from langbatch_core import results as results_io
 from langbatch_core._batch_jobs import BatchJobs
 from langbatch_core._batch_rules import failure_of
-from langbatch_core.error_summary import errors_by_code
 from langbatch_core.errors import BatchStateError
 from langbatch_core.requests import iter_requests
+from langbatch_core.results.summary import errors_by_code
 
 if TYPE_CHECKING:
     from langbatch_core.storage import BatchRecord
@@ -107,7 +107,7 @@ class BatchResults(BatchJobs):
 
     def error_counts(self) -> dict[str, int]:
         """How many requests failed with each error code, most frequent first (as stored: no refresh); see
-        ``langbatch_core.error_summary.errors_by_code``."""
+        ``langbatch_core.results.summary.errors_by_code``."""
         table = self.results_table() if self.record.jobs else None
         summary = errors_by_code(self.record.jobs, table, running=bool(self._active_jobs()))
         return {code: int(count) for code, count in zip(summary["code"], summary["count"], strict=True)}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from langbatch_core.error_summary import errors_by_code
+from langbatch_core.results.summary import errors_by_code
 from langbatch_core.storage import JobRecord
 
 

@@ -1,4 +1,4 @@
-"""Finding a line by custom_id, and results put back in request-file order (langbatch_core.line_index)."""
+"""Finding a line by custom_id, and results put back in request-file order (langbatch_core.results.index)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 
 import pandas as pd
 
-from langbatch_core.line_index import find_line, in_request_order, line_index, read_line
+from langbatch_core.results.index import find_line, in_request_order, line_index, read_line
 
 
 def write_lines(path, lines):

@@ -260,7 +260,7 @@ def test_read_result_line_gives_the_full_json(tmp_path):
 
 
 def test_line_numbers_survive_blank_lines_bom_crlf_and_small_blocks(tmp_path, monkeypatch):
-    from langbatch_core import results as module
+    from langbatch_core.results import lines as module
 
     monkeypatch.setattr(module, "BLOCK_SIZE", 700)  # several blocks, and lines longer than one block
     lines = [json.dumps(success(f"r-{i}", "x" * (50 if i % 3 else 2000))) for i in range(1, 9)]
@@ -289,7 +289,7 @@ def messy_results(path, count=80):
 
 
 def test_a_messy_file_in_small_blocks_is_the_table_of_one_block(tmp_path, monkeypatch):
-    from langbatch_core import results as module
+    from langbatch_core.results import lines as module
 
     source = messy_results(tmp_path / "results.jsonl")
     requests = [chat_request(f"r-{i}", f"question {i}") for i in range(90)]

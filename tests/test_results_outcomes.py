@@ -9,10 +9,10 @@ import pytest
 from batch_support import chat_line
 from support.data_results import never_run, rejected, success, write_jsonl
 
-from langbatch_core import OpenAIChatCompletionBatch, results
+from langbatch_core import OpenAIChatCompletionBatch
 from langbatch_core._batch_rules import is_retryable, is_retryable_failure
 from langbatch_core.errors import ResultsError
-from langbatch_core.results import classify, read_outcomes
+from langbatch_core.results import classify, lines, read_outcomes
 
 SHAPES = [
     success("ok"),
@@ -75,7 +75,7 @@ def test_retry_picks_and_counts_from_the_result_file(tmp_path):
 
 
 def test_counting_a_big_result_file_holds_a_fraction_of_it(tmp_path, monkeypatch):
-    monkeypatch.setattr(results, "BLOCK_SIZE", 256 * 1024)  # the reader's fixed buffers: small next to 10 MB
+    monkeypatch.setattr(lines, "BLOCK_SIZE", 256 * 1024)  # the reader's fixed buffers: small next to 10 MB
     ids = [f"r-{i}" for i in range(4_000)]
     batch = OpenAIChatCompletionBatch(write_jsonl(tmp_path / "in.jsonl", [chat_line(i, "hi") for i in ids]))
     answer = "A long answer that fills the result file. " * 50

@@ -145,7 +145,7 @@ def sample_file(kind: str = "chat") -> Path:
     return path
 
 
-def _clean_lines(path: str | os.PathLike[str]) -> Iterator[tuple[int, memoryview]]:
+def request_lines(path: str | os.PathLike[str]) -> Iterator[tuple[int, memoryview]]:
     """(line number, line) of the non-blank lines, without BOM, CR or LF (valid until the next line)."""
     with open_regular(path) as handle:
         for line, raw in BlockReader(handle).lines(_too_long):
@@ -165,7 +165,7 @@ def iter_requests(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
     for request in iter_requests("requests.jsonl"):
         print(request["custom_id"])
     """
-    for line, raw in _clean_lines(path):
+    for line, raw in request_lines(path):
         yield _parsed(path, line, raw)
 
 
@@ -207,7 +207,7 @@ def request_ids(path: str | os.PathLike[str]) -> list[str]:
             try:
                 ids.extend(item.custom_id for item in _decode_ids(block.data))
             except (msgspec.DecodeError, msgspec.ValidationError):
-                return [_custom_id(path, line, raw) for line, raw in _clean_lines(path)]  # names the line
+                return [_custom_id(path, line, raw) for line, raw in request_lines(path)]  # names the line
     return ids
 
 
@@ -232,7 +232,7 @@ def write_subset(
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     with _Staged(target) as staged:
-        for line, raw in _clean_lines(source):
+        for line, raw in request_lines(source):
             try:
                 custom_id = _decode_id(raw).custom_id
             except (msgspec.DecodeError, msgspec.ValidationError):
@@ -258,7 +258,7 @@ def write_job_files(
     out.mkdir(parents=True, exist_ok=True)
     ordered = sorted(jobs, key=lambda job: job.first_line)
     targets = [out / f"job-{index:03d}.jsonl" for index in range(1, len(ordered) + 1)]
-    lines = _clean_lines(path)
+    lines = request_lines(path)
     pending = next(lines, None)
     for job, target in zip(ordered, targets, strict=True):
         with _Staged(target) as staged:

@@ -17,6 +17,8 @@ import msgspec
 import orjson
 import pyarrow as pa
 
+from langbatch_core.results.lines import loads_object, status_of
+
 _S = str | None
 _I = int | None
 
@@ -93,7 +95,6 @@ class _Result(msgspec.Struct, gc=False):
 _decode = msgspec.json.Decoder(_Result).decode
 _decode_lines = msgspec.json.Decoder(_Result).decode_lines
 _POOL = pa.system_memory_pool()
-_FAILURES = {"batch_expired": "expired", "batch_cancelled": "cancelled"}
 
 # name -> arrow type, in table order
 SCHEMA: dict[str, pa.DataType] = {
@@ -115,13 +116,6 @@ SCHEMA: dict[str, pa.DataType] = {
     "reasoning_tokens": pa.int64(),
     "line": pa.int64(),  # line of the result in its file
 }
-
-
-def status_of(status_code: int | None, error_code: str | None, has_response: bool) -> str:
-    """succeeded | failed | expired | cancelled, from the parts of a result line."""
-    if has_response:
-        return "succeeded" if status_code is not None and status_code < 400 else "failed"
-    return _FAILURES.get(error_code or "", "failed")
 
 
 class Columns:
@@ -271,15 +265,6 @@ def _output_text(items: list[_OutputItem]) -> tuple[str | None, str | None]:
     return ("".join(texts) if texts else None), ("".join(refusals) if refusals else None)
 
 
-def loads_object(raw: Any) -> dict | None:
-    """A line read leniently as a JSON object (None: not JSON, or not an object)."""
-    try:
-        result = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return None
-    return result if isinstance(result, dict) else None
-
-
 def _dict_row(raw: Any, line: int) -> tuple | None:
     """The row of a line the typed path refused, read leniently from plain JSON (None: not a result)."""
     result = loads_object(raw)
@@ -379,11 +364,11 @@ _decode_request = msgspec.json.Decoder(_Request).decode
 
 def request_prompts(path: Any) -> tuple[list[str], list[str | None]]:
     """(custom_ids, prompts) of a request file: the last user message, or the embedding/completion input."""
-    from langbatch_core.requests.files import _clean_lines
+    from langbatch_core.requests.files import request_lines
 
     ids: list[str] = []
     prompts: list[str | None] = []
-    for _, raw in _clean_lines(path):
+    for _, raw in request_lines(path):
         try:
             request = _decode_request(raw)
         except (msgspec.DecodeError, msgspec.ValidationError):
