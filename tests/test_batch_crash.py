@@ -11,7 +11,7 @@ import pytest
 from batch_support import prompts_received, to_engine, write_chat_file
 
 from langbatch_core import Batch, BatchStateError
-from langbatch_core import batch as batch_module
+from langbatch_core.batch import lifecycle as batch_module
 from langbatch_core.storage import default_storage
 
 SCRIPT = textwrap.dedent(

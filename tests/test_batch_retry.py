@@ -3,10 +3,11 @@ job — and never loses or resubmits a success. What the upstream received prove
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
-from batch_support import prompts_received, to_engine, write_chat_file
+from batch_support import chat_line, prompts_received, to_engine, write_chat_file
 
 from langbatch_core import Batch, JobFailedError, OpenAIChatCompletionBatch
 from langbatch_core.requests import iter_requests
@@ -114,3 +115,19 @@ def test_a_failed_job_loses_its_requests_and_retry_resubmits_them(tmp_path, make
     assert again.retry() == 2
     assert again.wait(poll_interval=0.05) == "completed"
     assert prompts_received(upstream) == {"a": 1, "b": 1}
+
+
+def test_a_retry_resubmits_the_original_lines_byte_for_byte(tmp_path, engine, upstream):
+    lines = [
+        json.dumps(chat_line("request-1", "ok")),
+        json.dumps(chat_line("request-2", "Grüße, 東京 [[500x3]]"), ensure_ascii=False, indent=None),
+    ]
+    path = tmp_path / "in.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")  # json.dumps spacing, raw UTF-8
+    batch = OpenAIChatCompletionBatch(path, connection=to_engine(engine))
+    batch.start()
+    batch.wait(poll_interval=0.05)
+
+    assert batch.retry() == 1
+    retry_job = next(job for job in batch.record.jobs if job.attempt == 2)
+    assert (batch.directory / retry_job.input_file).read_text(encoding="utf-8") == lines[1] + "\n"

@@ -7,7 +7,7 @@ import pytest
 from batch_support import write_chat_file
 
 from langbatch_core import Batch, OpenAIChatCompletionBatch, OpenAIEmbeddingBatch
-from langbatch_core._batch_rules import aggregate_status, failure_of, is_retryable
+from langbatch_core.batch.rules import aggregate_status, failure_of, is_retryable
 from langbatch_core.storage import JobRecord
 
 

@@ -309,3 +309,12 @@ def test_a_messy_file_in_small_blocks_is_the_table_of_one_block(tmp_path, monkey
     assert by_id.loc["r-7", "prompt"] == "a second request with id r-7: its prompt wins"
     assert (table.status == "missing").sum() == 16  # of r-0 … r-89: r-3, r-74 (garbled), r-76 … r-89
     assert table.line.iloc[: (table.status != "missing").sum()].is_monotonic_increasing
+
+
+def test_a_result_line_too_long_to_hold_is_a_results_error(tmp_path, monkeypatch):
+    from langbatch_core import jsonl
+
+    monkeypatch.setattr(jsonl, "MAX_LINE_BYTES", 1024)
+    path = write_jsonl(tmp_path / "results.jsonl", [success("a", "short"), success("b", "x" * 5000)])
+    with pytest.raises(ResultsError, match="line 2 is longer than 1,024 bytes"):
+        list(iter_results(path))

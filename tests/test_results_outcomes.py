@@ -10,7 +10,7 @@ from batch_support import chat_line
 from support.data_results import never_run, rejected, success, write_jsonl
 
 from langbatch_core import OpenAIChatCompletionBatch
-from langbatch_core._batch_rules import is_retryable, is_retryable_failure
+from langbatch_core.batch.rules import is_retryable, is_retryable_failure
 from langbatch_core.errors import ResultsError
 from langbatch_core.results import classify, lines, read_outcomes
 
@@ -65,13 +65,15 @@ def test_retry_picks_and_counts_from_the_result_file(tmp_path):
     requests = write_jsonl(tmp_path / "in.jsonl", [chat_line(custom_id, "hi") for custom_id in ids])
     batch = OpenAIChatCompletionBatch(requests)
     write_jsonl(batch.results_path, SHAPES)
-    batch._update_counts()
+    batch._jobs.update_counts()
     assert (batch.record.succeeded, batch.record.failed, batch.record.not_run) == (3, 9, 3)
-    assert batch._ids_to_retry(include_client_errors=False) == {
+    assert batch._jobs.ids_to_retry(include_client_errors=False) == {
         "rate", "server", "timeout-400", "typed-only", "expired", "cancelled", "other",
         "no-response-no-error", "string-status", "body-not-object", "never-answered",
     }  # fmt: skip
-    assert batch._ids_to_retry(include_client_errors=True) - {"bad-request"} == batch._ids_to_retry(False)
+    assert batch._jobs.ids_to_retry(include_client_errors=True) - {"bad-request"} == batch._jobs.ids_to_retry(
+        False
+    )
 
 
 def test_counting_a_big_result_file_holds_a_fraction_of_it(tmp_path, monkeypatch):
@@ -82,7 +84,7 @@ def test_counting_a_big_result_file_holds_a_fraction_of_it(tmp_path, monkeypatch
     path = write_jsonl(batch.results_path, [success(custom_id, answer) for custom_id in ids])
     tracemalloc.start()
     try:
-        batch._update_counts()
+        batch._jobs.update_counts()
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()

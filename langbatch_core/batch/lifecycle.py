@@ -12,7 +12,11 @@ record (``BatchRecord``) lives in the storage. Every job is tagged in the provid
 ``langbatch_batch_id``, ``langbatch_attempt`` and ``langbatch_job`` and recorded as ``submitting`` before
 it is created, so a crash between the provider's create and the local record is healed by ``find`` on the
 next call. ``start``, ``retry`` and ``cancel`` hold ``<batch dir>/.lock``, so two processes never submit the
-same requests twice. Submission lives in ``_batch_jobs.py``, the result readers in ``_batch_results.py``.
+same requests twice.
+
+A batch holds three parts: its ``BatchState`` (the record, its folder and lock, ``state.py``), a
+``JobRunner`` (submission, polling, reconciliation, counts, ``jobs.py``) and a ``ResultsReader`` (what the
+result files say, ``reader.py``); this class puts them in order under the lock.
 """
 
 from __future__ import annotations
@@ -27,24 +31,28 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, ClassVar
 
-import orjson
-
-from langbatch_core._batch_jobs import write_request_subset
-from langbatch_core._batch_results import BatchResults
+from langbatch_core.batch.create import RequestLines, check_create_arguments
+from langbatch_core.batch.jobs import JobRunner
+from langbatch_core.batch.reader import ResultsReader
+from langbatch_core.batch.state import BatchState
 from langbatch_core.errors import (
     BatchNotFoundError,
     BatchStateError,
     ConfigurationError,
     InvalidRequestsError,
-    ProviderError,
     StorageError,
 )
 from langbatch_core.providers import Connection, Job, Provider, provider_for
-from langbatch_core.requests import Issue, ValidationReport, iter_requests, pricing, validate_file
+from langbatch_core.requests import (
+    ValidationReport,
+    iter_requests,
+    pricing,
+    validate_file,
+    write_subset,
+)
 from langbatch_core.storage import (
     BatchRecord,
     BatchStorage,
-    JobRecord,
     check_batch_id,
     default_storage,
     load_from_default_stores,
@@ -53,7 +61,7 @@ from langbatch_core.storage import (
 INTERRUPTED_GRACE = 120.0  # seconds a "submitting" job may belong to a start() running elsewhere
 
 
-class Batch(BatchResults):
+class Batch:
     """A batch of requests to one endpoint through one connection (see the module docstring).
 
     ``Batch(file, storage=None, connection=None, client=None, name=None)``: ``storage`` defaults to
@@ -84,7 +92,7 @@ class Batch(BatchResults):
         batch_id = f"lb_{uuid.uuid4().hex}"
         report = self._validate_and_copy(file, self.storage.batch_dir(batch_id))
         endpoint = report.endpoint or self.endpoint or ""
-        self.record = BatchRecord(
+        record = BatchRecord(
             id=batch_id,
             endpoint=endpoint,
             kind=_kind_for(endpoint, type(self)).__name__,
@@ -96,6 +104,7 @@ class Batch(BatchResults):
             input_tokens=report.input_tokens,
             estimated_cost_usd=pricing.connection_cost(self.connection.kind, report.estimated_cost_usd),
         )
+        self._hold(record)
         self.validation = report
 
     def _validate_and_copy(self, file: str | os.PathLike[str], directory: Path) -> ValidationReport:
@@ -129,8 +138,13 @@ class Batch(BatchResults):
         self.connection = connection
         self._client = client
         self._provider: Provider | None = None
-        self._merged_succeeded: int | None = None  # successes in results.jsonl (None: not counted yet)
         self.validation: ValidationReport | None = None  # the request file's report, when made from a file
+
+    def _hold(self, record: BatchRecord) -> None:
+        """The batch's parts, around ``record``: its state, its job runner, its results reader."""
+        self._state = BatchState(self.storage, record)
+        self._jobs = JobRunner(self._state, provider=lambda: self.provider)
+        self._results = ResultsReader(self._state, self._jobs, self._success_entry)
 
     # -- construction -------------------------------------------------------------------------------------
 
@@ -151,7 +165,7 @@ class Batch(BatchResults):
 
             batch = OpenAIChatCompletionBatch.create([{"messages": [...]}], model="gpt-4o", name="demo")
         """
-        _check_create_arguments(cls.__name__, requests, request_kwargs)
+        check_create_arguments(cls.__name__, requests, request_kwargs)
         connection = kw.get("connection") or _connection_of(kw.get("client"))
         default = model or connection.model or cls.default_model
         storage = kw.get("storage") or default_storage()
@@ -160,43 +174,14 @@ class Batch(BatchResults):
         fd, tmp = tempfile.mkstemp(prefix="create-", suffix=".jsonl", dir=tmp_dir)
         try:
             with os.fdopen(fd, "wb") as out:
-                cls._write_request_lines(out, requests, default, request_kwargs or {})
+                lines = RequestLines(cls.__name__, cls.endpoint, cls._body_from_text, default, request_kwargs)
+                lines.write(out, requests)
             return cls(tmp, **{**kw, "connection": connection, "storage": storage})
         except InvalidRequestsError as exc:
             message = str(exc).replace(tmp, "the requests given to create() (line N is item N)", 1)
             raise InvalidRequestsError(message, exc.issues, exc.report) from None
         finally:
             Path(tmp).unlink(missing_ok=True)
-
-    @classmethod
-    def _write_request_lines(
-        cls, out: Any, requests: Iterable[Any], model: str | None, extra: dict[str, Any]
-    ) -> None:
-        count = 0
-        for count, item in enumerate(requests, start=1):
-            out.write(_dumps_item(count, cls._request_line(count, item, model, extra)))
-        if not count:
-            raise InvalidRequestsError(
-                f"{cls.__name__}.create got no requests: pass a list with at least one request body."
-            )
-
-    @classmethod
-    def _request_line(cls, index: int, item: Any, model: str | None, extra: dict[str, Any]) -> dict[str, Any]:
-        if isinstance(item, dict) and "body" in item and "custom_id" in item:
-            return {"method": "POST", "url": cls.endpoint, **item} if cls.endpoint else item
-        if cls.endpoint is None:
-            raise ConfigurationError(
-                "Batch.create needs full request lines (custom_id, method, url, body); for bodies use "
-                "OpenAIChatCompletionBatch.create or OpenAIEmbeddingBatch.create."
-            )
-        if not isinstance(item, dict | str):
-            kind = type(item).__name__
-            raise _invalid_item(index, f"is a {kind}; each item must be a request body (dict) or a string")
-        body = cls._body_from_text(item) if isinstance(item, str) else dict(item)
-        body = {**extra, **body}
-        if model and "model" not in body:
-            body["model"] = model
-        return {"custom_id": f"request-{index}", "method": "POST", "url": cls.endpoint, "body": body}
 
     @classmethod
     def _body_from_text(cls, text: str) -> dict[str, Any]:
@@ -243,10 +228,15 @@ class Batch(BatchResults):
         batch = kind.__new__(kind)
         stored = Connection.from_dict(record.connection)
         batch._attach(storage, connection or (_connection_of(client) if client else stored), client)
-        batch.record = record
+        batch._hold(record)
         return batch
 
     # -- where things are ---------------------------------------------------------------------------------
+
+    @property
+    def record(self) -> BatchRecord:
+        """The stored record (metadata, jobs, counts); replaced when a newer one is loaded."""
+        return self._state.record
 
     @property
     def id(self) -> str:
@@ -259,15 +249,15 @@ class Batch(BatchResults):
     @property
     def directory(self) -> Path:
         """``<data dir>/batches/<id>``: requests.jsonl, jobs/, results.jsonl."""
-        return self.storage.batch_dir(self.id)
+        return self._state.directory
 
     @property
     def requests_path(self) -> Path:
-        return self.directory / "requests.jsonl"
+        return self._state.requests_path
 
     @property
     def results_path(self) -> Path:
-        return self.directory / "results.jsonl"
+        return self._state.results_path
 
     @property
     def provider(self) -> Provider:
@@ -281,22 +271,6 @@ class Batch(BatchResults):
     def started(self) -> bool:
         return bool(self.record.jobs)
 
-    def _interrupted(self) -> list[JobRecord]:
-        """Jobs recorded as ``submitting``: their submission was interrupted (or is running elsewhere)."""
-        return [job for job in self.record.jobs if job.status == "submitting"]
-
-    def _sync(self) -> None:
-        """Take the stored record if another process (the CLI, the dashboard) saved a newer one; for
-        reading only (writers reload under the lock, see ``_exclusive``)."""
-        self._check_not_deleted()
-        try:
-            stored = self.storage.load(self.id)
-        except BatchNotFoundError:
-            return  # never saved
-        if (stored.version, stored.updated_at) > (self.record.version, self.record.updated_at):
-            self.record = stored
-            self._merged_succeeded = None
-
     # -- lifecycle ----------------------------------------------------------------------------------------
 
     def save(self) -> None:
@@ -306,9 +280,9 @@ class Batch(BatchResults):
         here, with this object's name): a save never puts back an older list of jobs.
         """
         name = self.record.name
-        with self._exclusive():
+        with self._state.exclusive():
             self.record.name = name
-            self._write()
+            self._state.write()
 
     def start(self) -> None:
         """Submit the requests as jobs that fit the provider's limits.
@@ -316,18 +290,19 @@ class Batch(BatchResults):
         BatchStateError if already started; after an interrupted start (a crash, a provider error) it
         finishes the submission without duplicating jobs.
         """
-        with self._exclusive():
+        state, jobs = self._state, self._jobs
+        with state.exclusive():
             if self.record.jobs:
-                if self._interrupted():
-                    self._submit_pending(check_existing=True)
+                if state.interrupted():
+                    jobs.submit_pending(check_existing=True)
                     return
                 raise BatchStateError(
                     f"Batch {self.id} is already started ({self.record.status}). Use get_status(), wait(), "
                     "retry() or cancel()."
                 )
             self.provider.check()  # a missing key fails here, before a job is recorded
-            self._plan_attempt(self.requests_path, attempt=1)
-            self._submit_pending(check_existing=False)
+            jobs.plan_attempt(self.requests_path, attempt=1)
+            jobs.submit_pending(check_existing=False)
 
     def refresh(self) -> BatchRecord:
         """Poll the running jobs, download finished ones, merge results, update and save the record.
@@ -336,31 +311,15 @@ class Batch(BatchResults):
         never submits: an interrupted start is finished by start() or retry(). While another process is
         changing the batch (a start uploading, a retry), it only reads what that process saved.
         """
-        with self._exclusive(wait=False) as held:
+        with self._state.exclusive(wait=False) as held:
             if not held:
-                self._sync()
+                self._state.sync()
                 return self.record
             if not self.record.jobs:
                 return self.record
-            self._poll_jobs()
-            self._write()
+            self._jobs.poll()
+            self._state.write()
         return self.record
-
-    def _poll_jobs(self) -> None:
-        found = self._find_existing()
-        for job in self._interrupted():
-            if job.key in found:
-                self._record_submission(job, found[job.key])
-        changed = False
-        for job in self.record.jobs:
-            if job.active and job.provider_job_id:
-                self._update_job(job, self.provider.poll(job.provider_job_id))
-            if not job.active and job.provider_job_id and not job.downloaded:
-                self._download(job)
-                changed = True
-        if changed or (self.record.jobs and not self.results_path.exists()):
-            self._merge()
-        self._update_counts()
 
     def get_status(self) -> str:
         """OpenAI's status aggregated over the jobs (``not_started`` before start()); refreshes the record."""
@@ -392,7 +351,7 @@ class Batch(BatchResults):
 
         Returns the final status. BatchStateError if the batch was not started.
         """
-        self._require_started()
+        self._state.require_started()
         if poll_interval < 0 or (timeout is not None and timeout < 0):
             raise ConfigurationError("wait() needs poll_interval and timeout of 0 seconds or more.")
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -401,14 +360,14 @@ class Batch(BatchResults):
             if callback is not None:
                 callback(self.progress())
             self._check_not_stuck()
-            if not self._active_jobs() or (deadline is not None and time.monotonic() >= deadline):
+            if not self._state.active_jobs() or (deadline is not None and time.monotonic() >= deadline):
                 return self.record.status
             time.sleep(poll_interval)
 
     def _check_not_stuck(self) -> None:
         """BatchStateError if only interrupted submissions are left, old enough not to be another
         process's start still in progress."""
-        active, interrupted = self._active_jobs(), self._interrupted()
+        active, interrupted = self._state.active_jobs(), self._state.interrupted()
         if not active or len(active) != len(interrupted):
             return
         if time.time() - max(job.created_at for job in interrupted) > INTERRUPTED_GRACE:
@@ -430,26 +389,10 @@ class Batch(BatchResults):
 
     def cancel(self) -> str:
         """Cancel every running job (finished results are kept; retry() can resubmit the rest)."""
-        with self._exclusive():
-            self._require_started()
-            found = self._find_existing()
-            for job in self._active_jobs():
-                if job.status == "submitting" and job.key not in found:
-                    job.status = "cancelled"  # never reached the provider
-                    continue
-                if job.status == "submitting":
-                    self._record_submission(job, found[job.key])
-                self._update_job(job, self._cancel_job(job.provider_job_id or ""))
+        with self._state.exclusive():
+            self._state.require_started()
+            self._jobs.cancel()
             return self.get_status()
-
-    def _cancel_job(self, job_id: str) -> Job:
-        try:
-            return self.provider.cancel(job_id)
-        except ProviderError as exc:
-            remote = self.provider.poll(job_id)
-            if remote.terminal or remote.status == "cancelling":
-                return remote  # it ended between our last poll and the cancel
-            raise exc from None
 
     def retry(self, include_client_errors: bool = False) -> int:
         """Submit, as new jobs, only the requests without a successful result; returns how many.
@@ -459,29 +402,31 @@ class Batch(BatchResults):
         ``include_client_errors``. Successes and requests of still running jobs are never resubmitted. Call
         it as many times as needed; it returns 0 when there is nothing to retry.
         """
-        with self._exclusive():
+        state, jobs = self._state, self._jobs
+        with state.exclusive():
             self.refresh()  # polls with the lock held: what it saves is what we build on
-            self._require_started()
-            interrupted = self._interrupted()
+            state.require_started()
+            interrupted = state.interrupted()
             if interrupted:  # finish an interrupted submission first: that is the retry
-                self._submit_pending(check_existing=True)
+                jobs.submit_pending(check_existing=True)
                 return sum(job.request_count for job in interrupted)
-            todo = self._ids_to_retry(include_client_errors) - self._running_ids()
+            todo = jobs.ids_to_retry(include_client_errors) - jobs.running_ids()
             if not todo:
                 return 0
             self.provider.check()
             attempt = self.record.attempts + 1
-            subset = self.directory / "jobs" / f"retry-{attempt}.jsonl"
-            write_request_subset(self.requests_path, subset, todo)
-            self._plan_attempt(subset, attempt)
-            self._submit_pending(check_existing=False)
+            subset = write_subset(
+                self.requests_path, self.directory / "jobs" / f"retry-{attempt}.jsonl", todo
+            )
+            jobs.plan_attempt(subset, attempt)
+            jobs.submit_pending(check_existing=False)
             return len(todo)
 
     def delete(self, force: bool = False) -> None:
         """Forget the batch and remove its files. Running jobs are not cancelled: BatchStateError unless
         ``force`` (cancel() first to stop them)."""
-        with self._exclusive():  # not while a start or retry of another process is submitting
-            if self._active_jobs() and not force:
+        with self._state.exclusive():  # not while a start or retry of another process is submitting
+            if self._state.active_jobs() and not force:
                 raise BatchStateError(
                     f"Batch {self.id} has running jobs: cancel() it first (`langbatch cancel`), or "
                     "delete(force=True) (`langbatch delete --force`) to leave them running at the provider."
@@ -490,7 +435,59 @@ class Batch(BatchResults):
                 self.storage.delete(self.id)
             shutil.rmtree(self.directory, ignore_errors=True)
 
+    # -- results ------------------------------------------------------------------------------------------
+
+    def get_results(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """``(successful, unsuccessful)`` lists of dicts keyed by ``custom_id``.
+
+        Successes carry what the kind gives (chat: ``content``, ``choices``, ``usage``, ``model``; embeddings:
+        ``embedding``, ``embeddings``); failures ``status``, ``code``, ``message``, ``status_code``. Requests
+        whose job ended without a result appear as failures with code ``missing``; running ones not at all.
+        """
+        self._state.require_started()
+        self.refresh()
+        return self._results.split()
+
+    def _success_entry(self, custom_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        """A success as ``get_results`` gives it; each kind adds its own fields."""
+        return {
+            "custom_id": custom_id,
+            "model": body.get("model"),
+            "usage": body.get("usage"),
+            "response": body,
+        }
+
+    def get_results_file(self) -> Path:
+        """The merged OpenAI result JSONL (latest result per custom_id over every job)."""
+        self._state.require_started()
+        self.refresh()
+        return self._results.results_file()
+
+    def get_unsuccessful_requests(self) -> list[dict[str, Any]]:
+        """The original request lines of every unsuccessful request (see get_results)."""
+        _, unsuccessful = self.get_results()
+        return self.get_requests_by_custom_ids([entry["custom_id"] for entry in unsuccessful])
+
+    def get_requests_by_custom_ids(self, custom_ids: Iterable[str]) -> list[dict[str, Any]]:
+        """The original request lines with these custom_ids, in file order (unknown ids are skipped; one id
+        may be given as a string)."""
+        return self._results.requests_by_ids(custom_ids)
+
+    def results_table(self) -> Any:
+        """The flat results table (pandas), one row per request, including ``missing`` ones."""
+        return self._results.table()
+
+    def error_counts(self) -> dict[str, int]:
+        """How many requests failed with each error code, most frequent first (as stored: no refresh); see
+        ``langbatch_core.results.errors_by_code``."""
+        return self._results.error_counts()
+
+    def export_results(self, path: str | os.PathLike[str], format: str | None = None) -> Path:
+        """Write the results table as CSV, JSONL or Parquet (by ``format`` or the suffix)."""
+        return self._results.export(path, format=format)
+
     def __repr__(self) -> str:
+
         return f"<{type(self).__name__} {self.id} {self.record.status} {self.record.request_count} requests>"
 
 
@@ -511,30 +508,3 @@ def _connection_of(client: Any) -> Connection:
     if isinstance(client, openai.AzureOpenAI):
         return Connection("azure", base_url=str(client.base_url), api_key_env=None)
     return Connection("compatible", base_url=str(client.base_url))
-
-
-def _check_create_arguments(kind: str, requests: Any, request_kwargs: Any) -> None:
-    if isinstance(requests, str | bytes | dict):
-        raise InvalidRequestsError(
-            f"{kind}.create takes a list of requests, not a {type(requests).__name__}: wrap a single request "
-            'in a list, e.g. create([{"messages": [...]}]); for a file use the constructor.'
-        )
-    if request_kwargs is not None and not isinstance(request_kwargs, dict):
-        raise ConfigurationError(
-            f"request_kwargs must be a dict of body parameters (like {{'max_tokens': 200}}), "
-            f"not a {type(request_kwargs).__name__}."
-        )
-
-
-def _invalid_item(index: int, why: str) -> InvalidRequestsError:
-    message = f"Item {index} given to create() {why}."
-    return InvalidRequestsError(message, [Issue(index, "invalid_item", message)])
-
-
-def _dumps_item(index: int, line: dict[str, Any]) -> bytes:
-    try:
-        return orjson.dumps(line) + b"\n"
-    except TypeError as exc:  # orjson.JSONEncodeError: a value JSON cannot hold
-        raise _invalid_item(
-            index, f"holds a value that is not JSON ({exc}); use str, numbers, lists, dicts"
-        ) from None
