@@ -3,10 +3,10 @@
     errors, parsed, tokens = validate_input(path, "/v1/chat/completions")
     # errors: OpenAI's errors.data entries [{"code", "message", "param", "line"}]; parsed: the requests
 
-The rules are LangBatch's own (``langbatch_core.requests.validate_file``, the same check the library runs
-before submitting). On top of it the engine checks what it needs to run a file: one JSON object per line with
-a unique ``custom_id``, ``method`` POST, the batch's ``url`` and an object ``body``. Lines are read with the
-validator's own JSON reader (``read_json``): what it calls valid, the engine can read.
+The rules are LangBatch's own, in one place: ``langbatch_core.requests.validate_file``, the same check the
+library runs before submitting (custom_ids unique, method POST, the batch's url, a valid body). What it
+calls valid, the engine reads here with the same JSON reader (``read_json``), keeping only each request's
+custom_id and where its line is.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from typing import Any
 
 from langbatch_core.jsonl import JSONError, read_json
 from langbatch_core.local.executor import estimate_tokens
+from langbatch_core.requests import validate_file
 
 MAX_ERRORS = 1000
 
@@ -60,94 +61,57 @@ class ParsedRequests:
 def validate_input(
     path: Path, endpoint: str | None, *, check: bool = True
 ) -> tuple[list[dict[str, Any]], ParsedRequests | None, int]:
-    """(errors, parsed requests or None when invalid, estimated input tokens) for the file at ``path``."""
-    errors: list[dict[str, Any]] = []
-    library_tokens = None
+    """(errors, parsed requests or None when invalid, estimated input tokens) for the file at ``path``;
+    ``check=False`` reads a file checked before (a batch resumed after a restart)."""
+    tokens = None
     if check:
-        report = _library_report(path, endpoint)
-        if report is not None:
-            errors = [_as_error(issue) for issue in report.issues if issue.severity == "error"]
-            library_tokens = report.input_tokens
-    if errors:  # not read further: a line the library refused may be too long to hold
-        return errors[:MAX_ERRORS], None, 0
-    parsed, errors = parse_requests(path, endpoint if check else None)
+        report = validate_file(path, endpoint=endpoint, max_issues=MAX_ERRORS)
+        errors = [_as_error(issue) for issue in report.issues if issue.severity == "error"]
+        if errors:  # not read further: a line the check refused may be too long to hold
+            return errors[:MAX_ERRORS], None, 0
+        tokens = report.input_tokens
+    parsed, errors = read_requests(path)
     if errors:
         return errors[:MAX_ERRORS], None, 0
-    return [], parsed, library_tokens if library_tokens is not None else parsed.tokens
-
-
-def _library_report(path: Path, endpoint: str | None) -> Any:
-    try:
-        from langbatch_core.requests import validate_file
-    except ImportError:  # the request layer is optional for the engine: its own checks still run
-        return None
-    return validate_file(path, endpoint=endpoint, max_issues=MAX_ERRORS)
+    return [], parsed, tokens if tokens is not None else parsed.tokens
 
 
 def _as_error(issue: Any) -> dict[str, Any]:
     return {"code": issue.code, "message": issue.message, "param": issue.param, "line": issue.line}
 
 
-def parse_requests(path: Path, endpoint: str | None) -> tuple[ParsedRequests, list[dict[str, Any]]]:
-    """Read every request; with ``endpoint``, also list what keeps the file from running as a batch."""
+def read_requests(path: Path) -> tuple[ParsedRequests, list[dict[str, Any]]]:
+    """Every request of a checked file (custom_id, offsets, tokens); a line that is no request object
+    with a custom_id and a body is listed as an error."""
     parsed = ParsedRequests(path)
     errors: list[dict[str, Any]] = []
-    seen: set[str] = set()
     offset = 0
     with open(path, "rb") as handle:
         for number, raw in enumerate(handle, start=1):
             start, offset = offset, offset + len(raw)
             if not raw.strip():
                 continue
-            request, problem = _read_line(raw, endpoint, seen)
-            if problem is not None:
+            request = _request(raw)
+            if request is None:
                 if len(errors) < MAX_ERRORS:
-                    errors.append({**problem, "line": number})
+                    message = "This line is not a JSON request object with a custom_id and a body."
+                    errors.append(
+                        {"code": "invalid_request", "message": message, "param": None, "line": number}
+                    )
                 continue
             body = request["body"]
             parsed.add(request["custom_id"], start, offset)
             parsed.tokens += estimate_tokens(body)
             if parsed.model is None and isinstance(body.get("model"), str):
                 parsed.model = body["model"]
-    if endpoint is not None and len(parsed) == 0 and not errors:
-        problem = _error(
-            "empty_file", "The input file holds no requests: add one JSON request per line.", None
-        )
-        errors.append({**problem, "line": None})
     return parsed, errors
 
 
-def _read_line(raw: bytes, endpoint: str | None, seen: set[str]) -> tuple[dict, dict | None]:
+def _request(raw: bytes) -> dict[str, Any] | None:
     try:
         request = read_json(raw)
-    except JSONError as exc:
-        return {}, _error(
-            "invalid_json_line", f"This line is not valid JSON ({exc}); write one object a line.", None
-        )
-    if not isinstance(request, dict):
-        return {}, _error(
-            "invalid_request", "Each line must be a JSON object with custom_id, method, url, body.", None
-        )
-    custom_id, body = request.get("custom_id"), request.get("body")
-    if not isinstance(custom_id, str) or not custom_id:
-        return {}, _error(
-            "missing_custom_id", "Each request needs a non-empty string custom_id.", "custom_id"
-        )
-    if not isinstance(body, dict):
-        return {}, _error("missing_body", "Each request needs a JSON object body.", "body")
-    if endpoint is None:
-        return request, None
-    if custom_id in seen:
-        message = f"The custom_id {custom_id!r} is used more than once; custom_ids must be unique in a batch."
-        return {}, _error("duplicate_custom_id", message, "custom_id")
-    seen.add(custom_id)
-    if request.get("method") != "POST":
-        return {}, _error("invalid_method", "The method must be 'POST'.", "method")
-    if request.get("url") != endpoint:
-        message = f"The url {request.get('url')!r} does not match the batch's endpoint {endpoint!r}."
-        return {}, _error("mismatched_url", message, "url")
-    return request, None
-
-
-def _error(code: str, message: str, param: str | None) -> dict[str, Any]:
-    return {"code": code, "message": message, "param": param}
+    except JSONError:
+        return None
+    if not isinstance(request, dict) or not isinstance(request.get("custom_id"), str):
+        return None
+    return request if isinstance(request.get("body"), dict) else None
