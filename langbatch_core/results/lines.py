@@ -56,13 +56,16 @@ def loads_object(raw: Any) -> dict | None:
     return result if isinstance(result, dict) else None
 
 
-def result_lines(path: PathLike) -> Iterator[tuple[int, memoryview]]:
-    """(line number, line) of the non-empty lines of a file; missing files are a ResultsError."""
+def _open(path: PathLike) -> Any:
     try:
-        handle = Path(path).open("rb", buffering=0)  # noqa: SIM115 (closed by the with below)
+        return Path(path).open("rb", buffering=0)
     except OSError as exc:
         raise ResultsError(f"Cannot read the result file {path}: {exc.strerror}; check the path.") from exc
-    with handle:
+
+
+def result_lines(path: PathLike) -> Iterator[tuple[int, memoryview]]:
+    """(line number, line) of the non-empty lines of a file; missing files are a ResultsError."""
+    with _open(path) as handle:
         for line, raw in BlockReader(handle).lines(_too_long(path)):
             if raw:
                 yield line, raw
@@ -79,11 +82,7 @@ def _too_long(path: PathLike) -> Any:
 
 def result_blocks(path: PathLike) -> Iterator[tuple[int, memoryview]]:
     """(number of lines, block of whole lines) over a file; blocks are views into one reused buffer."""
-    try:
-        handle = Path(path).open("rb", buffering=0)  # noqa: SIM115 (closed by the with below)
-    except OSError as exc:
-        raise ResultsError(f"Cannot read the result file {path}: {exc.strerror}; check the path.") from exc
-    with handle:
+    with _open(path) as handle:
         for block in BlockReader(handle, BLOCK_SIZE):
             yield block.count, block.data
 
