@@ -53,4 +53,4 @@ serve: $(VENV)/.stamp-run
 	$(BIN)/langbatch serve
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache
