@@ -35,10 +35,11 @@ def _type_checking_imports(tree: ast.Module) -> dict[str, str]:
     return found
 
 
-def _bound_names(tree: ast.Module) -> set[str]:
-    """Names a type checker sees bound at the top of a module, ``if TYPE_CHECKING:`` imports included."""
+def _bound_names(statements: list[ast.stmt]) -> set[str]:
+    """Names a type checker sees bound at the top of a module: ``if TYPE_CHECKING:`` and ``try:`` blocks
+    included, what a function imports when called not."""
     names = set()
-    for node in ast.walk(tree):
+    for node in statements:
         if isinstance(node, ast.Import | ast.ImportFrom):
             names.update((alias.asname or alias.name).split(".")[0] for alias in node.names)
         elif isinstance(node, ast.FunctionDef | ast.ClassDef):
@@ -46,6 +47,9 @@ def _bound_names(tree: ast.Module) -> set[str]:
         elif isinstance(node, ast.Assign | ast.AnnAssign):
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
             names.update(target.id for target in targets if isinstance(target, ast.Name))
+        elif isinstance(node, ast.If | ast.Try):
+            handlers = [h for handler in getattr(node, "handlers", []) for h in handler.body]
+            names |= _bound_names(node.body + node.orelse + handlers)
     return names
 
 
@@ -76,7 +80,7 @@ def test_every_all_is_a_literal_list_of_names_a_type_checker_sees():
         assert isinstance(value, ast.List | ast.Tuple), f"{where}: __all__ must be a literal list"
         names = {element.value for element in value.elts if isinstance(element, ast.Constant)}
         assert len(names) == len(value.elts), f"{where}: __all__ must hold only string literals"
-        missing = sorted(names - _bound_names(tree))
+        missing = sorted(names - _bound_names(tree.body))
         assert not missing, f"{where}: import these under `if TYPE_CHECKING:` too: {missing}"
     assert checked >= 4
 
