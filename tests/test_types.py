@@ -1,5 +1,5 @@
-"""Type checking: mypy runs in `make lint`, strict where the brief says, and the lazily imported public names
-are visible to a user's type checker."""
+"""Type checking: mypy runs in `make lint`, strict for the public API, errors, providers and storage, and the
+lazily imported public names are visible to a user's type checker."""
 
 import ast
 import os
