@@ -36,9 +36,11 @@ stop-engine: $(VENV)/.stamp-run
 test: $(VENV)/.stamp-dev
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# mypy's settings (files, the strict modules) are in pyproject.toml, [tool.mypy].
 lint: $(VENV)/.stamp-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 format: $(VENV)/.stamp-dev
 	$(BIN)/ruff format .
@@ -51,4 +53,4 @@ serve: $(VENV)/.stamp-run
 	$(BIN)/langbatch serve
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

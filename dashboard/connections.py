@@ -33,7 +33,7 @@ NO_CREDENTIAL_IN_URL = (
 )
 URL_WITH_SCHEME = "The base URL must start with http:// or https:// (e.g. https://host/v1)."
 # the form's words for what the core names by its Python field
-FIELD_MESSAGES = {
+FIELD_MESSAGES: dict[tuple[type[ConfigurationError], str | None], str] = {
     (SecretInSettingError, "api_key_env"): KEY_NAME_ONLY,
     (SecretInSettingError, "base_url"): NO_CREDENTIAL_IN_URL,
     (ConfigurationError, "base_url"): URL_WITH_SCHEME,

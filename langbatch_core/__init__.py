@@ -5,15 +5,60 @@
     batch = OpenAIChatCompletionBatch("data.jsonl")
     batch.start()
 
-Public names are imported lazily, so ``import langbatch_core`` stays cheap for the CLI and the dashboard.
+Public names are imported lazily, so ``import langbatch_core`` stays cheap for the CLI and the dashboard;
+type checkers read them from the ``TYPE_CHECKING`` imports. The three lists below (those imports,
+``_EXPORTS``, ``__all__``) name the same things: tests/test_types.py checks it.
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+if TYPE_CHECKING:  # what __getattr__ imports at run time
+    from langbatch_core.batch import Batch
+    from langbatch_core.chat import OpenAIChatCompletionBatch
+    from langbatch_core.embeddings import OpenAIEmbeddingBatch
+    from langbatch_core.errors import (
+        AuthenticationError,
+        BatchNotFoundError,
+        BatchStateError,
+        ConfigurationError,
+        InvalidRequestsError,
+        JobFailedError,
+        LangBatchError,
+        MissingAPIKeyError,
+        ProviderError,
+        ProviderNotFoundError,
+        ProviderUnavailableError,
+        RateLimitError,
+        ResultsError,
+        StorageError,
+    )
+    from langbatch_core.local import LocalEngine
+    from langbatch_core.providers import Connection, Retrying
+    from langbatch_core.requests import (
+        Issue,
+        JobPlan,
+        Limits,
+        ValidationReport,
+        iter_requests,
+        sample_file,
+        validate_file,
+        write_job_files,
+    )
+    from langbatch_core.results import (
+        MergeReport,
+        classify,
+        export_results,
+        iter_results,
+        load_results,
+        merge_results,
+        read_result_line,
+    )
+    from langbatch_core.storage import BatchRecord, BatchStorage, DuckDBBatchStorage, FileBatchStorage
 
 # public name -> module that defines it
 _EXPORTS: dict[str, str] = {
@@ -64,7 +109,48 @@ _EXPORTS: dict[str, str] = {
     "LocalEngine": "langbatch_core.local",
 }
 
-__all__ = sorted(_EXPORTS)
+# a literal list: type checkers take it as what the package exports
+__all__ = [
+    "AuthenticationError",
+    "Batch",
+    "BatchNotFoundError",
+    "BatchRecord",
+    "BatchStateError",
+    "BatchStorage",
+    "ConfigurationError",
+    "Connection",
+    "DuckDBBatchStorage",
+    "FileBatchStorage",
+    "InvalidRequestsError",
+    "Issue",
+    "JobFailedError",
+    "JobPlan",
+    "LangBatchError",
+    "Limits",
+    "LocalEngine",
+    "MergeReport",
+    "MissingAPIKeyError",
+    "OpenAIChatCompletionBatch",
+    "OpenAIEmbeddingBatch",
+    "ProviderError",
+    "ProviderNotFoundError",
+    "ProviderUnavailableError",
+    "RateLimitError",
+    "ResultsError",
+    "Retrying",
+    "StorageError",
+    "ValidationReport",
+    "classify",
+    "export_results",
+    "iter_requests",
+    "iter_results",
+    "load_results",
+    "merge_results",
+    "read_result_line",
+    "sample_file",
+    "validate_file",
+    "write_job_files",
+]
 
 
 def __getattr__(name: str) -> Any:

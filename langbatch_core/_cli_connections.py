@@ -69,12 +69,18 @@ def make_connection(kind: str, base_url: str | None, api_key_env: str | None, ap
     what they name."""
     from langbatch_core.requests import Limits
 
-    given = {"base_url": base_url, "api_key_env": api_key_env, "api_version": api_version}
-    given = {field: value for field, value in given.items() if value}
     if find_kind(kind):
-        connection = Connection(kind, **given)
+        connection = Connection(
+            kind, base_url=base_url or None, api_key_env=api_key_env or None, api_version=api_version or None
+        )
     else:
-        connection = replace(saved_store.saved_connection(kind), **given)
+        saved = saved_store.saved_connection(kind)
+        connection = replace(
+            saved,
+            base_url=base_url or saved.base_url,
+            api_key_env=api_key_env or saved.api_key_env,
+            api_version=api_version or saved.api_version,
+        )
     if max_requests:
         connection = connection.with_limits(replace(connection.limits or Limits(), max_requests=max_requests))
     return connection

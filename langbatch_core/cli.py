@@ -415,13 +415,14 @@ def _progress_bar(batch: Any) -> Iterator[Callable[[dict[str, Any]], None]]:
 def _progress_lines(batch: Any, quiet_for: float = 300.0) -> Iterator[Callable[[dict[str, Any]], None]]:
     """Off a terminal (a log, a pipe, CI): one line each time the progress changes, and the same line again
     after ``quiet_for`` seconds without change, so a long wait never looks hung."""
-    last = {"line": "", "at": 0.0}
+    last_line, last_at = "", 0.0
 
     def report(progress: dict[str, Any]) -> None:
+        nonlocal last_line, last_at
         line = f"{progress['batch_id']} {progress['status']} {_progress_counts(progress)}"
-        if line != last["line"] or time.monotonic() - last["at"] >= quiet_for:
+        if line != last_line or time.monotonic() - last_at >= quiet_for:
             click.echo(line)
-            last.update(line=line, at=time.monotonic())
+            last_line, last_at = line, time.monotonic()
 
     yield report
 

@@ -112,8 +112,8 @@ def estimate_run(report: ValidationReport, connection: Connection, speed: Any = 
     if not backend.startswith("model"):
         basis = "the engine's upstream has not run a batch yet; its speed is known after the first"
         return RunEstimate(cost, report.estimated_cost_usd, None, "the local engine", basis)
-    seconds, basis = _bundled_seconds(report)
-    return RunEstimate(cost, report.estimated_cost_usd, seconds, "the bundled model", basis)
+    bundled_seconds, basis = _bundled_seconds(report)
+    return RunEstimate(cost, report.estimated_cost_usd, bundled_seconds, "the bundled model", basis)
 
 
 def _measured_seconds(report: ValidationReport, measured: dict[str, Any]) -> tuple[float, str]:

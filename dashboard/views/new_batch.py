@@ -1,5 +1,7 @@
 """New batch: upload a request file (or pick a sample) → validation report → connection and name → create."""
 
+from pathlib import Path
+
 import common
 import connections
 import streamlit as st
@@ -158,10 +160,10 @@ if common.made_from(token) and not (create or start):
     )
 
 
-def create_and_maybe_start() -> None:
+def create_and_maybe_start(path: Path, endpoint: str | None) -> None:
     batch, new = None, False
     with common.shown_errors("Creating the batch"), st.spinner("Creating the batch…"):
-        batch, new = common.create_once(token, lambda: common.create_batch(path, report.endpoint, conn, name))
+        batch, new = common.create_once(token, lambda: common.create_batch(path, endpoint, conn, name))
     if batch is None:
         return
     st.session_state["selected_batch"] = batch.id
@@ -189,4 +191,4 @@ def create_and_maybe_start() -> None:
 
 
 if create or start:
-    create_and_maybe_start()
+    create_and_maybe_start(path, report.endpoint)

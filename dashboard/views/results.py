@@ -1,5 +1,7 @@
 """Results: one batch's flat results table — filter, sort, inspect a row, chart, download."""
 
+import functools
+
 import common
 import explore
 import streamlit as st
@@ -70,8 +72,8 @@ with st.container(border=True):
     )
     bounds = explore.token_bounds(table)
     if bounds and bounds[0] < bounds[1]:
-        chosen = middle.slider("Total tokens", bounds[0], bounds[1], bounds, key="rs_tokens")
-        filters.tokens = None if tuple(chosen) == bounds else tuple(chosen)  # full range: keep every row
+        low, high = middle.slider("Total tokens", bounds[0], bounds[1], bounds, key="rs_tokens")
+        filters.tokens = None if (low, high) == bounds else (low, high)  # full range: keep every row
     filters.sort_by = right.selectbox(
         "Sort by",
         [None, *explore.sortable_columns(table)],
@@ -158,7 +160,7 @@ row = st.container(horizontal=True)
 for fmt in explore.FORMATS:
     row.download_button(
         {"csv": "CSV", "jsonl": "JSONL", "parquet": "Parquet"}[fmt],
-        data=lambda fmt=fmt: explore.export_bytes(view, fmt),
+        data=functools.partial(explore.export_bytes, view, fmt),
         file_name=f"{record.id}-results.{fmt}",
         mime=explore.FORMATS[fmt],
         key=f"rs_dl_{fmt}",

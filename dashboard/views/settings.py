@@ -38,8 +38,8 @@ adding = st.expander(
 with adding, st.form("settings_add", clear_on_submit=False):
     kinds = connections.kind_labels()
     name = st.text_input("Name", key="conn_name", placeholder="My provider")
-    kind = st.selectbox("Kind", list(kinds), index=list(kinds).index("compatible"), format_func=kinds.get,
-                        key="conn_kind")  # fmt: skip
+    kind = st.selectbox("Kind", list(kinds), index=list(kinds).index("compatible"),
+                        format_func=lambda kind: kinds[kind], key="conn_kind")  # fmt: skip
     base_url = st.text_input("Base URL", key="conn_url", placeholder="https://api.example.com/v1")
     key_env = st.text_input(
         "Key variable (its name, not the key)", key="conn_key_env", placeholder="EXAMPLE_API_KEY"
@@ -69,7 +69,7 @@ with adding, st.form("settings_add", clear_on_submit=False):
 saved = connections.saved_connections()
 if saved:
     with st.expander("Remove a saved connection"):
-        doomed = st.selectbox("Connection", [c.name for c in saved], key="conn_delete_name")
+        doomed = st.selectbox("Connection", [c.name for c in saved if c.name], key="conn_delete_name")
         if st.button("Remove", key="conn_delete"):
             connections.delete_connection(doomed)
             st.rerun()

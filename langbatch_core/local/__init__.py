@@ -8,9 +8,12 @@ with LocalEngine(backend="upstream:http://127.0.0.1:8000/v1") as engine:
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from langbatch_core.local.backends import Backend, BackendResponse, UpstreamBackend, make_backend
+
+if TYPE_CHECKING:  # imported when first used (below); named here for type checkers
+    from langbatch_core.local.engine import LocalEngine, ensure_local_engine
 
 _LAZY = {"LocalEngine": "langbatch_core.local.engine", "ensure_local_engine": "langbatch_core.local.engine"}
 

@@ -52,7 +52,7 @@ class Backend(ABC):
     """
 
     name: ClassVar[str] = "backend"
-    endpoints: ClassVar[frozenset[str]] = frozenset()
+    endpoints: frozenset[str] = frozenset()  # a class default; an instance may serve more (the bundled model)
 
     @abstractmethod
     async def send(self, endpoint: str, body: dict[str, Any]) -> BackendResponse:

@@ -152,7 +152,8 @@ class BatchManager:
         run = BatchRun(self, batch)
         self.runs[batch["id"]] = run
         run.task = asyncio.get_running_loop().create_task(run.run(), name=f"batch {batch['id']}")
-        run.task.add_done_callback(lambda _t, batch_id=batch["id"]: self.runs.pop(batch_id, None))
+        batch_id: str = batch["id"]
+        run.task.add_done_callback(lambda _task: self.runs.pop(batch_id, None))
 
 
 class BatchRun:

@@ -236,8 +236,8 @@ def write_info(root: Path, info: dict[str, Any]) -> None:
     write_atomic(root / INFO_FILE, orjson.dumps(info))
 
 
-def clear_info(root: Path, pid: int) -> None:
-    """Remove the address file if it is still ``pid``'s."""
+def clear_info(root: Path, pid: int | None) -> None:
+    """Remove the address file if it is still ``pid``'s (None: a file that names no process)."""
     info = read_info(root)
     if info is not None and info.get("pid") == pid:
         (root / INFO_FILE).unlink(missing_ok=True)

@@ -74,7 +74,8 @@ class Connection:
         if "content-length" in headers:
             return await self.reader.readexactly(self._allowed(int(headers["content-length"])))
         if "chunked" in headers.get("transfer-encoding", "").lower():
-            chunks, total = [], 0
+            chunks: list[bytes] = []
+            total = 0
             while True:
                 size = int((await self.reader.readuntil(b"\r\n")).split(b";", 1)[0], 16)
                 if size == 0:

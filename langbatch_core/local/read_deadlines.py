@@ -45,6 +45,7 @@ class DeadlineProtocol(H11Protocol):
         self._body_bytes = 0
         self._timer: asyncio.TimerHandle | None = None
 
+    # uvicorn's H11Protocol narrows asyncio's BaseTransport to Transport; this keeps uvicorn's signature
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self._enter("headers")

@@ -10,7 +10,7 @@ engine can use ``connection`` and ``retry`` without it.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from langbatch_core.providers.base import Job, Provider, get_provider, provider_for
 from langbatch_core.providers.connection import Connection
@@ -22,6 +22,9 @@ from langbatch_core.providers.kinds import (
     register_provider,
 )
 from langbatch_core.providers.retry import Retrying
+
+if TYPE_CHECKING:  # imported when first used (below); named here for type checkers
+    from langbatch_core.providers.openai import OpenAIProvider, translate_error
 
 _LAZY = {"OpenAIProvider", "translate_error"}
 

@@ -39,7 +39,7 @@ class ConnectionKind:
 
     name: str
     label: str
-    provider: Any = _OPENAI
+    provider: str | type[Provider] = _OPENAI
     default_key_env: str | None = None
     needs_key: bool = True
     needs_base_url: bool = False
@@ -50,7 +50,8 @@ class ConnectionKind:
         """The class serving this kind (imported now if it was named by ``"module:Class"``)."""
         if isinstance(self.provider, str):
             module, _, attribute = self.provider.partition(":")
-            return getattr(importlib.import_module(module), attribute)
+            named: type[Provider] = getattr(importlib.import_module(module), attribute)
+            return named
         return self.provider
 
 

@@ -106,7 +106,7 @@ class OpenAIProvider(Provider):
                     return found[0]
             batch = self.client.batches.create(
                 input_file_id=input_file_id,
-                endpoint=endpoint,  # type: ignore[arg-type]
+                endpoint=endpoint,  # type: ignore[arg-type]  # the SDK's Literal lists OpenAI's; others take more
                 completion_window="24h",
                 metadata=metadata,
                 timeout=self.retrying.attempt_timeout,

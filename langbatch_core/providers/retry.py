@@ -81,7 +81,7 @@ class Retrying:
         ``base_delay``: a ``Retry-After: 0`` does not make a busy loop), else backoff."""
         if retry_after is not None:
             return max(retry_after, self.base_delay) * random.uniform(1.0, 1.0 + self.jitter / 5)
-        backoff = min(self.base_delay * 2 ** min(retry, 32), self.max_delay)
+        backoff = min(self.base_delay * 2.0 ** min(retry, 32), self.max_delay)
         return backoff * random.uniform(1.0 - self.jitter, 1.0 + self.jitter)
 
     def run(

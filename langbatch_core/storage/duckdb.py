@@ -11,6 +11,7 @@ work in one transaction and closes it, retrying for a while when another process
 
 from __future__ import annotations
 
+import builtins
 import random
 import threading
 import time
@@ -139,16 +140,16 @@ class DuckDBBatchStorage(BatchStorage):
     def delete(self, batch_id: str) -> None:
         check_batch_id(batch_id)
 
-        def work(con: duckdb.DuckDBPyConnection) -> int:
-            found = con.execute("SELECT count(*) FROM batches WHERE id = ?", [batch_id]).fetchone()[0]
+        def work(con: duckdb.DuckDBPyConnection) -> bool:
+            found = con.execute("SELECT count(*) FROM batches WHERE id = ?", [batch_id]).fetchone()
             con.execute("DELETE FROM jobs WHERE batch_id = ?", [batch_id])
             con.execute("DELETE FROM batches WHERE id = ?", [batch_id])
-            return found
+            return bool(found and found[0])
 
         if not self._run(work):
             raise not_found(batch_id, f"the DuckDB store {self.path}", FILE_STORE_HINT)
 
-    def applied_migrations(self) -> list[str]:
+    def applied_migrations(self) -> builtins.list[str]:  # `list` in here is the method
         """Names of the migrations applied to this file, in order."""
         rows = self._run(
             lambda con: con.execute("SELECT name FROM migrations ORDER BY applied_at").fetchall()

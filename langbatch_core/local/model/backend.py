@@ -86,7 +86,7 @@ class BundledModelBackend(Backend):
         self._embedding_lock = threading.Lock()  # one embedding batch at a time: the cores are shared
         self.embedding_model_dir = embeddings.find_embedding_model_dir()
         if self.embedding_model_dir is not None:  # this instance serves embeddings too
-            self.endpoints = frozenset({CHAT, EMBEDDINGS})  # type: ignore[misc]
+            self.endpoints = frozenset({CHAT, EMBEDDINGS})
 
     def runtime(self) -> _Runtime:
         """Load the model (once, thread-safe) and start the generation thread; blocks for seconds."""

@@ -64,6 +64,13 @@ class _Sequence:
     generated: list[int] = field(default_factory=list)
     pending: int | None = None  # sampled, not yet fed to the model
 
+    @property
+    def next_token(self) -> int:
+        """The token to feed the model next: every active sequence has one (``_advance`` sets it)."""
+        if self.pending is None:
+            raise RuntimeError(f"sequence in slot {self.slot} is active with no token sampled")
+        return self.pending
+
 
 class Generator:
     """Runs a ``LlamaModel`` over submitted prompts in a background thread, batching them."""
@@ -207,7 +214,7 @@ class Generator:
         if not running:
             return
         running.sort(key=lambda s: s.slot)
-        logits = self.model.decode([s.pending for s in running], self._cache, [s.slot for s in running])
+        logits = self.model.decode([s.next_token for s in running], self._cache, [s.slot for s in running])
         for sequence, row in zip(running, logits, strict=True):
             self._advance(sequence, row)
 

@@ -89,7 +89,7 @@ def read_gguf(path: str | Path) -> GGUFFile:
     from gguf.constants import GGML_QUANT_SIZES, GGMLQuantizationType
 
     mapped = np.memmap(path, dtype=np.uint8, mode="r")
-    cursor = _Cursor(memoryview(mapped))
+    cursor = _Cursor(mapped.data)
     if bytes(cursor.buffer[:4]) != b"GGUF":
         raise ValueError(f"{path} is not a GGUF file (no GGUF magic number)")
     cursor.offset = 4

@@ -97,7 +97,7 @@ def _build_bpe(tokens: list[str], merges: list[str], special_tokens: list[str]) 
     from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers
 
     vocab = {token: index for index, token in enumerate(tokens)}
-    pairs = [tuple(merge.split(" ", 1)) for merge in merges]
+    pairs = [(left, right) for left, _, right in (merge.partition(" ") for merge in merges)]
     tokenizer = Tokenizer(models.BPE(vocab=vocab, merges=pairs, fuse_unk=False))
     # SmolLM2's pre-tokenizer (GGUF "smollm"): every digit alone, then GPT-2's byte-level split.
     tokenizer.pre_tokenizer = pre_tokenizers.Sequence(
