@@ -69,10 +69,14 @@ class Capabilities:
     before a batch starts, rather than as 400 answers after it ran.
 
         Capabilities("the bundled local model", bundled_model_refusal)
+
+    ``custom_id(custom_id)``, when given, says what is wrong with a custom_id the provider refuses although
+    OpenAI takes it (Anthropic's ``^[a-zA-Z0-9_-]{1,64}$``), or None.
     """
 
     name: str
     refusal: Callable[[str, dict[str, Any]], tuple[str | None, str] | None]
+    custom_id: Callable[[str], str | None] | None = None
 
 
 @dataclass

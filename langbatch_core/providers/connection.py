@@ -99,6 +99,14 @@ class Connection:
         """Any OpenAI-compatible batch API (Groq, Together, a vLLM or LangBatch server, ...)."""
         return cls("compatible", base_url=base_url, api_key_env=api_key_env, **kw)
 
+    @classmethod
+    def anthropic(
+        cls, api_key_env: str = "ANTHROPIC_API_KEY", base_url: str | None = None, **kw: Any
+    ) -> Connection:
+        """Anthropic's Message Batches API (``anthropic`` SDK); ``base_url`` (else ``ANTHROPIC_BASE_URL``)
+        for a gateway or proxy. Requests stay in OpenAI's format (docs/providers.md: the translation)."""
+        return cls("anthropic", base_url=base_url, api_key_env=api_key_env, **kw)
+
     def with_limits(self, limits: Limits | None) -> Connection:
         return replace(self, limits=limits)
 

@@ -65,6 +65,13 @@ BUILTIN_KINDS = (
         takes_api_version=True,
     ),
     ConnectionKind("compatible", "OpenAI-compatible API", needs_base_url=True),
+    ConnectionKind(
+        "anthropic",
+        "Anthropic",
+        "langbatch_core.providers.anthropic:AnthropicProvider",
+        default_key_env="ANTHROPIC_API_KEY",
+        base_url_env="ANTHROPIC_BASE_URL",
+    ),
 )
 _REGISTERED: dict[str, ConnectionKind] = {kind.name: kind for kind in BUILTIN_KINDS}
 _PLUGINS: dict[str, ConnectionKind] = {}
