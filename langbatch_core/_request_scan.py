@@ -389,6 +389,7 @@ class Scan:
         for job, (units, extra) in zip(self.jobs, self.job_units, strict=True):
             job.input_tokens = estimate.tokens_for(units, extra)
         self._file_warnings()
+        self._too_small_jobs()
         if self.count == 0:
             self.error(
                 None, "empty_file", "The file has no requests: put one JSON request object on each line."
@@ -414,6 +415,18 @@ class Scan:
             requests_without_max_tokens=self.without_max if self.endpoint != "/v1/embeddings" else 0,
             embedding_inputs=self.inputs,
         )
+
+    def _too_small_jobs(self) -> None:
+        least = self.limits.min_requests
+        for job in self.jobs:
+            if job.request_count < least:
+                lines = f"lines {job.first_line}–{job.last_line}" if job.request_count > 1 else "its line"
+                self.error(
+                    job.first_line,
+                    "too_few_requests",
+                    f"A job here needs at least {least:,} requests, and the job planned from {lines} has "
+                    f"{job.request_count:,}: add requests, or run these on another connection.",
+                )
 
     def _file_warnings(self) -> None:
         if self.bom:
