@@ -54,6 +54,7 @@ _EXPORTS: dict[str, str] = {
     "OpenAIChatCompletionBatch": "langbatch_core.chat",
     "OpenAIEmbeddingBatch": "langbatch_core.embeddings",
     "AnthropicChatCompletionBatch": "langbatch_core.provider_batches",
+    "BedrockClaudeChatCompletionBatch": "langbatch_core.provider_batches",
     "Connection": "langbatch_core.providers",
     "Retrying": "langbatch_core.providers",
     # storage

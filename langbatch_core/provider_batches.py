@@ -39,3 +39,12 @@ class AnthropicChatCompletionBatch(_OnProvider):
 
     default_model: ClassVar[str] = "claude-haiku-4-5"
     default_connection = staticmethod(Connection.anthropic)
+
+
+class BedrockClaudeChatCompletionBatch(_OnProvider):
+    """Chat completions with Claude on AWS Bedrock batch inference (``Connection.bedrock()`` unless given:
+    region, bucket and role from ``AWS_REGION``, ``LANGBATCH_BEDROCK_BUCKET``,
+    ``LANGBATCH_BEDROCK_ROLE_ARN``)."""
+
+    default_model: ClassVar[str] = "anthropic.claude-haiku-4-5-20251001-v1:0"
+    default_connection = staticmethod(Connection.bedrock)

@@ -96,7 +96,8 @@ class BedrockProvider(Provider):
             value = os.environ.get("AWS_DEFAULT_REGION")
         if not value:
             raise errors.ConfigurationError(
-                f"A Bedrock connection needs its {name}: pass Connection.bedrock({name}=...) or set {variable}.",
+                f"A Bedrock connection needs its {name}: pass Connection.bedrock({name}=...) or set "
+                f"{variable}.",
                 field=name,
             )
         return value
@@ -153,12 +154,17 @@ class BedrockProvider(Provider):
         with tempfile.TemporaryFile() as records:
             for request in iter_requests(input_path):
                 model = model or request["body"].get("model")
-                line = {"recordId": record_id(request["custom_id"]), "modelInput": model_input(request["body"])}
+                line = {
+                    "recordId": record_id(request["custom_id"]),
+                    "modelInput": model_input(request["body"]),
+                }
                 records.write(orjson.dumps(line) + b"\n")
 
             def put() -> str:
                 records.seek(0)
-                self.s3.put_object(Bucket=self.bucket, Key=key, Body=records, Metadata={"langbatch-model": model or ""})
+                self.s3.put_object(
+                    Bucket=self.bucket, Key=key, Body=records, Metadata={"langbatch-model": model or ""}
+                )
                 return f"s3://{self.bucket}/{key}"
 
             return self._call("upload the records to S3", put, _AGAIN_START)
@@ -182,7 +188,9 @@ class BedrockProvider(Provider):
                 clientRequestToken=hashlib.sha256(name.encode()).hexdigest()[:64],
                 modelId=model,
                 inputDataConfig={"s3InputDataConfig": {"s3Uri": input_file_id, "s3InputFormat": "JSONL"}},
-                outputDataConfig={"s3OutputDataConfig": {"s3Uri": input_file_id.rsplit("/", 1)[0] + "/output/"}},
+                outputDataConfig={
+                    "s3OutputDataConfig": {"s3Uri": input_file_id.rsplit("/", 1)[0] + "/output/"}
+                },
                 timeoutDurationInHours=24,
                 tags=[{"key": k, "value": v} for k, v in metadata.items()],
             )
@@ -209,7 +217,9 @@ class BedrockProvider(Provider):
         batch_id = metadata.get("langbatch_batch_id")
         if not batch_id:
             return []
-        return self._call("list batch inference jobs", lambda: self._jobs_named(_name(batch_id), created_after), _AGAIN_WAIT)
+        return self._call(
+            "list batch inference jobs", lambda: self._jobs_named(_name(batch_id), created_after), _AGAIN_WAIT
+        )
 
     def _jobs_named(self, prefix: str, created_after: float | None = None) -> list[Job]:
         arguments: dict[str, Any] = {"nameContains": prefix, "maxResults": 100}
@@ -233,7 +243,11 @@ class BedrockProvider(Provider):
             return None, None
         out_dir.mkdir(parents=True, exist_ok=True)
         output, failures = out_dir / "output.jsonl", out_dir / "errors.jsonl"
-        return self._call(f"download the results of job {job.id}", lambda: self._download(job, output, failures), _AGAIN_WAIT)
+        return self._call(
+            f"download the results of job {job.id}",
+            lambda: self._download(job, output, failures),
+            _AGAIN_WAIT,
+        )
 
     def _download(self, job: Job, output: Path, failures: Path) -> tuple[Path | None, Path | None]:
         bucket, key = _split(job.output_file_id or "")
@@ -267,7 +281,9 @@ class BedrockProvider(Provider):
         except ClientError as exc:
             raise translate_error(exc, where, action) from exc
         except BotoCoreError as exc:
-            raise errors.ProviderUnavailableError(f"Could not {action}: {where} ({exc}). Try again later.") from exc
+            raise errors.ProviderUnavailableError(
+                f"Could not {action}: {where} ({exc}). Try again later."
+            ) from exc
         except Untranslatable as exc:
             raise errors.InvalidRequestsError(f"Could not {action}: {exc.message}") from exc
 
@@ -308,7 +324,11 @@ def to_job(native: dict[str, Any], metadata: dict[str, str] | None = None) -> Jo
     if status in ("cancelled", "expired") and total is not None:
         failed = total - succeeded  # records never run count with the failures, as OpenAI counts them
     parts = name.split("-")
-    found = {"langbatch_batch_id": "_".join(parts[:2]), "langbatch_job": "-".join(parts[2:])} if len(parts) > 3 else {}
+    found = (
+        {"langbatch_batch_id": "_".join(parts[:2]), "langbatch_job": "-".join(parts[2:])}
+        if len(parts) > 3
+        else {}
+    )
     submitted = native.get("submitTime")
     return Job(
         id=arn,
@@ -329,7 +349,9 @@ def _result(rid: str, record: dict[str, Any] | None, job: Job, created: int | No
         return not_run_line(custom_id, code, f"The Bedrock job {how} before this record ran.")
     if "modelOutput" in record:
         native = {"recordId": rid, "modelOutput": record["modelOutput"]}
-        return success_line(custom_id, record["modelOutput"], request_id=job.id, native=native, created=created)
+        return success_line(
+            custom_id, record["modelOutput"], request_id=job.id, native=native, created=created
+        )
     error = record.get("error") or {}
     status = error.get("errorCode") if isinstance(error.get("errorCode"), int) else 500
     return api_error_line(

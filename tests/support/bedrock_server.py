@@ -12,7 +12,8 @@ JSONL from S3, goes Submitted → Validating → InProgress → Completed (Parti
 failed), Failed when it has fewer than ``min_records`` records, Stopping → Stopped on stop, Expired after
 ``expire_seconds``; it writes ``<output>/<job id>/<input name>.out`` (``modelOutput`` or ``error`` per
 record, in input order) and ``manifest.json.out``. ``clientRequestToken`` makes a repeated create return
-the first job. Claude answers echo the last user text; ``[[error]]`` fails a record (400), ``[[slow]]``
+the first job. Claude answers echo the last user text; ``[[error]]`` fails a record (400), ``[[throttle]]``
+(429), ``[[slow]]``
 keeps it unprocessed until the job is stopped or expires.
 """
 
@@ -76,7 +77,9 @@ class BedrockServer:
             return await self._to_moto(request)
         if self._faults:
             status = self._faults.pop(0)
-            return _error(status, "ThrottlingException" if status == 429 else "InternalServerException", "injected")
+            return _error(
+                status, "ThrottlingException" if status == 429 else "InternalServerException", "injected"
+            )
         path, method = unquote(request.url.path), request.method
         with self._lock:
             if method == "POST" and path == "/model-invocation-job":
@@ -106,7 +109,11 @@ class BedrockServer:
             answer = await client.request(
                 request.method, url, headers=dict(request.headers), content=await request.body()
             )
-        headers = {k: v for k, v in answer.headers.items() if k.lower() not in ("content-length", "content-encoding", "transfer-encoding")}
+        headers = {
+            k: v
+            for k, v in answer.headers.items()
+            if k.lower() not in ("content-length", "content-encoding", "transfer-encoding")
+        }
         return Response(answer.content, status_code=answer.status_code, headers=headers)
 
     # ------------------------------------------------------------------------------------------ jobs
@@ -122,14 +129,17 @@ class BedrockServer:
             "jobArn": arn, "jobName": body["jobName"], "modelId": body["modelId"], "roleArn": body["roleArn"],
             "clientRequestToken": body.get("clientRequestToken"), "status": "Submitted", "submitTime": now,
             "lastModifiedTime": now, "inputDataConfig": body["inputDataConfig"],
-            "outputDataConfig": body["outputDataConfig"], "timeoutDurationInHours": body.get("timeoutDurationInHours", 24),
+            "outputDataConfig": body["outputDataConfig"],
+            "timeoutDurationInHours": body.get("timeoutDurationInHours", 24),
         }  # fmt: skip
         self._state[arn] = {"created": time.time(), "stop_at": None, "tags": body.get("tags", [])}
         self.creates.append(body)
         return _json({"jobArn": arn})
 
     def _find(self, identifier: str) -> dict[str, Any] | None:
-        return self.jobs.get(identifier) or next((j for a, j in self.jobs.items() if a.endswith("/" + identifier)), None)
+        return self.jobs.get(identifier) or next(
+            (j for a, j in self.jobs.items() if a.endswith("/" + identifier)), None
+        )
 
     def _list(self, request: Request) -> Response:
         contains = request.query_params.get("nameContains") or ""
@@ -150,21 +160,30 @@ class BedrockServer:
             job["totalRecordCount"] = len(records)
             if len(records) < self.min_records:
                 job["status"], job["endTime"] = "Failed", datetime.now(UTC)
-                job["message"] = f"The job has {len(records)} records, below the minimum of {self.min_records} records per batch inference job."
+                job["message"] = (
+                    f"The job has {len(records)} records, below the minimum of {self.min_records} records "
+                    "per batch inference job."
+                )
                 return
             job["status"] = "InProgress"
         ready = now >= state["created"] + self.processing_seconds
         done = [r for r in records if ready and "[[slow]]" not in _last_user_text(r["modelInput"])]
         if state["stop_at"] is not None:
-            self._finish(job, done if state["stop_at"] >= state["created"] + self.processing_seconds else [], "Stopped")
+            self._finish(
+                job, done if state["stop_at"] >= state["created"] + self.processing_seconds else [], "Stopped"
+            )
         elif now >= state["created"] + self.expire_seconds:
             self._finish(job, done, "Expired")
         elif ready and len(done) == len(records):
-            failed = any("[[error]]" in _last_user_text(r["modelInput"]) for r in records)
+            failed = any(
+                m in _last_user_text(r["modelInput"]) for r in records for m in ("[[error]]", "[[throttle]]")
+            )
             self._finish(job, done, "PartiallyCompleted" if failed else "Completed")
 
     def _read_input(self, job: dict[str, Any]) -> list[dict[str, Any]]:
-        bucket, _, key = job["inputDataConfig"]["s3InputDataConfig"]["s3Uri"].removeprefix("s3://").partition("/")
+        bucket, _, key = (
+            job["inputDataConfig"]["s3InputDataConfig"]["s3Uri"].removeprefix("s3://").partition("/")
+        )
         body = self.s3().get_object(Bucket=bucket, Key=key)["Body"].read()
         return [orjson.loads(line) for line in body.splitlines() if line.strip()]
 
@@ -175,6 +194,8 @@ class BedrockServer:
             out = {"recordId": record["recordId"], "modelInput": record["modelInput"]}
             if "[[error]]" in text:
                 out["error"] = {"errorCode": 400, "errorMessage": "Malformed input request, please reformat."}
+            elif "[[throttle]]" in text:
+                out["error"] = {"errorCode": 429, "errorMessage": "Too many requests, please wait."}
             else:
                 out["modelOutput"] = _message(job["modelId"], text)
                 succeeded += 1
@@ -201,8 +222,12 @@ class BedrockServer:
     def start(self) -> BedrockServer:
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's server logs every request
         self._moto.start()
-        app = Starlette(routes=[Route("/{path:path}", self._dispatch, methods=["GET", "POST", "PUT", "HEAD", "DELETE"])])
-        self._server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off"))
+        app = Starlette(
+            routes=[Route("/{path:path}", self._dispatch, methods=["GET", "POST", "PUT", "HEAD", "DELETE"])]
+        )
+        self._server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
+        )
         self._thread = threading.Thread(target=self._server.run, daemon=True)
         self._thread.start()
         deadline = time.monotonic() + 30
