@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 from support.anthropic_server import AnthropicServer
@@ -16,6 +17,7 @@ from langbatch_core import (
     AnthropicChatCompletionBatch,
     Batch,
     Connection,
+    InvalidRequestsError,
     OpenAIChatCompletionBatch,
     ProviderError,
     load_results,
@@ -321,3 +323,36 @@ def test_the_cli_runs_a_file_on_the_anthropic_connection(tmp_path, server):
     assert waited.exit_code == 0, waited.output
     shown = runner.invoke(cli, ["results", batch_id, "--show"], catch_exceptions=False)
     assert "echo: one" in shown.output
+
+
+def test_a_refused_create_leaves_nothing_to_match_later(tmp_path, server):
+    path = write(tmp_path / "in.jsonl", [line("a", "one")])
+    batch = AnthropicChatCompletionBatch(path, connection=connection(server))
+    server.inject(400)
+    with pytest.raises(ProviderError, match="answered 400"):
+        batch.start()
+    someone_else = provider_for(connection(server)).submit(Path(path), "/v1/chat/completions", {})
+    batch.start()  # creates its own: the refused create is not matched to someone else's batch
+    assert len(server.created) == 2
+    assert batch.record.jobs[0].provider_job_id != someone_else.id
+
+
+def test_a_file_not_validated_for_anthropic_is_refused_naming_the_request(tmp_path, server):
+    path = write(tmp_path / "in.jsonl", [line("a", "one"), line("b", "two", seed=7)])
+    with pytest.raises(InvalidRequestsError, match=r"request 'b', body.seed: .*no seed"):
+        provider_for(connection(server)).submit(Path(path), "/v1/chat/completions", {})
+    assert server.created == []
+
+
+def test_provider_aliases_do_not_change_what_a_loaded_chat_batch_is(tmp_path, server):
+    batch = OpenAIChatCompletionBatch(
+        write(tmp_path / "in.jsonl", [line("a", "one")]), connection=connection(server)
+    )
+    batch.save()
+    assert AnthropicChatCompletionBatch.default_model == MODEL
+    assert type(Batch.load(batch.id)) is OpenAIChatCompletionBatch
+
+
+def test_claude_batch_prices_give_an_estimate(tmp_path):
+    report = validate_file(write(tmp_path / "in.jsonl", [line("a", "one", max_tokens=1000)]))
+    assert report.estimated_cost_usd == pytest.approx(report.input_tokens * 0.5e-6 + 1000 * 2.5e-6, abs=1e-6)

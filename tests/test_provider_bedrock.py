@@ -14,12 +14,14 @@ from support.bedrock_server import BedrockServer
 from langbatch_core import (
     Batch,
     BedrockClaudeChatCompletionBatch,
+    ConfigurationError,
     Connection,
     InvalidRequestsError,
     JobFailedError,
     load_results,
     validate_file,
 )
+from langbatch_core.errors import SecretInSettingError
 from langbatch_core.providers import provider_for
 from langbatch_core.providers.bedrock import custom_id_of, model_input, record_id
 from langbatch_core.storage import default_storage
@@ -251,3 +253,20 @@ def test_the_cli_runs_on_a_bedrock_connection_set_by_environment(tmp_path, serve
     assert created.exit_code == 0, created.output
     batch_id = default_storage().list()[0].id
     assert runner.invoke(cli, ["wait", batch_id], catch_exceptions=False).exit_code == 0
+
+
+def test_settings_are_checked_before_anything_is_recorded(tmp_path, aws, monkeypatch):
+    monkeypatch.delenv("LANGBATCH_BEDROCK_BUCKET", raising=False)
+    connection = Connection.bedrock(region="us-east-1", role_arn=ROLE)
+    batch = BedrockClaudeChatCompletionBatch(write(tmp_path / "in.jsonl", ["q"] * 100), connection=connection)
+    with pytest.raises(ConfigurationError, match="LANGBATCH_BEDROCK_BUCKET"):
+        batch.start()
+    assert batch.record.jobs == []
+
+
+def test_a_bedrock_connection_keeps_its_settings_and_never_a_credential():
+    connection = Connection.bedrock(region="eu-west-1", bucket="b", role_arn=ROLE)
+    assert Connection.from_dict(connection.to_dict()) == connection
+    assert connection.to_dict()["options"] == {"region": "eu-west-1", "bucket": "b", "role_arn": ROLE}
+    with pytest.raises(SecretInSettingError):
+        Connection("bedrock", options={"secret_access_key": "abc"})

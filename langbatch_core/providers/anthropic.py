@@ -26,12 +26,12 @@ import orjson
 
 from langbatch_core import config, errors
 from langbatch_core.providers.base import Job, Provider
-from langbatch_core.providers.claude_requests import claude_refusal, to_claude
+from langbatch_core.providers.claude_requests import claude_refusal, to_claude, translated
 from langbatch_core.providers.claude_results import api_error_line, not_run_line, success_line
 from langbatch_core.providers.connection import Connection
 from langbatch_core.providers.retry import Transient, parse_retry_after
 from langbatch_core.providers.submissions import Intent, SubmissionLedger, ids_digest
-from langbatch_core.requests import Capabilities, Limits, iter_requests
+from langbatch_core.requests import Capabilities, Limits
 
 CUSTOM_ID = re.compile(r"^[a-zA-Z0-9_-]{1,64}\Z")
 MAX_REQUESTS = 100_000
@@ -88,9 +88,7 @@ class AnthropicProvider(Provider):
         _ = self.client
 
     def submit(self, input_path: Path, endpoint: str, metadata: dict[str, str]) -> Job:
-        requests = [
-            {"custom_id": r["custom_id"], "params": to_claude(r["body"])} for r in iter_requests(input_path)
-        ]
+        requests = [{"custom_id": i, "params": p} for i, p in translated(input_path, to_claude)]
         intent = self._intend(requests, metadata)
         lost = [False]
 
@@ -111,7 +109,12 @@ class AnthropicProvider(Provider):
             lost[0] = True
             return intent is not None
 
-        return self._call("create the message batch", send, _AGAIN_START, on_lost=on_lost)
+        try:
+            return self._call("create the message batch", send, _AGAIN_START, on_lost=on_lost)
+        except errors.ProviderError as exc:
+            if intent is not None and not lost[0] and _refused(exc.status_code):
+                self.ledger.forget(intent.batch_id, intent.job)  # never created: nothing to match later
+            raise
 
     def _intend(self, requests: list[dict[str, Any]], metadata: dict[str, str]) -> Intent | None:
         batch_id, job = metadata.get("langbatch_batch_id"), metadata.get("langbatch_job")
@@ -235,6 +238,11 @@ class AnthropicProvider(Provider):
             raise errors.ProviderUnavailableError(
                 f"Could not {action}: {where} broke off the answer ({exc!r}). Try again later."
             ) from exc
+
+
+def _refused(status: int | None) -> bool:
+    """An answer saying the create was not done (a 4xx other than a timeout, conflict or rate limit)."""
+    return status is not None and 400 <= status < 500 and status not in (408, 409, 429)
 
 
 def _metadata(intent: Intent) -> dict[str, str]:

@@ -27,11 +27,11 @@ from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, NoC
 
 from langbatch_core import errors
 from langbatch_core.providers.base import Job, Provider
-from langbatch_core.providers.claude_requests import CHAT, Untranslatable, claude_refusal, to_claude
+from langbatch_core.providers.claude_requests import CHAT, claude_refusal, to_claude, translated
 from langbatch_core.providers.claude_results import api_error_line, not_run_line, success_line
 from langbatch_core.providers.connection import Connection
 from langbatch_core.providers.retry import Transient, parse_retry_after
-from langbatch_core.requests import Capabilities, Limits, iter_requests
+from langbatch_core.requests import Capabilities, Limits
 
 ANTHROPIC_VERSION = "bedrock-2023-05-31"
 # Bedrock's default quotas per job (adjustable per account: pass Limits on the connection)
@@ -80,6 +80,10 @@ def model_input(body: dict[str, Any]) -> dict[str, Any]:
     params = to_claude(body)
     params.pop("model", None)  # the model is the job's
     return {"anthropic_version": ANTHROPIC_VERSION, **params}
+
+
+def _model_and_input(body: dict[str, Any]) -> tuple[str | None, dict[str, Any]]:
+    return body.get("model"), model_input(body)
 
 
 class BedrockProvider(Provider):
@@ -152,13 +156,9 @@ class BedrockProvider(Provider):
         key = f"{_prefix(metadata)}/input.jsonl"
         model = None
         with tempfile.TemporaryFile() as records:
-            for request in iter_requests(input_path):
-                model = model or request["body"].get("model")
-                line = {
-                    "recordId": record_id(request["custom_id"]),
-                    "modelInput": model_input(request["body"]),
-                }
-                records.write(orjson.dumps(line) + b"\n")
+            for custom_id, (model_id, record) in translated(input_path, _model_and_input):
+                model = model or model_id
+                records.write(orjson.dumps({"recordId": record_id(custom_id), "modelInput": record}) + b"\n")
 
             def put() -> str:
                 records.seek(0)
@@ -284,8 +284,6 @@ class BedrockProvider(Provider):
             raise errors.ProviderUnavailableError(
                 f"Could not {action}: {where} ({exc}). Try again later."
             ) from exc
-        except Untranslatable as exc:
-            raise errors.InvalidRequestsError(f"Could not {action}: {exc.message}") from exc
 
 
 def job_name(metadata: dict[str, str], key: str) -> str:

@@ -13,9 +13,14 @@ listed in docs/providers.md.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import orjson
+
+from langbatch_core.errors import InvalidRequestsError
+from langbatch_core.requests import iter_requests
 
 CHAT = "/v1/chat/completions"
 # Claude requires max_tokens; a request without a ceiling gets this one (docs/providers.md, README).
@@ -61,6 +66,22 @@ def claude_refusal(endpoint: str, body: dict[str, Any]) -> tuple[str | None, str
     except Untranslatable as exc:
         return exc.param, exc.message
     return None
+
+
+def translated(
+    path: Path, translate: Callable[[dict[str, Any]], dict[str, Any]]
+) -> Iterator[tuple[str, Any]]:
+    """(custom_id, translated body) for each request of a job file; a request the validator would have
+    refused (the file was not validated for this connection) is an InvalidRequestsError naming it."""
+    for request in iter_requests(path):
+        try:
+            yield request["custom_id"], translate(request["body"])
+        except Untranslatable as exc:
+            field = f"body.{exc.param}" if exc.param else "body"
+            raise InvalidRequestsError(
+                f"{path}: request {request['custom_id']!r}, {field}: {exc.message} Validate the file for "
+                "this connection (langbatch validate FILE --connection KIND) to see every such line."
+            ) from exc
 
 
 def to_claude(body: dict[str, Any]) -> dict[str, Any]:

@@ -57,6 +57,11 @@ class SubmissionLedger:
             entries[job].provider_id = provider_id
             self._save(batch_id, entries)
 
+    def forget(self, batch_id: str, job: str) -> None:
+        entries = self.load(batch_id)
+        if entries.pop(job, None) is not None:
+            self._save(batch_id, entries)
+
     def load(self, batch_id: str) -> dict[str, Intent]:
         path = self._path(batch_id)
         try:

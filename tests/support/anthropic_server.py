@@ -145,7 +145,8 @@ class AnthropicServer:
         if self._faults:
             status, retry_after = self._faults.pop(0)
             headers = {"retry-after": str(retry_after)} if retry_after is not None else {}
-            kind = {429: "rate_limit_error", 529: "overloaded_error"}.get(status, "api_error")
+            kinds = {400: "invalid_request_error", 429: "rate_limit_error", 529: "overloaded_error"}
+            kind = kinds.get(status, "api_error")
             return _error(status, kind, f"injected {status}", headers)
         parts = [p for p in request.url.path.split("/") if p][3:]  # after v1/messages/batches
         with self._lock:
