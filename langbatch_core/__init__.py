@@ -98,6 +98,8 @@ _EXPORTS: dict[str, str] = {
     "Batch": "langbatch_core.batch",
     "OpenAIChatCompletionBatch": "langbatch_core.chat",
     "OpenAIEmbeddingBatch": "langbatch_core.embeddings",
+    "AnthropicChatCompletionBatch": "langbatch_core.provider_batches",
+    "BedrockClaudeChatCompletionBatch": "langbatch_core.provider_batches",
     "Connection": "langbatch_core.providers",
     "Retrying": "langbatch_core.providers",
     # storage

@@ -17,7 +17,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -181,11 +181,14 @@ def validate(file: Path, endpoint: str | None, max_requests: int | None, kind: s
         langbatch validate requests.jsonl --connection openai
     """
     from langbatch_core.estimates import estimate_run
-    from langbatch_core.requests import Limits, validate_file
+    from langbatch_core.providers import provider_for
+    from langbatch_core.requests import validate_file
 
-    limits = Limits(max_requests=max_requests) if max_requests else None
-    report = validate_file(file, endpoint=endpoint, limits=limits)
-    estimate = estimate_run(report, make_connection(kind, base_url, None, None, None))
+    connection = make_connection(kind, base_url, None, None, None)
+    provider = provider_for(connection)  # its limits shape the plan; what its model refuses is an issue
+    limits = replace(provider.limits, max_requests=max_requests) if max_requests else provider.limits
+    report = validate_file(file, endpoint=endpoint, limits=limits, capabilities=provider.capabilities)
+    estimate = estimate_run(report, connection)
     if as_json:
         _echo_json({**report.to_dict(), "estimate": {**asdict(estimate), "warning": estimate.warning}})
     else:

@@ -76,7 +76,7 @@ class Batch:
 
     def __init_subclass__(cls, **kw: Any) -> None:
         super().__init_subclass__(**kw)
-        if cls.endpoint:
+        if "endpoint" in cls.__dict__ and cls.endpoint:  # a kind, not a provider's alias of one
             Batch._kinds[cls.endpoint] = cls
 
     def __init__(

@@ -14,7 +14,7 @@ time to the engine serving the data directory (``ensure_local_engine``), so batc
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -35,7 +35,8 @@ class Connection:
     ``connection_kinds()``),
     ``base_url``, ``api_key_env`` (a variable *name*), ``model`` (default model of ``Batch.create``),
     ``name`` (a label), ``api_version`` (Azure), ``limits`` (per-job ``Limits`` for the split plan),
-    ``retrying`` (how long calls ride out provider trouble; default ``Retrying.from_env()``)."""
+    ``retrying`` (how long calls ride out provider trouble; default ``Retrying.from_env()``), ``options``
+    (a provider's other settings, never secrets: Bedrock's region, bucket and role ARN)."""
 
     kind: str = "openai"
     base_url: str | None = None
@@ -45,6 +46,7 @@ class Connection:
     api_version: str | None = None
     limits: Limits | None = None
     retrying: Retrying | None = None
+    options: dict[str, str] | None = field(default=None, hash=False)
 
     def __post_init__(self) -> None:
         if not self.kind or not isinstance(self.kind, str):
@@ -54,6 +56,13 @@ class Connection:
         if self.api_key_env is None and kind and kind.default_key_env:
             object.__setattr__(self, "api_key_env", kind.default_key_env)
         _check_no_secret(self.api_key_env, self.base_url)
+        for name, value in (self.options or {}).items():
+            if _SECRET_PARAM.search(name) or not isinstance(value, str):
+                raise SecretInSettingError(
+                    f"Connection option {name!r} must be a plain setting (text), never a credential: a "
+                    "connection is stored with the batch, so keep credentials in environment variables.",
+                    field="options",
+                )
         if self.retrying is not None and not isinstance(self.retrying, Retrying):
             raise ConfigurationError(
                 "retrying must be a Retrying, like Retrying(deadline=300) (seconds a call keeps trying).",
@@ -98,6 +107,27 @@ class Connection:
     def compatible(cls, base_url: str, api_key_env: str | None = None, **kw: Any) -> Connection:
         """Any OpenAI-compatible batch API (Groq, Together, a vLLM or LangBatch server, ...)."""
         return cls("compatible", base_url=base_url, api_key_env=api_key_env, **kw)
+
+    @classmethod
+    def anthropic(
+        cls, api_key_env: str = "ANTHROPIC_API_KEY", base_url: str | None = None, **kw: Any
+    ) -> Connection:
+        """Anthropic's Message Batches API (``anthropic`` SDK); ``base_url`` (else ``ANTHROPIC_BASE_URL``)
+        for a gateway or proxy. Requests stay in OpenAI's format (docs/providers.md: the translation)."""
+        return cls("anthropic", base_url=base_url, api_key_env=api_key_env, **kw)
+
+    @classmethod
+    def bedrock(
+        cls, region: str | None = None, bucket: str | None = None, role_arn: str | None = None,
+        base_url: str | None = None, **kw: Any,
+    ) -> Connection:  # fmt: skip
+        """AWS Bedrock batch inference (``boto3``; AWS credentials from its usual chain: environment,
+        profile, instance role). ``region`` (else ``AWS_REGION``), ``bucket`` for the request and result
+        files (else ``LANGBATCH_BEDROCK_BUCKET``), ``role_arn`` Bedrock assumes to read and write it (else
+        ``LANGBATCH_BEDROCK_ROLE_ARN``); ``base_url`` for an endpoint serving both Bedrock and S3."""
+        given = {"region": region, "bucket": bucket, "role_arn": role_arn}
+        options = {k: v for k, v in given.items() if v}
+        return cls("bedrock", base_url=base_url, options=options or None, **kw)
 
     def with_limits(self, limits: Limits | None) -> Connection:
         return replace(self, limits=limits)

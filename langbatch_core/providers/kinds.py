@@ -66,6 +66,20 @@ BUILTIN_KINDS = (
         takes_api_version=True,
     ),
     ConnectionKind("compatible", "OpenAI-compatible API", needs_base_url=True),
+    ConnectionKind(
+        "anthropic",
+        "Anthropic",
+        "langbatch_core.providers.anthropic:AnthropicProvider",
+        default_key_env="ANTHROPIC_API_KEY",
+        base_url_env="ANTHROPIC_BASE_URL",
+    ),
+    ConnectionKind(
+        "bedrock",
+        "AWS Bedrock",
+        "langbatch_core.providers.bedrock:BedrockProvider",
+        default_key_env="AWS_ACCESS_KEY_ID",
+        needs_key=False,  # boto3 also finds credentials in profiles and instance roles
+    ),
 )
 _REGISTERED: dict[str, ConnectionKind] = {kind.name: kind for kind in BUILTIN_KINDS}
 _PLUGINS: dict[str, ConnectionKind] = {}

@@ -42,6 +42,20 @@ BATCH_PRICES: dict[str, Price] = {
     "text-embedding-3-small": Price(0.01, 0.0),
     "text-embedding-3-large": Price(0.065, 0.0),
     "text-embedding-ada-002": Price(0.05, 0.0),
+    # Anthropic Message Batches, 2026-11 (platform.claude.com/docs/en/build-with-claude/batch-processing:
+    # half the standard price); Bedrock batch inference bills Claude at the same half price.
+    "claude-opus-4-1": Price(7.50, 37.50),
+    "claude-opus-4": Price(7.50, 37.50),
+    "claude-sonnet-4-5": Price(1.50, 7.50),
+    "claude-sonnet-4": Price(1.50, 7.50),
+    "claude-3-7-sonnet": Price(1.50, 7.50),
+    "claude-haiku-4-5": Price(0.50, 2.50),
+    "claude-3-5-haiku": Price(0.40, 2.00),
+    "claude-3-haiku": Price(0.125, 0.625),
+    "anthropic.claude-sonnet-4-5": Price(1.50, 7.50),
+    "anthropic.claude-haiku-4-5": Price(0.50, 2.50),
+    "anthropic.claude-3-5-haiku": Price(0.40, 2.00),
+    "anthropic.claude-3-haiku": Price(0.125, 0.625),
 }
 
 

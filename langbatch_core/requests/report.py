@@ -39,16 +39,20 @@ class Issue:
 class Limits:
     """A provider's limits per job; they shape the split plan, they are not errors.
 
-    ``Limits(max_requests=1000)`` splits a 2,500-request file into 3 jobs.
+    ``Limits(max_requests=1000)`` splits a 2,500-request file into 3 jobs. ``min_requests`` is the one limit
+    that is an error: a planned job with fewer requests (Bedrock runs none under 100) is reported on its
+    first line (``too_few_requests``).
     """
 
     max_requests: int = 50_000
     max_bytes: int = 200 * 1024 * 1024
     max_embedding_inputs: int = 50_000
     max_enqueued_tokens: int | None = None
+    min_requests: int = 1
 
     def __post_init__(self) -> None:
-        for name in ("max_requests", "max_bytes", "max_embedding_inputs", "max_enqueued_tokens"):
+        names = ("max_requests", "max_bytes", "max_embedding_inputs", "max_enqueued_tokens", "min_requests")
+        for name in names:
             value = getattr(self, name)
             if value is None and name == "max_enqueued_tokens":
                 continue
@@ -69,10 +73,14 @@ class Capabilities:
     before a batch starts, rather than as 400 answers after it ran.
 
         Capabilities("the bundled local model", bundled_model_refusal)
+
+    ``custom_id(custom_id)``, when given, says what is wrong with a custom_id the provider refuses although
+    OpenAI takes it (Anthropic's ``^[a-zA-Z0-9_-]{1,64}$``), or None.
     """
 
     name: str
     refusal: Callable[[str, dict[str, Any]], tuple[str | None, str] | None]
+    custom_id: Callable[[str], str | None] | None = None
 
 
 @dataclass

@@ -202,7 +202,7 @@ class Scan:
         for offset, end in enumerate(block.ends):
             if accepted[offset]:
                 body = read_json(block.data[start:end])["body"]
-                self._check_capabilities(body, facts[offset][1], block.first_line + offset)
+                self._check_capabilities(body, facts[offset], block.first_line + offset)
             start = end + 1
 
     def _line_facts(self, block: Block) -> tuple[list[int], list[Any]]:
@@ -228,7 +228,7 @@ class Scan:
                 found = self._slow(raw.tobytes(), line)
                 decode = self.decode or _no_fast_path  # the first request may have named the endpoint
             elif self.capabilities is not None:
-                self._check_capabilities(read_json(raw)["body"], found[1], line)
+                self._check_capabilities(read_json(raw)["body"], found, line)
             facts.append(found)
         return sizes, facts
 
@@ -331,15 +331,21 @@ class Scan:
         for code, message, param in problems:
             self.error(line, code, message, param)
         if not problems and self.capabilities is not None:
-            self._check_capabilities(obj["body"], facts.url, line)
+            self._check_capabilities(obj["body"], facts, line)
         if self.endpoint is None and facts.url in ENDPOINTS:
             self._set_endpoint(facts.url)
         return facts
 
-    def _check_capabilities(self, body: dict, url: str | None, line: int) -> None:
+    def _check_capabilities(self, body: dict, facts: LineFacts, line: int) -> None:
         """Reports what the connection's model refuses in a valid request (before a start, not as a 400)."""
         capabilities = self.capabilities
-        refused = capabilities.refusal(self.endpoint or url or "", body) if capabilities else None
+        if capabilities is None:
+            return
+        custom_id = facts[0]
+        wrong_id = capabilities.custom_id(custom_id) if capabilities.custom_id and custom_id else None
+        if wrong_id is not None:
+            self.error(line, "unsupported_custom_id", wrong_id, "custom_id")
+        refused = capabilities.refusal(self.endpoint or facts[1] or "", body)
         if refused is not None:
             param, message = refused
             self.error(
@@ -383,6 +389,7 @@ class Scan:
         for job, (units, extra) in zip(self.jobs, self.job_units, strict=True):
             job.input_tokens = estimate.tokens_for(units, extra)
         self._file_warnings()
+        self._too_small_jobs()
         if self.count == 0:
             self.error(
                 None, "empty_file", "The file has no requests: put one JSON request object on each line."
@@ -408,6 +415,18 @@ class Scan:
             requests_without_max_tokens=self.without_max if self.endpoint != "/v1/embeddings" else 0,
             embedding_inputs=self.inputs,
         )
+
+    def _too_small_jobs(self) -> None:
+        least = self.limits.min_requests
+        for job in self.jobs:
+            if job.request_count < least:
+                lines = f"lines {job.first_line}–{job.last_line}" if job.request_count > 1 else "its line"
+                self.error(
+                    job.first_line,
+                    "too_few_requests",
+                    f"A job here needs at least {least:,} requests, and the job planned from {lines} has "
+                    f"{job.request_count:,}: add requests, or run these on another connection.",
+                )
 
     def _file_warnings(self) -> None:
         if self.bom:
