@@ -63,7 +63,7 @@ def test_the_cli_offers_an_installed_provider(tmp_path):
     )
     assert "acme        Acme Batch" in listed.stdout, listed.stderr
     helped = subprocess.run([*run, "create", "--help"], env=env, capture_output=True, text=True, timeout=60)
-    assert "[local|openai|azure|compatible|acme]" in helped.stdout, helped.stderr
+    assert "[local|openai|azure|compatible|" in helped.stdout and "|acme]" in helped.stdout, helped.stderr
 
 
 def test_saved_connections_round_trip_without_secrets(isolated_data_dir):

@@ -99,6 +99,13 @@ class Connection:
         """Any OpenAI-compatible batch API (Groq, Together, a vLLM or LangBatch server, ...)."""
         return cls("compatible", base_url=base_url, api_key_env=api_key_env, **kw)
 
+    @classmethod
+    def mistral(
+        cls, api_key_env: str = "MISTRAL_API_KEY", base_url: str | None = None, **kw: Any
+    ) -> Connection:
+        """Mistral's batch API (``https://api.mistral.ai`` unless ``base_url`` names a gateway or proxy)."""
+        return cls("mistral", base_url=base_url, api_key_env=api_key_env, **kw)
+
     def with_limits(self, limits: Limits | None) -> Connection:
         return replace(self, limits=limits)
 

@@ -65,6 +65,12 @@ BUILTIN_KINDS = (
         takes_api_version=True,
     ),
     ConnectionKind("compatible", "OpenAI-compatible API", needs_base_url=True),
+    ConnectionKind(
+        "mistral",
+        "Mistral",
+        "langbatch_core.providers.mistral:MistralProvider",
+        default_key_env="MISTRAL_API_KEY",
+    ),
 )
 _REGISTERED: dict[str, ConnectionKind] = {kind.name: kind for kind in BUILTIN_KINDS}
 _PLUGINS: dict[str, ConnectionKind] = {}
