@@ -24,11 +24,14 @@ from langbatch_core.providers.kinds import (
 from langbatch_core.providers.retry import Retrying
 
 _LAZY = {"OpenAIProvider", "translate_error"}
+_NATIVE = {"MistralProvider": "mistral", "GeminiProvider": "gemini"}  # their SDKs load when first used
 
 __all__ = [
     "Connection",
     "ConnectionKind",
+    "GeminiProvider",
     "Job",
+    "MistralProvider",
     "OpenAIProvider",
     "Provider",
     "Retrying",
@@ -43,6 +46,10 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
+    if name in _NATIVE:
+        import importlib
+
+        return getattr(importlib.import_module(f"langbatch_core.providers.{_NATIVE[name]}"), name)
     if name in _LAZY:
         from langbatch_core.providers import openai as _openai
 

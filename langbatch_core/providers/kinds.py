@@ -71,6 +71,12 @@ BUILTIN_KINDS = (
         "langbatch_core.providers.mistral:MistralProvider",
         default_key_env="MISTRAL_API_KEY",
     ),
+    ConnectionKind(
+        "gemini",
+        "Google Gemini",
+        "langbatch_core.providers.gemini:GeminiProvider",
+        default_key_env="GEMINI_API_KEY",
+    ),
 )
 _REGISTERED: dict[str, ConnectionKind] = {kind.name: kind for kind in BUILTIN_KINDS}
 _PLUGINS: dict[str, ConnectionKind] = {}
