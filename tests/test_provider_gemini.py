@@ -256,3 +256,26 @@ def test_the_cli_runs_a_batch_on_gemini(tmp_path, gemini):
     batch_id = re.search(r"Created batch (lb_[0-9a-f]+)", created.output).group(1)
     waited = run("wait", batch_id, "--poll-interval", "0")
     assert "completed: 1 succeeded, 1 failed, 0 not run, 0 pending of 2" in waited.output
+
+
+def test_a_batch_is_estimated_at_gemini_s_batch_prices(tmp_path, gemini):
+    from langbatch_core.pricing import estimate_cost
+
+    batch = on_gemini(
+        write_lines(
+            tmp_path / "in.jsonl", [{"max_tokens": 100, "messages": [{"role": "user", "content": "a"}]}]
+        ),
+        gemini,
+    )
+    assert batch.record.estimated_cost_usd > 0
+    assert estimate_cost("gemini-2.5-flash-001", 1_000_000, 1_000_000) == 1.40
+
+
+def test_a_lost_answer_to_an_upload_or_a_create_makes_nothing_twice(tmp_path, gemini):
+    gemini.lose_next("POST", "/upload/v1/files")
+    gemini.lose_next("POST", "/v1/models/")
+    batch = on_gemini(chat_file(tmp_path / "in.jsonl", ["a"]), gemini)
+    batch.start()  # 502s after the upload session opened and after the create: the batch is found by name
+    assert batch.wait(poll_interval=0) == "completed"
+    assert len(gemini.batches) == 1
+    assert [f["source"] for f in gemini.files.values()].count("UPLOADED") == 1

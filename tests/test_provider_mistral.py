@@ -249,3 +249,24 @@ def test_the_cli_runs_a_batch_on_mistral(tmp_path, mistral):
     waited = run("wait", batch_id, "--poll-interval", "0")
     assert "completed: 1 succeeded, 1 failed, 0 not run, 0 pending of 2" in waited.output
     assert len(mistral.jobs) == 1 and "errors: 1500 1" in run("status", batch_id).output
+
+
+def test_a_batch_is_estimated_at_mistral_s_batch_prices(tmp_path, mistral):
+    from langbatch_core.pricing import estimate_cost
+
+    path = chat_file(tmp_path / "in.jsonl", ["a"], max_tokens=100)
+    batch = OpenAIChatCompletionBatch(path, connection=Connection.mistral(base_url=mistral.url))
+    assert batch.record.estimated_cost_usd > 0
+    assert estimate_cost("mistral-small-latest", 1_000_000, 1_000_000) == 0.20
+
+
+def test_a_lost_answer_to_an_upload_or_a_create_makes_nothing_twice(tmp_path, mistral):
+    mistral.lose_next("POST", "/v1/files")
+    mistral.lose_next("POST", "/v1/batch/jobs")
+    batch = OpenAIChatCompletionBatch(
+        chat_file(tmp_path / "in.jsonl", ["a"]), connection=Connection.mistral(base_url=mistral.url)
+    )
+    batch.start()  # each 502 came after the work was done: found by name and by metadata, not redone
+    assert batch.wait(poll_interval=0) == "completed"
+    assert len(mistral.jobs) == 1
+    assert [f["sample_type"] for f in mistral.files.values()].count("batch_request") == 1

@@ -14,6 +14,16 @@ from typing import Any
 import uvicorn
 
 
+async def lose_answer(app: Any, scope: Any, receive: Any, send: Any, instead: Any) -> None:
+    """Runs the call in ``app`` but sends ``instead`` (an ASGI response): the client loses the real answer."""
+
+    async def discard(message: Any) -> None:
+        return None
+
+    await app(scope, receive, discard)
+    await instead(scope, receive, send)
+
+
 class AppServer:
     def __init__(self, app: Any) -> None:
         self.app = app

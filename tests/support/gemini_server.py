@@ -28,9 +28,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from support.app_server import AppServer
+from support.app_server import AppServer, lose_answer
 
 KEY = "test-gemini-key"
+LOST = -1  # a fault: do the call, answer 502
 TERMINAL = {"SUCCEEDED", "FAILED", "CANCELLED", "EXPIRED"}
 
 
@@ -47,6 +48,10 @@ class GeminiServer(AppServer):
 
     def fail_next(self, method: str, path_prefix: str, status: int) -> None:
         self.faults.append((method, path_prefix, status))
+
+    def lose_next(self, method: str, path_prefix: str) -> None:
+        """The next such call is done, but its answer is lost: the client gets a 502."""
+        self.faults.append((method, path_prefix, LOST))
 
     def received_requests(self) -> list[dict[str, Any]]:
         """Every request of every uploaded batch file (``{key, request}``), in order."""
@@ -211,6 +216,9 @@ class _Guard:
         for fault in self.server.faults:
             if fault[0] == method and path.startswith(fault[1]):
                 self.server.faults.remove(fault)
+                if fault[2] == LOST:
+                    lost = _error(502, "Bad Gateway", "UNAVAILABLE")
+                    return await lose_answer(self.app, scope, receive, send, lost)
                 answer = _error(fault[2], f"scripted {fault[2]}", "RESOURCE_EXHAUSTED")
                 return await answer(scope, receive, send)
         await self.app(scope, receive, send)

@@ -27,9 +27,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from support.app_server import AppServer
+from support.app_server import AppServer, lose_answer
 
 KEY = "test-mistral-key"
+LOST = -1  # a fault: do the call, answer 502
 TERMINAL = {"SUCCESS", "FAILED", "TIMEOUT_EXCEEDED", "CANCELLED"}
 
 
@@ -46,6 +47,10 @@ class MistralServer(AppServer):
 
     def fail_next(self, method: str, path_prefix: str, status: int) -> None:
         self.faults.append((method, path_prefix, status))
+
+    def lose_next(self, method: str, path_prefix: str) -> None:
+        """The next such call is done, but its answer is lost: the client gets a 502."""
+        self.faults.append((method, path_prefix, LOST))
 
     def received_bodies(self) -> list[dict[str, Any]]:
         """Every request body of every uploaded batch file, in order."""
@@ -199,6 +204,8 @@ class _Guard:
         for fault in self.server.faults:
             if fault[0] == method and path.startswith(fault[1]):
                 self.server.faults.remove(fault)
+                if fault[2] == LOST:
+                    return await lose_answer(self.app, scope, receive, send, _error(502, "Bad Gateway"))
                 extra = {"Retry-After": "0"} if fault[2] == 429 else {}
                 answer = _error(fault[2], f"scripted {fault[2]}", extra)
                 return await answer(scope, receive, send)
