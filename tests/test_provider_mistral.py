@@ -270,3 +270,14 @@ def test_a_lost_answer_to_an_upload_or_a_create_makes_nothing_twice(tmp_path, mi
     assert batch.wait(poll_interval=0) == "completed"
     assert len(mistral.jobs) == 1
     assert [f["sample_type"] for f in mistral.files.values()].count("batch_request") == 1
+
+
+def test_a_base_url_without_the_batch_api_says_what_the_root_looks_like(tmp_path, mistral):
+    from langbatch_core import ConfigurationError
+
+    path = chat_file(tmp_path / "in.jsonl", ["a"])
+    batch = OpenAIChatCompletionBatch(
+        path, connection=Connection.mistral(base_url=f"{mistral.url}/elsewhere")
+    )
+    with pytest.raises(ConfigurationError, match=r"no batch API there .*like https://api\.mistral\.ai"):
+        batch.start()

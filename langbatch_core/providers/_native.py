@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import tempfile
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -54,6 +53,8 @@ class NativeProvider(Provider):
 
     #: The SDK's base error classes (anything else propagates untouched).
     sdk_errors: tuple[type[BaseException], ...] = ()
+    #: The API root a connection reaches by default (named when a base URL serves no such API).
+    api_root: str = ""
 
     def _http_failure(self, exc: BaseException) -> HttpFailure | None:
         """``(status, headers, message)`` when ``exc`` is an HTTP error answer of the SDK."""
@@ -130,8 +131,7 @@ class NativeProvider(Provider):
         if status == 404 and api_call:
             return errors.ConfigurationError(
                 f"Could not {action}: {where} has no batch API there ({message}). Check the base URL: it "
-                "must be the API root (e.g. https://api.mistral.ai or https://generativelanguage."
-                "googleapis.com)."
+                f"must be the API root, like {self.api_root}."
             )
         kind, meaning = _meaning(status, self.connection.api_key_env)
         return kind(f"Could not {action}: {where} {meaning.format(message=message)}", status_code=status)
@@ -237,7 +237,3 @@ def text_of(content: Any) -> str | None:
         parts = [p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text"]
         return "".join(parts)
     return str(content)
-
-
-def now() -> int:
-    return int(time.time())

@@ -14,8 +14,9 @@ Contract points and their sources: docs/providers.md.
 from __future__ import annotations
 
 import datetime
+import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from google import genai
@@ -38,6 +39,9 @@ from langbatch_core.providers._native import (
 from langbatch_core.providers.base import Job
 from langbatch_core.providers.connection import Connection
 
+if TYPE_CHECKING:
+    from langbatch_core.requests import Capabilities, Limits
+
 STATES = {  # Gemini's batch states (REST BATCH_STATE_*, SDK JOB_STATE_*) -> OpenAI's batch status
     "PENDING": "validating",
     "RUNNING": "in_progress",
@@ -54,6 +58,7 @@ class GeminiProvider(NativeProvider):
     """Batches at the Gemini API's Batch Mode (connection kind ``gemini``)."""
 
     sdk_errors = (genai_errors.APIError,)
+    api_root = "https://generativelanguage.googleapis.com"
 
     def __init__(self, connection: Connection, *, client: Any = None, data_dir: Path | None = None) -> None:
         super().__init__(connection, client=client, data_dir=data_dir)
@@ -76,13 +81,13 @@ class GeminiProvider(NativeProvider):
         _ = self.client
 
     @property
-    def limits(self) -> Any:
+    def limits(self) -> Limits:
         from langbatch_core.requests import Limits
 
         return self.connection.limits or Limits(max_bytes=2 * 1024**3)  # the Files API takes up to 2 GB
 
     @property
-    def capabilities(self) -> Any:
+    def capabilities(self) -> Capabilities:
         from langbatch_core.requests import Capabilities
 
         return Capabilities("Gemini", fmt.refusal)
@@ -110,7 +115,7 @@ class GeminiProvider(NativeProvider):
         display = f"{stem}{_MODEL_MARK}{model}"
         resend = Resend(can_look_up=bool(batch_id and job_key))
         size = native.stat().st_size
-        since = _now() - CLOCK_SLACK
+        since = time.time() - CLOCK_SLACK
 
         def send() -> str:
             if resend.answer_lost:
@@ -128,7 +133,7 @@ class GeminiProvider(NativeProvider):
         model = self._models.get(input_file_id) or self._model_of(input_file_id)
         display = " ".join([_TAG, *(f"{k}={v}" for k, v in sorted(metadata.items()))])
         resend = Resend(can_look_up=bool(metadata))
-        since = _now() - CLOCK_SLACK
+        since = time.time() - CLOCK_SLACK
 
         def send() -> Job:
             if resend.answer_lost:
@@ -165,8 +170,11 @@ class GeminiProvider(NativeProvider):
 
         def fetch() -> Path:  # from the start on every try: a reset mid-stream leaves no half file
             partial = native.with_name(f".{native.name}.part")
-            self.client.files.download(file=file_name, destination=str(partial))
-            partial.replace(native)
+            try:
+                self.client.files.download(file=file_name, destination=str(partial))
+                partial.replace(native)
+            finally:
+                partial.unlink(missing_ok=True)
             return native
 
         self._call(f"download file {file_name}", fetch, AGAIN_WAIT)
@@ -263,7 +271,3 @@ def _timestamp(value: str | None) -> float | None:
     seconds, _, fraction = value.rstrip("Z").partition(".")  # RFC 3339 with up to 9 decimals
     moment = datetime.datetime.fromisoformat(seconds).replace(tzinfo=datetime.UTC)
     return moment.timestamp() + (float(f"0.{fraction}") if fraction.isdigit() else 0.0)
-
-
-def _now() -> float:
-    return datetime.datetime.now(datetime.UTC).timestamp()

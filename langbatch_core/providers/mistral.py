@@ -15,8 +15,9 @@ Contract points and their sources: docs/providers.md.
 from __future__ import annotations
 
 import datetime
+import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import mistralai.client as mistral_sdk
 import orjson
@@ -40,6 +41,9 @@ from langbatch_core.providers._native import (
 )
 from langbatch_core.providers.base import Job
 from langbatch_core.providers.connection import Connection
+
+if TYPE_CHECKING:
+    from langbatch_core.requests import Capabilities, Limits
 
 _PAGE = 100
 STATUSES = {  # Mistral's BatchJobStatus -> OpenAI's batch status
@@ -76,6 +80,7 @@ class MistralProvider(NativeProvider):
     """Jobs at Mistral's Files + Batch API (connection kind ``mistral``)."""
 
     sdk_errors = (mistral_errors.MistralError, mistral_errors.NoResponseError)
+    api_root = "https://api.mistral.ai"
 
     def __init__(self, connection: Connection, *, client: Any = None, data_dir: Path | None = None) -> None:
         super().__init__(connection, client=client, data_dir=data_dir)
@@ -93,14 +98,14 @@ class MistralProvider(NativeProvider):
         _ = self.client
 
     @property
-    def limits(self) -> Any:
+    def limits(self) -> Limits:
         from langbatch_core.requests import Limits
 
         # 1M requests a job, files up to 512 MB (Mistral's docs): our default split stays under both
         return self.connection.limits or Limits(max_requests=1_000_000, max_bytes=512 * 1024 * 1024)
 
     @property
-    def capabilities(self) -> Any:
+    def capabilities(self) -> Capabilities:
         from langbatch_core.requests import Capabilities
 
         return Capabilities("Mistral", refusal)
@@ -122,7 +127,7 @@ class MistralProvider(NativeProvider):
         batch_id, job_key = metadata.get("langbatch_batch_id"), metadata.get("langbatch_job")
         name = f"{batch_id}-{job_key}.jsonl" if batch_id and job_key else native.name
         resend = Resend(can_look_up=bool(batch_id and job_key))
-        since = datetime.datetime.now(datetime.UTC).timestamp() - CLOCK_SLACK
+        since = time.time() - CLOCK_SLACK
 
         def send() -> str:
             if resend.answer_lost:
@@ -143,7 +148,7 @@ class MistralProvider(NativeProvider):
     def create(self, input_file_id: str, endpoint: str, metadata: dict[str, str]) -> Job:
         model = self._models.get(input_file_id)  # unknown after a crash: each line names it too
         resend = Resend(can_look_up=bool(metadata))
-        since = datetime.datetime.now(datetime.UTC).timestamp() - CLOCK_SLACK
+        since = time.time() - CLOCK_SLACK
 
         def send() -> Job:
             if resend.answer_lost:
