@@ -279,3 +279,21 @@ def test_a_lost_answer_to_an_upload_or_a_create_makes_nothing_twice(tmp_path, ge
     assert batch.wait(poll_interval=0) == "completed"
     assert len(gemini.batches) == 1
     assert [f["source"] for f in gemini.files.values()].count("UPLOADED") == 1
+
+
+def test_a_recorded_file_that_names_no_model_is_uploaded_again(tmp_path, gemini):
+    path = chat_file(tmp_path / "in.jsonl", ["a"])
+    done = subprocess.run(
+        [sys.executable, "-c", CRASH, str(path), gemini.url, "before"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    batch_id = done.stdout.split()[0]
+    [uploaded] = gemini.files.values()
+    uploaded["displayName"] = "renamed by someone"  # the model it recorded is gone
+
+    batch = Batch.load(batch_id, connection=Connection.gemini(base_url=gemini.url))
+    batch.start()
+    assert batch.wait(poll_interval=0) == "completed"
+    assert batch.record.jobs[0].input_file_id != uploaded["name"] and len(gemini.batches) == 1

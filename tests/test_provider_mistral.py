@@ -182,12 +182,13 @@ CRASH = textwrap.dedent(
     from langbatch_core.providers import register_provider
     from langbatch_core.providers.mistral import MistralProvider
 
-    class CrashAfterCreate(MistralProvider):  # the process dies right after Mistral created the job
+    class Crash(MistralProvider):  # the process dies right after Mistral created the job (or just before)
         def create(self, *args, **kw):
-            super().create(*args, **kw)
+            if sys.argv[3] == "after":
+                super().create(*args, **kw)
             os._exit(75)
 
-    register_provider("mistral", CrashAfterCreate)
+    register_provider("mistral", Crash)
     batch = OpenAIChatCompletionBatch(sys.argv[1], connection=Connection.mistral(base_url=sys.argv[2]))
     print(batch.id, flush=True)
     batch.start()
@@ -195,20 +196,26 @@ CRASH = textwrap.dedent(
 )
 
 
-def test_a_kill_between_create_and_record_adopts_the_job(tmp_path, mistral):
+@pytest.mark.parametrize("when", ["after", "before"])
+def test_a_kill_around_the_create_leaves_one_job(tmp_path, mistral, when):
     path = chat_file(tmp_path / "in.jsonl", ["a", "b"])
     done = subprocess.run(
-        [sys.executable, "-c", CRASH, str(path), mistral.url], capture_output=True, text=True, timeout=60
+        [sys.executable, "-c", CRASH, str(path), mistral.url, when],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert done.returncode == 75, done.stderr
     batch_id = done.stdout.split()[0]
     assert [job.status for job in default_storage().load(batch_id).jobs] == ["submitting"]
+    assert len(mistral.jobs) == (1 if when == "after" else 0)
 
     batch = Batch.load(batch_id, connection=Connection.mistral(base_url=mistral.url))
-    batch.start()  # finds the job by its metadata instead of creating another
+    batch.start()  # after: finds the job by its metadata; before: creates it from the recorded file
     assert batch.wait(poll_interval=0) == "completed"
     assert len(mistral.jobs) == 1 and len(batch.get_results()[0]) == 2
     assert batch.record.jobs[0].provider_job_id == next(iter(mistral.jobs))
+    assert len(mistral.received_bodies()) == 2  # uploaded once
 
 
 def test_rate_limits_are_ridden_out(tmp_path, mistral):

@@ -23,6 +23,7 @@ from google import genai
 from google.genai import errors as genai_errors
 from google.genai import types
 
+from langbatch_core import errors
 from langbatch_core.providers import _gemini_format as fmt
 from langbatch_core.providers._native import (
     AGAIN,
@@ -215,7 +216,10 @@ class GeminiProvider(NativeProvider):
         found = self._call(
             f"read file {file_name}", lambda: self.client.files.get(name=file_name), AGAIN_START
         )
-        return (found.display_name or "").rpartition(_MODEL_MARK)[2]
+        _, mark, model = (found.display_name or "").rpartition(_MODEL_MARK)
+        if not mark or not model:  # not uploaded by LangBatch: Batch uploads the job's file again
+            raise errors.ProviderNotFoundError(f"File {file_name} at Gemini does not name its model.")
+        return model
 
 
 def tags_of(display_name: str | None) -> dict[str, str] | None:

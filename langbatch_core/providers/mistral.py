@@ -66,13 +66,8 @@ UNSUPPORTED = {
     "modalities": "Mistral's chat API answers text only",
     "web_search_options": "Mistral's chat API has no web search option",
 }
-_DROPPED = (
-    "user",
-    "store",
-    "metadata",
-    "service_tier",
-    "stream_options",
-)  # bookkeeping, no effect on answers
+#: OpenAI bookkeeping fields with no effect on the answer, left out of Mistral's body.
+_DROPPED = ("user", "store", "metadata", "service_tier", "stream_options")
 _RENAMED = {"seed": "random_seed"}
 
 
@@ -101,7 +96,7 @@ class MistralProvider(NativeProvider):
     def limits(self) -> Limits:
         from langbatch_core.requests import Limits
 
-        # 1M requests a job, files up to 512 MB (Mistral's docs): our default split stays under both
+        # Mistral's limits per job (docs): up to 1M requests, files up to 512 MB
         return self.connection.limits or Limits(max_requests=1_000_000, max_bytes=512 * 1024 * 1024)
 
     @property
@@ -158,7 +153,7 @@ class MistralProvider(NativeProvider):
             created = self.client.batch.jobs.create(
                 endpoint=endpoint,
                 input_files=[input_file_id],
-                model=model,
+                **({"model": model} if model else {}),  # not sent as null
                 metadata=metadata,
                 timeout_hours=24,
                 timeout_ms=self._timeout_ms,
