@@ -27,11 +27,14 @@ if TYPE_CHECKING:  # imported when first used (below); named here for type check
     from langbatch_core.providers.openai import OpenAIProvider, translate_error
 
 _LAZY = {"OpenAIProvider", "translate_error"}
+_NATIVE = {"MistralProvider": "mistral", "GeminiProvider": "gemini"}  # their SDKs load when first used
 
 __all__ = [
     "Connection",
     "ConnectionKind",
+    "GeminiProvider",
     "Job",
+    "MistralProvider",
     "OpenAIProvider",
     "Provider",
     "Retrying",
@@ -46,6 +49,10 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
+    if name in _NATIVE:
+        import importlib
+
+        return getattr(importlib.import_module(f"langbatch_core.providers.{_NATIVE[name]}"), name)
     if name in _LAZY:
         from langbatch_core.providers import openai as _openai
 

@@ -5,6 +5,8 @@
     Connection.openai()                                            # OPENAI_API_KEY (+ OPENAI_BASE_URL)
     Connection.azure("https://my-resource.openai.azure.com")      # AZURE_OPENAI_API_KEY, Azure's v1 API
     Connection.compatible("https://api.groq.com/openai/v1", api_key_env="GROQ_API_KEY")
+    Connection.mistral()                                           # MISTRAL_API_KEY, Mistral's batch jobs
+    Connection.gemini()                                            # GEMINI_API_KEY, Gemini's Batch Mode
 
 ``api_key_env`` is the *name* of the environment variable that holds the key, read when a call is made;
 ``to_dict()`` is what a store keeps. A connection of kind ``local`` without ``base_url`` resolves at run
@@ -128,6 +130,20 @@ class Connection:
         given = {"region": region, "bucket": bucket, "role_arn": role_arn}
         options = {k: v for k, v in given.items() if v}
         return cls("bedrock", base_url=base_url, options=options or None, **kw)
+
+    @classmethod
+    def mistral(
+        cls, api_key_env: str = "MISTRAL_API_KEY", base_url: str | None = None, **kw: Any
+    ) -> Connection:
+        """Mistral's batch API (``https://api.mistral.ai`` unless ``base_url`` names a gateway or proxy)."""
+        return cls("mistral", base_url=base_url, api_key_env=api_key_env, **kw)
+
+    @classmethod
+    def gemini(
+        cls, api_key_env: str = "GEMINI_API_KEY", base_url: str | None = None, **kw: Any
+    ) -> Connection:
+        """The Gemini API's Batch Mode (Google AI Studio keys; ``base_url`` for a gateway or proxy)."""
+        return cls("gemini", base_url=base_url, api_key_env=api_key_env, **kw)
 
     def with_limits(self, limits: Limits | None) -> Connection:
         return replace(self, limits=limits)

@@ -80,6 +80,18 @@ BUILTIN_KINDS = (
         default_key_env="AWS_ACCESS_KEY_ID",
         needs_key=False,  # boto3 also finds credentials in profiles and instance roles
     ),
+    ConnectionKind(
+        "mistral",
+        "Mistral",
+        "langbatch_core.providers.mistral:MistralProvider",
+        default_key_env="MISTRAL_API_KEY",
+    ),
+    ConnectionKind(
+        "gemini",
+        "Google Gemini",
+        "langbatch_core.providers.gemini:GeminiProvider",
+        default_key_env="GEMINI_API_KEY",
+    ),
 )
 _REGISTERED: dict[str, ConnectionKind] = {kind.name: kind for kind in BUILTIN_KINDS}
 _PLUGINS: dict[str, ConnectionKind] = {}

@@ -1,4 +1,4 @@
-"""Batch prices of common OpenAI models, for cost estimates.
+"""Batch prices of common OpenAI, Mistral and Gemini models, for cost estimates.
 
 One table, in US dollars per 1 million tokens at the Batch API's price (half the realtime price). Update it by
 editing ``BATCH_PRICES`` and ``PRICES_AS_OF``; a model is found by exact name first, then by the longest
@@ -7,7 +7,7 @@ listed name it starts with (so ``gpt-4o-mini-2024-07-18`` uses ``gpt-4o-mini``).
     estimate_cost("gpt-4o-mini", input_tokens=1_000_000, output_tokens=200_000)   # 0.135
     connection_cost("local", 0.135)   # 0.0: the local engine runs on this machine
 
-Prices are OpenAI's; a batch on the local engine costs nothing (``FREE_KINDS``).
+Prices are each provider's own; a batch on the local engine costs nothing (``FREE_KINDS``).
 """
 
 from __future__ import annotations
@@ -56,6 +56,16 @@ BATCH_PRICES: dict[str, Price] = {
     "anthropic.claude-haiku-4-5": Price(0.50, 2.50),
     "anthropic.claude-3-5-haiku": Price(0.40, 2.00),
     "anthropic.claude-3-haiku": Price(0.125, 0.625),
+    # Mistral and Gemini (as of 2025-08): their list prices halved, the batch discount both document
+    "mistral-large": Price(1.00, 3.00),
+    "mistral-medium": Price(0.20, 1.00),
+    "mistral-small": Price(0.05, 0.15),
+    "codestral": Price(0.15, 0.45),
+    "mistral-embed": Price(0.05, 0.0),
+    "gemini-2.5-pro": Price(0.625, 5.00),  # prompts up to 200k tokens
+    "gemini-2.5-flash": Price(0.15, 1.25),
+    "gemini-2.5-flash-lite": Price(0.05, 0.20),
+    "gemini-2.0-flash": Price(0.05, 0.20),
 }
 
 
