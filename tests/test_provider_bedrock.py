@@ -110,9 +110,9 @@ def test_lifecycle_results_and_retry_keeping_successes(tmp_path, server):
         write(tmp_path / "in.jsonl", prompts), connection=connection(server)
     )
     batch.start()
-    assert server.creates[0]["tags"] == [
-        {"key": k, "value": v} for k, v in batch._metadata(batch.record.jobs[0]).items()
-    ]
+    job = batch.record.jobs[0]
+    tagged = {"langbatch_batch_id": batch.id, "langbatch_attempt": str(job.attempt), "langbatch_job": job.key}
+    assert server.creates[0]["tags"] == [{"key": k, "value": v} for k, v in tagged.items()]
     assert batch.wait(poll_interval=0.05) == "completed"  # PartiallyCompleted: some records failed
     ok, failed = batch.get_results()
     assert len(ok) == 100 and {f["status_code"] for f in failed} == {429}
