@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from langbatch_core import audit
 from langbatch_core import results as results_io
 from langbatch_core._batch_rules import aggregate_status, is_retryable_failure
 from langbatch_core.errors import BatchNotFoundError, BatchStateError, ProviderNotFoundError
@@ -55,6 +56,10 @@ class BatchJobs:
     _merged_failed: int = 0  # API errors in results.jsonl, counted with _merged_succeeded
 
     _lock_depth: int = 0
+    actor: str  # who the audit log names for what this object does
+
+    def _audit(self, action: str, detail: str = "") -> None:
+        audit.record(self.storage, self.actor, action, self.id, detail)
 
     def _active_jobs(self) -> list[JobRecord]:
         return [job for job in self.record.jobs if job.active]
@@ -113,9 +118,12 @@ class BatchJobs:
         """Save the record; the caller holds the lock and worked on the latest stored record."""
         if not self._lock_depth:
             raise RuntimeError("a batch record is written only under the batch's lock")
+        first = self.record.version == 0
         self.record.version += 1
         self.record.updated_at = time.time()
         self.storage.save(self.record)
+        if first:
+            self._audit("created", self.record.name or "")
 
     def _plan_attempt(self, source: Path, attempt: int) -> None:
         provider = self.provider

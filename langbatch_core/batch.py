@@ -29,7 +29,7 @@ from typing import Any, ClassVar
 
 import orjson
 
-from langbatch_core import pricing
+from langbatch_core import budgets, pricing, team
 from langbatch_core._batch_jobs import write_request_subset
 from langbatch_core._batch_results import BatchResults
 from langbatch_core.errors import (
@@ -60,7 +60,11 @@ class Batch(BatchResults):
     ``Batch(file, storage=None, connection=None, client=None, name=None)``: ``storage`` defaults to
     ``default_storage()`` (DuckDB, shared with the CLI and the dashboard), ``connection`` to
     ``Connection.openai()`` (``OPENAI_API_KEY`` / ``OPENAI_BASE_URL``), or to what ``client`` (an
-    ``openai.OpenAI`` / ``AzureOpenAI``) points at.
+    ``openai.OpenAI`` / ``AzureOpenAI``) points at. ``owner`` (default ``team.current_user()``:
+    ``$LANGBATCH_USER`` or the OS user) is recorded as the batch's owner; ``max_cost_usd`` is its own spend
+    cap, checked at start() and retry() (BudgetExceededError), as are the owner's monthly caps
+    (``langbatch_core.budgets``). ``actor`` (default: the current user) is who the audit log names for
+    what this object does; ``team_settings`` (default ``team.settings()``) gives the caps.
     """
 
     endpoint: ClassVar[str | None] = None
@@ -80,8 +84,10 @@ class Batch(BatchResults):
         connection: Connection | None = None,
         client: Any = None,
         name: str | None = None,
+        owner: str | None = None,
+        max_cost_usd: float | None = None,
     ) -> None:
-        self._attach(storage, connection or _connection_of(client), client)
+        self._attach(storage, connection or _connection_of(client), client, actor=owner)
         batch_id = f"lb_{uuid.uuid4().hex}"
         report = self._validate_and_copy(file, self.storage.batch_dir(batch_id))
         endpoint = report.endpoint or self.endpoint or ""
@@ -96,6 +102,8 @@ class Batch(BatchResults):
             pending=report.request_count,
             input_tokens=report.input_tokens,
             estimated_cost_usd=pricing.connection_cost(self.connection.kind, report.estimated_cost_usd),
+            owner=self.actor,
+            max_cost_usd=_cap(max_cost_usd),
         )
         self.validation = report
 
@@ -125,8 +133,12 @@ class Batch(BatchResults):
             ) from exc
         return report
 
-    def _attach(self, storage: BatchStorage | None, connection: Connection, client: Any) -> None:
+    def _attach(
+        self, storage: BatchStorage | None, connection: Connection, client: Any, actor: str | None = None
+    ) -> None:
         self.storage = storage if storage is not None else default_storage()
+        self.actor = actor or team.current_user()
+        self.team_settings: team.TeamSettings | None = None
         self.connection = connection
         self._client = client
         self._provider: Provider | None = None
@@ -224,6 +236,7 @@ class Batch(BatchResults):
         *,
         connection: Connection | None = None,
         client: Any = None,
+        actor: str | None = None,
     ) -> Batch:
         """The batch saved under ``batch_id`` (BatchNotFoundError if the store does not have it).
 
@@ -243,7 +256,7 @@ class Batch(BatchResults):
             )
         batch = kind.__new__(kind)
         stored = Connection.from_dict(record.connection)
-        batch._attach(storage, connection or (_connection_of(client) if client else stored), client)
+        batch._attach(storage, connection or (_connection_of(client) if client else stored), client, actor)
         batch.record = record
         return batch
 
@@ -311,11 +324,12 @@ class Batch(BatchResults):
             self.record.name = name
             self._write()
 
-    def start(self) -> None:
+    def start(self, max_cost_usd: float | None = None) -> None:
         """Submit the requests as jobs that fit the provider's limits.
 
         BatchStateError if already started; after an interrupted start (a crash, a provider error) it
-        finishes the submission without duplicating jobs.
+        finishes the submission without duplicating jobs. ``max_cost_usd`` sets the batch's own cap;
+        BudgetExceededError (nothing submitted) if the estimated cost would pass it or a monthly cap.
         """
         with self._exclusive():
             if self.record.jobs:
@@ -326,9 +340,19 @@ class Batch(BatchResults):
                     f"Batch {self.id} is already started ({self.record.status}). Use get_status(), wait(), "
                     "retry() or cancel()."
                 )
+            if max_cost_usd is not None:
+                self.record.max_cost_usd = _cap(max_cost_usd)
+            self._check_budget(self.record.estimated_cost_usd, f"Starting batch {self.id}")
             self.provider.check()  # a missing key fails here, before a job is recorded
+            self.record.started_at = time.time()
+            self.record.committed_usd += self.record.estimated_cost_usd or 0.0
             self._plan_attempt(self.requests_path, attempt=1)
             self._submit_pending(check_existing=False)
+            self._audit("started", f"{self.record.request_count:,} requests")
+
+    def _check_budget(self, adding: float | None, what: str) -> None:
+        settings = self.team_settings or team.settings(self.storage.data_dir)
+        budgets.check(self.storage, self.record, adding, settings, what)
 
     def refresh(self) -> BatchRecord:
         """Poll the running jobs, download finished ones, merge results, update and save the record.
@@ -361,6 +385,7 @@ class Batch(BatchResults):
                 changed = True
         if changed or (self.record.jobs and not self.results_path.exists()):
             self._merge()
+            self.record.cost_usd = budgets.actual_cost(self.record, self.results_path)
         self._update_counts()
 
     def get_status(self) -> str:
@@ -441,6 +466,7 @@ class Batch(BatchResults):
                 if job.status == "submitting":
                     self._record_submission(job, found[job.key])
                 self._update_job(job, self._cancel_job(job.provider_job_id or ""))
+            self._audit("cancelled")
             return self.get_status()
 
     def _cancel_job(self, job_id: str) -> Job:
@@ -470,12 +496,16 @@ class Batch(BatchResults):
             todo = self._ids_to_retry(include_client_errors) - self._running_ids()
             if not todo:
                 return 0
+            adding = budgets.share(self.record, len(todo))
+            self._check_budget(adding, f"Retrying {len(todo):,} request(s) of batch {self.id}")
             self.provider.check()
+            self.record.committed_usd += adding or 0.0
             attempt = self.record.attempts + 1
             subset = self.directory / "jobs" / f"retry-{attempt}.jsonl"
             write_request_subset(self.requests_path, subset, todo)
             self._plan_attempt(subset, attempt)
             self._submit_pending(check_existing=False)
+            self._audit("retried", f"{len(todo):,} requests, attempt {attempt}")
             return len(todo)
 
     def delete(self, force: bool = False) -> None:
@@ -489,6 +519,7 @@ class Batch(BatchResults):
                 )
             with contextlib.suppress(BatchNotFoundError):  # never saved: only files to remove
                 self.storage.delete(self.id)
+                self._audit("deleted", self.record.name or "")
             shutil.rmtree(self.directory, ignore_errors=True)
 
     def __repr__(self) -> str:
@@ -500,6 +531,14 @@ def _kind_for(endpoint: Any, default: type[Batch]) -> type[Batch]:
     from langbatch_core import chat, embeddings  # noqa: F401  (importing them registers their kinds)
 
     return Batch._kinds.get(endpoint, default) if isinstance(endpoint, str) else default
+
+
+def _cap(value: float | None) -> float | None:
+    if value is None:
+        return None
+    if not isinstance(value, int | float) or value < 0 or value != value:
+        raise ConfigurationError(f"max_cost_usd must be an amount of US dollars ≥ 0, got {value!r}.")
+    return float(value)
 
 
 def _connection_of(client: Any) -> Connection:
