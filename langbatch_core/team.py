@@ -127,8 +127,9 @@ class TeamSettings:
         if not self.restricted or self.is_admin(user):
             return True
         email = _norm(user)
-        domain = email.rpartition("@")[2]
-        return email in self.allowed or (bool(domain) and ("@" in email) and (domain in self.allowed))
+        if "@" not in email:  # a sign-in gives an e-mail; anything else matches no entry
+            return False
+        return email in self.allowed or email.rpartition("@")[2] in self.allowed
 
     def user_cap(self, user: str | None) -> float | None:
         """The monthly cap of ``user`` (their own, else every person's), None when there is none."""
