@@ -112,7 +112,7 @@ def test_a_start_that_would_pass_the_monthly_user_cap_is_refused(tmp_path, engin
     first.wait(poll_interval=0.05)
     assert storage.load(first.id).cost_usd > 0  # the actual cost, from the results' usage
     second = make_batch(tmp_path, engine, storage)
-    with pytest.raises(BudgetExceededError, match="ann@example.com's monthly cap is") as exc:
+    with pytest.raises(BudgetExceededError, match=r"ann@example\.com's monthly cap is") as exc:
         second.start()
     assert "already spent in" in str(exc.value) and "left" in str(exc.value)
     assert exc.value.cap == "user"
@@ -193,3 +193,44 @@ def test_wrong_settings_say_which_field(tmp_path, monkeypatch):
     monkeypatch.setenv("LANGBATCH_TEAM_FILE", str(tmp_path / "missing.toml"))
     with pytest.raises(ConfigurationError, match="LANGBATCH_TEAM_FILE names"):
         team.settings(tmp_path)
+
+
+# ---------------------------------------------------------------- the CLI
+
+
+def cli(*args):
+    from click.testing import CliRunner
+
+    from langbatch_core.cli import cli as group
+
+    return CliRunner().invoke(group, [str(a) for a in args], catch_exceptions=False)
+
+
+def test_the_cli_refuses_a_start_over_its_cap_keeps_nothing_and_audits_downloads(
+    tmp_path, engine, monkeypatch
+):
+    monkeypatch.setenv("LANGBATCH_USER", "carl")
+    path = write_chat_file(tmp_path / "in.jsonl", ["a", "b"])
+    connection = ["--connection", "compatible", "--base-url", engine.base_url]
+    refused = cli("create", path, "--start", "--max-cost-usd", "0", *connection)
+    assert refused.exit_code == 1
+    assert "would cost about $0.0000" in refused.output and "own cap of $0.00" in refused.output
+    assert "Nothing was kept" in refused.output
+    assert DuckDBBatchStorage().list() == []
+    made = cli("create", path, "--start", "--max-cost-usd", "1", *connection)
+    assert made.exit_code == 0, made.output
+    (record,) = DuckDBBatchStorage().list(owner="carl")
+    assert cli("wait", record.id, "--poll-interval", "0.05").exit_code == 0
+    assert cli("results", record.id, "-o", tmp_path / "out.csv").exit_code == 0
+    shown = cli("audit", "--user", "carl").output
+    assert "downloaded" in shown and "results as out.csv" in shown and "started" in shown
+    assert cli("audit", "--csv", tmp_path / "audit.csv").exit_code == 0
+    rows = list(csv.DictReader(io.StringIO((tmp_path / "audit.csv").read_text())))
+    # the refused start's batch was made and dropped again; the second one ran and was downloaded
+    assert [r["action"] for r in reversed(rows)] == ["created", "deleted", "created", "started", "downloaded"]
+    assert {r["actor"] for r in rows} == {"carl"}
+
+
+def test_the_cli_shows_this_month_s_spend(monkeypatch):
+    monkeypatch.setenv("LANGBATCH_USER_MONTHLY_USD", "25")
+    assert "you: $0.00 of $25.00 spent this month, $25.00 left" in cli("spend", "--user", "ann").output
