@@ -400,12 +400,14 @@ def spend_lines() -> list[str]:
 
 def audited(read: Any, record: Any, what: str) -> Any:
     """``read`` (a download button's data callable) that first records who downloaded ``what`` of the
-    batch: it runs when the file is asked for, not when the button is drawn."""
+    batch: it runs when the file is asked for, not when the button is drawn (outside the script run, where
+    ``st.user`` is empty: who it is drawn for is taken now)."""
+    who, store = signin.viewer().user, storage()
 
     def data() -> Any:
         from langbatch_core import audit
 
-        audit.record(storage(), signin.viewer().user, "downloaded", record.id, what)
+        audit.record(store, who, "downloaded", record.id, what)
         return read()
 
     return data
