@@ -234,3 +234,17 @@ def test_the_cli_refuses_a_start_over_its_cap_keeps_nothing_and_audits_downloads
 def test_the_cli_shows_this_month_s_spend(monkeypatch):
     monkeypatch.setenv("LANGBATCH_USER_MONTHLY_USD", "25")
     assert "you: $0.00 of $25.00 spent this month, $25.00 left" in cli("spend", "--user", "ann").output
+
+
+def test_the_readme_s_team_settings_parse_as_written():
+    import re
+    import tomllib
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme.split("### Sign-in, owners, budgets, audit", 1)[1]
+    block = re.search(r"```toml\n(.*?)```", section, re.S).group(1)
+    settings = TeamSettings.from_mapping(tomllib.loads(block)["langbatch"])
+    assert settings.is_admin("ann@example.com") and settings.allows("carl@example.com")
+    assert settings.user_cap("ann@example.com") == 200 and settings.user_cap("bob@example.com") == 50
+    assert [(t.name, t.monthly_usd) for t in settings.teams_of("bob@example.com")] == [("research", 500)]
