@@ -19,6 +19,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from langbatch_core import pricing
 from langbatch_core.errors import BudgetExceededError
 from langbatch_core.storage import BatchRecord, BatchStorage
@@ -113,22 +115,45 @@ def check(
             )
 
 
+class _Usage(msgspec.Struct):
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+
+
+class _Body(msgspec.Struct):
+    model: str | None = None
+    usage: _Usage | None = None
+
+
+class _Response(msgspec.Struct):
+    body: _Body | None = None
+
+
+class _Line(msgspec.Struct):  # only what a cost needs: a typed decode, no dict per line
+    response: _Response | None = None
+
+
+_LINE = msgspec.json.Decoder(_Line)
+
+
 def actual_cost(record: BatchRecord, results: Path) -> float | None:
     """The cost of the answers in ``results`` from their token usage at batch prices (0 on the local
     engine); None when no answer carries usage or a model's price is unknown."""
-    from langbatch_core.results import iter_results
-
-    if not results.exists():
-        return None
     tokens: dict[str | None, list[int]] = {}
-    for _, line in iter_results(results):
-        body = (line.get("response") or {}).get("body") or {}
-        usage = body.get("usage") if isinstance(body, dict) else None
-        if not isinstance(usage, dict):
-            continue
-        counts = tokens.setdefault(body.get("model") or record.model, [0, 0])
-        counts[0] += int(usage.get("prompt_tokens") or 0)
-        counts[1] += int(usage.get("completion_tokens") or 0)
+    try:
+        with results.open("rb") as lines:
+            for raw in lines:
+                try:
+                    body = (_LINE.decode(raw).response or _Response()).body
+                except msgspec.DecodeError:  # a garbled line: the results readers report it
+                    continue
+                if body is None or body.usage is None:
+                    continue
+                counts = tokens.setdefault(body.model or record.model, [0, 0])
+                counts[0] += body.usage.prompt_tokens or 0
+                counts[1] += body.usage.completion_tokens or 0
+    except FileNotFoundError:
+        return None
     if not tokens:
         return None
     total = 0.0

@@ -181,13 +181,17 @@ def test_a_person_signs_in_sees_only_their_batches_and_downloads_are_audited(das
     assert download.value.suggested_filename == f"{batches['ann@example.com']}-results.jsonl"
     (event,) = audit.events(DuckDBBatchStorage(), action="downloaded")
     assert (event.actor, event.batch_id) == ("ann@example.com", batches["ann@example.com"])
+    served = download.value.url
+    assert httpx.get(served).status_code == 200  # Streamlit's media URL, while Ann's session lives
 
     tab.get_by_role("button", name="Sign out").click()
     tab.get_by_role("button", name="End session").click()  # the provider's own sign-out, then back
     tab.get_by_role("button", name="Sign in").wait_for()
     tab.goto(f"{dashboard}/batches")
     tab.get_by_text("Sign in to see and run your batches.").wait_for()
-    assert batches["ann@example.com"] not in tab.locator("body").inner_text()
+    assert "ann batch" not in tab.content()
+    # the file handed out before signing out is gone with the session that drew its button
+    assert httpx.get(served).status_code == 404
 
 
 def test_a_person_outside_the_allowlist_is_refused(dashboard, batches, browser):

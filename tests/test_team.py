@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import time
 
 import pytest
 from batch_support import to_engine, write_chat_file
 
-from langbatch_core import OpenAIChatCompletionBatch, audit, budgets, team
+from langbatch_core import OpenAIChatCompletionBatch, audit, budgets, pricing, team
 from langbatch_core.errors import BudgetExceededError, ConfigurationError
 from langbatch_core.storage import BatchRecord, DuckDBBatchStorage, FileBatchStorage
 from langbatch_core.team import TeamSettings
@@ -248,3 +249,23 @@ def test_the_readme_s_team_settings_parse_as_written():
     assert settings.is_admin("ann@example.com") and settings.allows("carl@example.com")
     assert settings.user_cap("ann@example.com") == 200 and settings.user_cap("bob@example.com") == 50
     assert [(t.name, t.monthly_usd) for t in settings.teams_of("bob@example.com")] == [("research", 500)]
+
+
+def test_the_actual_cost_comes_from_the_answers_usage_at_batch_prices(tmp_path):
+    def line(model, prompt, completion):
+        body = {"model": model, "usage": {"prompt_tokens": prompt, "completion_tokens": completion}}
+        return {"custom_id": "x", "response": {"status_code": 200, "body": body}, "error": None}
+
+    path = tmp_path / "results.jsonl"
+    expired = {"custom_id": "y", "response": None, "error": {"code": "batch_expired"}}
+    lines = [line("gpt-4o-mini-2024-07-18", 1_000_000, 0), expired, line(None, 0, 1_000_000)]
+    path.write_text("\n".join(map(json.dumps, lines)) + "\n{garbled\n")
+    record = BatchRecord(id="lb_c", endpoint="/v1/chat/completions", model="gpt-4o-mini")
+    price = pricing.price_for("gpt-4o-mini")
+    assert budgets.actual_cost(record, path) == pytest.approx(price.input + price.output)
+    record.connection = {"kind": "local"}
+    assert budgets.actual_cost(record, path) == 0.0
+    record.connection, record.model = {"kind": "openai"}, "my-own-model"
+    path.write_text(json.dumps(line(None, 10, 10)) + "\n")
+    assert budgets.actual_cost(record, path) is None
+    assert budgets.actual_cost(record, tmp_path / "none.jsonl") is None
