@@ -14,6 +14,15 @@ if str(HERE) not in sys.path:  # pages import the shared module `common` next to
 
 # an emoji favicon is drawn by the browser: a :material/...: one would be fetched from a font CDN
 st.set_page_config(page_title="LangBatch", page_icon="📦", layout="wide")
+import common  # noqa: E402  (found through the sys.path entry above)
+import signin  # noqa: E402
+
+# with sign-in configured, nothing below is drawn (no page, no download) until an allowed person signs in
+viewer = None
+with common.shown_errors("Checking who you are"):  # e.g. a wrong [langbatch] setting: a sentence, then stop
+    viewer = signin.gate()
+if viewer is None:
+    st.stop()
 
 new_batch = st.Page(
     HERE / "views" / "new_batch.py", title="New batch", icon=":material/add_circle:", url_path="new"
@@ -35,8 +44,11 @@ pages = [
         HERE / "views" / "settings.py", title="Settings", icon=":material/settings:", url_path="settings"
     ),
 ]
+if viewer.admin:
+    pages.append(
+        st.Page(HERE / "views" / "audit.py", title="Audit log", icon=":material/policy:", url_path="audit")
+    )
 page = st.navigation(pages)
-import common  # noqa: E402  (found through the sys.path entry above)
 
 with common.shown_errors(f"Showing the {page.title} page"):  # a bug shows a sentence, not a traceback
     page.run()

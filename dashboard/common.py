@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import signin
 import streamlit as st
 
 from langbatch_core import config
@@ -301,8 +302,11 @@ def clean_batch_name(name: str) -> str:
     return "".join(ch for ch in name if ch.isprintable()).strip()[:100]
 
 
-def create_batch(path: Path, endpoint: str | None, conn: Any, name: str) -> Any:
-    """Create and save a batch of the right kind for ``endpoint`` in the dashboard's store."""
+def create_batch(
+    path: Path, endpoint: str | None, conn: Any, name: str, max_cost_usd: float | None = None
+) -> Any:
+    """Create and save a batch of the right kind for ``endpoint`` in the dashboard's store, owned by the
+    viewer (``max_cost_usd``: its own spend cap)."""
     import connections
 
     from langbatch_core import Batch, OpenAIChatCompletionBatch, OpenAIEmbeddingBatch
@@ -314,7 +318,10 @@ def create_batch(path: Path, endpoint: str | None, conn: Any, name: str) -> Any:
         connection=connections.to_core(conn),
         storage=storage(),
         name=clean_batch_name(name) or None,
+        owner=signin.viewer().user,
+        max_cost_usd=max_cost_usd,
     )
+    batch.team_settings = signin.team_settings()
     batch.save()
     return batch
 
@@ -352,15 +359,58 @@ def create_once(token: str, make: Any) -> tuple[Any, bool]:
 
 
 def list_batches() -> list[Any]:
-    """Every batch record in the store, newest first."""
-    return storage().list()
+    """The batch records the viewer sees, newest first: every one for an admin (and without sign-in),
+    else their own."""
+    viewer = signin.viewer()
+    return storage().list() if viewer.admin else storage().list(owner=viewer.user)
+
+
+def load_record(batch_id: str) -> Any:
+    """The stored record of ``batch_id`` if the viewer may see it; BatchNotFoundError otherwise (another
+    person's batch is not shown to exist)."""
+    record = storage().load(batch_id)
+    if not signin.viewer().may_see(record):
+        raise BatchNotFoundError(f"No batch {batch_id} of yours: it may belong to someone else.")
+    return record
 
 
 def load_batch(batch_id: str) -> Any:
-    """The ``Batch`` of ``batch_id`` from the dashboard's store."""
+    """The ``Batch`` of ``batch_id`` from the dashboard's store, acting as the viewer (audit log, caps);
+    BatchNotFoundError if the viewer may not see it."""
     from langbatch_core import Batch
 
-    return Batch.load(batch_id, storage=storage())
+    load_record(batch_id)
+    batch = Batch.load(batch_id, storage=storage(), actor=signin.viewer().user)
+    batch.team_settings = signin.team_settings()
+    return batch
+
+
+def spend_lines() -> list[str]:
+    """This month's spend against each cap that applies to the viewer, as sentences (none: no caps)."""
+    from langbatch_core import budgets
+
+    lines = []
+    for line in budgets.standing(storage(), signin.viewer().user, signin.team_settings()):
+        whose = "Your" if line.kind == "user" else f"Team {line.who}'s"
+        lines.append(
+            f"{whose} spend this month: {money(line.spent)} of {money(line.cap)} ({money(line.left)} left)."
+        )
+    return lines
+
+
+def audited(read: Any, record: Any, what: str) -> Any:
+    """``read`` (a download button's data callable) that first records who downloaded ``what`` of the
+    batch: it runs when the file is asked for, not when the button is drawn (outside the script run, where
+    ``st.user`` is empty: who it is drawn for is taken now)."""
+    who, store = signin.viewer().user, storage()
+
+    def data() -> Any:
+        from langbatch_core import audit
+
+        audit.record(store, who, "downloaded", record.id, what)
+        return read()
+
+    return data
 
 
 def start_interrupted(record: Any) -> bool:
@@ -476,7 +526,7 @@ def run_requested_action() -> tuple[str, str] | None:
     batch_id, action, stamp = request
     with _ACTION_LOCK:
         try:
-            record = storage().load(batch_id)
+            record = load_record(batch_id)
         except BatchNotFoundError:
             return "info", f"Batch {batch_id} is already deleted."
         stale = _stale(record, action, stamp)

@@ -29,6 +29,7 @@ BATCH_COLUMNS = [
     "model",
     "connection",
     "id",
+    "owner",
 ]
 
 # shown in the table (fits 1,400 px); pending, requests and id stay in the data: the details panel shows them
@@ -60,13 +61,14 @@ def progress(record: Any) -> float:
 
 
 def matching(records: list[Any], needle: str = "", statuses: list[str] | None = None) -> list[Any]:
-    """The records whose name, id or model contains ``needle`` (any case) and whose status is wanted."""
+    """The records whose name, id, model or owner contains ``needle`` (any case) and whose status is
+    wanted."""
     needle = needle.strip().lower()
     return [
         r
         for r in records
         if (not statuses or r.status in statuses)
-        and (not needle or any(needle in (v or "").lower() for v in (r.name, r.id, r.model)))
+        and (not needle or any(needle in (v or "").lower() for v in (r.name, r.id, r.model, r.owner)))
     ]
 
 
@@ -87,6 +89,7 @@ def batch_table(records: list[Any]) -> pd.DataFrame:
             r.model or "",
             r.connection.get("name") or r.connection.get("kind") or "",
             r.id,
+            r.owner or "",
         )
         for r in records
     ]

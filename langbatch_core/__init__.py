@@ -68,6 +68,7 @@ _EXPORTS: dict[str, str] = {
     "ConfigurationError": "langbatch_core.errors",
     "MissingAPIKeyError": "langbatch_core.errors",
     "BatchStateError": "langbatch_core.errors",
+    "BudgetExceededError": "langbatch_core.errors",
     "ProviderError": "langbatch_core.errors",
     "AuthenticationError": "langbatch_core.errors",
     "RateLimitError": "langbatch_core.errors",

@@ -24,7 +24,9 @@ from typing import Any
 import click
 import orjson
 
+from langbatch_core import audit as audit_log
 from langbatch_core._cli_connections import CONNECTION_OPTION, connections, make_connection
+from langbatch_core._cli_team import audit, spend
 from langbatch_core.config import DATA_DIR_ENV
 from langbatch_core.errors import LangBatchError
 
@@ -235,6 +237,13 @@ def connection_options(command: Any) -> Any:
     return command
 
 
+MAX_COST_OPTION = click.option(
+    "--max-cost-usd",
+    type=click.FloatRange(min=0),
+    help="The batch's own spend cap: a start whose estimated cost passes it is refused.",
+)
+
+
 def _create(ctx: click.Context, file: Path, name: str | None, **options: Any) -> Any:
     from langbatch_core.batch import Batch
     from langbatch_core.estimates import estimate_run
@@ -253,9 +262,11 @@ def _create(ctx: click.Context, file: Path, name: str | None, **options: Any) ->
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--name", help="A label shown in lists and in the dashboard.")
 @click.option("--start", "start_now", is_flag=True, help="Start it right away.")
+@MAX_COST_OPTION
 @connection_options
 @click.pass_context
-def create(ctx: click.Context, file: Path, name: str | None, start_now: bool, **options: Any) -> None:
+def create(ctx: click.Context, file: Path, name: str | None, start_now: bool, max_cost_usd: float | None,
+           **options: Any) -> None:  # fmt: skip
     """Validate a request file and store it as a batch (not started unless --start); prints its id.
 
     Example:
@@ -265,15 +276,17 @@ def create(ctx: click.Context, file: Path, name: str | None, start_now: bool, **
     """
     batch = _create(ctx, file, name, **options)
     if start_now:
-        _start(batch, created=True)
+        _start(batch, created=True, max_cost_usd=max_cost_usd)
 
 
 @cli.command()
 @click.argument("batch_or_file")
 @click.option("--name", help="A label, when starting a file.")
+@MAX_COST_OPTION
 @connection_options
 @click.pass_context
-def start(ctx: click.Context, batch_or_file: str, name: str | None, **options: Any) -> None:
+def start(ctx: click.Context, batch_or_file: str, name: str | None, max_cost_usd: float | None,
+          **options: Any) -> None:  # fmt: skip
     """Start a stored batch by id, or create and start one from a request file.
 
     Connection options apply when a file is given.
@@ -293,16 +306,16 @@ def start(ctx: click.Context, batch_or_file: str, name: str | None, **options: A
             "`langbatch list`."
         )
     if path.is_file():
-        _start(_create(ctx, path, name, **options), created=True)
+        _start(_create(ctx, path, name, **options), created=True, max_cost_usd=max_cost_usd)
     else:
-        _start(_load(ctx, batch_or_file))
+        _start(_load(ctx, batch_or_file), max_cost_usd=max_cost_usd)
 
 
-def _start(batch: Any, created: bool = False) -> None:
+def _start(batch: Any, created: bool = False, max_cost_usd: float | None = None) -> None:
     """Start a batch. If one just created fails before any job is recorded, it is deleted again (the same
     command can simply be run again); otherwise the message says how to go on."""
     try:
-        batch.start()
+        batch.start(max_cost_usd=max_cost_usd)
     except LangBatchError as exc:
         if not created:
             raise
@@ -529,6 +542,7 @@ def results(ctx: click.Context, batch_id: str, output: Path | None, fmt: str | N
         click.echo(f"Merged results (OpenAI JSONL): {path}")
         return
     written = batch.export_results(output, format=fmt)
+    audit_log.record(batch.storage, batch.actor, "downloaded", batch.id, f"results as {written.name}")
     click.echo(f"Wrote {written}")
 
 
@@ -760,6 +774,8 @@ def engine_stop_command() -> None:
 
 
 cli.add_command(connections)
+cli.add_command(audit)
+cli.add_command(spend)
 
 
 def main() -> None:

@@ -10,6 +10,7 @@ enter LangBatch (``raise Mapped(msg) from exc``)::
     │   ├── MissingAPIKeyError    no API key where one is needed (names the variable to set)
     │   └── SecretInSettingError  a key, or a URL with a credential, where a stored setting expects none
     ├── BatchStateError           the call does not fit the batch's state (start twice, results too early)
+    ├── BudgetExceededError       a start or retry would pass a monthly spend cap or the batch's own cap
     ├── ProviderError             a provider answered with an error, or could not be reached
     │   ├── AuthenticationError   the key was refused
     │   ├── RateLimitError        too many requests or tokens; try later
@@ -75,6 +76,16 @@ class BatchStateError(LangBatchError):
     """The call does not fit the state of the batch."""
 
 
+class BudgetExceededError(LangBatchError):
+    """A start or retry would pass a spend cap (the person's or team's monthly cap, or the batch's own
+    ``max_cost_usd``); the message gives the cap, what is spent and what the run would add. ``cap`` names
+    which one (``"batch"``, ``"user"`` or ``"team"``)."""
+
+    def __init__(self, message: str, *, cap: str = "batch") -> None:
+        super().__init__(message)
+        self.cap = cap
+
+
 class ProviderError(LangBatchError):
     """A provider answered with an error, or could not be reached."""
 
@@ -127,6 +138,7 @@ __all__ = [
     "AuthenticationError",
     "BatchNotFoundError",
     "BatchStateError",
+    "BudgetExceededError",
     "ConfigurationError",
     "InvalidRequestsError",
     "JobFailedError",

@@ -1,6 +1,7 @@
 """Batches: every batch in the store, refreshing by itself while one runs; details and actions per batch."""
 
 import common
+import signin
 import streamlit as st
 import tables
 
@@ -126,7 +127,7 @@ def downloads(record) -> None:
     if requests_path.exists():
         row.download_button(
             "Download input (JSONL)",
-            data=requests_path.read_bytes,
+            data=common.audited(requests_path.read_bytes, record, "input (JSONL)"),
             file_name=f"{record.id}-requests.jsonl",
             mime="application/jsonl",
             key="bt_dl_input",
@@ -136,7 +137,7 @@ def downloads(record) -> None:
     if results_path is not None:
         row.download_button(
             "Download results (JSONL)",
-            data=results_path.read_bytes,
+            data=common.audited(results_path.read_bytes, record, "results (JSONL)"),
             file_name=f"{record.id}-results.jsonl",
             mime="application/jsonl",
             key="bt_dl_results",
@@ -147,7 +148,7 @@ def downloads(record) -> None:
 def details(record) -> None:
     st.subheader(f"Batch {record.id}")
     st.text(
-        f"Name: {record.name or '—'}   Status: {record.status}\n"
+        f"Name: {record.name or '—'}   Status: {record.status}   Owner: {record.owner or '—'}\n"
         f"Endpoint: {record.endpoint or '—'}   Model: {record.model or '—'}"
     )
     cols = st.columns(6)
@@ -209,7 +210,7 @@ def live_table() -> None:
     event = common.table(
         table,
         column_config=tables.BATCH_COLUMN_CONFIG,
-        column_order=tables.BATCH_SHOWN,
+        column_order=tables.BATCH_SHOWN + (["owner"] if signin.viewer().signed_in else []),
         on_select="rerun",
         selection_mode="single-row",
         key="bt_table",

@@ -141,6 +141,17 @@ estimate = estimate_run(report, connections.to_core(conn))
 st.text("\n".join(estimate.lines()))
 if estimate.warning:
     st.warning(estimate.warning, icon=":material/schedule:")
+with common.shown_errors("Reading this month's spend"):
+    for line in common.spend_lines():
+        st.caption(line)
+max_cost = st.number_input(
+    "Spend cap for this batch, US$ (optional)",
+    min_value=0.0,
+    value=None,
+    step=1.0,
+    key="nb_max_cost",
+    help="A start or retry whose estimated cost would pass it is refused.",
+)
 # another file: suggest its name, not the last one's. Streamlit drops a widget's state when a run is cut
 # short before drawing it (a double click): suggest it again, so the form (and its token) stays the same.
 if st.session_state.get("nb_name_for") != str(path) or "nb_name" not in st.session_state:
@@ -149,7 +160,7 @@ if st.session_state.get("nb_name_for") != str(path) or "nb_name" not in st.sessi
 # an empty name is the suggested one: a rerun cut short can also send the box's value as "" for a moment
 name = st.text_input("Name", max_chars=100, key="nb_name").strip() or common.default_batch_name(path)
 # one batch per form content: a double click or a second press finds the batch made by the first
-token = common.form_token(str(path), common.file_key(path), conn.name, name)
+token = common.form_token(str(path), common.file_key(path), conn.name, name, max_cost)
 row = st.container(horizontal=True)  # buttons as wide as their labels: never cut off
 create = row.button("Create", key="nb_create")
 start = row.button("Create and start", key="nb_start", type="primary", disabled=missing_key)
@@ -163,7 +174,9 @@ if common.made_from(token) and not (create or start):
 def create_and_maybe_start(path: Path, endpoint: str | None) -> None:
     batch, new = None, False
     with common.shown_errors("Creating the batch"), st.spinner("Creating the batch…"):
-        batch, new = common.create_once(token, lambda: common.create_batch(path, endpoint, conn, name))
+        batch, new = common.create_once(
+            token, lambda: common.create_batch(path, endpoint, conn, name, max_cost)
+        )
     if batch is None:
         return
     st.session_state["selected_batch"] = batch.id

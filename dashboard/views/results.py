@@ -160,7 +160,7 @@ row = st.container(horizontal=True)
 for fmt in explore.FORMATS:
     row.download_button(
         {"csv": "CSV", "jsonl": "JSONL", "parquet": "Parquet"}[fmt],
-        data=functools.partial(explore.export_bytes, view, fmt),
+        data=common.audited(functools.partial(explore.export_bytes, view, fmt), record, f"results ({fmt})"),
         file_name=f"{record.id}-results.{fmt}",
         mime=explore.FORMATS[fmt],
         key=f"rs_dl_{fmt}",

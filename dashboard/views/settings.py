@@ -5,6 +5,7 @@ import os
 import common
 import connections
 import pandas as pd
+import signin
 import streamlit as st
 
 from langbatch_core.local.control import stop_engine
@@ -12,6 +13,7 @@ from langbatch_core.storage import describe_default_storage
 
 common.sidebar()
 st.title("Settings")
+viewer = signin.viewer()
 
 # ---------------------------------------------------------------- connections
 st.subheader("Connections")
@@ -32,47 +34,56 @@ for conn in conns:
     if not connections.key_configured(conn):
         st.info(f"{common.md_escape(conn.name)}: set `{conn.api_key_env}` to use it.", icon=":material/key:")
 
-adding = st.expander(
-    "Add a connection: an OpenAI-compatible API (Groq, Together, a remote langbatch serve, …)"
-)
-with adding, st.form("settings_add", clear_on_submit=False):
-    kinds = connections.kind_labels()
-    name = st.text_input("Name", key="conn_name", placeholder="My provider")
-    kind = st.selectbox("Kind", list(kinds), index=list(kinds).index("compatible"),
-                        format_func=lambda kind: kinds[kind], key="conn_kind")  # fmt: skip
-    base_url = st.text_input("Base URL", key="conn_url", placeholder="https://api.example.com/v1")
-    key_env = st.text_input(
-        "Key variable (its name, not the key)", key="conn_key_env", placeholder="EXAMPLE_API_KEY"
-    )
-    model = st.text_input("Default model (optional)", key="conn_model")
-    left, right = st.columns(2)
-    max_requests = left.number_input(
-        "Max requests per job (0: 50,000)", min_value=0, step=1000, key="conn_max_requests"
-    )
-    max_tokens = right.number_input(
-        "Max enqueued tokens (0: no limit)", min_value=0, step=100_000, key="conn_max_tokens"
-    )
-    if st.form_submit_button("Save connection", type="primary"):
-        with common.shown_errors("Saving the connection"):
-            entry = connections.make_connection(
-                kind,
-                name.strip(),
-                base_url=base_url.strip() or None,
-                api_key_env=key_env.strip() or None,
-                model=model.strip() or None,
-                max_requests=int(max_requests) or None,
-                max_enqueued_tokens=int(max_tokens) or None,
-            )
-            connections.save_connection(entry)
-            st.success("Connection saved.", icon=":material/check_circle:")
 
-saved = connections.saved_connections()
-if saved:
-    with st.expander("Remove a saved connection"):
-        doomed = st.selectbox("Connection", [c.name for c in saved if c.name], key="conn_delete_name")
-        if st.button("Remove", key="conn_delete"):
-            connections.delete_connection(doomed)
-            st.rerun()
+def connection_forms() -> None:
+    """Add and remove saved connections (admins only, when the dashboard has sign-in)."""
+    adding = st.expander(
+        "Add a connection: an OpenAI-compatible API (Groq, Together, a remote langbatch serve, …)"
+    )
+    with adding, st.form("settings_add", clear_on_submit=False):
+        kinds = connections.kind_labels()
+        name = st.text_input("Name", key="conn_name", placeholder="My provider")
+        kind = st.selectbox("Kind", list(kinds), index=list(kinds).index("compatible"),
+                            format_func=lambda kind: kinds[kind], key="conn_kind")  # fmt: skip
+        base_url = st.text_input("Base URL", key="conn_url", placeholder="https://api.example.com/v1")
+        key_env = st.text_input(
+            "Key variable (its name, not the key)", key="conn_key_env", placeholder="EXAMPLE_API_KEY"
+        )
+        model = st.text_input("Default model (optional)", key="conn_model")
+        left, right = st.columns(2)
+        max_requests = left.number_input(
+            "Max requests per job (0: 50,000)", min_value=0, step=1000, key="conn_max_requests"
+        )
+        max_tokens = right.number_input(
+            "Max enqueued tokens (0: no limit)", min_value=0, step=100_000, key="conn_max_tokens"
+        )
+        if st.form_submit_button("Save connection", type="primary"):
+            with common.shown_errors("Saving the connection"):
+                entry = connections.make_connection(
+                    kind,
+                    name.strip(),
+                    base_url=base_url.strip() or None,
+                    api_key_env=key_env.strip() or None,
+                    model=model.strip() or None,
+                    max_requests=int(max_requests) or None,
+                    max_enqueued_tokens=int(max_tokens) or None,
+                )
+                connections.save_connection(entry)
+                st.success("Connection saved.", icon=":material/check_circle:")
+
+    saved = connections.saved_connections()
+    if saved:
+        with st.expander("Remove a saved connection"):
+            doomed = st.selectbox("Connection", [c.name for c in saved if c.name], key="conn_delete_name")
+            if st.button("Remove", key="conn_delete"):
+                connections.delete_connection(doomed)
+                st.rerun()
+
+
+if viewer.admin:
+    connection_forms()
+else:
+    st.caption("Connections are the deployment's: an admin adds or removes them; you pick one on New batch.")
 
 # ---------------------------------------------------------------- data and engine
 st.subheader("Where your batches are")
@@ -96,7 +107,7 @@ if status["running"]:
         f"Data directory: {status.get('data_dir') or '—'}\n"
         f"Batches running now: {status.get('running_batches', '—')}"
     )
-    if not external:
+    if not external and viewer.admin:
         st.caption(
             "It keeps running when the dashboard stops, so batches finish. Stopping it pauses running "
             "batches: they resume where they were at its next start. In a terminal: `langbatch engine stop`."
@@ -120,7 +131,7 @@ else:
         "(first start: a few seconds), or start it now.",
         icon=":material/power_settings_new:",
     )
-    if st.button("Start the local engine", key="engine_start"):
+    if viewer.admin and st.button("Start the local engine", key="engine_start"):
         with common.shown_errors("Starting the local engine"), st.spinner("Starting the local engine…"):
             common.start_engine()
             st.rerun()

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from langbatch_core import budgets
 from langbatch_core.batch.rules import aggregate_status, is_retryable_failure
 from langbatch_core.batch.state import BatchState
 from langbatch_core.errors import ProviderError, ProviderNotFoundError
@@ -146,6 +147,7 @@ class JobRunner:
                 changed = True
         if changed or (self.state.record.jobs and not self.state.results_path.exists()):
             self._merge()
+            self.state.record.cost_usd = budgets.actual_cost(self.state.record, self.state.results_path)
         self.update_counts()
 
     def cancel(self) -> None:

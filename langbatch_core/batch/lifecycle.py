@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, ClassVar
 
+from langbatch_core import budgets, team
 from langbatch_core.batch.create import RequestLines, check_create_arguments
 from langbatch_core.batch.jobs import JobRunner
 from langbatch_core.batch.reader import ResultsReader
@@ -67,7 +68,11 @@ class Batch:
     ``Batch(file, storage=None, connection=None, client=None, name=None)``: ``storage`` defaults to
     ``default_storage()`` (DuckDB, shared with the CLI and the dashboard), ``connection`` to
     ``Connection.openai()`` (``OPENAI_API_KEY`` / ``OPENAI_BASE_URL``), or to what ``client`` (an
-    ``openai.OpenAI`` / ``AzureOpenAI``) points at.
+    ``openai.OpenAI`` / ``AzureOpenAI``) points at. ``owner`` (default ``team.current_user()``:
+    ``$LANGBATCH_USER`` or the OS user) is recorded as the batch's owner; ``max_cost_usd`` is its own spend
+    cap, checked at start() and retry() (BudgetExceededError), as are the owner's monthly caps
+    (``langbatch_core.budgets``). ``actor`` (default: the current user) is who the audit log names for
+    what this object does; ``team_settings`` (default ``team.settings()``) gives the caps.
     """
 
     endpoint: ClassVar[str | None] = None
@@ -87,8 +92,10 @@ class Batch:
         connection: Connection | None = None,
         client: Any = None,
         name: str | None = None,
+        owner: str | None = None,
+        max_cost_usd: float | None = None,
     ) -> None:
-        self._attach(storage, connection or _connection_of(client), client)
+        self._attach(storage, connection or _connection_of(client), client, actor=owner)
         batch_id = f"lb_{uuid.uuid4().hex}"
         report = self._validate_and_copy(file, self.storage.batch_dir(batch_id))
         endpoint = report.endpoint or self.endpoint or ""
@@ -103,6 +110,8 @@ class Batch:
             pending=report.request_count,
             input_tokens=report.input_tokens,
             estimated_cost_usd=pricing.connection_cost(self.connection.kind, report.estimated_cost_usd),
+            owner=self.actor,
+            max_cost_usd=_cap(max_cost_usd),
         )
         self._hold(record)
         self.validation = report
@@ -133,8 +142,12 @@ class Batch:
             ) from exc
         return report
 
-    def _attach(self, storage: BatchStorage | None, connection: Connection, client: Any) -> None:
+    def _attach(
+        self, storage: BatchStorage | None, connection: Connection, client: Any, actor: str | None = None
+    ) -> None:
         self.storage = storage if storage is not None else default_storage()
+        self.actor = actor or team.current_user()
+        self.team_settings: team.TeamSettings | None = None
         self.connection = connection
         self._client = client
         self._provider: Provider | None = None
@@ -142,7 +155,7 @@ class Batch:
 
     def _hold(self, record: BatchRecord) -> None:
         """The batch's parts, around ``record``: its state, its job runner, its results reader."""
-        self._state = BatchState(self.storage, record)
+        self._state = BatchState(self.storage, record, actor=self.actor)
         self._jobs = JobRunner(self._state, provider=lambda: self.provider)
         self._results = ResultsReader(self._state, self._jobs, self._success_entry)
 
@@ -208,6 +221,7 @@ class Batch:
         *,
         connection: Connection | None = None,
         client: Any = None,
+        actor: str | None = None,
     ) -> Batch:
         """The batch saved under ``batch_id`` (BatchNotFoundError if the store does not have it).
 
@@ -227,7 +241,7 @@ class Batch:
             )
         batch = kind.__new__(kind)
         stored = Connection.from_dict(record.connection)
-        batch._attach(storage, connection or (_connection_of(client) if client else stored), client)
+        batch._attach(storage, connection or (_connection_of(client) if client else stored), client, actor)
         batch._hold(record)
         return batch
 
@@ -284,11 +298,12 @@ class Batch:
             self.record.name = name
             self._state.write()
 
-    def start(self) -> None:
+    def start(self, max_cost_usd: float | None = None) -> None:
         """Submit the requests as jobs that fit the provider's limits.
 
         BatchStateError if already started; after an interrupted start (a crash, a provider error) it
-        finishes the submission without duplicating jobs.
+        finishes the submission without duplicating jobs. ``max_cost_usd`` sets the batch's own cap;
+        BudgetExceededError (nothing submitted) if the estimated cost would pass it or a monthly cap.
         """
         state, jobs = self._state, self._jobs
         with state.exclusive():
@@ -300,9 +315,19 @@ class Batch:
                     f"Batch {self.id} is already started ({self.record.status}). Use get_status(), wait(), "
                     "retry() or cancel()."
                 )
+            if max_cost_usd is not None:
+                self.record.max_cost_usd = _cap(max_cost_usd)
+            self._check_budget(self.record.estimated_cost_usd, f"Starting batch {self.id}")
             self.provider.check()  # a missing key fails here, before a job is recorded
+            self.record.started_at = time.time()
+            self.record.committed_usd += self.record.estimated_cost_usd or 0.0
             jobs.plan_attempt(self.requests_path, attempt=1)
             jobs.submit_pending(check_existing=False)
+            state.audit("started", f"{self.record.request_count:,} requests")
+
+    def _check_budget(self, adding: float | None, what: str) -> None:
+        settings = self.team_settings or team.settings(self.storage.data_dir)
+        budgets.check(self.storage, self.record, adding, settings, what)
 
     def refresh(self) -> BatchRecord:
         """Poll the running jobs, download finished ones, merge results, update and save the record.
@@ -392,6 +417,7 @@ class Batch:
         with self._state.exclusive():
             self._state.require_started()
             self._jobs.cancel()
+            self._state.audit("cancelled")
             return self.get_status()
 
     def retry(self, include_client_errors: bool = False) -> int:
@@ -413,13 +439,17 @@ class Batch:
             todo = jobs.ids_to_retry(include_client_errors) - jobs.running_ids()
             if not todo:
                 return 0
+            adding = budgets.share(self.record, len(todo))
+            self._check_budget(adding, f"Retrying {len(todo):,} request(s) of batch {self.id}")
             self.provider.check()
+            self.record.committed_usd += adding or 0.0
             attempt = self.record.attempts + 1
             subset = write_subset(
                 self.requests_path, self.directory / "jobs" / f"retry-{attempt}.jsonl", todo
             )
             jobs.plan_attempt(subset, attempt)
             jobs.submit_pending(check_existing=False)
+            state.audit("retried", f"{len(todo):,} requests, attempt {attempt}")
             return len(todo)
 
     def delete(self, force: bool = False) -> None:
@@ -433,6 +463,7 @@ class Batch:
                 )
             with contextlib.suppress(BatchNotFoundError):  # never saved: only files to remove
                 self.storage.delete(self.id)
+                self._state.audit("deleted", self.record.name or "")
             shutil.rmtree(self.directory, ignore_errors=True)
 
     # -- results ------------------------------------------------------------------------------------------
@@ -496,6 +527,14 @@ def _kind_for(endpoint: Any, default: type[Batch]) -> type[Batch]:
     from langbatch_core import chat, embeddings  # noqa: F401  (importing them registers their kinds)
 
     return Batch._kinds.get(endpoint, default) if isinstance(endpoint, str) else default
+
+
+def _cap(value: float | None) -> float | None:
+    if value is None:
+        return None
+    if not isinstance(value, int | float) or value < 0 or value != value:
+        raise ConfigurationError(f"max_cost_usd must be an amount of US dollars ≥ 0, got {value!r}.")
+    return float(value)
 
 
 def _connection_of(client: Any) -> Connection:

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from langbatch_core import audit
 from langbatch_core.errors import BatchNotFoundError, BatchStateError
 from langbatch_core.storage import BatchRecord, BatchStorage, JobRecord
 
@@ -30,9 +31,10 @@ except ImportError:  # pragma: no cover - not POSIX: no lock between processes
 class BatchState:
     """The record of one batch (``record``, replaced when a newer one is loaded) and its files."""
 
-    def __init__(self, storage: BatchStorage, record: BatchRecord) -> None:
+    def __init__(self, storage: BatchStorage, record: BatchRecord, actor: str = "") -> None:
         self.storage = storage
         self.record = record
+        self.actor = actor  # who the audit log names for what is done through this state
         self._lock_depth = 0
 
     @property
@@ -125,9 +127,15 @@ class BatchState:
         """Save the record; the caller holds the lock and worked on the latest stored record."""
         if not self._lock_depth:
             raise RuntimeError("a batch record is written only under the batch's lock")
+        first = self.record.version == 0
         self.record.version += 1
         self.record.updated_at = time.time()
         self.storage.save(self.record)
+        if first:
+            self.audit("created", self.record.name or "")
+
+    def audit(self, action: str, detail: str = "") -> None:
+        audit.record(self.storage, self.actor, action, self.id, detail)
 
 
 def _lock(handle: Any, wait: bool) -> bool:

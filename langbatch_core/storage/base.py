@@ -13,6 +13,7 @@ the key.
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from abc import ABC, abstractmethod
@@ -20,9 +21,12 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from langbatch_core import config
 from langbatch_core.errors import BatchNotFoundError, StorageError
 
+AUDIT_FILE = "audit.jsonl"  # the audit log of stores without a database of their own
 BATCH_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
 
 #: Job states that are not final (``submitting``: recorded locally, not yet known to be at the provider).
@@ -92,6 +96,10 @@ class BatchRecord:
     ``input_tokens`` and ``estimated_cost_usd`` (from validation; cost None for unknown models),
     ``created_at`` / ``updated_at`` (epoch seconds), ``jobs`` (list of ``JobRecord``), ``version`` (+1 at
     each save by the batch, which saves only under its lock and on the latest stored version).
+    Team fields: ``owner`` (who created it: the dashboard's signed-in e-mail, else ``$LANGBATCH_USER`` or the
+    OS user; None for batches made before owners were recorded), ``max_cost_usd`` (the batch's own cap),
+    ``started_at`` (first start), ``committed_usd`` (estimated cost of what was submitted: start + retries),
+    ``cost_usd`` (actual cost from the results' usage, once results arrive).
     """
 
     id: str
@@ -112,6 +120,11 @@ class BatchRecord:
     updated_at: float = field(default_factory=time.time)
     jobs: list[JobRecord] = field(default_factory=list)
     version: int = 0
+    owner: str | None = None
+    max_cost_usd: float | None = None
+    started_at: float | None = None
+    committed_usd: float = 0.0
+    cost_usd: float | None = None
 
     @property
     def attempts(self) -> int:
@@ -147,8 +160,11 @@ class BatchStorage(ABC):
         class MyStorage(BatchStorage):
             def save(self, record): ...       # record: BatchRecord (use record.to_dict() for JSON)
             def load(self, batch_id): ...     # -> BatchRecord; unknown id -> BatchNotFoundError
-            def list(self): ...               # -> list[BatchRecord], newest first
+            def list(self, owner=None): ...   # -> list[BatchRecord], newest first (only owner's if given)
             def delete(self, batch_id): ...
+
+    The audit log (``langbatch_core.audit``) goes through ``append_audit`` / ``read_audit``: by default a
+    JSONL file ``<data_dir>/audit.jsonl``; a store with a database of its own overrides both.
 
     The batch's files stay in ``<data_dir>/batches/<id>/``; ``data_dir`` defaults to ``LANGBATCH_DATA_DIR``
     (``~/.langbatch``) for subclasses that do not call ``super().__init__(data_dir)``.
@@ -176,12 +192,40 @@ class BatchStorage(ABC):
         """The record of ``batch_id``; raise BatchNotFoundError if there is none."""
 
     @abstractmethod
-    def list(self) -> list[BatchRecord]:
-        """Every record, newest first."""
+    def list(self, owner: str | None = None) -> list[BatchRecord]:
+        """Every record, newest first; with ``owner``, only the records of that owner."""
 
     @abstractmethod
     def delete(self, batch_id: str) -> None:
         """Forget ``batch_id`` (unknown ids: BatchNotFoundError)."""
+
+    def append_audit(self, event: dict[str, Any]) -> None:
+        """Add one audit event (``at``, ``actor``, ``action``, ``batch_id``, ``detail``) to the log."""
+        line = orjson.dumps(event) + b"\n"
+        path = self.data_dir / AUDIT_FILE
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            try:
+                os.write(fd, line)  # one write with O_APPEND: concurrent writers never interleave a line
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            raise StorageError(f"Cannot write the audit log {path}: {exc.strerror or exc}.") from exc
+
+    def read_audit(self) -> list[dict[str, Any]]:
+        """Every audit event, oldest first."""
+        path = self.data_dir / AUDIT_FILE
+        try:
+            lines = path.read_bytes().splitlines() if path.exists() else []
+        except OSError as exc:
+            raise StorageError(f"Cannot read the audit log {path}: {exc.strerror or exc}.") from exc
+        events = []
+        for number, line in enumerate(lines, start=1):
+            try:
+                events.append(orjson.loads(line))
+            except orjson.JSONDecodeError as exc:
+                raise StorageError(f"The audit log {path} line {number} is not JSON ({exc}).") from exc
+        return events
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(data_dir={str(self.data_dir)!r})"

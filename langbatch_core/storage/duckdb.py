@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import duckdb
 import orjson
@@ -57,16 +57,33 @@ def m003_not_run(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("ALTER TABLE batches ADD COLUMN not_run BIGINT DEFAULT 0")
 
 
+def m004_owner(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute("ALTER TABLE batches ADD COLUMN owner VARCHAR")
+    con.execute("UPDATE batches SET owner = json_extract_string(record, '$.owner')")
+    con.execute("CREATE INDEX batches_owner ON batches (owner)")
+
+
+def m005_audit(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(
+        """CREATE TABLE audit (
+            occurred_at DOUBLE, actor VARCHAR, action VARCHAR, batch_id VARCHAR, detail VARCHAR)"""
+    )
+    con.execute("CREATE INDEX audit_occurred_at ON audit (occurred_at)")
+
+
 MIGRATIONS: list[Callable[[duckdb.DuckDBPyConnection], None]] = [
     m001_initial,
     m002_created_at_index,
     m003_not_run,
+    m004_owner,
+    m005_audit,
 ]
 
 _BATCH_COLUMNS = (
     "id, name, kind, endpoint, model, connection_kind, status, request_count, succeeded, failed, pending, "
-    "not_run, estimated_cost_usd, created_at, updated_at, record"
+    "not_run, estimated_cost_usd, created_at, updated_at, owner, record"
 )
+_AUDIT_FIELDS = ("at", "actor", "action", "batch_id", "detail")  # the event's keys, in the table's order
 
 
 class DuckDBBatchStorage(BatchStorage):
@@ -96,7 +113,7 @@ class DuckDBBatchStorage(BatchStorage):
             record.id, record.name, record.kind, record.endpoint, record.model,
             record.connection.get("kind"), record.status, record.request_count, record.succeeded,
             record.failed, record.pending, record.not_run, record.estimated_cost_usd, record.created_at,
-            record.updated_at,
+            record.updated_at, record.owner,
             orjson.dumps(record.to_dict()).decode(),
         )  # fmt: skip
         jobs = [
@@ -116,7 +133,7 @@ class DuckDBBatchStorage(BatchStorage):
         def work(con: duckdb.DuckDBPyConnection) -> None:
             con.execute("DELETE FROM jobs WHERE batch_id = ?", [record.id])
             con.execute("DELETE FROM batches WHERE id = ?", [record.id])
-            con.execute(f"INSERT INTO batches ({_BATCH_COLUMNS}) VALUES ({', '.join('?' * 16)})", row)
+            con.execute(f"INSERT INTO batches ({_BATCH_COLUMNS}) VALUES ({', '.join('?' * 17)})", row)
             if jobs:
                 con.executemany("INSERT INTO jobs VALUES (?, ?, ?, ?, ?, ?, ?, ?)", jobs)
 
@@ -131,10 +148,10 @@ class DuckDBBatchStorage(BatchStorage):
             raise not_found(batch_id, f"the DuckDB store {self.path}", FILE_STORE_HINT)
         return BatchRecord.from_dict(orjson.loads(row[0]))
 
-    def list(self) -> list[BatchRecord]:
-        rows = self._run(
-            lambda con: con.execute("SELECT record FROM batches ORDER BY created_at DESC").fetchall()
-        )
+    def list(self, owner: str | None = None) -> list[BatchRecord]:
+        where, params = ("WHERE owner = ?", [owner]) if owner is not None else ("", [])
+        query = f"SELECT record FROM batches {where} ORDER BY created_at DESC"
+        rows = self._run(lambda con: con.execute(query, params).fetchall())
         return [BatchRecord.from_dict(orjson.loads(row[0])) for row in rows]
 
     def delete(self, batch_id: str) -> None:
@@ -148,6 +165,15 @@ class DuckDBBatchStorage(BatchStorage):
 
         if not self._run(work):
             raise not_found(batch_id, f"the DuckDB store {self.path}", FILE_STORE_HINT)
+
+    def append_audit(self, event: dict[str, Any]) -> None:
+        row = [event.get(key) for key in _AUDIT_FIELDS]
+        self._run(lambda con: con.execute(f"INSERT INTO audit VALUES ({', '.join('?' * 5)})", row))
+
+    def read_audit(self) -> builtins.list[dict[str, Any]]:
+        query = "SELECT occurred_at, actor, action, batch_id, detail FROM audit ORDER BY occurred_at"
+        rows = self._run(lambda con: con.execute(query).fetchall())
+        return [dict(zip(_AUDIT_FIELDS, row, strict=True)) for row in rows]
 
     def applied_migrations(self) -> builtins.list[str]:  # `list` in here is the method
         """Names of the migrations applied to this file, in order."""

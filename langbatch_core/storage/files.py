@@ -58,10 +58,10 @@ class FileBatchStorage(BatchStorage):
             raise not_found(batch_id, f"the file store at {self.data_dir / 'batches'}", DEFAULT_STORE_HINT)
         return self._read(path)
 
-    def list(self) -> list[BatchRecord]:
+    def list(self, owner: str | None = None) -> list[BatchRecord]:
         root = self.data_dir / "batches"
         paths = sorted(root.glob(f"*/{RECORD_FILE}")) if root.is_dir() else []
-        records = [self._read(path) for path in paths]
+        records = [r for r in map(self._read, paths) if owner is None or r.owner == owner]
         return sorted(records, key=lambda r: r.created_at, reverse=True)
 
     def delete(self, batch_id: str) -> None:
