@@ -10,8 +10,9 @@ import time
 import pytest
 from batch_support import to_engine, write_chat_file
 
-from langbatch_core import OpenAIChatCompletionBatch, audit, budgets, pricing, team
+from langbatch_core import OpenAIChatCompletionBatch, audit, budgets, team
 from langbatch_core.errors import BudgetExceededError, ConfigurationError
+from langbatch_core.requests import pricing
 from langbatch_core.storage import BatchRecord, DuckDBBatchStorage, FileBatchStorage
 from langbatch_core.team import TeamSettings
 
