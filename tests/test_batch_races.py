@@ -29,11 +29,12 @@ STORES = {"files": FileBatchStorage, "duckdb": DuckDBBatchStorage}
 # A process that refreshes the batch in a loop, as the dashboard's auto-refresh and `langbatch status` do.
 REFRESHER = textwrap.dedent(
     """
-    import sys, time
+    import os, sys, time
     from langbatch_core import Batch, BatchNotFoundError, DuckDBBatchStorage, FileBatchStorage
     storage = {"files": FileBatchStorage, "duckdb": DuckDBBatchStorage}[sys.argv[2]]()
     end = time.monotonic() + float(sys.argv[3])
-    while time.monotonic() < end:
+    done = sys.argv[4] if len(sys.argv) > 4 else None  # the retrier has finished: stop refreshing
+    while time.monotonic() < end and not (done and os.path.exists(done)):
         Batch.load(sys.argv[1], storage=storage).get_status()
     print("ok", flush=True)
     """
@@ -51,6 +52,8 @@ RETRIER = textwrap.dedent(
         batch.wait(poll_interval=0.01)
         if batch.retry() == 0 and batch.record.succeeded == batch.record.request_count:
             break
+    if len(sys.argv) > 4:
+        open(sys.argv[4], "w").close()
     print("ok", batch.record.succeeded, flush=True)
     """
 )
@@ -89,9 +92,12 @@ def test_refresh_loops_beside_retries_lose_no_job_and_repeat_no_success(
         write_chat_file(tmp_path / "in.jsonl", prompts), connection=to_engine(engine), storage=storage
     )
     batch.start()
-    seconds = "12"
+    # A budget, not a duration: the refreshers stop when the retrier is done (seconds on a quiet machine).
+    seconds, done = "90", str(tmp_path / "retrier-done")
     outputs = run_all(
-        [[RETRIER, batch.id, store, seconds]] + [[REFRESHER, batch.id, store, seconds] for _ in range(3)]
+        [[RETRIER, batch.id, store, seconds, done]]
+        + [[REFRESHER, batch.id, store, seconds, done] for _ in range(3)],
+        timeout=180,
     )
     assert outputs[0].split() == ["ok", str(len(prompts))], "the retrier did not finish every request"
 
