@@ -5,7 +5,8 @@ over the vocabulary at every step (constrained decoding with ``llguidance``).
     grammars = TokenGrammars(chat_tokenizer)           # builds llguidance's view of the vocabulary once
     matcher = grammars.matcher(grammar)
     logits = matcher.masked(logits)                   # tokens the grammar forbids get -inf
-    matcher.consume(token)                            # after choosing it; matcher.finished: nothing may follow
+    matcher.consume(token)                            # after choosing it
+    matcher.finished                                  # True: nothing but an end of turn may follow
 
 Every token the model may pick keeps the answer a prefix of a JSON text matching the schema; end-of-turn
 tokens are allowed only where the JSON is complete. An answer cut by ``max_tokens`` or a ``stop`` string is
@@ -58,8 +59,9 @@ def response_grammar(response_format: Any, messages: list[dict[str, str]]) -> st
         return _compiled(ANY_JSON_OBJECT, "response_format")
     if kind != "json_schema":
         raise ResponseFormatError(
-            "'response_format' must be {\"type\": \"text\"}, {\"type\": \"json_object\"} or "
-            f'{{"type": "json_schema", "json_schema": {{"name": ..., "schema": {{...}}}}}}, not type {kind!r}.',
+            '\'response_format\' must be {"type": "text"}, {"type": "json_object"} or '
+            '{"type": "json_schema", "json_schema": {"name": ..., "schema": {...}}}, '
+            f"not type {kind!r}.",
             "response_format.type",
         )
     spec = response_format.get("json_schema")
@@ -92,7 +94,9 @@ def _compiled(schema: dict[str, Any], param: str) -> str:
     try:
         grammar = LLMatcher.grammar_from_json_schema(schema, defaults=JSON_STYLE)  # type: ignore[arg-type]
     except ValueError as exc:
-        raise ResponseFormatError(f"'{param}' is not a JSON Schema the model can follow: {exc}", param) from exc
+        raise ResponseFormatError(
+            f"'{param}' is not a JSON Schema the model can follow: {exc}", param
+        ) from exc
     problem = LLMatcher.validate_grammar(grammar)
     if problem:
         first_line = problem.strip().splitlines()[0]
@@ -105,7 +109,7 @@ def _compiled(schema: dict[str, Any], param: str) -> str:
 
 
 class ConstrainedDecodingError(RuntimeError):
-    """The grammar matcher left its rules (a bug in it or in the vocabulary it was given): the request fails."""
+    """The grammar matcher broke down (a bug in it, or a vocabulary it misread): that request fails."""
 
 
 class TokenGrammars:
