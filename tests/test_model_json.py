@@ -133,7 +133,6 @@ def test_every_schema_answer_parses_and_matches_its_schema(engine_results, name)
         jsonschema.validate(json.loads(choice["message"]["content"]), SCHEMAS[name])
 
 
-
 def test_sampled_answers_follow_the_schema_too(engine_results):
     for index in range(len(PROMPTS)):
         choice = answer(engine_results, f"sampled-{index}")

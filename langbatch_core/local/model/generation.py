@@ -8,6 +8,8 @@
 New requests join the running batch between decode steps (their prompts are prefilled first, reusing the
 cached keys/values of a shared prefix such as the same system prompt), finished ones leave it, so a step
 always advances every active sequence together. A cancelled future drops its sequences at the next step.
+A request with a grammar (``SamplingParams.grammar``, a JSON ``response_format``) picks each token among
+those its grammar allows and ends as soon as its JSON is complete; the others in the batch are unaffected.
 numpy releases the GIL in its matrix products, so the caller's event loop stays responsive while the worker
 computes.
 """

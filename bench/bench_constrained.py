@@ -1,0 +1,156 @@
+"""Constrained decoding: what the JSON grammar's token mask costs per generated token on the bundled model.
+
+    .venv/bin/python bench/bench_constrained.py [--quick] [--repeat 3] [--batch 1 8]
+
+Each prompt is first answered with a JSON schema (``response_format`` json_schema, greedy). The baseline,
+in the same process, generates the same number of tokens for each prompt without a grammar (end-of-turn
+tokens masked with logit_bias), so both sides run the same forward passes and differ only by the mask. The
+ratio is constrained time over unconstrained time; "mask alone" replays the constrained answers' tokens
+through a fresh matcher (mask + advance, no model) and gives microseconds per token.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from anywhere
+
+from bench._measure import machine
+from langbatch_core.local.model.chat_request import parse_chat_request
+from langbatch_core.local.model.generation import Generator
+from langbatch_core.local.model.gguf_weights import load_weights
+from langbatch_core.local.model.llama import LlamaModel
+from langbatch_core.local.model.sampling import SamplingParams
+from langbatch_core.local.model.tokenizer import ChatTokenizer
+
+PROMPTS = [
+    "Tell me about Paris.",
+    "Describe a good laptop.",
+    "I loved this phone, the battery lasts for days.",
+    "Describe Berlin in winter.",
+    "Name a famous painter.",
+    "The delivery was late and the box was damaged.",
+    "Describe a fruit bowl.",
+    "Tell me about the river Thames.",
+]
+SCHEMA = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["subject", "sentiment", "score", "facts", "place"],
+    "properties": {
+        "subject": {"type": "string", "pattern": "^[A-Za-z ]{1,30}$"},
+        "sentiment": {"type": "string", "enum": ["positive", "negative", "neutral"]},
+        "score": {"type": "number"},
+        "facts": {
+            "type": "array",
+            "maxItems": 3,
+            "items": {"type": "string", "pattern": "^[A-Za-z ,]{1,40}$"},
+        },
+        "place": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["city", "in_europe"],
+            "properties": {
+                "city": {"anyOf": [{"type": "string"}, {"type": "null"}]},
+                "in_europe": {"type": "boolean"},
+            },
+        },
+    },
+}
+
+
+def grammar() -> str:
+    response_format = {
+        "type": "json_schema",
+        "json_schema": {"name": "facts", "schema": SCHEMA, "strict": True},
+    }
+    body = {"model": "m", "messages": [{"role": "user", "content": "x"}], "response_format": response_format}
+    found = parse_chat_request(body).grammar
+    assert found is not None
+    return found
+
+
+def run(generator: Generator, prompts: list[list[int]], params: list[SamplingParams]) -> tuple[list, float]:
+    """Submit every prompt at once; (the choices, seconds until the last one finished)."""
+    start = time.perf_counter()
+    futures = [generator.submit(ids, p) for ids, p in zip(prompts, params, strict=True)]
+    choices = [future.result()[0] for future in futures]
+    return choices, time.perf_counter() - start
+
+
+def compare(generator: Generator, prompts: list[list[int]], compiled: str, repeat: int) -> dict:
+    constrained = [SamplingParams(max_tokens=200, temperature=0.0, grammar=compiled)] * len(prompts)
+    choices, _ = run(generator, prompts, constrained)
+    never_stop = dict.fromkeys(generator.tokenizer.stop_token_ids, -100.0)
+    plain = [
+        SamplingParams(max_tokens=len(c.token_ids), temperature=0.0, logit_bias=never_stop) for c in choices
+    ]
+    best = {"constrained": float("inf"), "plain": float("inf")}
+    for _ in range(repeat):  # interleaved, best of each: other processes share these cores
+        best["constrained"] = min(best["constrained"], run(generator, prompts, constrained)[1])
+        best["plain"] = min(best["plain"], run(generator, prompts, plain)[1])
+    tokens = sum(len(c.token_ids) for c in choices)
+    complete = sum(c.finish_reason == "stop" for c in choices)
+    return {"tokens": tokens, "complete": complete, "choices": choices, **best}
+
+
+def mask_alone(generator: Generator, compiled: str, answers: list, repeat: int) -> float:
+    """Microseconds per token to compute the mask, apply it to logits and advance the matcher."""
+    logits = np.random.default_rng(0).standard_normal(generator.tokenizer.vocab_size).astype(np.float32)
+    best = float("inf")
+    tokens = sum(len(a.token_ids) for a in answers)
+    for _ in range(repeat):
+        start = time.perf_counter()
+        for answer in answers:
+            matcher = generator.grammars.matcher(compiled)
+            for token in answer.token_ids:
+                matcher.masked(logits)
+                matcher.consume(token)
+        best = min(best, time.perf_counter() - start)
+    return best / tokens * 1e6
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="one repeat, batch of 8 only")
+    parser.add_argument("--repeat", type=int, help="runs of each measurement, best kept (default 3, quick 1)")
+    parser.add_argument("--batch", type=int, nargs="+", help="sequences decoded together (default 1 8)")
+    args = parser.parse_args()
+    repeat = args.repeat or (1 if args.quick else 3)
+    sizes = args.batch or ([8] if args.quick else [1, 8])
+    print(machine())
+    weights = load_weights()
+    tokenizer = ChatTokenizer.from_metadata(weights.metadata)
+    generator = Generator(LlamaModel(weights), tokenizer, max_batch=max(sizes))
+    try:
+        start = time.perf_counter()
+        generator.grammars.ll_tokenizer()
+        print(f"grammar vocabulary built once per process: {time.perf_counter() - start:.2f} s")
+        start = time.perf_counter()
+        compiled = grammar()
+        print(f"schema compiled and checked: {(time.perf_counter() - start) * 1e3:.1f} ms")
+        encoded = [tokenizer.encode(tokenizer.render_chat([{"role": "user", "content": p}])) for p in PROMPTS]
+        for size in sizes:
+            found = compare(generator, encoded[:size], compiled, repeat)
+            per_plain = found["plain"] / found["tokens"] * 1e3
+            per_constrained = found["constrained"] / found["tokens"] * 1e3
+            print(
+                f"batch of {size}: {found['tokens']} tokens, {found['complete']}/{size} answers complete; "
+                f"unconstrained {per_plain:.2f} ms/token (baseline), constrained {per_constrained:.2f} "
+                f"ms/token = x{found['constrained'] / found['plain']:.3f} (best of {repeat})"
+            )
+            if size == max(sizes):
+                mask = mask_alone(generator, compiled, found["choices"], repeat)
+                print(f"mask alone: {mask:.0f} µs/token = {mask / 1e3 / per_plain:.2%} of a plain token")
+                print(f"an answer: {found['choices'][0].text}")
+    finally:
+        generator.close()
+
+
+if __name__ == "__main__":
+    main()
