@@ -18,6 +18,8 @@ recursive schemas and ``json_object``, where outlines-core builds a whole index 
 
 from __future__ import annotations
 
+import functools
+import json
 import threading
 from typing import Any
 
@@ -83,29 +85,32 @@ def response_grammar(response_format: Any, messages: list[dict[str, str]]) -> st
 
 def _compiled(schema: dict[str, Any], param: str) -> str:
     try:
-        from llguidance import LLMatcher
-    except ImportError as exc:  # pragma: no cover - the [model] extra installs it
+        text = json.dumps(schema, sort_keys=True)
+    except (TypeError, ValueError) as exc:  # not JSON (a bad float, a cycle): say so, as the compiler would
+        raise ResponseFormatError(f"'{param}' is not a JSON Schema: {exc}", param) from exc
+    grammar, problem = _compile(text)
+    if problem is not None:
         raise ResponseFormatError(
-            f"JSON answers from the bundled model need the 'llguidance' package ({exc}). "
-            "Install it with: pip install 'langbatch-core[model]'",
-            "response_format",
-            "unsupported_parameter",
-        ) from exc
-    try:
-        grammar = LLMatcher.grammar_from_json_schema(schema, defaults=JSON_STYLE)  # type: ignore[arg-type]
-    except ValueError as exc:
-        raise ResponseFormatError(
-            f"'{param}' is not a JSON Schema the model can follow: {exc}", param
-        ) from exc
-    problem = LLMatcher.validate_grammar(grammar)
-    if problem:
-        first_line = problem.strip().splitlines()[0]
-        raise ResponseFormatError(
-            f"'{param}' is not a JSON Schema the bundled model can follow: {first_line}. "
+            f"'{param}' is not a JSON Schema the bundled model can follow: {problem}. "
             "Fix the schema, or leave out the keywords it names.",
             param,
         )
     return grammar
+
+
+@functools.lru_cache(maxsize=256)
+def _compile(schema_text: str) -> tuple[str, str | None]:
+    """(grammar, None) or ("", the compiler's complaint); cached: a file's lines mostly share one schema."""
+    try:
+        from llguidance import LLMatcher
+    except ImportError as exc:  # pragma: no cover - the [model] extra installs it
+        return "", f"reading it needs the 'llguidance' package: pip install 'langbatch-core[model]' ({exc})"
+    try:
+        grammar = LLMatcher.grammar_from_json_schema(schema_text, defaults=JSON_STYLE)  # type: ignore[arg-type]
+    except ValueError as exc:
+        return "", str(exc)
+    problem = LLMatcher.validate_grammar(grammar)
+    return (grammar, None) if not problem else ("", problem.strip().splitlines()[0])
 
 
 class ConstrainedDecodingError(RuntimeError):
