@@ -21,6 +21,7 @@ from langbatch_core.local.model import BundledModelBackend
 from langbatch_core.local.model.chat_request import BUNDLED_MODEL, parse_chat_request
 from langbatch_core.local.model.generation import Generator
 from langbatch_core.local.model.gguf_weights import load_weights
+from langbatch_core.local.model.json_output import ConstrainedDecodingError, GrammarMatcher, TokenGrammars
 from langbatch_core.local.model.llama import LlamaModel
 from langbatch_core.local.model.sampling import SamplingParams
 from langbatch_core.local.model.tokenizer import ChatTokenizer
@@ -225,3 +226,38 @@ def test_every_choice_of_a_request_follows_the_grammar(generator):
     choices = generator.submit(prompt_ids(generator, PROMPTS[1]), params, n=3).result(timeout=300)
     for choice in choices:
         jsonschema.validate(json.loads(choice.text), SCHEMAS["scalars"])
+
+
+class BreakingGrammars(TokenGrammars):
+    """Matchers that break down at their third token, as a matcher bug would."""
+
+    def matcher(self, grammar: str) -> GrammarMatcher:
+        return BreakingMatcher(self.ll_tokenizer(), grammar)
+
+
+class BreakingMatcher(GrammarMatcher):
+    consumed = 0
+
+    def consume(self, token: int) -> None:
+        super().consume(token)
+        self.consumed += 1
+        if self.consumed == 3:
+            raise ConstrainedDecodingError("constrained decoding failed: the matcher broke down")
+
+
+def test_a_broken_matcher_fails_its_request_only(generator):
+    model, tokenizer = generator.model, generator.tokenizer
+    own = Generator(model, tokenizer, max_batch=4)
+    own.grammars = BreakingGrammars(tokenizer)
+    try:
+        broken = own.submit(
+            prompt_ids(own, PROMPTS[0]), SamplingParams(max_tokens=20, grammar=grammar("enum")), n=2
+        )
+        plain = own.submit(prompt_ids(own, PROMPTS[1]), SamplingParams(max_tokens=12, temperature=0.0))
+        with pytest.raises(ConstrainedDecodingError, match="broke down"):
+            broken.result(timeout=300)
+        [choice] = plain.result(timeout=300)
+        assert choice.finish_reason == "length" and len(choice.token_ids) == 12
+        assert own.active_sequences == 0  # the failed request's second choice was dropped too
+    finally:
+        own.close()
