@@ -85,7 +85,7 @@ def response_grammar(response_format: Any, messages: list[dict[str, str]]) -> st
 
 def _compiled(schema: dict[str, Any], param: str) -> str:
     try:
-        text = json.dumps(schema, sort_keys=True)
+        text = json.dumps(schema)  # keys in the schema's order: the answer's properties come in that order
     except (TypeError, ValueError) as exc:  # not JSON (a bad float, a cycle): say so, as the compiler would
         raise ResponseFormatError(f"'{param}' is not a JSON Schema: {exc}", param) from exc
     grammar, problem = _compile(text)
