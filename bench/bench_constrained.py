@@ -87,12 +87,13 @@ def run(generator: Generator, prompts: list[list[int]], params: list[SamplingPar
 
 
 def compare(generator: Generator, prompts: list[list[int]], compiled: str, repeat: int) -> dict:
-    constrained = [SamplingParams(max_tokens=200, temperature=0.0, grammar=compiled)] * len(prompts)
-    choices, _ = run(generator, prompts, constrained)
+    first = [SamplingParams(max_tokens=200, temperature=0.0, grammar=compiled)] * len(prompts)
+    choices, _ = run(generator, prompts, first)
+    # both sides ask for exactly the tokens the answers took: the same key/value cache sizes, the same steps
+    lengths = [len(c.token_ids) for c in choices]
+    constrained = [SamplingParams(max_tokens=n, temperature=0.0, grammar=compiled) for n in lengths]
     never_stop = dict.fromkeys(generator.tokenizer.stop_token_ids, -100.0)
-    plain = [
-        SamplingParams(max_tokens=len(c.token_ids), temperature=0.0, logit_bias=never_stop) for c in choices
-    ]
+    plain = [SamplingParams(max_tokens=n, temperature=0.0, logit_bias=never_stop) for n in lengths]
     best = {(side, clock): float("inf") for side in ("constrained", "plain") for clock in ("wall", "cpu")}
     for _ in range(repeat):  # interleaved, best of each: other processes share these cores
         for side, params in (("constrained", constrained), ("plain", plain)):
