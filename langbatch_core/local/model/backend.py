@@ -151,6 +151,8 @@ class BundledModelBackend(Backend):
                     f"'logit_bias' key {bad[0]} is not a token id of the bundled model (0 to {vocab - 1})."
                 )
                 raise InvalidBodyError(message, f"logit_bias.{bad[0]}")
+        if request.grammar is not None:  # build the grammar's view of the vocabulary here, not in a step
+            runtime.generator.grammars.ll_tokenizer()
         try:
             prompt = runtime.tokenizer.render_chat(request.messages)
         except TemplateError as exc:
@@ -179,6 +181,7 @@ class BundledModelBackend(Backend):
             frequency_penalty=request.frequency_penalty,
             presence_penalty=request.presence_penalty,
             logit_bias=request.logit_bias or {},
+            grammar=request.grammar,
         )
 
     async def aclose(self) -> None:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from langbatch_core.errors import InvalidRequestsError
+from langbatch_core.local.model.json_output import ResponseFormatError, response_grammar
 from langbatch_core.requests.chat_body import BOUNDS, MAX_STOP
 from langbatch_core.requests.report import Capabilities
 
@@ -74,10 +75,11 @@ class ChatRequest:
     frequency_penalty: float = 0.0
     presence_penalty: float = 0.0
     logit_bias: dict[int, float] | None = None
+    grammar: str | None = None  # the JSON grammar ``response_format`` asks for (``json_output``)
 
 
 # every parameter name a chat body may carry (honoured, ignored, or refused by name)
-_KNOWN = frozenset(ChatRequest.__dataclass_fields__) | IGNORED | set(UNSUPPORTED)
+_KNOWN = frozenset(ChatRequest.__dataclass_fields__) - {"grammar"} | IGNORED | set(UNSUPPORTED)
 _KNOWN |= {"max_completion_tokens", "stream", "logprobs", "response_format"}
 
 
@@ -96,9 +98,14 @@ def parse_chat_request(body: Any) -> ChatRequest:
     max_tokens = _optional_int(body, "max_completion_tokens", 1)
     if max_tokens is None:
         max_tokens = _optional_int(body, "max_tokens", 1)
+    messages = _messages(body.get("messages"))
+    try:
+        grammar = response_grammar(body.get("response_format"), messages)
+    except ResponseFormatError as exc:
+        raise InvalidBodyError(str(exc), exc.param, exc.code) from exc
     return ChatRequest(
         model=model,
-        messages=_messages(body.get("messages")),
+        messages=messages,
         n=_optional_int(body, "n", 1, MAX_CHOICES) or 1,
         max_tokens=max_tokens,
         temperature=_number(body, "temperature", 1.0),
@@ -108,6 +115,7 @@ def parse_chat_request(body: Any) -> ChatRequest:
         frequency_penalty=_number(body, "frequency_penalty", 0.0),
         presence_penalty=_number(body, "presence_penalty", 0.0),
         logit_bias=_logit_bias(body.get("logit_bias")),
+        grammar=grammar,
     )
 
 
@@ -134,14 +142,6 @@ def _check_parameters(body: dict[str, Any]) -> None:
         raise InvalidBodyError(
             "The bundled local model does not return logprobs: set 'logprobs' to false or leave it out.",
             "logprobs",
-            "unsupported_parameter",
-        )
-    response_format = body.get("response_format")
-    if response_format is not None and response_format != {"type": "text"}:
-        raise InvalidBodyError(
-            "The bundled local model only writes free text: "
-            '\'response_format\' must be {"type": "text"} or absent.',
-            "response_format",
             "unsupported_parameter",
         )
 

@@ -8,6 +8,8 @@
 New requests join the running batch between decode steps (their prompts are prefilled first, reusing the
 cached keys/values of a shared prefix such as the same system prompt), finished ones leave it, so a step
 always advances every active sequence together. A cancelled future drops its sequences at the next step.
+A request with a grammar (``SamplingParams.grammar``, a JSON ``response_format``) picks each token among
+those its grammar allows and ends as soon as its JSON is complete; the others in the batch are unaffected.
 numpy releases the GIL in its matrix products, so the caller's event loop stays responsive while the worker
 computes.
 """
@@ -24,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from langbatch_core.errors import ProviderUnavailableError
+from langbatch_core.local.model.json_output import ConstrainedDecodingError, GrammarMatcher, TokenGrammars
 from langbatch_core.local.model.llama import KVCache, LlamaModel
 from langbatch_core.local.model.prefix_cache import PrefixCache
 from langbatch_core.local.model.sampling import SamplingParams, choose_token
@@ -63,6 +66,7 @@ class _Sequence:
     rng: np.random.Generator
     generated: list[int] = field(default_factory=list)
     pending: int | None = None  # sampled, not yet fed to the model
+    matcher: GrammarMatcher | None = None  # the grammar the answer follows, if any
 
     @property
     def next_token(self) -> int:
@@ -94,6 +98,7 @@ class Generator:
         self._queue: queue.Queue[_Job | None] = queue.Queue()
         self._cache = KVCache(model.config)
         self.prefixes = PrefixCache(tokenizer.stop_token_ids)
+        self.grammars = TokenGrammars(tokenizer)
         self._active: list[_Sequence] = []
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="langbatch-model", daemon=True)
@@ -197,18 +202,21 @@ class Generator:
             self._cache.free_slot(first)
             raise
         self.prefixes.remember(job.prompt_ids, self._cache, first)
-        sequences = [_Sequence(job, 0, first, job.params.rng(0))]
+        sequences = [_Sequence(job, 0, first, job.params.rng(0), matcher=self._matcher(job))]
         for index in range(1, job.n):  # every choice continues from the same prefilled prompt
             slot = self._cache.add_slot()
             self._cache.copy_slot(first, slot)
-            sequences.append(_Sequence(job, index, slot, job.params.rng(index)))
+            sequences.append(_Sequence(job, index, slot, job.params.rng(index), matcher=self._matcher(job)))
         self._active.extend(sequences)
         self.peak_batch = max(self.peak_batch, len(self._active))
         for sequence in sequences:
             self._advance(sequence, logits)
 
+    def _matcher(self, job: _Job) -> GrammarMatcher | None:
+        return self.grammars.matcher(job.params.grammar) if job.params.grammar else None
+
     def _step(self) -> None:
-        for sequence in [s for s in self._active if s.job.future.cancelled()]:
+        for sequence in [s for s in self._active if s.job.future.done()]:  # cancelled, or failed
             self._release(sequence)
         running = list(self._active)
         if not running:
@@ -221,7 +229,12 @@ class Generator:
     def _advance(self, sequence: _Sequence, logits: np.ndarray) -> None:
         """Sample the next token of ``sequence`` and finish it when a stop condition is met."""
         params = sequence.job.params
-        token = choose_token(logits, params, sequence.rng, sequence.generated)
+        try:
+            token = self._choose(sequence, logits)
+        except ConstrainedDecodingError as exc:  # this request fails, the batch goes on
+            self._release(sequence)
+            _resolve(sequence.job.future, exception=exc)
+            return None
         if token in self.tokenizer.stop_token_ids:
             return self._finish(sequence, "stop")
         sequence.generated.append(token)
@@ -230,11 +243,23 @@ class Generator:
             cut = min((i for i in (text.find(s) for s in params.stop) if i >= 0), default=-1)
             if cut >= 0:
                 return self._finish(sequence, "stop", text[:cut])
+        if sequence.matcher is not None and sequence.matcher.finished:  # only an end of turn could follow
+            return self._finish(sequence, "stop", text)
         position = int(self._cache.lengths[sequence.slot])
         if len(sequence.generated) >= params.max_tokens or position + 1 >= self.context_length:
             return self._finish(sequence, "length", text)
         sequence.pending = token
         return None
+
+    def _choose(self, sequence: _Sequence, logits: np.ndarray) -> int:
+        """The next token, among those the sequence's grammar allows when it has one."""
+        matcher = sequence.matcher
+        if matcher is None:
+            return choose_token(logits, sequence.job.params, sequence.rng, sequence.generated)
+        token = choose_token(matcher.masked(logits), sequence.job.params, sequence.rng, sequence.generated)
+        if token not in self.tokenizer.stop_token_ids:
+            matcher.consume(token)
+        return token
 
     def _finish(self, sequence: _Sequence, reason: str, text: str | None = None) -> None:
         if text is None:

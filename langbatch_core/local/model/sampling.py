@@ -29,6 +29,7 @@ class SamplingParams:
     frequency_penalty: float = 0.0
     presence_penalty: float = 0.0
     logit_bias: dict[int, float] = field(default_factory=dict)
+    grammar: str | None = None  # an llguidance grammar the answer must follow (``json_output``)
 
     def rng(self, choice_index: int = 0) -> np.random.Generator:
         """The random generator of one choice: reproducible with a ``seed``, fresh otherwise."""
