@@ -29,11 +29,6 @@ from langbatch_core.errors import BatchNotFoundError, BatchStateError, ProviderN
 from langbatch_core.requests import iter_requests, validate_file, write_job_files
 from langbatch_core.storage import JobRecord
 
-try:
-    import fcntl
-except ImportError:  # pragma: no cover - not POSIX: no lock between processes
-    fcntl = None  # type: ignore[assignment]
-
 if TYPE_CHECKING:
     from langbatch_core.providers import Provider
     from langbatch_core.storage import BatchRecord, BatchStorage
@@ -74,8 +69,9 @@ class BatchJobs:
 
     @contextlib.contextmanager
     def _exclusive(self, wait: bool = True) -> Iterator[bool]:
-        """Hold ``<batch dir>/.lock`` while the record is read, changed and written, so that no two writers
-        (processes or threads: the CLI, the dashboard, a script) interleave and one loses the other's jobs.
+        """Hold the batch's lock (``storage.lock``: ``<batch dir>/.lock``, or the shared store's) while the
+        record is read, changed and written, so that no two writers (processes or threads: the CLI, the
+        dashboard, a script, a worker) interleave and one loses the other's jobs.
 
         Yields True once held, with the record reloaded from the store (the holder works on the latest);
         with ``wait=False`` yields False at once if another writer holds it. Re-entrant per batch object.
@@ -88,8 +84,8 @@ class BatchJobs:
             finally:
                 self._lock_depth -= 1
             return
-        with open(self.directory / ".lock", "a+b") as handle:
-            if not _lock(handle, wait):
+        with self.storage.lock(self.id, wait) as held:
+            if not held:
                 yield False
                 return
             self._lock_depth = 1
@@ -97,7 +93,7 @@ class BatchJobs:
                 self._reload()
                 yield True
             finally:
-                self._lock_depth = 0  # closing the file releases the lock
+                self._lock_depth = 0
 
     def _reload(self) -> None:
         """Take the stored record, if there is one (the lock holder's view must be the latest)."""
@@ -244,16 +240,6 @@ class BatchJobs:
         for job in self._active_jobs():
             running.update(r["custom_id"] for r in iter_requests(self.directory / job.input_file))
         return running
-
-
-def _lock(handle: Any, wait: bool) -> bool:
-    if fcntl is None:
-        return True
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return False
-    return True
 
 
 def _worth_retrying(outcome: results_io.Outcome, include_client_errors: bool) -> bool:

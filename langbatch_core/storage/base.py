@@ -13,15 +13,22 @@ the key.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from langbatch_core import config
 from langbatch_core.errors import BatchNotFoundError, StorageError
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX: no lock between processes
+    fcntl = None  # type: ignore[assignment]
 
 BATCH_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
 
@@ -91,7 +98,9 @@ class BatchRecord:
     error; not run means expired, cancelled or lost, never answered),
     ``input_tokens`` and ``estimated_cost_usd`` (from validation; cost None for unknown models),
     ``created_at`` / ``updated_at`` (epoch seconds), ``jobs`` (list of ``JobRecord``), ``version`` (+1 at
-    each save by the batch, which saves only under its lock and on the latest stored version).
+    each save by the batch, which saves only under its lock and on the latest stored version),
+    ``advanced_at`` / ``advanced_by`` (when a ``langbatch worker`` last refreshed it, and the worker's name),
+    ``notified`` (the notifications a worker sent about it: ``finished``, ``failures``).
     """
 
     id: str
@@ -112,6 +121,9 @@ class BatchRecord:
     updated_at: float = field(default_factory=time.time)
     jobs: list[JobRecord] = field(default_factory=list)
     version: int = 0
+    advanced_at: float | None = None
+    advanced_by: str | None = None
+    notified: list[str] = field(default_factory=list)
 
     @property
     def attempts(self) -> int:
@@ -121,7 +133,11 @@ class BatchRecord:
     def summary(self) -> dict[str, Any]:
         """A flat dict for tables: the fields above but ``jobs`` (a count) and ``connection``, plus
         ``connection_kind``, ``connection_name`` and ``attempts``."""
-        row = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("jobs", "connection")}
+        row = {
+            f.name: getattr(self, f.name)
+            for f in fields(self)
+            if f.name not in ("jobs", "connection", "notified")
+        }
         row["connection_kind"] = self.connection.get("kind")
         row["connection_name"] = self.connection.get("name") or self.connection.get("kind")
         row["jobs"] = len(self.jobs)
@@ -183,8 +199,35 @@ class BatchStorage(ABC):
     def delete(self, batch_id: str) -> None:
         """Forget ``batch_id`` (unknown ids: BatchNotFoundError)."""
 
+    @contextlib.contextmanager
+    def lock(self, batch_id: str, wait: bool = True) -> Iterator[bool]:
+        """Hold the lock of one batch (its writers take turns); yields False at once when ``wait`` is False
+        and another writer holds it. This one is ``<batch dir>/.lock`` (processes of one machine); a store
+        shared by machines (PostgreSQL) overrides it with a lock they all see."""
+        with open(self.batch_dir(batch_id) / ".lock", "a+b") as handle:
+            yield _flock(handle, wait)  # closing the file releases the lock
+
+    def active_batch_ids(self, worker: str, limit: int, lease_seconds: float) -> list[str]:
+        """Ids of batches with running jobs, for ``worker`` to advance now (oldest advance first).
+
+        This one gives them all (one worker per store); a store shared by several workers (PostgreSQL)
+        leases each batch to one worker for ``lease_seconds``."""
+        records = [r for r in self.list() if any(job.active for job in r.jobs)]
+        records.sort(key=lambda r: r.advanced_at or 0.0)
+        return [r.id for r in records[:limit]]
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(data_dir={str(self.data_dir)!r})"
+
+
+def _flock(handle: Any, wait: bool) -> bool:
+    if fcntl is None:
+        return True
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
 
 
 def not_found(batch_id: str, where: str, elsewhere: str = "") -> BatchNotFoundError:
