@@ -170,6 +170,9 @@ class BatchStorage(ABC):
     (``~/.langbatch``) for subclasses that do not call ``super().__init__(data_dir)``.
     """
 
+    #: Several ``langbatch worker`` processes may share this store (it leases batches to them).
+    shared_by_workers = False
+
     def __init__(self, data_dir: str | Path | None = None) -> None:
         self._data_dir = Path(data_dir).expanduser() if data_dir is not None else None
 

@@ -96,6 +96,8 @@ class PostgresBatchStorage(BatchStorage):
     object store). ``connect_timeout`` is how long a call waits for the server.
     """
 
+    shared_by_workers = True
+
     def __init__(
         self, url: str, *, data_dir: str | Path | None = None, connect_timeout: float = 10.0
     ) -> None:

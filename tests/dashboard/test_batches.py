@@ -154,3 +154,14 @@ def test_a_start_that_never_reached_the_provider_is_not_watched_forever(data_dir
     assert button(at, "Start").disabled is False
     running = make_record(2, status="in_progress")  # a job at the provider: watched
     assert common.is_running(running) and not common.is_running(stuck)
+
+
+def test_the_table_shows_when_a_worker_last_advanced_each_batch(data_dir):
+    import calendar
+
+    advanced = calendar.timegm((2026, 5, 2, 14, 3, 0))
+    store([make_record(1, advanced_at=advanced, advanced_by="worker-1"), make_record(2)])
+    at = open_page("batches")
+    table = at.dataframe[0].value.set_index("id")
+    assert table.loc["lb_test00001", "advanced"] == "May 02 14:03 · worker-1"
+    assert table.loc["lb_test00002", "advanced"] == ""  # no worker: blank, never None

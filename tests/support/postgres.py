@@ -32,7 +32,7 @@ def _bin_dir() -> Path | None:
     return Path(versions[-1]).parent if versions else None
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
@@ -44,7 +44,7 @@ class PostgresServer:
     def __init__(self, bin_dir: Path) -> None:
         self.bin_dir = bin_dir
         self.root = Path(tempfile.mkdtemp(prefix="langbatch-pg-"))
-        self.port = _free_port()
+        self.port = free_port()
         self._as_user: list[str] = []
         if os.geteuid() == 0:
             shutil.chown(self.root, user="postgres")
