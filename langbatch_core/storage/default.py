@@ -8,6 +8,7 @@ The data directory is ``$LANGBATCH_DATA_DIR`` or ``~/.langbatch``; batch files a
 ``<data dir>/batches/<id>/``. One setting, ``LANGBATCH_STORE``, chooses another default store for a team:
 ``postgresql://user:password@host:5432/db`` (``PostgresBatchStorage``), or ``duckdb:///path/to/file.duckdb``
 (or a plain path) for a DuckDB file elsewhere; unset, it is the DuckDB file of the data directory.
+``LANGBATCH_FILES=s3://bucket/prefix`` mirrors the batches' files to an object store (``SharedFilesStorage``).
 Batches saved by earlier versions, whose Python default was the file store, are still found: loading falls
 back to the file store of the same data directory.
 """
@@ -24,12 +25,23 @@ from langbatch_core.storage.duckdb import DB_FILE, DuckDBBatchStorage
 from langbatch_core.storage.files import FileBatchStorage
 
 STORE_ENV = "LANGBATCH_STORE"
+FILES_ENV = "LANGBATCH_FILES"
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 
 
 def default_storage(data_dir: str | Path | None = None) -> BatchStorage:
     """The default store: what ``LANGBATCH_STORE`` names, else ``<data dir>/langbatch.duckdb``; the batches'
-    files are in ``data_dir`` (default: the data directory) either way."""
+    files are in ``data_dir`` (default: the data directory), mirrored to ``LANGBATCH_FILES`` when set."""
+    store = _records_store(data_dir)
+    files = os.environ.get(FILES_ENV, "").strip()
+    if not files:
+        return store
+    from langbatch_core.storage.shared_files import SharedFilesStorage
+
+    return SharedFilesStorage(store, files)
+
+
+def _records_store(data_dir: str | Path | None) -> BatchStorage:
     setting = os.environ.get(STORE_ENV, "").strip()
     if setting.startswith(POSTGRES_SCHEMES):
         from langbatch_core.storage.postgres import PostgresBatchStorage
@@ -62,10 +74,15 @@ def describe_default_storage(data_dir: str | Path | None = None) -> dict[str, Pa
     root = Path(data_dir).expanduser() if data_dir is not None else config.data_dir_path()
     setting = os.environ.get(STORE_ENV, "").strip()
     if setting.startswith(POSTGRES_SCHEMES):
-        store: Path | str = default_storage(root).where  # type: ignore[attr-defined]
+        store: Path | str = _records_store(root).where  # type: ignore[attr-defined]
     else:
         store = _duckdb_path(setting) or root / DB_FILE
-    return {"data_dir": root, "store": store, "batches": root / "batches"}
+    files = os.environ.get(FILES_ENV, "").strip()
+    return {
+        "data_dir": root,
+        "store": store,
+        "batches": f"{root / 'batches'} (shared: {files})" if files else root / "batches",
+    }
 
 
 def load_from_default_stores(
@@ -92,4 +109,5 @@ def load_from_default_stores(
 
 
 def _where(storage: BatchStorage) -> str:
+    storage = getattr(storage, "store", storage)  # SharedFilesStorage: where its records are
     return str(getattr(storage, "where", None) or getattr(storage, "path", storage))
