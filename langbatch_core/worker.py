@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from langbatch_core.errors import ConfigurationError, LangBatchError
 from langbatch_core.notify import Notifier
 from langbatch_core.storage import BatchStorage, default_storage
@@ -45,6 +47,8 @@ _REASON_OF_CODE = {
     "internal_error": "server_error",
     "timeout": "server_error",
 }
+
+LEASE_CHUNK = 20  # batches a worker leases at once from a shared store
 
 __all__ = ["RETRY_REASONS", "CycleReport", "Notifier", "RetryPolicy", "Worker"]
 
@@ -108,6 +112,7 @@ class Worker:
         self.retry = retry
         self.notifier = notifier or Notifier()
         self.batch_limit = batch_limit
+        self._providers: dict[bytes, Any] = {}  # one provider (and HTTP client) per connection, reused
 
     def run(self, stop: threading.Event | None = None, cycles: int | None = None) -> None:
         """Cycle until ``stop`` is set (or ``cycles`` ran); ConfigurationError if the store is embedded and
@@ -126,21 +131,33 @@ class Worker:
         """Advance every running batch once (those another writer holds are skipped)."""
         started = time.monotonic()
         report = CycleReport()
-        lease = max(self.poll_interval, 1.0)
-        for batch_id in self.storage.active_batch_ids(self.name, self.batch_limit, lease):
-            try:
-                self.advance(batch_id, report)
-            except LangBatchError as exc:
-                report.errors[batch_id] = str(exc)
-                log.warning("%s: batch %s: %s", self.name, batch_id, exc)
+        seen: set[str] = set()
+        while len(seen) < self.batch_limit:
+            chunk = [i for i in self._lease(self.batch_limit - len(seen)) if i not in seen]
+            if not chunk:
+                break  # none left, or only those this cycle advanced (their lease ran out meanwhile)
+            for batch_id in chunk:
+                seen.add(batch_id)
+                try:
+                    self.advance(batch_id, report)
+                except LangBatchError as exc:
+                    report.errors[batch_id] = str(exc)
+                    log.warning("%s: batch %s: %s", self.name, batch_id, exc)
         report.seconds = time.monotonic() - started
         return report
+
+    def _lease(self, most: int) -> list[str]:
+        """The next running batches to advance. A shared store leases a few at a time, just before they are
+        advanced, so that workers split a cycle's work between them as they go."""
+        chunk = min(LEASE_CHUNK, most) if self.storage.shared_by_workers else most
+        return self.storage.active_batch_ids(self.name, chunk, max(self.poll_interval, 1.0))
 
     def advance(self, batch_id: str, report: CycleReport) -> None:
         """Poll, download, retry and notify one batch under its lock; the record is written once, last."""
         from langbatch_core.batch import Batch
 
         batch = Batch.load(batch_id, storage=self.storage)
+        self._share_provider(batch)
         with batch._exclusive(wait=False) as held:
             if not held:
                 report.skipped.append(batch_id)
@@ -155,6 +172,15 @@ class Worker:
             batch.record.advanced_at, batch.record.advanced_by = time.time(), self.name
             batch._write()
             report.advanced.append(batch_id)
+
+    def _share_provider(self, batch: Any) -> None:
+        """Give the batch the provider of its connection made for an earlier batch: a new HTTP client per
+        batch would cost more than the poll itself (its TLS setup: ~20 ms idle, 170 ms on a busy machine)."""
+        key = orjson.dumps(batch.record.connection, option=orjson.OPT_SORT_KEYS)
+        if key in self._providers:
+            batch._provider = self._providers[key]
+        else:
+            self._providers[key] = batch.provider
 
     def _retry_if_due(self, batch: Any) -> bool:
         record = batch.record

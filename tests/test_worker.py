@@ -258,3 +258,12 @@ def test_a_worker_killed_mid_cycle_loses_nothing(
     client = openai.OpenAI(base_url=engine.base_url, api_key="test-key", max_retries=0)
     remote = {j.id for j in client.batches.list(limit=100) if j.metadata.get("langbatch_batch_id")}
     assert remote == {job.provider_job_id for r in records for job in r.jobs}, "a job lost or duplicated"
+
+
+def test_a_cycle_makes_one_provider_per_connection_not_one_per_batch(tmp_path, engine):
+    # a new HTTP client per batch costs more than the poll itself (its TLS setup)
+    batches = make_batches(tmp_path, engine, 3)
+    worker = Worker(name="w", poll_interval=0.05)
+    worker.run_once()
+    assert len(worker._providers) == 1
+    cycle_until_done(worker, [b.id for b in batches])
