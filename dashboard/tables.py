@@ -30,11 +30,12 @@ BATCH_COLUMNS = [
     "connection",
     "id",
     "owner",
+    "advanced",
 ]
 
 # shown in the table (fits 1,400 px); pending, requests and id stay in the data: the details panel shows them
 BATCH_SHOWN = ["name", "status", "progress", "succeeded", "failed", "not run", "created", "cost", "model",
-               "connection"]  # fmt: skip
+               "connection", "advanced"]  # fmt: skip
 
 STATUS_COLORS = {
     "not_started": "#9aa0a6",
@@ -72,6 +73,15 @@ def matching(records: list[Any], needle: str = "", statuses: list[str] | None = 
     ]
 
 
+def advanced_text(record: Any) -> str:
+    """When a ``langbatch worker`` last advanced the batch, and which one (``May 02 14:03 · worker-1``);
+    blank if none did."""
+    if not record.advanced_at:
+        return ""
+    when = time.strftime("%b %d %H:%M", time.gmtime(record.advanced_at))
+    return f"{when} · {record.advanced_by}" if record.advanced_by else when
+
+
 def batch_table(records: list[Any]) -> pd.DataFrame:
     """One row per batch with the columns of the Batches table (newest first, as the store lists them)."""
     rows = [
@@ -90,6 +100,7 @@ def batch_table(records: list[Any]) -> pd.DataFrame:
             r.connection.get("name") or r.connection.get("kind") or "",
             r.id,
             r.owner or "",
+            advanced_text(r),
         )
         for r in records
     ]
@@ -109,6 +120,9 @@ BATCH_COLUMN_CONFIG = {
     "status": st.column_config.TextColumn("status", width="small"),
     "created": st.column_config.DatetimeColumn("created (UTC)", format="MMM D, HH:mm"),
     "cost": st.column_config.NumberColumn("est. cost", format="$%.4f", width="small"),
+    "advanced": st.column_config.TextColumn(
+        "worker (UTC)", width="small", help="When a `langbatch worker` last advanced it, and which one"
+    ),
     **{  # counts: narrow, so that the table fits the page at 1,400 px
         name: st.column_config.NumberColumn(name, width="small")
         for name in ("succeeded", "failed", "not run", "pending", "requests")

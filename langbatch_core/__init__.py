@@ -78,6 +78,7 @@ _EXPORTS: dict[str, str] = {
     "ResultsError": "langbatch_core.errors",
     "StorageError": "langbatch_core.errors",
     "BatchNotFoundError": "langbatch_core.errors",
+    "StaleRecordError": "langbatch_core.errors",
     # request files
     "validate_file": "langbatch_core.requests",
     "ValidationReport": "langbatch_core.requests",
@@ -107,6 +108,7 @@ _EXPORTS: dict[str, str] = {
     "BatchStorage": "langbatch_core.storage",
     "FileBatchStorage": "langbatch_core.storage",
     "DuckDBBatchStorage": "langbatch_core.storage",
+    "PostgresBatchStorage": "langbatch_core.storage.postgres",
     "BatchRecord": "langbatch_core.storage",
     # local engine
     "LocalEngine": "langbatch_core.local",

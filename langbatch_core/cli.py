@@ -80,7 +80,13 @@ class LangBatchGroup(click.Group):
             ) from exc
 
 
-@click.group(cls=LangBatchGroup, lazy_commands={"serve": "langbatch_core.local.command:serve_command"})
+@click.group(
+    cls=LangBatchGroup,
+    lazy_commands={
+        "serve": "langbatch_core.local.command:serve_command",
+        "worker": "langbatch_core._cli_worker:worker_command",
+    },
+)
 @click.option(
     "--data-dir",
     type=click.Path(file_okay=False, path_type=Path),

@@ -19,7 +19,8 @@ enter LangBatch (``raise Mapped(msg) from exc``)::
     │   └── JobFailedError        a job failed at the provider (carries its ``errors.data``)
     ├── ResultsError              a result file is unreadable or does not belong to the batch
     └── StorageError              the batch store cannot be read or written
-        └── BatchNotFoundError    no batch with that id in the store
+        ├── BatchNotFoundError    no batch with that id in the store
+        └── StaleRecordError      another writer saved the batch first (a save on an older version)
 """
 
 from __future__ import annotations
@@ -134,6 +135,11 @@ class BatchNotFoundError(StorageError, KeyError):
         return str(self.args[0]) if self.args else "batch not found"
 
 
+class StaleRecordError(StorageError):
+    """A save was refused: the stored record of the batch is newer than the one it was based on (a writer
+    that did not hold the batch's lock). Load the batch again and repeat the change."""
+
+
 __all__ = [
     "AuthenticationError",
     "BatchNotFoundError",
@@ -150,5 +156,6 @@ __all__ = [
     "RateLimitError",
     "ResultsError",
     "SecretInSettingError",
+    "StaleRecordError",
     "StorageError",
 ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-pytest_plugins = ["support.fixtures", "support.browser"]
+pytest_plugins = ["support.fixtures", "support.browser", "support.postgres"]
 
 
 @pytest.fixture(autouse=True)
@@ -14,6 +14,8 @@ def isolated_data_dir(tmp_path_factory, monkeypatch):
     data = home / "langbatch-data"
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("LANGBATCH_DATA_DIR", str(data))
+    monkeypatch.delenv("LANGBATCH_STORE", raising=False)
+    monkeypatch.delenv("LANGBATCH_FILES", raising=False)
     for var in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "AZURE_OPENAI_API_KEY", "AZURE_OPENAI_ENDPOINT"):
         monkeypatch.delenv(var, raising=False)
     return data

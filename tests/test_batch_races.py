@@ -23,15 +23,32 @@ from langbatch_core import (
     Limits,
     OpenAIChatCompletionBatch,
 )
+from langbatch_core.storage import default_storage
 
-STORES = {"files": FileBatchStorage, "duckdb": DuckDBBatchStorage}
+STORES = {"files": FileBatchStorage, "duckdb": DuckDBBatchStorage, "postgres": default_storage}
+
+
+@pytest.fixture
+def shared_store(request, monkeypatch):
+    """Makes the test's store; for "postgres" a fresh database that LANGBATCH_STORE names (the processes the
+    test starts inherit it)."""
+
+    def make(store):
+        if store == "postgres":
+            monkeypatch.setenv("LANGBATCH_STORE", request.getfixturevalue("postgres_url"))
+        return STORES[store]()
+
+    return make
+
 
 # A process that refreshes the batch in a loop, as the dashboard's auto-refresh and `langbatch status` do.
 REFRESHER = textwrap.dedent(
     """
     import os, sys, time
     from langbatch_core import Batch, BatchNotFoundError, DuckDBBatchStorage, FileBatchStorage
-    storage = {"files": FileBatchStorage, "duckdb": DuckDBBatchStorage}[sys.argv[2]]()
+    from langbatch_core.storage import default_storage
+    stores = {"files": FileBatchStorage, "duckdb": DuckDBBatchStorage, "postgres": default_storage}
+    storage = stores[sys.argv[2]]()
     end = time.monotonic() + float(sys.argv[3])
     done = sys.argv[4] if len(sys.argv) > 4 else None  # the retrier has finished: stop refreshing
     while time.monotonic() < end and not (done and os.path.exists(done)):
@@ -45,7 +62,9 @@ RETRIER = textwrap.dedent(
     """
     import sys, time
     from langbatch_core import Batch, BatchNotFoundError, DuckDBBatchStorage, FileBatchStorage
-    storage = {"files": FileBatchStorage, "duckdb": DuckDBBatchStorage}[sys.argv[2]]()
+    from langbatch_core.storage import default_storage
+    stores = {"files": FileBatchStorage, "duckdb": DuckDBBatchStorage, "postgres": default_storage}
+    storage = stores[sys.argv[2]]()
     end = time.monotonic() + float(sys.argv[3])
     batch = Batch.load(sys.argv[1], storage=storage)
     while time.monotonic() < end:
@@ -79,7 +98,7 @@ def engine_jobs(openai_client, batch_id: str) -> list:
 
 @pytest.mark.parametrize("store", sorted(STORES))
 def test_refresh_loops_beside_retries_lose_no_job_and_repeat_no_success(
-    tmp_path, engine, upstream, openai_client, store
+    tmp_path, engine, upstream, openai_client, store, shared_store
 ):
     # plain prompts succeed at once; "[[500xN]]" fails N times at the upstream (the engine tries each
     # request 3 times), so those need 1, 2 and 3 retries: many record updates for the refreshes to race.
@@ -87,7 +106,7 @@ def test_refresh_loops_beside_retries_lose_no_job_and_repeat_no_success(
         f"flaky {i} [[500x{3 * (1 + i % 3)}]]": 3 * (1 + i % 3) for i in range(12)
     }
     prompts = list(failures)
-    storage = STORES[store]()
+    storage = shared_store(store)
     batch = OpenAIChatCompletionBatch(
         write_chat_file(tmp_path / "in.jsonl", prompts), connection=to_engine(engine), storage=storage
     )
@@ -150,10 +169,10 @@ class RecordWatcher(threading.Thread):
 
 @pytest.mark.parametrize("store", sorted(STORES))
 def test_refresh_loops_beside_start_and_cancel_never_step_back(
-    tmp_path, make_engine, upstream, openai_client, store
+    tmp_path, make_engine, upstream, openai_client, store, shared_store
 ):
     engine = make_engine(concurrency=1, request_timeout=30)  # no engine retry of a slow answer
-    storage = STORES[store]()
+    storage = shared_store(store)
     prompts = [f"p{i} [[slow:1.0]]" for i in range(40)]
     connection = to_engine(engine, limits=Limits(max_requests=4))  # 10 jobs: a long start to race
     batch = OpenAIChatCompletionBatch(

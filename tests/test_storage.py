@@ -41,8 +41,12 @@ class MemoryStorage(BatchStorage):
         del self.records[batch_id]
 
 
-@pytest.fixture(params=["files", "duckdb", "custom"])
+@pytest.fixture(params=["files", "duckdb", "custom", "postgres"])
 def storage(request):
+    if request.param == "postgres":
+        from langbatch_core.storage.postgres import PostgresBatchStorage
+
+        return PostgresBatchStorage(request.getfixturevalue("postgres_url"))
     return {"files": FileBatchStorage, "duckdb": DuckDBBatchStorage, "custom": MemoryStorage}[request.param]()
 
 

@@ -16,16 +16,10 @@ import contextlib
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 from langbatch_core import audit
 from langbatch_core.errors import BatchNotFoundError, BatchStateError
 from langbatch_core.storage import BatchRecord, BatchStorage, JobRecord
-
-try:
-    import fcntl
-except ImportError:  # pragma: no cover - not POSIX: no lock between processes
-    fcntl = None  # type: ignore[assignment]
 
 
 class BatchState:
@@ -80,7 +74,8 @@ class BatchState:
 
     @contextlib.contextmanager
     def exclusive(self, wait: bool = True) -> Iterator[bool]:
-        """Hold ``<batch dir>/.lock`` while the record is read, changed and written (processes and threads).
+        """Hold the batch's lock (``storage.lock``: ``<batch dir>/.lock``, or a shared store's lock that every
+        machine sees) while the record is read, changed and written (processes, threads, workers).
 
         Yields True once held, with the record reloaded from the store (the holder works on the latest);
         with ``wait=False`` yields False at once if another writer holds it. Re-entrant per state.
@@ -93,8 +88,8 @@ class BatchState:
             finally:
                 self._lock_depth -= 1
             return
-        with open(self.directory / ".lock", "a+b") as handle:
-            if not _lock(handle, wait):
+        with self.storage.lock(self.id, wait) as held:
+            if not held:
                 yield False
                 return
             self._lock_depth = 1
@@ -102,7 +97,7 @@ class BatchState:
                 self._reload(newer_only=False)
                 yield True
             finally:
-                self._lock_depth = 0  # closing the file releases the lock
+                self._lock_depth = 0
 
     def sync(self) -> None:
         """Take the stored record if another process saved a newer one; for reading only (writers reload
@@ -137,12 +132,3 @@ class BatchState:
     def audit(self, action: str, detail: str = "") -> None:
         audit.record(self.storage, self.actor, action, self.id, detail)
 
-
-def _lock(handle: Any, wait: bool) -> bool:
-    if fcntl is None:
-        return True
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return False
-    return True

@@ -13,10 +13,12 @@ the key.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -27,6 +29,11 @@ from langbatch_core import config
 from langbatch_core.errors import BatchNotFoundError, StorageError
 
 AUDIT_FILE = "audit.jsonl"  # the audit log of stores without a database of their own
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX: no lock between processes
+    fcntl = None  # type: ignore[assignment]
+
 BATCH_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
 
 #: Job states that are not final (``submitting``: recorded locally, not yet known to be at the provider).
@@ -95,7 +102,9 @@ class BatchRecord:
     error; not run means expired, cancelled or lost, never answered),
     ``input_tokens`` and ``estimated_cost_usd`` (from validation; cost None for unknown models),
     ``created_at`` / ``updated_at`` (epoch seconds), ``jobs`` (list of ``JobRecord``), ``version`` (+1 at
-    each save by the batch, which saves only under its lock and on the latest stored version).
+    each save by the batch, which saves only under its lock and on the latest stored version),
+    ``advanced_at`` / ``advanced_by`` (when a ``langbatch worker`` last refreshed it, and the worker's name),
+    ``notified`` (the notifications a worker sent about it: ``finished``, ``failures``).
     Team fields: ``owner`` (who created it: the dashboard's signed-in e-mail, else ``$LANGBATCH_USER`` or the
     OS user; None for batches made before owners were recorded), ``max_cost_usd`` (the batch's own cap),
     ``started_at`` (first start), ``committed_usd`` (estimated cost of what was submitted: start + retries),
@@ -125,6 +134,9 @@ class BatchRecord:
     started_at: float | None = None
     committed_usd: float = 0.0
     cost_usd: float | None = None
+    advanced_at: float | None = None
+    advanced_by: str | None = None
+    notified: list[str] = field(default_factory=list)
 
     @property
     def attempts(self) -> int:
@@ -134,7 +146,11 @@ class BatchRecord:
     def summary(self) -> dict[str, Any]:
         """A flat dict for tables: the fields above but ``jobs`` (a count) and ``connection``, plus
         ``connection_kind``, ``connection_name`` and ``attempts``."""
-        row = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("jobs", "connection")}
+        row = {
+            f.name: getattr(self, f.name)
+            for f in fields(self)
+            if f.name not in ("jobs", "connection", "notified")
+        }
         row["connection_kind"] = self.connection.get("kind")
         row["connection_name"] = self.connection.get("name") or self.connection.get("kind")
         row["jobs"] = len(self.jobs)
@@ -169,6 +185,9 @@ class BatchStorage(ABC):
     The batch's files stay in ``<data_dir>/batches/<id>/``; ``data_dir`` defaults to ``LANGBATCH_DATA_DIR``
     (``~/.langbatch``) for subclasses that do not call ``super().__init__(data_dir)``.
     """
+
+    #: Several ``langbatch worker`` processes may share this store (it leases batches to them).
+    shared_by_workers = False
 
     def __init__(self, data_dir: str | Path | None = None) -> None:
         self._data_dir = Path(data_dir).expanduser() if data_dir is not None else None
@@ -227,8 +246,35 @@ class BatchStorage(ABC):
                 raise StorageError(f"The audit log {path} line {number} is not JSON ({exc}).") from exc
         return events
 
+    @contextlib.contextmanager
+    def lock(self, batch_id: str, wait: bool = True) -> Iterator[bool]:
+        """Hold the lock of one batch (its writers take turns); yields False at once when ``wait`` is False
+        and another writer holds it. This one is ``<batch dir>/.lock`` (processes of one machine); a store
+        shared by machines (PostgreSQL) overrides it with a lock they all see."""
+        with open(self.batch_dir(batch_id) / ".lock", "a+b") as handle:
+            yield _flock(handle, wait)  # closing the file releases the lock
+
+    def active_batch_ids(self, worker: str, limit: int, lease_seconds: float) -> list[str]:
+        """Ids of batches with running jobs, for ``worker`` to advance now (oldest advance first).
+
+        This one gives them all (one worker per store); a store shared by several workers (PostgreSQL)
+        leases each batch to one worker for ``lease_seconds``."""
+        records = [r for r in self.list() if any(job.active for job in r.jobs)]
+        records.sort(key=lambda r: r.advanced_at or 0.0)
+        return [r.id for r in records[:limit]]
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(data_dir={str(self.data_dir)!r})"
+
+
+def _flock(handle: Any, wait: bool) -> bool:
+    if fcntl is None:
+        return True
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
 
 
 def not_found(batch_id: str, where: str, elsewhere: str = "") -> BatchNotFoundError:

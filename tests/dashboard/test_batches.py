@@ -154,3 +154,26 @@ def test_a_start_that_never_reached_the_provider_is_not_watched_forever(data_dir
     assert button(at, "Start").disabled is False
     running = make_record(2, status="in_progress")  # a job at the provider: watched
     assert common.is_running(running) and not common.is_running(stuck)
+
+
+def test_the_table_shows_when_a_worker_last_advanced_each_batch(data_dir):
+    import calendar
+
+    advanced = calendar.timegm((2026, 5, 2, 14, 3, 0))
+    store([make_record(1, advanced_at=advanced, advanced_by="worker-1"), make_record(2)])
+    at = open_page("batches")
+    table = at.dataframe[0].value.set_index("id")
+    assert table.loc["lb_test00001", "advanced"] == "May 02 14:03 · worker-1"
+    assert table.loc["lb_test00002", "advanced"] == ""  # no worker: blank, never None
+
+
+def test_the_page_lists_a_team_s_postgresql_store(data_dir, postgres_url, monkeypatch):
+    monkeypatch.setenv("LANGBATCH_STORE", postgres_url)
+    store([make_record(1, advanced_at=1.0e9, advanced_by="worker-2")])
+    from langbatch_core.storage.postgres import PostgresBatchStorage
+
+    assert [r.id for r in PostgresBatchStorage(postgres_url).list()] == ["lb_test00001"]
+    at = open_page("batches")
+    assert not at.exception
+    assert list(at.dataframe[0].value["id"]) == ["lb_test00001"]
+    assert at.dataframe[0].value["advanced"][0].endswith("· worker-2")

@@ -1,0 +1,125 @@
+"""The PostgreSQL store on a real server: chosen by LANGBATCH_STORE, named migrations applied once, saves
+that never overwrite a newer record, a batch lock that holds across machines (processes with different data
+directories), worker leases that never hand one batch to two workers, and no password in any message."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import time
+
+import psycopg
+import pytest
+
+from langbatch_core import BatchNotFoundError, BatchRecord, StaleRecordError, StorageError
+from langbatch_core.errors import ConfigurationError
+from langbatch_core.storage import DuckDBBatchStorage, default_storage, describe_default_storage
+from langbatch_core.storage.postgres import MIGRATIONS, PostgresBatchStorage
+
+# Holds one batch's lock in another process ("another machine": its own data directory) until killed.
+HOLDER = textwrap.dedent(
+    """
+    import sys, time
+    from langbatch_core.storage.postgres import PostgresBatchStorage
+    store = PostgresBatchStorage(sys.argv[1], data_dir=sys.argv[2])
+    with store.lock("lb_1") as held:
+        print("held" if held else "refused", flush=True)
+        time.sleep(600)
+    """
+)
+
+
+def record(batch_id="lb_1", status="in_progress", version=0, **kw):
+    return BatchRecord(id=batch_id, endpoint="/v1/chat/completions", status=status, version=version, **kw)
+
+
+def test_langbatch_store_chooses_postgres_and_keeps_duckdb_otherwise(postgres_url, monkeypatch, tmp_path):
+    assert isinstance(default_storage(), DuckDBBatchStorage)
+    monkeypatch.setenv("LANGBATCH_STORE", postgres_url)
+    store = default_storage()
+    assert isinstance(store, PostgresBatchStorage)
+    store.save(record())
+    assert [r.id for r in default_storage().list()] == ["lb_1"]
+    monkeypatch.setenv("LANGBATCH_STORE", f"duckdb://{tmp_path}/team.duckdb")
+    assert default_storage().path == tmp_path / "team.duckdb"
+    monkeypatch.setenv("LANGBATCH_STORE", "mysql://db/x")
+    with pytest.raises(ConfigurationError, match="unknown kind of store"):
+        default_storage()
+
+
+def test_migrations_are_named_and_applied_once_by_processes_starting_together(postgres_url):
+    script = "import sys; from langbatch_core.storage.postgres import PostgresBatchStorage as P; "
+    script += "P(sys.argv[1]).list()"
+    procs = [subprocess.Popen([sys.executable, "-c", script, postgres_url]) for _ in range(4)]
+    assert [proc.wait(timeout=60) for proc in procs] == [0] * 4
+    assert PostgresBatchStorage(postgres_url).applied_migrations() == [m.__name__ for m in MIGRATIONS]
+
+
+def test_a_save_on_an_older_version_is_refused_not_written(postgres_url):
+    store = PostgresBatchStorage(postgres_url)
+    store.save(record(version=1, name="first"))
+    store.save(record(version=2, name="second"))  # the next version: saved
+    with pytest.raises(StaleRecordError, match=r"holds version 2.*Load the batch again"):
+        store.save(record(version=2, name="lost update"))  # made on version 1 too
+    assert store.load("lb_1").name == "second"
+
+
+def test_the_batch_lock_holds_across_machines_and_dies_with_its_holder(postgres_url, tmp_path):
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, postgres_url, str(tmp_path / "machine-a")],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline() == "held\n"
+        store = PostgresBatchStorage(postgres_url, data_dir=tmp_path / "machine-b")
+        with store.lock("lb_1", wait=False) as held:
+            assert held is False
+        with store.lock("lb_2", wait=False) as held:
+            assert held is True  # another batch: not blocked
+    finally:
+        holder.kill()
+        holder.wait()
+    deadline = time.monotonic() + 30
+    while True:  # the server notices the closed connection and drops its locks
+        with store.lock("lb_1", wait=False) as held:
+            if held:
+                break
+        assert time.monotonic() < deadline, "the killed holder's lock was never released"
+        time.sleep(0.05)
+
+
+def test_the_lock_is_released_reused_and_excludes_other_objects_of_the_process(postgres_url):
+    store = PostgresBatchStorage(postgres_url)
+    for _ in range(3):
+        with store.lock("lb_1") as held:
+            assert held
+            other = PostgresBatchStorage(postgres_url)
+            with other.lock("lb_1", wait=False) as also:
+                assert also is False  # a second batch object of the same process waits its turn too
+
+
+def test_worker_leases_hand_each_running_batch_to_one_worker(postgres_url):
+    store = PostgresBatchStorage(postgres_url)
+    for i in range(10):
+        store.save(record(f"lb_{i}", status="in_progress" if i < 8 else "completed"))
+    first = store.active_batch_ids("w1", limit=5, lease_seconds=60)
+    second = store.active_batch_ids("w2", limit=100, lease_seconds=60)
+    assert len(first) == 5 and len(second) == 3 and not set(first) & set(second)
+    assert store.active_batch_ids("w3", limit=100, lease_seconds=60) == []  # all leased
+    with psycopg.connect(postgres_url, autocommit=True) as con:
+        con.execute("UPDATE batches SET lease_until = 0")  # leases expired: a killed worker's batches
+    assert len(store.active_batch_ids("w3", limit=100, lease_seconds=60)) == 8
+
+
+def test_the_password_never_shows_and_an_unreachable_server_is_a_clear_error(postgres_server, monkeypatch):
+    url = f"postgresql://langbatch:s3cret-pw@127.0.0.1:{postgres_server.port + 1}/team"
+    store = PostgresBatchStorage(url, connect_timeout=2)
+    with pytest.raises(StorageError, match=r"Cannot reach the store PostgreSQL 127\.0\.0\.1") as caught:
+        store.list()
+    monkeypatch.setenv("LANGBATCH_STORE", url)
+    shown = [str(caught.value), repr(store), str(describe_default_storage()["store"])]
+    assert not [text for text in shown if "s3cret" in text]
+    with pytest.raises(BatchNotFoundError):
+        PostgresBatchStorage(postgres_server.new_database()).load("lb_missing")
