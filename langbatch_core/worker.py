@@ -158,19 +158,19 @@ class Worker:
 
         batch = Batch.load(batch_id, storage=self.storage)
         self._share_provider(batch)
-        with batch._exclusive(wait=False) as held:
+        with batch._state.exclusive(wait=False) as held:
             if not held:
                 report.skipped.append(batch_id)
                 return
             if batch.record.jobs:
-                batch._poll_jobs()
+                batch._jobs.poll()
             if self._retry_if_due(batch):
                 report.retried.append(batch_id)
-            elif not batch._active_jobs():
+            elif not batch._state.active_jobs():
                 report.finished.append(batch_id)
             self._notify(batch)
             batch.record.advanced_at, batch.record.advanced_by = time.time(), self.name
-            batch._write()
+            batch._state.write()
             report.advanced.append(batch_id)
 
     def _share_provider(self, batch: Any) -> None:
@@ -185,7 +185,7 @@ class Worker:
     def _retry_if_due(self, batch: Any) -> bool:
         record = batch.record
         policy = self.retry
-        if policy is None or batch._active_jobs() or record.attempts >= policy.max_attempts:
+        if policy is None or batch._state.active_jobs() or record.attempts >= policy.max_attempts:
             return False
         reasons = retry_reasons(batch)
         if not reasons & set(policy.retry_on):
@@ -203,7 +203,7 @@ class Worker:
             share = (record.failed + record.not_run) / record.request_count
             if share >= self.notifier.failure_threshold:
                 events.append(f"failures@{record.attempts}")
-        if record.jobs and not batch._active_jobs():
+        if record.jobs and not batch._state.active_jobs():
             events.append(f"finished@{record.attempts}")
         for event in events:
             if event not in record.notified and self.notifier.configured:
@@ -238,7 +238,7 @@ class Worker:
 def retry_reasons(batch: Any) -> set[str]:
     """Why the batch's requests without a success failed: server_error, rate_limit, expired, cancelled."""
     reasons = set()
-    for outcome in batch._outcomes().values():
+    for outcome in batch._jobs.outcomes().values():
         if outcome.status == "succeeded":
             continue
         if outcome.status_code is not None and outcome.status_code >= 500:

@@ -17,8 +17,12 @@ from langbatch_core.storage import BatchRecord, DuckDBBatchStorage, FileBatchSto
 from langbatch_core.team import TeamSettings
 
 
-@pytest.fixture(params=["duckdb", "files"])
+@pytest.fixture(params=["duckdb", "files", "postgres"])
 def storage(request):
+    if request.param == "postgres":  # a team's store: owners and the audit log in its own tables
+        from langbatch_core.storage.postgres import PostgresBatchStorage
+
+        return PostgresBatchStorage(request.getfixturevalue("postgres_url"))
     return {"duckdb": DuckDBBatchStorage, "files": FileBatchStorage}[request.param]()
 
 

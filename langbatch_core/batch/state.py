@@ -131,4 +131,3 @@ class BatchState:
 
     def audit(self, action: str, detail: str = "") -> None:
         audit.record(self.storage, self.actor, action, self.id, detail)
-

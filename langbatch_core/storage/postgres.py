@@ -65,12 +65,24 @@ def m001_initial(con: psycopg.Connection[Any]) -> None:
     con.execute(f"CREATE INDEX batches_active ON batches (advanced_at) WHERE status IN ({_ACTIVE_SQL})")
 
 
-MIGRATIONS: list[Callable[[psycopg.Connection[Any]], None]] = [m001_initial]
+def m002_owner_and_audit(con: psycopg.Connection[Any]) -> None:
+    con.execute("ALTER TABLE batches ADD COLUMN owner TEXT")
+    con.execute("UPDATE batches SET owner = record->>'owner'")
+    con.execute("CREATE INDEX batches_owner ON batches (owner)")
+    con.execute(
+        """CREATE TABLE audit (
+            occurred_at DOUBLE PRECISION, actor TEXT, action TEXT, batch_id TEXT, detail TEXT)"""
+    )
+    con.execute("CREATE INDEX audit_occurred_at ON audit (occurred_at)")
+
+
+MIGRATIONS: list[Callable[[psycopg.Connection[Any]], None]] = [m001_initial, m002_owner_and_audit]
+_AUDIT_FIELDS = ("at", "actor", "action", "batch_id", "detail")  # the event's keys, in the table's order
 
 _COLUMNS = [
     "id", "name", "kind", "endpoint", "model", "connection_kind", "status", "request_count", "succeeded",
     "failed", "pending", "not_run", "estimated_cost_usd", "created_at", "updated_at", "version",
-    "advanced_at", "advanced_by",
+    "advanced_at", "advanced_by", "owner",
 ]  # fmt: skip
 _SAVE = (
     f"INSERT INTO batches ({', '.join(_COLUMNS)}, record) VALUES ({', '.join(['%s'] * len(_COLUMNS))}, "
@@ -160,11 +172,20 @@ class PostgresBatchStorage(BatchStorage):
             raise not_found(batch_id, f"the store {self.where}")
         return BatchRecord.from_dict(orjson.loads(row[0]))
 
-    def list(self) -> list[BatchRecord]:
-        rows = self._run(
-            lambda con: con.execute("SELECT record::text FROM batches ORDER BY created_at DESC").fetchall()
-        )
+    def list(self, owner: str | None = None) -> list[BatchRecord]:
+        where, params = ("WHERE owner = %s", [owner]) if owner is not None else ("", [])
+        query = f"SELECT record::text FROM batches {where} ORDER BY created_at DESC"
+        rows = self._run(lambda con: con.execute(query, params).fetchall())
         return [BatchRecord.from_dict(orjson.loads(row[0])) for row in rows]
+
+    def append_audit(self, event: dict[str, Any]) -> None:
+        row = [event.get(key) for key in _AUDIT_FIELDS]
+        self._run(lambda con: con.execute("INSERT INTO audit VALUES (%s, %s, %s, %s, %s)", row))
+
+    def read_audit(self) -> list[dict[str, Any]]:
+        query = "SELECT occurred_at, actor, action, batch_id, detail FROM audit ORDER BY occurred_at"
+        rows = self._run(lambda con: con.execute(query).fetchall())
+        return [dict(zip(_AUDIT_FIELDS, row, strict=True)) for row in rows]
 
     def delete(self, batch_id: str) -> None:
         check_batch_id(batch_id)

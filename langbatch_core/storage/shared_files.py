@@ -65,8 +65,14 @@ class SharedFilesStorage(BatchStorage):
         self.pull(batch_id)
         return record
 
-    def list(self) -> list[BatchRecord]:
-        return self.store.list()
+    def list(self, owner: str | None = None) -> list[BatchRecord]:
+        return self.store.list(owner)
+
+    def append_audit(self, event: dict[str, Any]) -> None:
+        self.store.append_audit(event)
+
+    def read_audit(self) -> list[dict[str, Any]]:
+        return self.store.read_audit()
 
     def delete(self, batch_id: str) -> None:
         self.store.delete(batch_id)
