@@ -40,6 +40,9 @@ def check_parameters(body: dict, endpoint: str, problems: list[Problem]) -> None
         )
 
 
+_CONTAINERS: dict[type, str] = {dict: "an object", list: "a list"}
+
+
 def shown(value: Any) -> str:
     """A short, safe rendering of a JSON value for a message (never recursive: values may nest deeply)."""
     if isinstance(value, bool):
@@ -49,7 +52,7 @@ def shown(value: Any) -> str:
         return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
     if isinstance(value, int | float):
         return repr(value)
-    return {dict: "an object", list: "a list"}.get(type(value), "null")
+    return _CONTAINERS.get(type(value), "null")
 
 
 def _is_int(value: Any) -> bool:
