@@ -33,7 +33,7 @@ def classify(result: dict[str, Any]) -> str:
     classify({"custom_id": "a", "response": None, "error": {"code": "batch_expired"}})   # "expired"
     """
     response = result.get("response")
-    error = result.get("error") if isinstance(result.get("error"), dict) else {}
+    error = found if isinstance(found := result.get("error"), dict) else {}
     if isinstance(response, dict):
         code = response.get("status_code")
         return status_of(code if isinstance(code, int) else None, None, True)

@@ -133,6 +133,7 @@ class Columns:
 
     def add_line(self, raw: Any, line: int) -> bool:
         """Adds the row of one result line; False when the line is not a JSON result object."""
+        row: tuple | None
         try:
             row = _typed_row(_decode(raw), line)
         except (msgspec.DecodeError, msgspec.ValidationError):
@@ -202,8 +203,7 @@ def _typed_row(result: _Result, line: int) -> tuple:
                 if choice.message is not None:
                     answer, refusal = choice.message.content, choice.message.refusal
                     if choice.message.tool_calls:
-                        calls = b"[" + b",".join(bytes(raw) for raw in choice.message.tool_calls) + b"]"
-                        calls = calls.decode()
+                        calls = (b"[" + b",".join(map(bytes, choice.message.tool_calls)) + b"]").decode()
                 else:
                     answer = choice.text
             elif body.data:
@@ -369,6 +369,7 @@ def request_prompts(path: Any) -> tuple[list[str], list[str | None]]:
     ids: list[str] = []
     prompts: list[str | None] = []
     for _, raw in request_lines(path):
+        request: _Request | None
         try:
             request = _decode_request(raw)
         except (msgspec.DecodeError, msgspec.ValidationError):
@@ -387,7 +388,7 @@ def _lenient_request(raw: Any) -> _Request | None:
         return None
     if not isinstance(data, dict) or not isinstance(data.get("custom_id"), str):
         return None
-    body = data.get("body") if isinstance(data.get("body"), dict) else {}
+    body = found if isinstance(found := data.get("body"), dict) else {}
     messages = [
         _RequestMessage(_str(m.get("role")), _text(m.get("content")))
         for m in body.get("messages") or []
