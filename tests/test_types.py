@@ -1,5 +1,5 @@
-"""Type checking: mypy runs in `make lint`, strict for the public API, errors, providers and storage, and the
-lazily imported public names are visible to a user's type checker."""
+"""Type checking: mypy runs in `make lint`, strict for the public API (the batch lifecycle included), errors,
+providers and storage, and the lazily imported public names are visible to a user's type checker."""
 
 import ast
 import os
@@ -14,6 +14,10 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "langbatch_core"
 STRICT_MODULES = {
     "langbatch_core",
+    "langbatch_core.batch",
+    "langbatch_core.batch.*",
+    "langbatch_core.chat",
+    "langbatch_core.embeddings",
     "langbatch_core.errors",
     "langbatch_core.providers.*",
     "langbatch_core.storage.*",
