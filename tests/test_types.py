@@ -1,5 +1,6 @@
-"""Type checking: mypy runs in `make lint`, strict for the public API (the batch lifecycle included), errors,
-providers and storage, and the lazily imported public names are visible to a user's type checker."""
+"""Type checking: mypy runs in `make lint`, strict for the public API (the batch lifecycle, requests and
+results included), errors, providers and storage, and the lazily imported public names are visible to a
+user's type checker."""
 
 import ast
 import os
@@ -19,6 +20,10 @@ STRICT_MODULES = {
     "langbatch_core.chat",
     "langbatch_core.embeddings",
     "langbatch_core.errors",
+    "langbatch_core.requests",
+    "langbatch_core.requests.*",
+    "langbatch_core.results",
+    "langbatch_core.results.*",
     "langbatch_core.providers.*",
     "langbatch_core.storage.*",
 }

@@ -336,7 +336,7 @@ class Scan:
             self._set_endpoint(facts.url)
         return facts
 
-    def _check_capabilities(self, body: dict, facts: FactsTuple, line: int) -> None:
+    def _check_capabilities(self, body: dict[str, Any], facts: FactsTuple, line: int) -> None:
         """Reports what the connection's model refuses in a valid request (before a start, not as a 400)."""
         capabilities = self.capabilities
         if capabilities is None:
