@@ -15,6 +15,9 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "langbatch_core"
 STRICT_MODULES = {
     "langbatch_core",
+    "langbatch_core.audit",
+    "langbatch_core.budgets",
+    "langbatch_core.team",
     "langbatch_core.batch",
     "langbatch_core.batch.*",
     "langbatch_core.chat",
