@@ -25,6 +25,7 @@ if TYPE_CHECKING:  # what __getattr__ imports at run time
         AuthenticationError,
         BatchNotFoundError,
         BatchStateError,
+        BudgetExceededError,
         ConfigurationError,
         InvalidRequestsError,
         JobFailedError,
@@ -38,6 +39,7 @@ if TYPE_CHECKING:  # what __getattr__ imports at run time
         StorageError,
     )
     from langbatch_core.local import LocalEngine
+    from langbatch_core.provider_batches import AnthropicChatCompletionBatch, BedrockClaudeChatCompletionBatch
     from langbatch_core.providers import Connection, Retrying
     from langbatch_core.requests import (
         Issue,
@@ -116,12 +118,15 @@ _EXPORTS: dict[str, str] = {
 
 # a literal list: type checkers take it as what the package exports
 __all__ = [
+    "AnthropicChatCompletionBatch",
     "AuthenticationError",
     "Batch",
     "BatchNotFoundError",
     "BatchRecord",
     "BatchStateError",
     "BatchStorage",
+    "BedrockClaudeChatCompletionBatch",
+    "BudgetExceededError",
     "ConfigurationError",
     "Connection",
     "DuckDBBatchStorage",

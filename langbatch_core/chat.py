@@ -30,7 +30,7 @@ class OpenAIChatCompletionBatch(Batch):
     def _body_from_text(cls, text: str) -> dict[str, Any]:
         return {"messages": [{"role": "user", "content": text}]}
 
-    def _success_entry(self, custom_id: str, body: dict[str, Any]) -> dict[str, Any]:
+    def _success_entry(self, custom_id: str | None, body: dict[str, Any]) -> dict[str, Any]:
         choices = body.get("choices") or []
         first = choices[0] if choices else {}
         return {

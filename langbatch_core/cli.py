@@ -260,7 +260,8 @@ def _create(ctx: click.Context, file: Path, name: str | None, **options: Any) ->
         f"Created batch {batch.id} ({batch.record.request_count:,} requests, "
         f"{_endpoint_text(batch.record.endpoint)})."
     )
-    _echo_estimate(estimate_run(batch.validation, batch.connection))
+    if batch.validation is not None:  # always, for a batch made from a file
+        _echo_estimate(estimate_run(batch.validation, batch.connection))
     return batch
 
 

@@ -27,7 +27,7 @@ class OpenAIEmbeddingBatch(Batch):
     def _body_from_text(cls, text: str) -> dict[str, Any]:
         return {"input": text}
 
-    def _success_entry(self, custom_id: str, body: dict[str, Any]) -> dict[str, Any]:
+    def _success_entry(self, custom_id: str | None, body: dict[str, Any]) -> dict[str, Any]:
         data = sorted(body.get("data") or [], key=lambda item: item.get("index", 0))
         vectors = [item.get("embedding") for item in data]
         return {

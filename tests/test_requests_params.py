@@ -158,3 +158,19 @@ def test_other_endpoints_have_their_own_parameters(tmp_path, url, body, param):
     assert [(i.line, i.code, i.param) for i in report.issues] == [(1, "invalid_parameter", param)]
     line["body"].pop(param.split(".")[1])
     assert validate_file(write_lines(tmp_path / "r.jsonl", [line])).ok
+
+
+def test_the_typed_body_declares_each_bound_with_its_range_and_number_kind():
+    """The fast path's field types are written out (a type checker reads them), so each must still be the
+    range ``BOUNDS`` gives and a whole number exactly for ``INTEGERS``."""
+    from langbatch_core.requests.chat_body import BOUNDS, INTEGERS, ChatBody
+
+    fields = {field.name: field.type for field in msgspec.inspect.type_info(ChatBody).fields}
+    declared = [name for name in BOUNDS if name in fields]
+    assert len(declared) == 8  # top_logprobs is checked by the detailed rules only
+    for name in declared:
+        number, none = fields[name].types
+        assert isinstance(none, msgspec.inspect.NoneType), name
+        kind = msgspec.inspect.IntType if name in INTEGERS else msgspec.inspect.FloatType
+        assert isinstance(number, kind), name
+        assert (number.ge, number.le) == BOUNDS[name], name

@@ -1,5 +1,6 @@
-"""Type checking: mypy runs in `make lint`, strict for the public API, errors, providers and storage, and the
-lazily imported public names are visible to a user's type checker."""
+"""Type checking: mypy runs in `make lint`, strict for the public API (the batch lifecycle, requests and
+results included), errors, providers and storage, and the lazily imported public names are visible to a
+user's type checker."""
 
 import ast
 import os
@@ -14,7 +15,18 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "langbatch_core"
 STRICT_MODULES = {
     "langbatch_core",
+    "langbatch_core.audit",
+    "langbatch_core.budgets",
+    "langbatch_core.team",
+    "langbatch_core.batch",
+    "langbatch_core.batch.*",
+    "langbatch_core.chat",
+    "langbatch_core.embeddings",
     "langbatch_core.errors",
+    "langbatch_core.requests",
+    "langbatch_core.requests.*",
+    "langbatch_core.results",
+    "langbatch_core.results.*",
     "langbatch_core.providers.*",
     "langbatch_core.storage.*",
 }

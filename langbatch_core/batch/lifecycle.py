@@ -78,6 +78,7 @@ class Batch:
     endpoint: ClassVar[str | None] = None
     default_model: ClassVar[str | None] = None
     _kinds: ClassVar[dict[str, type[Batch]]] = {}
+    validation: ValidationReport | None  # the request file's report, when made from a file
 
     def __init_subclass__(cls, **kw: Any) -> None:
         super().__init_subclass__(**kw)
@@ -151,7 +152,7 @@ class Batch:
         self.connection = connection
         self._client = client
         self._provider: Provider | None = None
-        self.validation: ValidationReport | None = None  # the request file's report, when made from a file
+        self.validation = None
 
     def _hold(self, record: BatchRecord) -> None:
         """The batch's parts, around ``record``: its state, its job runner, its results reader."""
@@ -479,7 +480,7 @@ class Batch:
         self.refresh()
         return self._results.split()
 
-    def _success_entry(self, custom_id: str, body: dict[str, Any]) -> dict[str, Any]:
+    def _success_entry(self, custom_id: str | None, body: dict[str, Any]) -> dict[str, Any]:
         """A success as ``get_results`` gives it; each kind adds its own fields."""
         return {
             "custom_id": custom_id,

@@ -19,7 +19,7 @@ from langbatch_core.errors import BatchStateError
 from langbatch_core.requests import iter_requests, request_ids
 from langbatch_core.results import classify, errors_by_code, export_results, iter_results, load_results
 
-SuccessEntry = Callable[[str, dict[str, Any]], dict[str, Any]]  # (custom_id, response body) -> entry
+SuccessEntry = Callable[[str | None, dict[str, Any]], dict[str, Any]]  # (custom_id, response body) -> entry
 
 
 class ResultsReader:

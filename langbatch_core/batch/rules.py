@@ -58,8 +58,8 @@ def failure_of(result: dict[str, Any]) -> dict[str, Any]:
     """
     response = result.get("response") or {}
     error = result.get("error") or {}
-    body = response.get("body") if isinstance(response.get("body"), dict) else {}
-    api_error = body.get("error") if isinstance(body.get("error"), dict) else {}
+    body = found if isinstance(found := response.get("body"), dict) else {}
+    api_error = found if isinstance(found := body.get("error"), dict) else {}
     status_code = response.get("status_code")
     code = error.get("code") or api_error.get("code") or api_error.get("type")
     message = error.get("message") or api_error.get("message")

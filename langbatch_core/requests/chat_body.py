@@ -13,14 +13,15 @@ to the rules, which name the problem. A new bound goes into ``BOUNDS`` and reach
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import msgspec
 
 INT64_MAX = 2**63 - 1
 NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}\Z")  # tool, function and json_schema names
 MAX_STOP = 4  # stop sequences a request may give
-TOOL_CHOICES = ("none", "auto", "required")
+ToolChoiceName = Literal["none", "auto", "required"]
+TOOL_CHOICES: tuple[str, ...] = get_args(ToolChoiceName)
 # the numeric parameters of a chat body and the inclusive range OpenAI's API takes
 BOUNDS: dict[str, tuple[float, float]] = {
     "temperature": (0, 2),
@@ -45,7 +46,7 @@ PART_TYPES: dict[str, frozenset[str]] = {
     "function": frozenset({"text"}),
 }
 # the field that carries each part's payload, and the JSON type it must have
-PART_PAYLOAD: dict[str, type] = {
+PART_PAYLOAD: dict[str, type[str] | type[dict[str, Any]]] = {
     "text": str,
     "refusal": str,
     "image_url": dict,
@@ -61,19 +62,19 @@ NonEmptyStr = Annotated[str, msgspec.Meta(min_length=1)]
 Name = Annotated[str, msgspec.Meta(pattern=NAME.pattern)]
 
 
-def _bounded(name: str) -> Any:
+def _within(name: str) -> msgspec.Meta:
+    """The constraint of a ``BOUNDS`` parameter (its type, int for ``INTEGERS``, is on the field)."""
     low, high = BOUNDS[name]
-    kind = int if name in INTEGERS else float
-    return Annotated[kind, msgspec.Meta(ge=low, le=high)] | None
+    return msgspec.Meta(ge=low, le=high)
 
 
 # Every struct forbids unknown fields: msgspec skips their values without the checks of ``read_json`` (it
 # takes 1e999 there), so a line with a field not declared here goes to the detailed checker. Raw values
 # (opaque JSON: schemas, tool calls, files) are read by ``read_json`` in ``chat_facts`` for the same reason.
-_STRICT = {"forbid_unknown_fields": True, "gc": False, "kw_only": True}
+# The options are spelled out on each root struct (not spread from a dict) so that a type checker sees them.
 
 
-class Part(msgspec.Struct, tag_field="type", **_STRICT):
+class Part(msgspec.Struct, tag_field="type", forbid_unknown_fields=True, gc=False, kw_only=True):
     pass
 
 
@@ -85,7 +86,7 @@ class Refusal(Part, tag="refusal"):
     refusal: str
 
 
-class ImageURL(msgspec.Struct, **_STRICT):
+class ImageURL(msgspec.Struct, forbid_unknown_fields=True, gc=False, kw_only=True):
     url: str
     detail: Literal["auto", "low", "high"] | None = None
 
@@ -107,10 +108,10 @@ class NoPart(Part, tag="\x00"):
 
 
 def _parts(*kinds: type) -> Any:
-    union = kinds[0]
+    union: Any = kinds[0]
     for kind in (*kinds[1:], NoPart):
         union = union | kind
-    return Annotated[list[union], msgspec.Meta(min_length=1)]  # type: ignore[valid-type]
+    return Annotated[list[union], msgspec.Meta(min_length=1)]
 
 
 # per role: the type of a content given as a list of parts (roles not here take only a string or null)
@@ -124,7 +125,7 @@ PART_UNIONS = {
 ABSENT = msgspec.Raw()
 
 
-class Message(msgspec.Struct, tag_field="role", **_STRICT):
+class Message(msgspec.Struct, tag_field="role", forbid_unknown_fields=True, gc=False, kw_only=True):
     """Content stays raw JSON: strings are only measured, never built (most of a file's bytes)."""
 
     name: str | None = None
@@ -154,28 +155,36 @@ class Tool(Message, tag="tool"):
 
 
 AnyMessage = System | Developer | User | Assistant | Tool
-ROLE_OF = {System: "system", Developer: "developer", User: "user", Assistant: "assistant", Tool: "tool"}
+ROLE_OF: dict[type[Message], str] = {
+    System: "system",
+    Developer: "developer",
+    User: "user",
+    Assistant: "assistant",
+    Tool: "tool",
+}
 
 
-class FunctionSpec(msgspec.Struct, **_STRICT):
+class FunctionSpec(msgspec.Struct, forbid_unknown_fields=True, gc=False, kw_only=True):
     name: Name
     description: str | None = None
     parameters: msgspec.Raw = ABSENT  # an object: read in chat_facts
     strict: bool | None = None
 
 
-class ToolSpec(msgspec.Struct, tag_field="type", tag="function", **_STRICT):
+class ToolSpec(
+    msgspec.Struct, tag_field="type", tag="function", forbid_unknown_fields=True, gc=False, kw_only=True
+):
     function: FunctionSpec
 
 
-class SchemaSpec(msgspec.Struct, **_STRICT):
+class SchemaSpec(msgspec.Struct, forbid_unknown_fields=True, gc=False, kw_only=True):
     name: Name
     schema: msgspec.Raw = ABSENT  # an object: read in chat_facts
     description: str | None = None
     strict: bool | None = None
 
 
-class Format(msgspec.Struct, tag_field="type", **_STRICT):
+class Format(msgspec.Struct, tag_field="type", forbid_unknown_fields=True, gc=False, kw_only=True):
     pass
 
 
@@ -191,33 +200,36 @@ class JsonSchema(Format, tag="json_schema"):
     json_schema: SchemaSpec
 
 
-class ChosenFunction(msgspec.Struct, **_STRICT):
+class ChosenFunction(msgspec.Struct, forbid_unknown_fields=True, gc=False, kw_only=True):
     name: str
 
 
-class ToolChoice(msgspec.Struct, tag_field="type", tag="function", **_STRICT):
+class ToolChoice(
+    msgspec.Struct, tag_field="type", tag="function", forbid_unknown_fields=True, gc=False, kw_only=True
+):
     function: ChosenFunction
 
 
-class ChatBody(msgspec.Struct, **_STRICT):
+class ChatBody(msgspec.Struct, forbid_unknown_fields=True, gc=False, kw_only=True):
     """The parameters a request commonly sets, with their ``BOUNDS``; any other parameter is for the rules."""
 
     model: NonEmptyStr
-    messages: Annotated[list[AnyMessage], msgspec.Meta(min_length=1)]  # type: ignore[valid-type]
-    max_tokens: _bounded("max_tokens") = None  # the usual order first: msgspec tries the next field first
-    temperature: _bounded("temperature") = None
+    messages: Annotated[list[AnyMessage], msgspec.Meta(min_length=1)]
+    # the usual order first: msgspec tries the next field first
+    max_tokens: Annotated[int, _within("max_tokens")] | None = None
+    temperature: Annotated[float, _within("temperature")] | None = None
     stream: Literal[False] | None = None
-    max_completion_tokens: _bounded("max_completion_tokens") = None
-    n: _bounded("n") = None
-    top_p: _bounded("top_p") = None
-    presence_penalty: _bounded("presence_penalty") = None
-    frequency_penalty: _bounded("frequency_penalty") = None
-    seed: _bounded("seed") = None
+    max_completion_tokens: Annotated[int, _within("max_completion_tokens")] | None = None
+    n: Annotated[int, _within("n")] | None = None
+    top_p: Annotated[float, _within("top_p")] | None = None
+    presence_penalty: Annotated[float, _within("presence_penalty")] | None = None
+    frequency_penalty: Annotated[float, _within("frequency_penalty")] | None = None
+    seed: Annotated[int, _within("seed")] | None = None
     stop: str | Annotated[list[str], msgspec.Meta(max_length=MAX_STOP)] | None = None
     logprobs: bool | None = None  # top_logprobs (which needs logprobs true) goes to the detailed checker
     response_format: TextFormat | JsonObject | JsonSchema | None = None
     tools: list[ToolSpec] | None = None
-    tool_choice: Literal[TOOL_CHOICES] | ToolChoice | None = None  # type: ignore[valid-type]
+    tool_choice: ToolChoiceName | ToolChoice | None = None
     parallel_tool_calls: bool | None = None
     user: str | None = None
     store: bool | None = None

@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import struct
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
 
@@ -33,6 +33,9 @@ from langbatch_core.requests.chat_body import (
     ToolSpec,
 )
 
+if TYPE_CHECKING:
+    from langbatch_core.requests.rules import FactsTuple
+
 _PART_DECODERS = {role: msgspec.json.Decoder(kind).decode for role, kind in PART_UNIONS.items()}
 _QUOTE, _BRACKET, _N = ord('"'), ord("["), ord("n")
 
@@ -45,7 +48,7 @@ def chat_decoder(endpoint: str) -> tuple[Callable[[Any], Any], Callable[[Any], l
         [
             ("custom_id", NonEmptyStr),
             ("method", Literal["POST"]),
-            ("url", Literal[endpoint]),  # type: ignore[valid-type]
+            ("url", Literal[endpoint]),
             ("body", ChatBody),
         ],
         forbid_unknown_fields=True,
@@ -58,7 +61,7 @@ def chat_decoder(endpoint: str) -> tuple[Callable[[Any], Any], Callable[[Any], l
 _FIRST_BYTE = struct.Struct("B").unpack_from  # (byte,) of a buffer: cheaper than memoryview(raw)[0]
 
 
-def chat_facts(request: Any, first_byte: Any = _FIRST_BYTE) -> tuple | None:
+def chat_facts(request: Any, first_byte: Any = _FIRST_BYTE) -> FactsTuple | None:
     """The facts of a decoded chat request (a plain ``LineFacts`` tuple: this runs once per line), or None
     when a rule the types cannot express fails.
 
@@ -82,10 +85,10 @@ def chat_facts(request: Any, first_byte: Any = _FIRST_BYTE) -> tuple | None:
             extra += units[1]
     tools = body.tools
     if tools is not None:
-        units = _tools_units(tools)
-        if units is None:
+        tool_units = _tools_units(tools)
+        if tool_units is None:
             return None
-        chars += units
+        chars += tool_units
     if body.response_format is not None and not _schema_ok(body.response_format):
         return None
     ceiling = body.max_completion_tokens

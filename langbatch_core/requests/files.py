@@ -128,8 +128,13 @@ def open_regular(path: str | os.PathLike[str]) -> Any:
 
 
 def _kind_of(mode: int) -> str:
-    kinds = ((stat.S_ISDIR, "directory"), (stat.S_ISFIFO, "pipe"), (stat.S_ISSOCK, "socket"))
-    kinds += ((stat.S_ISCHR, "character device"), (stat.S_ISBLK, "block device"))
+    kinds = (
+        (stat.S_ISDIR, "directory"),
+        (stat.S_ISFIFO, "pipe"),
+        (stat.S_ISSOCK, "socket"),
+        (stat.S_ISCHR, "character device"),
+        (stat.S_ISBLK, "block device"),
+    )
     return next((name for test, name in kinds if test(mode)), "special file")
 
 

@@ -21,7 +21,7 @@ Problem = tuple[str, str, str | None]
 Check = Callable[[str, Any], str | None]  # (name, value) -> what is wrong, or None
 
 
-def check_parameters(body: dict, endpoint: str, problems: list[Problem]) -> None:
+def check_parameters(body: dict[str, Any], endpoint: str, problems: list[Problem]) -> None:
     """Appends an ``invalid_parameter`` problem for each parameter of ``body`` that ``endpoint`` refuses."""
     for name, check in RULES.get(endpoint, {}).items():
         value = body.get(name)
@@ -40,6 +40,9 @@ def check_parameters(body: dict, endpoint: str, problems: list[Problem]) -> None
         )
 
 
+_CONTAINERS: dict[type, str] = {dict: "an object", list: "a list"}
+
+
 def shown(value: Any) -> str:
     """A short, safe rendering of a JSON value for a message (never recursive: values may nest deeply)."""
     if isinstance(value, bool):
@@ -49,7 +52,7 @@ def shown(value: Any) -> str:
         return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
     if isinstance(value, int | float):
         return repr(value)
-    return {dict: "an object", list: "a list"}.get(type(value), "null")
+    return _CONTAINERS.get(type(value), "null")
 
 
 def _is_int(value: Any) -> bool:
@@ -111,14 +114,14 @@ def response_format(name: str, value: Any) -> str | None:
     return _named(f"{name}.json_schema", spec) or _schema_parts(f"{name}.json_schema", spec, "schema")
 
 
-def _named(where: str, spec: dict) -> str | None:
+def _named(where: str, spec: dict[str, Any]) -> str | None:
     value = spec.get("name")
     if isinstance(value, str) and NAME.match(value):
         return None
     return f"{where}.name must be 1 to 64 letters, digits, _ or -, got {shown(value)}."
 
 
-def _schema_parts(where: str, spec: dict, schema_key: str) -> str | None:
+def _schema_parts(where: str, spec: dict[str, Any], schema_key: str) -> str | None:
     schema, strict = spec.get(schema_key), spec.get("strict")
     if schema is not None and not isinstance(schema, dict):
         return f"{where}.{schema_key} must be a JSON Schema object, got {shown(schema)}."

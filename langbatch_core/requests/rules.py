@@ -37,6 +37,8 @@ class LineFacts(NamedTuple):
     inputs: int  # embedding inputs (0 for other endpoints)
 
 
+# the fast path's plain form of LineFacts (a tuple is cheaper to build, once per line); a LineFacts is one too
+FactsTuple = tuple[str | None, str | None, str | None, int, int, int | None, int]
 Problem = tuple[str, str, str | None]  # (code, message, param)
 
 
@@ -90,7 +92,7 @@ def _json_type(value: Any) -> str:
     return {dict: "object", list: "list", str: "string", bool: "boolean"}.get(type(value), "number")
 
 
-def _check_custom_id(obj: dict, problems: list[Problem]) -> str | None:
+def _check_custom_id(obj: dict[str, Any], problems: list[Problem]) -> str | None:
     if "custom_id" not in obj:
         problems.append(
             ("missing_custom_id", "custom_id is missing: give each request a unique string id.", "custom_id")
@@ -116,13 +118,13 @@ def _check_custom_id(obj: dict, problems: list[Problem]) -> str | None:
     return value
 
 
-def _check_method(obj: dict, problems: list[Problem]) -> None:
+def _check_method(obj: dict[str, Any], problems: list[Problem]) -> None:
     if obj.get("method") != "POST":
         got = "missing" if "method" not in obj else shown(obj["method"])
         problems.append(("invalid_method", f'method is {got}; batch requests use "POST".', "method"))
 
 
-def _check_url(obj: dict, batch_endpoint: str | None, problems: list[Problem]) -> str | None:
+def _check_url(obj: dict[str, Any], batch_endpoint: str | None, problems: list[Problem]) -> str | None:
     if "url" not in obj:
         problems.append(
             ("missing_url", 'url is missing: set it to the endpoint, e.g. "/v1/chat/completions".', "url")
@@ -147,7 +149,7 @@ def _check_url(obj: dict, batch_endpoint: str | None, problems: list[Problem]) -
     return url
 
 
-def _check_model(body: dict, problems: list[Problem]) -> str | None:
+def _check_model(body: dict[str, Any], problems: list[Problem]) -> str | None:
     model = body.get("model")
     if isinstance(model, str) and model:
         return model
@@ -158,7 +160,7 @@ def _check_model(body: dict, problems: list[Problem]) -> str | None:
     return None
 
 
-def _max_output(body: dict) -> int | None:
+def _max_output(body: dict[str, Any]) -> int | None:
     ceiling = body.get("max_completion_tokens", body.get("max_output_tokens", body.get("max_tokens")))
     if not isinstance(ceiling, int) or isinstance(ceiling, bool):
         return None
@@ -166,7 +168,7 @@ def _max_output(body: dict) -> int | None:
     return ceiling * (n if isinstance(n, int) and n > 0 else 1)
 
 
-def check_chat_body(body: dict, problems: list[Problem]) -> tuple[int, int, int | None, int]:
+def check_chat_body(body: dict[str, Any], problems: list[Problem]) -> tuple[int, int, int | None, int]:
     """Checks body.messages; returns (chars, extra_tokens, max_output, inputs)."""
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
@@ -191,7 +193,7 @@ def check_chat_body(body: dict, problems: list[Problem]) -> tuple[int, int, int 
     return chars, extra + 3 * len(messages) + 3, _max_output(body), 0
 
 
-def _extras_chars(body: dict) -> int:
+def _extras_chars(body: dict[str, Any]) -> int:
     """Characters of tool definitions, which also count as input tokens."""
     total = 0
     for key in ("tools", "functions"):
@@ -257,7 +259,7 @@ def _check_message(message: Any, param: str, problems: list[Problem]) -> tuple[i
     return _check_content(content, role, f"{param}.content", "content" in message, problems)
 
 
-def _extras_len(message: dict) -> int:
+def _extras_len(message: dict[str, Any]) -> int:
     calls = message.get("tool_calls") or message.get("function_call")
     return json_size(calls) if calls else 0
 
@@ -314,6 +316,8 @@ def _check_part(part: Any, allowed: frozenset[str], param: str, problems: list[P
             )
         )
         return 0, 0
+    if isinstance(payload, str):
+        return text_units(payload), 0
     if kind == "image_url" and not isinstance(payload.get("url"), str):
         problems.append(
             (
@@ -323,12 +327,10 @@ def _check_part(part: Any, allowed: frozenset[str], param: str, problems: list[P
             )
         )
         return 0, 0
-    if expected is str:
-        return text_units(payload), 0
     return 0, IMAGE_TOKENS if kind == "image_url" else 0
 
 
-def check_embeddings_body(body: dict, problems: list[Problem]) -> tuple[int, int, int | None, int]:
+def check_embeddings_body(body: dict[str, Any], problems: list[Problem]) -> tuple[int, int, int | None, int]:
     """Checks body.input: a non-empty string, or a non-empty list of strings, token ids or id lists."""
     value = body.get("input")
     chars, extra, inputs = _input_shape(value)
@@ -369,7 +371,7 @@ def _describe_bad_input(value: Any) -> str:
     return f"a {_json_type(value)}"
 
 
-def check_completions_body(body: dict, problems: list[Problem]) -> tuple[int, int, int | None, int]:
+def check_completions_body(body: dict[str, Any], problems: list[Problem]) -> tuple[int, int, int | None, int]:
     """Checks body.prompt (same shapes as an embeddings input)."""
     chars, extra, inputs = _input_shape(body.get("prompt"))
     if inputs == 0:
@@ -383,7 +385,7 @@ def check_completions_body(body: dict, problems: list[Problem]) -> tuple[int, in
     return chars, extra, _max_output(body), 0
 
 
-def check_responses_body(body: dict, problems: list[Problem]) -> tuple[int, int, int | None, int]:
+def check_responses_body(body: dict[str, Any], problems: list[Problem]) -> tuple[int, int, int | None, int]:
     """Checks body.input: a non-empty string or a non-empty list of input items."""
     value = body.get("input")
     if isinstance(value, str) and value:

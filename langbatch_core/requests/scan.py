@@ -24,7 +24,7 @@ from langbatch_core.jsonl import CR, MAX_LINE_BYTES, Block, BlockReader, JSONErr
 from langbatch_core.requests import pricing
 from langbatch_core.requests.fast import chat_decoder, chat_facts
 from langbatch_core.requests.report import Capabilities, Issue, JobPlan, Limits, ValidationReport
-from langbatch_core.requests.rules import ENDPOINTS, LineFacts, check_request
+from langbatch_core.requests.rules import ENDPOINTS, FactsTuple, LineFacts, check_request
 from langbatch_core.requests.tokens import TokenEstimate, request_text
 
 CHAT = "/v1/chat/completions"
@@ -336,7 +336,7 @@ class Scan:
             self._set_endpoint(facts.url)
         return facts
 
-    def _check_capabilities(self, body: dict, facts: LineFacts, line: int) -> None:
+    def _check_capabilities(self, body: dict[str, Any], facts: FactsTuple, line: int) -> None:
         """Reports what the connection's model refuses in a valid request (before a start, not as a 400)."""
         capabilities = self.capabilities
         if capabilities is None:

@@ -33,7 +33,7 @@ def classify(result: dict[str, Any]) -> str:
     classify({"custom_id": "a", "response": None, "error": {"code": "batch_expired"}})   # "expired"
     """
     response = result.get("response")
-    error = result.get("error") if isinstance(result.get("error"), dict) else {}
+    error = found if isinstance(found := result.get("error"), dict) else {}
     if isinstance(response, dict):
         code = response.get("status_code")
         return status_of(code if isinstance(code, int) else None, None, True)
@@ -47,7 +47,7 @@ def status_of(status_code: int | None, error_code: str | None, has_response: boo
     return _FAILURES.get(error_code or "", "failed")
 
 
-def loads_object(raw: Any) -> dict | None:
+def loads_object(raw: Any) -> dict[str, Any] | None:
     """A line read leniently as a JSON object (None: not JSON, or not an object)."""
     try:
         result = orjson.loads(raw)
@@ -128,7 +128,8 @@ def read_result_line(path: PathLike, line: int) -> dict[str, Any]:
     """
     for number, raw in result_lines(path):
         if number == line:
-            return orjson.loads(raw)
+            found: dict[str, Any] = orjson.loads(raw)
+            return found
         if number > line:
             break
     raise ResultsError(f"{path} has no result on line {line}.")

@@ -108,10 +108,12 @@ def read_outcomes(path: PathLike) -> dict[str | None, Outcome]:
             found.update((o.custom_id, o) for o in map(_typed_outcome, _decode_outcome_lines(block)))
         except (msgspec.DecodeError, msgspec.ValidationError):
             for offset, raw in enumerate(bytes(block).split(b"\n")):
-                outcome = outcome_of(raw) if raw.strip() else False
+                if not raw.strip():
+                    continue
+                outcome = outcome_of(raw)
                 if outcome is None:
                     garbled.append(first_line + offset)
-                elif outcome:
+                else:
                     found[outcome.custom_id] = outcome
         first_line += lines
     if garbled:

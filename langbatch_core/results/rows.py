@@ -116,6 +116,7 @@ SCHEMA: dict[str, pa.DataType] = {
     "reasoning_tokens": pa.int64(),
     "line": pa.int64(),  # line of the result in its file
 }
+Row = tuple[Any, ...]  # the values of one result line, in SCHEMA order
 
 
 class Columns:
@@ -127,12 +128,13 @@ class Columns:
 
     def __init__(self, flush_rows: int = 512) -> None:
         self.flush_rows = flush_rows
-        self.pending: list[tuple] = []  # rows not yet in arrow
+        self.pending: list[Row] = []  # rows not yet in arrow
         self.chunks: dict[str, list[pa.Array]] = {name: [] for name in SCHEMA}
         self.rows = 0
 
     def add_line(self, raw: Any, line: int) -> bool:
         """Adds the row of one result line; False when the line is not a JSON result object."""
+        row: Row | None
         try:
             row = _typed_row(_decode(raw), line)
         except (msgspec.DecodeError, msgspec.ValidationError):
@@ -184,7 +186,7 @@ class Columns:
         return pa.Table.from_arrays(arrays, names=list(SCHEMA))
 
 
-def _typed_row(result: _Result, line: int) -> tuple:
+def _typed_row(result: _Result, line: int) -> Row:
     response, error = result.response, result.error
     code = message = model = finish = answer = refusal = calls = dim = None
     usage = None
@@ -202,8 +204,7 @@ def _typed_row(result: _Result, line: int) -> tuple:
                 if choice.message is not None:
                     answer, refusal = choice.message.content, choice.message.refusal
                     if choice.message.tool_calls:
-                        calls = b"[" + b",".join(bytes(raw) for raw in choice.message.tool_calls) + b"]"
-                        calls = calls.decode()
+                        calls = (b"[" + b",".join(map(bytes, choice.message.tool_calls)) + b"]").decode()
                 else:
                     answer = choice.text
             elif body.data:
@@ -231,7 +232,7 @@ def _typed_row(result: _Result, line: int) -> tuple:
     )
 
 
-def _usage_values(usage: _Usage | None) -> tuple:
+def _usage_values(usage: _Usage | None) -> tuple[Any, ...]:
     if usage is None:
         return None, None, None, None, None
     prompt = usage.prompt_tokens if usage.prompt_tokens is not None else usage.input_tokens
@@ -265,7 +266,7 @@ def _output_text(items: list[_OutputItem]) -> tuple[str | None, str | None]:
     return ("".join(texts) if texts else None), ("".join(refusals) if refusals else None)
 
 
-def _dict_row(raw: Any, line: int) -> tuple | None:
+def _dict_row(raw: Any, line: int) -> Row | None:
     """The row of a line the typed path refused, read leniently from plain JSON (None: not a result)."""
     result = loads_object(raw)
     if result is None:
@@ -305,7 +306,7 @@ def _dict_row(raw: Any, line: int) -> tuple | None:
     )
 
 
-def _dict_usage(usage: dict[str, Any]) -> tuple:
+def _dict_usage(usage: dict[str, Any]) -> tuple[Any, ...]:
     details_in = _obj(usage.get("prompt_tokens_details") or usage.get("input_tokens_details"))
     details_out = _obj(usage.get("completion_tokens_details") or usage.get("output_tokens_details"))
     prompt = _int(usage.get("prompt_tokens"))
@@ -369,6 +370,7 @@ def request_prompts(path: Any) -> tuple[list[str], list[str | None]]:
     ids: list[str] = []
     prompts: list[str | None] = []
     for _, raw in request_lines(path):
+        request: _Request | None
         try:
             request = _decode_request(raw)
         except (msgspec.DecodeError, msgspec.ValidationError):
@@ -387,7 +389,7 @@ def _lenient_request(raw: Any) -> _Request | None:
         return None
     if not isinstance(data, dict) or not isinstance(data.get("custom_id"), str):
         return None
-    body = data.get("body") if isinstance(data.get("body"), dict) else {}
+    body = found if isinstance(found := data.get("body"), dict) else {}
     messages = [
         _RequestMessage(_str(m.get("role")), _text(m.get("content")))
         for m in body.get("messages") or []

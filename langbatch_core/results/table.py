@@ -56,7 +56,9 @@ def _read_results(files: list[PathLike], attrs: dict[str, Any]) -> pa.Table:
     return columns.table()
 
 
-def _read_part(path: PathLike, columns: Columns, attrs: dict[str, Any], garbled: list) -> None:
+def _read_part(
+    path: PathLike, columns: Columns, attrs: dict[str, Any], garbled: list[tuple[str, int]]
+) -> None:
     """Adds the rows of the lines of ``path`` to ``columns``."""
     collecting = gc.isenabled()
     gc.disable()  # millions of short-lived objects, no cycles: the collector would only walk them
@@ -74,7 +76,8 @@ def _read_part(path: PathLike, columns: Columns, attrs: dict[str, Any], garbled:
 
 def _has_duplicates(table: pa.Table) -> bool:
     ids = table.column("custom_id")
-    return pc.count_distinct(ids, mode="all").as_py() != len(ids)
+    distinct: int = pc.count_distinct(ids, mode="all").as_py()
+    return distinct != len(ids)
 
 
 def _winners(table: pa.Table) -> list[int]:
@@ -127,5 +130,5 @@ def _with_missing(table: pa.Table, request_ids: pa.Array, prompts: pa.Array, mis
 
 def _to_pandas(table: pa.Table) -> pd.DataFrame:
     ints = {pa.int64(): pd.Int64Dtype(), pa.int32(): pd.Int64Dtype()}
-    frame = table.to_pandas(types_mapper=ints.get, self_destruct=True, split_blocks=True)
+    frame: pd.DataFrame = table.to_pandas(types_mapper=ints.get, self_destruct=True, split_blocks=True)
     return frame

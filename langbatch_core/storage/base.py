@@ -13,6 +13,7 @@ the key.
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import os
 import re
@@ -231,7 +232,7 @@ class BatchStorage(ABC):
         except OSError as exc:
             raise StorageError(f"Cannot write the audit log {path}: {exc.strerror or exc}.") from exc
 
-    def read_audit(self) -> list[dict[str, Any]]:
+    def read_audit(self) -> builtins.list[dict[str, Any]]:
         """Every audit event, oldest first."""
         path = self.data_dir / AUDIT_FILE
         try:
