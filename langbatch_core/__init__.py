@@ -38,6 +38,7 @@ if TYPE_CHECKING:  # what __getattr__ imports at run time
         StorageError,
     )
     from langbatch_core.local import LocalEngine
+    from langbatch_core.provider_batches import AnthropicChatCompletionBatch, BedrockClaudeChatCompletionBatch
     from langbatch_core.providers import Connection, Retrying
     from langbatch_core.requests import (
         Issue,
@@ -113,12 +114,14 @@ _EXPORTS: dict[str, str] = {
 
 # a literal list: type checkers take it as what the package exports
 __all__ = [
+    "AnthropicChatCompletionBatch",
     "AuthenticationError",
     "Batch",
     "BatchNotFoundError",
     "BatchRecord",
     "BatchStateError",
     "BatchStorage",
+    "BedrockClaudeChatCompletionBatch",
     "ConfigurationError",
     "Connection",
     "DuckDBBatchStorage",

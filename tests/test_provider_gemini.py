@@ -259,7 +259,7 @@ def test_the_cli_runs_a_batch_on_gemini(tmp_path, gemini):
 
 
 def test_a_batch_is_estimated_at_gemini_s_batch_prices(tmp_path, gemini):
-    from langbatch_core.pricing import estimate_cost
+    from langbatch_core.requests.pricing import estimate_cost
 
     batch = on_gemini(
         write_lines(

@@ -259,7 +259,7 @@ def test_the_cli_runs_a_batch_on_mistral(tmp_path, mistral):
 
 
 def test_a_batch_is_estimated_at_mistral_s_batch_prices(tmp_path, mistral):
-    from langbatch_core.pricing import estimate_cost
+    from langbatch_core.requests.pricing import estimate_cost
 
     path = chat_file(tmp_path / "in.jsonl", ["a"], max_tokens=100)
     batch = OpenAIChatCompletionBatch(path, connection=Connection.mistral(base_url=mistral.url))
