@@ -26,6 +26,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, NoCredentialsError
 
 from langbatch_core import errors
+from langbatch_core.providers._native import write_chunks
 from langbatch_core.providers.base import Job, Provider
 from langbatch_core.providers.claude_requests import CHAT, claude_refusal, to_claude, translated
 from langbatch_core.providers.claude_results import chat_completion
@@ -362,10 +363,7 @@ def _result(rid: str, record: dict[str, Any] | None, job: Job, created: int | No
 def _write(path: Path, lines: list[bytes]) -> Path | None:
     if not lines:
         return None
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(b"".join(lines))
-    os.replace(tmp, path)
-    return path
+    return write_chunks(path, iter(lines))
 
 
 def transient_failure(exc: BaseException) -> Transient | None:
