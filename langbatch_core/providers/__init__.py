@@ -24,6 +24,8 @@ from langbatch_core.providers.kinds import (
 from langbatch_core.providers.retry import Retrying
 
 if TYPE_CHECKING:  # imported when first used (below); named here for type checkers
+    from langbatch_core.providers.gemini import GeminiProvider
+    from langbatch_core.providers.mistral import MistralProvider
     from langbatch_core.providers.openai import OpenAIProvider, translate_error
 
 _LAZY = {"OpenAIProvider", "translate_error"}

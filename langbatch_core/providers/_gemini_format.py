@@ -16,7 +16,8 @@ from typing import Any
 
 import orjson
 
-from langbatch_core.providers._native import failure_line, success_line, text_of
+from langbatch_core.providers._native import text_of
+from langbatch_core.providers.result_lines import REFUSED, api_error_line, not_run_line, success_line
 
 GEMINI_FILES = "https://generativelanguage.googleapis.com/"
 _DATA_URL = re.compile(r"^data:([\w.+-]+/[\w.+-]+);base64,(.*)$", re.DOTALL)
@@ -212,12 +213,17 @@ def to_openai_result(line: dict[str, Any]) -> dict[str, Any]:
     if isinstance(response, dict):
         blocked = (response.get("promptFeedback") or {}).get("blockReason")
         if blocked and not response.get("candidates"):
-            return failure_line(custom_id, 400, "prompt_blocked", f"Gemini blocked the prompt ({blocked}).")
-        return success_line(custom_id, to_openai_body(response), response.get("responseId"))
-    error = line.get("error") if isinstance(line.get("error"), dict) else {}
-    status = error.get("code") if isinstance(error.get("code"), int) else None
+            message = f"Gemini blocked the prompt ({blocked})."
+            return api_error_line(custom_id, 400, message, code="prompt_blocked", kind=REFUSED)
+        return success_line(custom_id, to_openai_body(response), request_id=response.get("responseId"))
+    error = line.get("error")
+    error = error if isinstance(error, dict) else {}
+    status = error.get("code")
     code = str(error.get("status") or "").lower() or None
-    return failure_line(custom_id, status, code, str(error.get("message") or "no answer given"))
+    message = str(error.get("message") or "no answer given")
+    if isinstance(status, int):
+        return api_error_line(custom_id, status, message, code=code, kind=REFUSED)
+    return not_run_line(custom_id, code or "failed", message)
 
 
 def to_openai_body(response: dict[str, Any]) -> dict[str, Any]:

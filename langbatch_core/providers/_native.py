@@ -1,5 +1,5 @@
 """What providers with their own batch format share: calls under the retry policy with their HTTP errors
-translated, request files read and written line by line, and OpenAI result lines built from native ones.
+translated, request files read and written line by line.
 
     class MistralProvider(NativeProvider):
         def _http_failure(self, exc): ...        # (status, headers, message) of an SDK error, None otherwise
@@ -24,6 +24,7 @@ import orjson
 
 from langbatch_core import errors
 from langbatch_core.providers.base import Provider
+from langbatch_core.providers.http_errors import status_meaning
 from langbatch_core.providers.kinds import connection_kind
 from langbatch_core.providers.retry import Transient, parse_retry_after
 
@@ -133,27 +134,8 @@ class NativeProvider(Provider):
                 f"Could not {action}: {where} has no batch API there ({message}). Check the base URL: it "
                 f"must be the API root, like {self.api_root}."
             )
-        kind, meaning = _meaning(status, self.connection.api_key_env)
+        kind, meaning = status_meaning(status, self.connection.api_key_env)
         return kind(f"Could not {action}: {where} {meaning.format(message=message)}", status_code=status)
-
-
-def _meaning(status: int, key_env: str | None) -> tuple[type[errors.ProviderError], str]:
-    if status in (401, 403):
-        return errors.AuthenticationError, (
-            f"refused the API key ({{message}}). Check the key in {key_env or 'the API key variable'}."
-        )
-    if status == 429:
-        return errors.RateLimitError, (
-            "is rate limiting ({message}). Wait a little and try again, or split into smaller jobs "
-            "(Limits(max_requests=...))."
-        )
-    if status == 404:
-        return errors.ProviderNotFoundError, (
-            "does not know it ({message}). Was it made with another connection or deleted?"
-        )
-    if status >= 500:
-        return errors.ProviderUnavailableError, f"had a server error {status} ({{message}}). Try again later."
-    return errors.ProviderError, f"answered {status} ({{message}})."
 
 
 def iter_jsonl(path: Path) -> Iterator[dict[str, Any]]:
@@ -193,40 +175,6 @@ def write_chunks(path: Path, chunks: Iterator[bytes]) -> Path:
         for chunk in chunks:
             out.write(chunk)
     return path
-
-
-def success_line(custom_id: str, body: dict[str, Any], request_id: str | None = None) -> dict[str, Any]:
-    """An OpenAI batch result line for an answered request."""
-    return {
-        "id": f"batch_req_{custom_id}",
-        "custom_id": custom_id,
-        "response": {"status_code": 200, "request_id": request_id, "body": body},
-        "error": None,
-    }
-
-
-def failure_line(
-    custom_id: str,
-    status_code: int | None,
-    code: str | None,
-    message: str,
-    kind: str = "invalid_request_error",
-) -> dict[str, Any]:
-    """An OpenAI batch result line for a request the API refused (``status_code``) or never ran (None)."""
-    if status_code is None:
-        return {
-            "id": f"batch_req_{custom_id}",
-            "custom_id": custom_id,
-            "response": None,
-            "error": {"code": code or "failed", "message": message},
-        }
-    body = {"error": {"message": message, "type": kind, "param": None, "code": code}}
-    return {
-        "id": f"batch_req_{custom_id}",
-        "custom_id": custom_id,
-        "response": {"status_code": status_code, "request_id": None, "body": body},
-        "error": None,
-    }
 
 
 def text_of(content: Any) -> str | None:

@@ -27,8 +27,10 @@ import orjson
 from langbatch_core import config, errors
 from langbatch_core.providers.base import Job, Provider
 from langbatch_core.providers.claude_requests import claude_refusal, to_claude, translated
-from langbatch_core.providers.claude_results import api_error_line, not_run_line, success_line
+from langbatch_core.providers.claude_results import ERROR_STATUS, chat_completion
 from langbatch_core.providers.connection import Connection
+from langbatch_core.providers.http_errors import status_meaning
+from langbatch_core.providers.result_lines import api_error_line, not_run_line, success_line
 from langbatch_core.providers.retry import Transient, parse_retry_after
 from langbatch_core.providers.submissions import Intent, SubmissionLedger, ids_digest
 from langbatch_core.requests import Capabilities, Limits
@@ -251,7 +253,7 @@ def _metadata(intent: Intent) -> dict[str, str]:
 
 def _total(batch: Any) -> int:
     counts = batch.request_counts
-    return counts.processing + counts.succeeded + counts.errored + counts.canceled + counts.expired
+    return int(counts.processing + counts.succeeded + counts.errored + counts.canceled + counts.expired)
 
 
 def to_job(batch: Any, metadata: dict[str, str] | None = None) -> Job:
@@ -316,19 +318,20 @@ def _write_split(
 def result_line(native: dict[str, Any], job_id: str, created: int | None = None) -> dict[str, Any]:
     """One Anthropic result (``succeeded``, ``errored``, ``canceled``, ``expired``) as an OpenAI result
     line."""
-    custom_id, result = native.get("custom_id"), native.get("result") or {}
+    custom_id, result = str(native.get("custom_id") or ""), native.get("result") or {}
     kind = result.get("type")
     if kind == "succeeded":
-        return success_line(
-            custom_id, result.get("message") or {}, request_id=job_id, native=native, created=created
-        )
+        body = chat_completion(result.get("message") or {}, created)
+        return success_line(custom_id, body, request_id=job_id, native=native)
     if kind == "errored":
         response = result.get("error") or {}
         error = response.get("error") or {}
+        code = error.get("type") or "api_error"
         return api_error_line(
             custom_id,
-            error.get("type"),
+            ERROR_STATUS.get(code, 500),
             error.get("message") or "",
+            code=code,
             request_id=response.get("request_id"),
             native=native,
         )
@@ -377,24 +380,12 @@ def translate_error(
     if not isinstance(exc, anthropic.APIStatusError):
         return errors.ProviderError(f"Could not {action} at {where}: {exc}")
     body = exc.body if isinstance(exc.body, dict) else {}
-    inner = body.get("error") if isinstance(body.get("error"), dict) else {}
+    inner = body.get("error")
+    inner = inner if isinstance(inner, dict) else {}
     message, code = inner.get("message") or str(exc), inner.get("type")
-    status = exc.status_code
-    if isinstance(exc, anthropic.AuthenticationError | anthropic.PermissionDeniedError):
-        variable = connection.api_key_env or "ANTHROPIC_API_KEY"
-        kind, meaning = (
-            errors.AuthenticationError,
-            f"refused the API key ({message}). Check the key in {variable}.",
-        )
-    elif isinstance(exc, anthropic.RateLimitError):
-        kind, meaning = errors.RateLimitError, f"is rate limiting ({message}). Wait a little and try again."
-    elif isinstance(exc, anthropic.NotFoundError):
-        kind, meaning = errors.ProviderNotFoundError, f"does not know it ({message})."
-    elif status >= 500:
-        kind, meaning = (
-            errors.ProviderUnavailableError,
-            f"had a server error {status} ({message}). Try again later.",
-        )
-    else:
-        kind, meaning = errors.ProviderError, f"answered {status} ({message})."
-    return kind(f"Could not {action}: {where} {meaning}", status_code=status, code=code)
+    kind, meaning = status_meaning(exc.status_code, connection.api_key_env or "ANTHROPIC_API_KEY")
+    return kind(
+        f"Could not {action}: {where} {meaning.format(message=message)}",
+        status_code=exc.status_code,
+        code=code,
+    )

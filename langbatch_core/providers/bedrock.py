@@ -26,10 +26,12 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, NoCredentialsError
 
 from langbatch_core import errors
+from langbatch_core.providers._native import write_chunks
 from langbatch_core.providers.base import Job, Provider
 from langbatch_core.providers.claude_requests import CHAT, claude_refusal, to_claude, translated
-from langbatch_core.providers.claude_results import api_error_line, not_run_line, success_line
+from langbatch_core.providers.claude_results import chat_completion
 from langbatch_core.providers.connection import Connection
+from langbatch_core.providers.result_lines import api_error_line, not_run_line, success_line
 from langbatch_core.providers.retry import Transient, parse_retry_after
 from langbatch_core.requests import Capabilities, Limits
 
@@ -344,16 +346,16 @@ def _result(rid: str, record: dict[str, Any] | None, job: Job, created: int | No
     custom_id = custom_id_of(rid)
     if record is None:
         code, how = _NOT_RUN.get(job.status, ("batch_expired", "ended"))
-        return not_run_line(custom_id, code, f"The Bedrock job {how} before this record ran.")
+        return not_run_line(custom_id, code, f"The Bedrock job {how} before this record ran.", native=None)
     if "modelOutput" in record:
         native = {"recordId": rid, "modelOutput": record["modelOutput"]}
-        return success_line(
-            custom_id, record["modelOutput"], request_id=job.id, native=native, created=created
-        )
+        body = chat_completion(record["modelOutput"], created)
+        return success_line(custom_id, body, request_id=job.id, native=native)
     error = record.get("error") or {}
-    status = error.get("errorCode") if isinstance(error.get("errorCode"), int) else 500
+    status = error.get("errorCode")
+    status = status if isinstance(status, int) else 500
     return api_error_line(
-        custom_id, "model_invocation_error", str(error.get("errorMessage") or ""), status=status,
+        custom_id, status, str(error.get("errorMessage") or ""), code="model_invocation_error",
         native={"recordId": rid, "error": error},
     )  # fmt: skip
 
@@ -361,10 +363,7 @@ def _result(rid: str, record: dict[str, Any] | None, job: Job, created: int | No
 def _write(path: Path, lines: list[bytes]) -> Path | None:
     if not lines:
         return None
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(b"".join(lines))
-    os.replace(tmp, path)
-    return path
+    return write_chunks(path, iter(lines))
 
 
 def transient_failure(exc: BaseException) -> Transient | None:
@@ -386,6 +385,7 @@ def translate_error(exc: ClientError, where: str, action: str) -> errors.LangBat
     error = exc.response.get("Error", {})
     code, message = error.get("Code"), error.get("Message") or str(exc)
     status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    kind: type[errors.ProviderError]
     if code in ("AccessDeniedException", "UnrecognizedClientException", "InvalidSignatureException"):
         kind = errors.AuthenticationError
         meaning = f"refused the AWS credentials ({message}). Check them and the role's permissions."

@@ -15,12 +15,14 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
 from langbatch_core.errors import InvalidRequestsError
 from langbatch_core.requests import iter_requests
+
+T = TypeVar("T")
 
 CHAT = "/v1/chat/completions"
 # Claude requires max_tokens; a request without a ceiling gets this one (docs/providers.md, README).
@@ -68,9 +70,7 @@ def claude_refusal(endpoint: str, body: dict[str, Any]) -> tuple[str | None, str
     return None
 
 
-def translated(
-    path: Path, translate: Callable[[dict[str, Any]], dict[str, Any]]
-) -> Iterator[tuple[str, Any]]:
+def translated(path: Path, translate: Callable[[dict[str, Any]], T]) -> Iterator[tuple[str, T]]:
     """(custom_id, translated body) for each request of a job file; a request the validator would have
     refused (the file was not validated for this connection) is an InvalidRequestsError naming it."""
     for request in iter_requests(path):

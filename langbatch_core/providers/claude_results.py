@@ -1,11 +1,8 @@
-"""Claude's answers and failures as OpenAI batch result lines (shared by Anthropic and Bedrock), so
-``get_results``, the results table and the exports read them as they read OpenAI's.
+"""Claude's answers in OpenAI's words (shared by Anthropic and Bedrock): a Messages answer as a
+``chat.completion`` body, Claude's usage and error types; ``result_lines`` makes result lines of them.
 
-    success_line("req-1", message, request_id="msgbatch_1")   # {"id", "custom_id", "response": {200, body}}
-    api_error_line("req-2", "overloaded_error", "Overloaded")  # a 529 answer with an OpenAI error body
-    not_run_line("req-3", "batch_expired", "...")               # never answered: response null, error code
-
-Each line keeps what the provider sent under ``native``, shown by the Results page's row detail.
+    chat_completion(message)          # {"object": "chat.completion", "choices": [...], "usage": {...}}
+    ERROR_STATUS["overloaded_error"]  # 529, the HTTP status the Messages API answers it with
 """
 
 from __future__ import annotations
@@ -71,7 +68,7 @@ def chat_completion(message: dict[str, Any], created: int | None = None) -> dict
             {
                 "index": 0,
                 "message": reply,
-                "finish_reason": FINISH_REASONS.get(stop_reason, stop_reason),
+                "finish_reason": FINISH_REASONS.get(stop_reason or "", stop_reason),
                 "logprobs": None,
             }
         ],
@@ -89,51 +86,4 @@ def usage(native: dict[str, Any]) -> dict[str, Any]:
         "completion_tokens": completion,
         "total_tokens": prompt + completion,
         "prompt_tokens_details": {"cached_tokens": cached},
-    }
-
-
-def success_line(
-    custom_id: str,
-    message: dict[str, Any],
-    *,
-    request_id: str | None,
-    native: Any,
-    created: int | None = None,
-) -> dict[str, Any]:
-    return {
-        "id": f"batch_req_{custom_id}",
-        "custom_id": custom_id,
-        "response": {"status_code": 200, "request_id": request_id, "body": chat_completion(message, created)},
-        "error": None,
-        "native": native,
-    }
-
-
-def api_error_line(
-    custom_id: str, kind: str | None, message: str, *, request_id: str | None = None, native: Any = None,
-    status: int | None = None,
-) -> dict[str, Any]:  # fmt: skip
-    """A request the model's API answered with an error (``kind``: Claude's error type)."""
-    code = kind or "api_error"
-    return {
-        "id": f"batch_req_{custom_id}",
-        "custom_id": custom_id,
-        "response": {
-            "status_code": status or ERROR_STATUS.get(code, 500),
-            "request_id": request_id,
-            "body": {"error": {"message": message, "type": code, "param": None, "code": code}},
-        },
-        "error": None,
-        "native": native,
-    }
-
-
-def not_run_line(custom_id: str, code: str, message: str, *, native: Any = None) -> dict[str, Any]:
-    """A request that never ran (``batch_expired``, ``batch_cancelled``), as OpenAI writes one."""
-    return {
-        "id": f"batch_req_{custom_id}",
-        "custom_id": custom_id,
-        "response": None,
-        "error": {"code": code, "message": message},
-        "native": native,
     }

@@ -63,7 +63,7 @@ class GeminiProvider(NativeProvider):
 
     def __init__(self, connection: Connection, *, client: Any = None, data_dir: Path | None = None) -> None:
         super().__init__(connection, client=client, data_dir=data_dir)
-        self._client = client
+        self._client: genai.Client | None = client
         self._models: dict[str, str] = {}  # uploaded file name -> the model its requests name
 
     @property

@@ -17,11 +17,13 @@ from __future__ import annotations
 import datetime
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import mistralai.client as mistral_sdk
 import orjson
 from mistralai.client import errors as mistral_errors
+from mistralai.client.models import APIEndpoint
+from mistralai.client.types import UNSET
 
 from langbatch_core.providers._native import (
     AGAIN,
@@ -32,15 +34,14 @@ from langbatch_core.providers._native import (
     HttpFailure,
     NativeProvider,
     Resend,
-    failure_line,
     iter_jsonl,
-    success_line,
     text_of,
     write_chunks,
     write_jsonl,
 )
 from langbatch_core.providers.base import Job
 from langbatch_core.providers.connection import Connection
+from langbatch_core.providers.result_lines import REFUSED, api_error_line, not_run_line, success_line
 
 if TYPE_CHECKING:
     from langbatch_core.requests import Capabilities, Limits
@@ -79,7 +80,7 @@ class MistralProvider(NativeProvider):
 
     def __init__(self, connection: Connection, *, client: Any = None, data_dir: Path | None = None) -> None:
         super().__init__(connection, client=client, data_dir=data_dir)
-        self._client = client
+        self._client: mistral_sdk.Mistral | None = client
         self._models: dict[str, str] = {}  # uploaded file id -> the model its lines name
 
     @property
@@ -151,9 +152,9 @@ class MistralProvider(NativeProvider):
                 if found:
                     return found[0]
             created = self.client.batch.jobs.create(
-                endpoint=endpoint,
+                endpoint=cast(APIEndpoint, endpoint),  # its Literal also takes endpoints it does not list
                 input_files=[input_file_id],
-                **({"model": model} if model else {}),  # not sent as null
+                model=model or UNSET,  # not sent as null
                 metadata=metadata,
                 timeout_hours=24,
                 timeout_ms=self._timeout_ms,
@@ -295,12 +296,13 @@ def to_openai_result(line: dict[str, Any]) -> dict[str, Any]:
     body = response.get("body") if response else None
     if response and isinstance(status, int) and status < 400 and isinstance(body, dict):
         translated = to_openai_body(body) if "choices" in body else body
-        return success_line(custom_id, translated, response.get("request_id") or line.get("id"))
+        return success_line(custom_id, translated, request_id=response.get("request_id") or line.get("id"))
     error = line.get("error")
     if isinstance(status, int) and status >= 400:
         code = (body or {}).get("code") or (body or {}).get("type") if isinstance(body, dict) else None
-        return failure_line(custom_id, status, _code(code, status), _api_message(body) or _api_message(error))
-    return failure_line(custom_id, None, "mistral_error", _api_message(error) or "no answer given")
+        message = _api_message(body) or _api_message(error)
+        return api_error_line(custom_id, status, message, code=_code(code, status), kind=REFUSED)
+    return not_run_line(custom_id, "mistral_error", _api_message(error) or "no answer given")
 
 
 def to_openai_body(body: dict[str, Any]) -> dict[str, Any]:
@@ -308,7 +310,7 @@ def to_openai_body(body: dict[str, Any]) -> dict[str, Any]:
     choices = []
     for index, choice in enumerate(body.get("choices") or []):
         message = choice.get("message") or {}
-        translated = {"role": "assistant", "content": text_of(message.get("content"))}
+        translated: dict[str, Any] = {"role": "assistant", "content": text_of(message.get("content"))}
         if message.get("tool_calls"):
             translated["tool_calls"] = [_tool_call(call) for call in message["tool_calls"]]
         reason = choice.get("finish_reason")
@@ -380,10 +382,11 @@ def _code(code: Any, status: int) -> str:
 def _api_message(body: Any) -> str:
     """The message of a Mistral error body (a JSON text or object): ``message``, ``detail`` or ``error``."""
     if isinstance(body, str):
+        text = body
         try:
-            body = orjson.loads(body)
+            body = orjson.loads(text)
         except orjson.JSONDecodeError:
-            return body.strip()[:500]
+            return text.strip()[:500]
     if isinstance(body, dict):
         for key in ("message", "detail", "error"):
             value = body.get(key)

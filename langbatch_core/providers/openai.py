@@ -26,6 +26,7 @@ import openai
 from langbatch_core import config, errors
 from langbatch_core.providers.base import Job, Provider
 from langbatch_core.providers.connection import Connection
+from langbatch_core.providers.http_errors import status_meaning
 from langbatch_core.providers.kinds import connection_kind
 from langbatch_core.providers.retry import Transient, parse_retry_after
 
@@ -359,7 +360,7 @@ def translate_error(
             f"Could not {action}: {where} has no OpenAI batch API there ({message}). Check the base URL: it "
             "must be the API root serving /files and /batches (usually ending in /v1)."
         )
-    kind, meaning = _status_meaning(exc, status, connection)
+    kind, meaning = status_meaning(status, connection.api_key_env)
     return kind(
         f"Could not {action}: {where} {meaning.format(message=message)}",
         status_code=status,
@@ -374,27 +375,6 @@ def _reach_hint(connection: Connection) -> str:
             "LANGBATCH_ENGINE_URL unset) so that LangBatch starts one."
         )
     return "Check the base URL and your network, then try again."
-
-
-def _status_meaning(
-    exc: openai.APIStatusError, status: int, connection: Connection
-) -> tuple[type[errors.ProviderError], str]:
-    """The error class for an HTTP error, and what it means (``{message}``: the API's own words)."""
-    if isinstance(exc, openai.AuthenticationError | openai.PermissionDeniedError):
-        variable = connection.api_key_env or "the API key variable"
-        return errors.AuthenticationError, f"refused the API key ({{message}}). Check the key in {variable}."
-    if isinstance(exc, openai.RateLimitError):
-        return errors.RateLimitError, (
-            "is rate limiting ({message}). Wait a little and try again, or split into smaller jobs "
-            "(Limits(max_requests=...))."
-        )
-    if isinstance(exc, openai.NotFoundError):
-        return errors.ProviderNotFoundError, (
-            "does not know it ({message}). Was it made with another connection or deleted?"
-        )
-    if status >= 500:
-        return errors.ProviderUnavailableError, f"had a server error {status} ({{message}}). Try again later."
-    return errors.ProviderError, f"answered {status} ({{message}})."
 
 
 def _where(connection: Connection, base_url: str | None) -> str:

@@ -81,10 +81,10 @@ class SubmissionLedger:
             return ids
         for path in self.directory.glob("*.json"):
             try:
-                ids.update(v.get("provider_id") for v in json.loads(path.read_text()).values())
-            except (OSError, ValueError, AttributeError):
+                entries = json.loads(path.read_text()).values()
+                ids.update(v["provider_id"] for v in entries if v.get("provider_id") is not None)
+            except (OSError, ValueError, AttributeError, TypeError):
                 continue
-        ids.discard(None)  # type: ignore[arg-type]
         return ids
 
     def _path(self, batch_id: str) -> Path:
