@@ -255,7 +255,7 @@ class BatchStorage(ABC):
         with open(self.batch_dir(batch_id) / ".lock", "a+b") as handle:
             yield _flock(handle, wait)  # closing the file releases the lock
 
-    def active_batch_ids(self, worker: str, limit: int, lease_seconds: float) -> list[str]:
+    def active_batch_ids(self, worker: str, limit: int, lease_seconds: float) -> builtins.list[str]:
         """Ids of batches with running jobs, for ``worker`` to advance now (oldest advance first).
 
         This one gives them all (one worker per store); a store shared by several workers (PostgreSQL)

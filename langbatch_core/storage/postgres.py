@@ -21,6 +21,7 @@ The connection URL may carry a password: it is never shown (messages name host, 
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import os
 import threading
@@ -76,7 +77,7 @@ def m002_owner_and_audit(con: psycopg.Connection[Any]) -> None:
     con.execute("CREATE INDEX audit_occurred_at ON audit (occurred_at)")
 
 
-MIGRATIONS: list[Callable[[psycopg.Connection[Any]], None]] = [m001_initial, m002_owner_and_audit]
+MIGRATIONS: builtins.list[Callable[[psycopg.Connection[Any]], None]] = [m001_initial, m002_owner_and_audit]
 _AUDIT_FIELDS = ("at", "actor", "action", "batch_id", "detail")  # the event's keys, in the table's order
 
 _COLUMNS = [
@@ -129,7 +130,7 @@ class PostgresBatchStorage(BatchStorage):
         )
         self.connect_timeout = connect_timeout
         self._local = threading.local()
-        self._idle_lock_connections: list[psycopg.Connection[Any]] = []
+        self._idle_lock_connections: builtins.list[psycopg.Connection[Any]] = []
         self._pool_lock = threading.Lock()
         self._migrated = False
 
@@ -172,7 +173,7 @@ class PostgresBatchStorage(BatchStorage):
             raise not_found(batch_id, f"the store {self.where}")
         return BatchRecord.from_dict(orjson.loads(row[0]))
 
-    def list(self, owner: str | None = None) -> list[BatchRecord]:
+    def list(self, owner: str | None = None) -> builtins.list[BatchRecord]:
         where, params = ("WHERE owner = %s", [owner]) if owner is not None else ("", [])
         query = f"SELECT record::text FROM batches {where} ORDER BY created_at DESC"
         rows = self._run(lambda con: con.execute(query, params).fetchall())
@@ -182,7 +183,7 @@ class PostgresBatchStorage(BatchStorage):
         row = [event.get(key) for key in _AUDIT_FIELDS]
         self._run(lambda con: con.execute("INSERT INTO audit VALUES (%s, %s, %s, %s, %s)", row))
 
-    def read_audit(self) -> list[dict[str, Any]]:
+    def read_audit(self) -> builtins.list[dict[str, Any]]:
         query = "SELECT occurred_at, actor, action, batch_id, detail FROM audit ORDER BY occurred_at"
         rows = self._run(lambda con: con.execute(query).fetchall())
         return [dict(zip(_AUDIT_FIELDS, row, strict=True)) for row in rows]
@@ -195,7 +196,7 @@ class PostgresBatchStorage(BatchStorage):
         if found is None:
             raise not_found(batch_id, f"the store {self.where}")
 
-    def applied_migrations(self) -> list[str]:
+    def applied_migrations(self) -> builtins.list[str]:
         """Names of the migrations applied to this database, in order."""
         rows = self._run(
             lambda con: con.execute("SELECT name FROM migrations ORDER BY applied_at").fetchall()
@@ -221,7 +222,7 @@ class PostgresBatchStorage(BatchStorage):
         finally:
             self._release(con, batch_id if held else None)
 
-    def active_batch_ids(self, worker: str, limit: int, lease_seconds: float) -> list[str]:
+    def active_batch_ids(self, worker: str, limit: int, lease_seconds: float) -> builtins.list[str]:
         """Running batches for ``worker``, leased to it for ``lease_seconds`` (others skip them meanwhile);
         those advanced longest ago first."""
         now = time.time()

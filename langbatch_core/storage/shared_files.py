@@ -20,6 +20,7 @@ from a stored setting.
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import os
 from collections.abc import Iterator
@@ -65,13 +66,13 @@ class SharedFilesStorage(BatchStorage):
         self.pull(batch_id)
         return record
 
-    def list(self, owner: str | None = None) -> list[BatchRecord]:
+    def list(self, owner: str | None = None) -> builtins.list[BatchRecord]:
         return self.store.list(owner)
 
     def append_audit(self, event: dict[str, Any]) -> None:
         self.store.append_audit(event)
 
-    def read_audit(self) -> list[dict[str, Any]]:
+    def read_audit(self) -> builtins.list[dict[str, Any]]:
         return self.store.read_audit()
 
     def delete(self, batch_id: str) -> None:
@@ -82,10 +83,12 @@ class SharedFilesStorage(BatchStorage):
             self._call("delete", batch_id, lambda c=chunk: self.client.delete_objects(
                 Bucket=self.bucket, Delete={"Objects": c}))  # fmt: skip
 
-    def lock(self, batch_id: str, wait: bool = True) -> contextlib.AbstractContextManager[bool]:
-        return self.store.lock(batch_id, wait)
+    @contextlib.contextmanager
+    def lock(self, batch_id: str, wait: bool = True) -> Iterator[bool]:
+        with self.store.lock(batch_id, wait) as held:
+            yield held
 
-    def active_batch_ids(self, worker: str, limit: int, lease_seconds: float) -> list[str]:
+    def active_batch_ids(self, worker: str, limit: int, lease_seconds: float) -> builtins.list[str]:
         return self.store.active_batch_ids(worker, limit, lease_seconds)
 
     def __repr__(self) -> str:
@@ -93,7 +96,7 @@ class SharedFilesStorage(BatchStorage):
 
     # -- files ----------------------------------------------------------------------------------------
 
-    def push(self, batch_id: str) -> list[str]:
+    def push(self, batch_id: str) -> builtins.list[str]:
         """Upload the batch's files that changed since they were last uploaded or downloaded; their paths."""
         folder, manifest = self.batch_dir(batch_id), self._manifest(batch_id)
         sent = []
@@ -116,7 +119,7 @@ class SharedFilesStorage(BatchStorage):
             self._write_manifest(batch_id, manifest)
         return sent
 
-    def pull(self, batch_id: str) -> list[str]:
+    def pull(self, batch_id: str) -> builtins.list[str]:
         """Download the batch's files missing here or changed at the object store; their paths."""
         folder, manifest = self.batch_dir(batch_id), self._manifest(batch_id)
         taken = []
@@ -171,7 +174,8 @@ class SharedFilesStorage(BatchStorage):
     def _manifest(self, batch_id: str) -> dict[str, dict[str, Any]]:
         path = self.batch_dir(batch_id) / MANIFEST
         try:
-            return orjson.loads(path.read_bytes())
+            manifest: dict[str, dict[str, Any]] = orjson.loads(path.read_bytes())
+            return manifest
         except (OSError, orjson.JSONDecodeError):
             return {}  # nothing synced yet (or a damaged note): compare everything again
 
