@@ -118,3 +118,10 @@ def test_an_unknown_suffix_or_missing_file(tmp_path):
         read_table(write(tmp_path / "t.doc", b"x"))
     with pytest.raises(TableError, match="is not a file"):
         read_table(tmp_path / "nope.csv")
+
+
+def test_a_late_cell_of_another_kind_makes_the_column_text_and_na_is_kept(tmp_path):
+    rows = "".join(f"{n},x\n" for n in range(60_000))  # more than the first block the types are guessed from
+    table = read_table(write(tmp_path / "t.csv", f"code,b\n{rows}N/A,\n".encode()))
+    assert table.frame["code"].iloc[-1] == "N/A" and table.frame["code"].iloc[0] == "0"
+    assert pd.isna(table.frame["b"].iloc[-1])

@@ -22,7 +22,7 @@ from langbatch_core.errors import TableError
 from langbatch_core.tables._issues import TableIssue, row_list
 from langbatch_core.tables._read import Table
 from langbatch_core.tables._schema import check_strict_schema, response_format
-from langbatch_core.tables._template import PromptTemplate, cells_of, unknown_column
+from langbatch_core.tables._template import PromptTemplate, empty_rows, texts_of, unknown_column
 
 ENDPOINTS = {"chat": "/v1/chat/completions", "embeddings": "/v1/embeddings"}
 RESULT_COLUMNS = ("answer", "status", "error_code", "error_message", "schema_error", "prompt_tokens",
@@ -78,7 +78,7 @@ def custom_ids(frame: pd.DataFrame, id_column: str | None) -> list[str]:
     series = frame[id_column]
     if pd.api.types.is_float_dtype(series.dtype) and (series.dropna() % 1 == 0).all():
         series = series.astype("Int64")
-    ids = ["" if v is None else str(v).strip() for v in cells_of(series)]
+    ids = [text.strip() for text in texts_of(series)]
     blank = [n for n, v in enumerate(ids, start=1) if not v]
     if blank:
         message = f"The id column {id_column!r} is empty on row(s) {row_list(blank)}: every row needs an id."
@@ -88,6 +88,8 @@ def custom_ids(frame: pd.DataFrame, id_column: str | None) -> list[str]:
 
 
 def _check_unique(ids: list[str], id_column: str) -> None:
+    if not pd.Index(ids).has_duplicates:
+        return
     seen: dict[str, int] = {}
     issues = []
     for row, value in enumerate(ids, start=1):
@@ -156,13 +158,12 @@ def _embedding_texts(frame: pd.DataFrame, spec: TableSpec) -> tuple[list[str], d
     if column not in frame.columns:
         message = unknown_column(column, [str(c) for c in frame.columns], "text column")
         raise TableError(message, [TableIssue("unknown_column", message, None, column)])
-    cells = cells_of(frame[column])
-    empty = [n for n, v in enumerate(cells, start=1) if v is None or v == ""]
-    return ["" if v is None else str(v) for v in cells], ({column: empty} if empty else {})
+    empty = empty_rows(frame[column])
+    return texts_of(frame[column]), ({column: empty} if empty else {})
 
 
 def _check_not_blank(texts: list[str], spec: TableSpec) -> None:
-    blank = [n for n, text in enumerate(texts, start=1) if not text.strip()]
+    blank = [n for n, text in enumerate(texts, start=1) if not text or text.isspace()]
     if not blank:
         return
     what = "text column" if spec.kind == "embeddings" and not spec.template else "template"

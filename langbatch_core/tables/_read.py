@@ -1,4 +1,4 @@
-"""Reading a table: CSV/TSV (DuckDB's reader), Excel (python-calamine), Parquet, JSON lines of records.
+"""Reading a table: CSV/TSV (pyarrow's reader), Excel (python-calamine), Parquet, JSON lines of records.
 
     table = read_table("reviews.csv")                   # delimiter guessed from the header line
     table = read_table("export.csv", encoding="latin-1")
@@ -23,9 +23,10 @@ from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
 
-import duckdb
 import orjson
 import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pa_csv
 
 from langbatch_core.errors import TableError
 from langbatch_core.tables._issues import TableIssue, row_list
@@ -45,6 +46,8 @@ FORMATS = {
 LARGE_CELL_CHARS = 100_000  # a cell this long is sent as it is, with a warning (about 25,000 tokens)
 _CHUNK = 1 << 20
 _DELIMITERS = (",", "\t", ";", "|")
+_NULLABLE = {pa.int64(): pd.Int64Dtype(), pa.bool_(): pd.BooleanDtype()}  # a missing cell keeps the type
+_MIXED_COLUMN = re.compile(r"In CSV column #(\d+): .*conversion error")
 
 
 @dataclass
@@ -214,27 +217,38 @@ def _read_utf8_csv(path: Path, name: str, delimiter: str | None) -> pd.DataFrame
     if delimiter is None:
         with path.open(encoding="utf-8", errors="replace") as text:
             delimiter = _guess_delimiter(text.read(64 * 1024).lstrip("\ufeff"))
-    try:
-        relation = duckdb.connect().read_csv(
-            str(path),
-            delimiter=delimiter,
-            header=True,
-            quotechar='"',
-            escapechar='"',
-            strict_mode=True,
-            sample_size=-1,
-            max_line_size=64 * 1024 * 1024,
-            buffer_size=128 * 1024 * 1024,
-        )
-        return relation.df()
-    except duckdb.Error as exc:
-        issues = _ragged_rows(path, delimiter)
-        if issues:
-            rows = row_list([i.row for i in issues if i.row])
-            message = f"{name}: {issues[0].message} ({len(issues)} such row(s): {rows}). Fix those rows."
-            raise TableError(message, issues) from None
-        first = str(exc).strip().splitlines()[0]
-        raise TableError(f"{name} cannot be read as a table with delimiter {delimiter!r}: {first}") from None
+    as_text: dict[str, pa.DataType] = {}
+    while True:
+        try:
+            table = pa_csv.read_csv(
+                path,
+                parse_options=pa_csv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
+                convert_options=pa_csv.ConvertOptions(
+                    column_types=as_text, null_values=[""], strings_can_be_null=True
+                ),
+            )
+            return table.to_pandas(types_mapper=_NULLABLE.get)
+        except pa.ArrowInvalid as exc:
+            mixed = _MIXED_COLUMN.search(str(exc))
+            if mixed and len(as_text) < 10_000:
+                as_text[_column_name(path, delimiter, int(mixed.group(1)))] = pa.string()
+                continue  # types are guessed from the first block; a later cell of another kind: text
+            _raise_unreadable(path, name, delimiter, exc)
+
+
+def _column_name(path: Path, delimiter: str, index: int) -> str:
+    with path.open(encoding="utf-8-sig", newline="") as text:
+        return next(csv.reader(text, delimiter=delimiter))[index]
+
+
+def _raise_unreadable(path: Path, name: str, delimiter: str, exc: Exception) -> None:
+    issues = _ragged_rows(path, delimiter)
+    if issues:
+        rows = row_list([i.row for i in issues if i.row])
+        message = f"{name}: {issues[0].message} ({len(issues)} such row(s): {rows}). Fix those rows."
+        raise TableError(message, issues) from None
+    first = str(exc).strip().splitlines()[0]
+    raise TableError(f"{name} cannot be read as a table with delimiter {delimiter!r}: {first}") from None
 
 
 def _ragged_rows(path: Path, delimiter: str) -> list[TableIssue]:

@@ -21,6 +21,7 @@ from collections.abc import Iterable
 from typing import Any
 
 import jinja2
+import numpy as np
 import pandas as pd
 from jinja2 import meta
 from jinja2.sandbox import ImmutableSandboxedEnvironment
@@ -92,28 +93,17 @@ class PromptTemplate:
         """The text of every row, and per column used the 1-based rows whose cell was empty."""
         self.check(frame.columns)
         used = self.columns_used(frame.columns)
-        values = {name: cells_of(frame[name]) for name in used}
-        empty = {name: _empty_rows(cells) for name, cells in values.items()}
-        empty = {name: rows for name, rows in empty.items() if rows}
+        empty = {name: rows for name in used if (rows := empty_rows(frame[name]))}
         if self._parts is not None and ROW_VARIABLE not in self.variables:
-            return self._render_simple(values, len(frame)), empty
-        return self._render_jinja(values, len(frame)), empty
+            return self._render_simple(frame), empty
+        return self._render_jinja({name: cells_of(frame[name]) for name in used}, len(frame)), empty
 
-    def _render_simple(self, values: dict[str, list[Any]], rows: int) -> list[str]:
+    def _render_simple(self, frame: pd.DataFrame) -> list[str]:
         texts, names = self._parts or ([""], [])
         if not names:
-            return [texts[0]] * rows
-        columns = [[("" if v is None else str(v)) for v in values[name]] for name in names]
-        if len(names) == 1:
-            before, after = texts
-            return [before + cell + after for cell in columns[0]]
-        out = []
-        for cells in zip(*columns, strict=True):
-            pieces = [texts[0]]
-            for cell, text in zip(cells, texts[1:], strict=True):
-                pieces += (cell, text)
-            out.append("".join(pieces))
-        return out
+            return [texts[0]] * len(frame)
+        pattern = "{}".join(text.replace("{", "{{").replace("}", "}}") for text in texts)
+        return list(map(pattern.format, *(texts_of(frame[name]) for name in names)))
 
     def _render_jinja(self, values: dict[str, list[Any]], rows: int) -> list[str]:
         names = list(values)
@@ -144,8 +134,19 @@ def _simple_parts(source: str) -> tuple[list[str], list[str]] | None:
     return [_NEWLINES.sub("\n", text) for text in texts], names
 
 
-def _empty_rows(cells: list[Any]) -> list[int]:
-    return [row for row, value in enumerate(cells, start=1) if value is None or value == ""]
+def empty_rows(series: pd.Series) -> list[int]:
+    """The 1-based rows whose cell is missing or empty text."""
+    mask = series.isna().to_numpy(dtype=bool, copy=True)
+    if not pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_bool_dtype(series.dtype):
+        mask |= series.eq("").fillna(False).to_numpy(dtype=bool)
+    return (np.flatnonzero(mask) + 1).tolist()
+
+
+def texts_of(series: pd.Series) -> list[str]:
+    """Each cell as the text Jinja renders for it (``str(value)``, empty for a missing cell)."""
+    if pd.api.types.is_string_dtype(series.dtype) and not pd.api.types.is_object_dtype(series.dtype):
+        return series.fillna("").tolist()
+    return ["" if value is None else str(value) for value in cells_of(series)]
 
 
 def cells_of(series: pd.Series) -> list[Any]:
