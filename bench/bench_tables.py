@@ -32,7 +32,25 @@ FIELDS = [
     {"name": "score", "type": "number"},
     {"name": "topic", "type": "string"},
 ]
-WORDS = "the delivery was late but the product itself works well and I would buy it again maybe".split()
+WORDS = [
+    "the",
+    "delivery",
+    "was",
+    "late",
+    "but",
+    "the",
+    "product",
+    "itself",
+    "works",
+    "well",
+    "and",
+    "I",
+    "would",
+    "buy",
+    "it",
+    "again",
+    "maybe",
+]
 
 
 def write_csv(path: Path, rows: int) -> None:
@@ -65,7 +83,14 @@ def child(variant: str, csv_path: str, results_path: str) -> None:
     import pandas as pd
 
     from langbatch_core.results import load_results
-    from langbatch_core.tables import TableSpec, custom_ids, join_results, load_schema, plan_requests, read_table
+    from langbatch_core.tables import (
+        TableSpec,
+        custom_ids,
+        join_results,
+        load_schema,
+        plan_requests,
+        read_table,
+    )
 
     out = Path(csv_path).with_suffix(f".{variant}.jsonl")
     if variant == "join":
@@ -96,8 +121,16 @@ def _baseline(csv_path: str, out: Path) -> int:
     template = jinja2.Environment().from_string(SIMPLE)
     with out.open("w", encoding="utf-8") as lines:
         for record in frame.to_dict("records"):
-            body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": template.render(record)}]}
-            line = {"custom_id": str(record["id"]), "method": "POST", "url": "/v1/chat/completions", "body": body}
+            body = {
+                "model": "gpt-4o-mini",
+                "messages": [{"role": "user", "content": template.render(record)}],
+            }
+            line = {
+                "custom_id": str(record["id"]),
+                "method": "POST",
+                "url": "/v1/chat/completions",
+                "body": body,
+            }
             lines.write(json.dumps(line) + "\n")
     return len(frame)
 
@@ -124,7 +157,9 @@ def main() -> None:
         print(f"\n{count:,} rows; CSV {size:.1f} MiB; results {results_path.stat().st_size / 2**20:.1f} MiB")
         found = measure(list(VARIANTS), lambda v: run_child(__file__, v, str(csv_path), str(results_path)),
                         args.repeat or repeat)  # fmt: skip
-        print(f"{'variant':<14} {'wall s':>7} {'cpu s':>7} {'rows/s':>10} {'added MiB':>10} {'added / CSV':>12}")
+        print(
+            f"{'variant':<14} {'wall s':>7} {'cpu s':>7} {'rows/s':>10} {'added MiB':>10} {'added / CSV':>12}"
+        )
         for variant, run in found.items():
             added = run["peak_mb"] - run["base_mb"]
             rate = run["rows"] / run["seconds"]

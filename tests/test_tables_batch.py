@@ -58,7 +58,10 @@ def test_the_request_file_and_what_the_batch_remembers(engine):
         "positive",
         "negative",
     ]
-    assert [(i.column, i.code) for i in batch.table_issues] == [("review", "empty_cells"), ("stars", "empty_cells")]
+    assert [(i.column, i.code) for i in batch.table_issues] == [
+        ("review", "empty_cells"),
+        ("stars", "empty_cells"),
+    ]
     batch.save()
     loaded = Batch.load(batch.id)
     assert loaded.table_spec.template.startswith("Sentiment of")
@@ -75,7 +78,9 @@ def test_run_and_join_back_in_original_order_with_schema_errors_kept(engine, ups
     batch.wait(poll_interval=0.05, timeout=60)
     joined = batch.get_results_table()
     assert joined[["sku", "review", "stars"]].equals(REVIEWS)
-    assert joined["answer"].tolist() == [f"echo: {s}: {'' if pd.isna(r) else r}" for s, r in zip(REVIEWS.sku, REVIEWS.review, strict=True)]
+    assert joined["answer"].tolist() == [
+        f"echo: {s}: {'' if pd.isna(r) else r}" for s, r in zip(REVIEWS.sku, REVIEWS.review, strict=True)
+    ]
     assert joined["status"].tolist() == ["succeeded"] * 5
     assert joined["sentiment"].isna().all()  # the echo is not JSON: kept as text, the reason beside it
     assert joined["schema_error"].str.startswith("the answer is not JSON").all()

@@ -28,7 +28,12 @@ def result(custom_id, content=None, status=200):
     }
     if status != 200:
         body = {"error": {"code": "bad", "message": "refused"}}
-    line = {"id": "r", "custom_id": custom_id, "response": {"status_code": status, "body": body}, "error": None}
+    line = {
+        "id": "r",
+        "custom_id": custom_id,
+        "response": {"status_code": status, "body": body},
+        "error": None,
+    }
     return orjson.dumps(line)
 
 
@@ -41,7 +46,9 @@ def joined_table(tmp_path):
     ]
     path.write_bytes(b"\n".join(answers) + b"\n")
     ids = custom_ids(TABLE, "id")
-    return join_results(TABLE, ids, load_results(path), schema=SCHEMA, model="gpt-4o-mini", unanswered="pending")
+    return join_results(
+        TABLE, ids, load_results(path), schema=SCHEMA, model="gpt-4o-mini", unanswered="pending"
+    )
 
 
 def test_typed_fields_in_the_table_s_order(tmp_path):
