@@ -59,7 +59,8 @@ def test_typed_fields_in_the_table_s_order(tmp_path):
     assert "neutral" in joined.loc[2, "schema_error"] and joined.loc[2, "answer"].startswith('{"sentiment"')
     # the field "status" and the outcome "status" do not collide: the outcome gets a free name
     names = joined.attrs["answer_columns"]
-    assert names["status"] == "status_2" and str(joined["status"].dtype) == "boolean"
+    assert names["status"] == "status_2" and names["field:status"] == "status"
+    assert str(joined["status"].dtype) == "boolean"
     assert joined["status_2"].tolist() == ["succeeded", "failed", "succeeded", "pending"]
     assert joined.loc[1, "error_code"] == "bad"
     assert joined.loc[0, "cost_usd"] == (1000 * 0.075 + 100 * 0.30) / 1e6

@@ -7,7 +7,7 @@ The joined table is the user's table in its order, with its columns and types, p
 text), one typed column per schema field, ``schema_error`` (why an answer does not fit, else empty),
 ``status``, ``error_code``, ``error_message``, token counts and ``cost_usd``; embeddings get ``embedding``
 (one list per row). A new column whose name the table already uses gets a suffix (``status_2``);
-``joined.attrs["answer_columns"]`` maps each role to its column.
+``joined.attrs["answer_columns"]`` maps each role (``status``, ``field:sentiment``, …) to its column.
 """
 
 from __future__ import annotations
@@ -27,15 +27,8 @@ from langbatch_core.errors import ResultsError
 from langbatch_core.results import export_results
 from langbatch_core.tables._schema import AnswerSchema
 
+FIELD = "field:"  # answer_columns role of a schema field: "field:<name>"
 _FIELD_DTYPES = {"integer": "Int64", "number": "Float64", "boolean": "boolean", "string": "string"}
-_RESULT_COLUMNS = {
-    "status": "status",
-    "error_code": "error_code",
-    "error_message": "error_message",
-    "prompt_tokens": "prompt_tokens",
-    "completion_tokens": "completion_tokens",
-    "total_tokens": "total_tokens",
-}
 
 
 def join_results(
@@ -51,59 +44,53 @@ def join_results(
 ) -> pd.DataFrame:
     """The joined table (see the module docstring). ``results``: ``load_results`` rows (``custom_id``,
     ``status``, ``answer``, tokens, ...); rows without a result get status ``unanswered``."""
-    joined = frame.copy(deep=False)
-    names: dict[str, str] = {}
     positions = pd.Index(custom_ids).get_indexer(results["custom_id"])
-    known = positions >= 0
-    positions, results = positions[known], results[known]
-    size = len(frame)
-
-    def put(role: str, values: Any, dtype: str) -> None:
-        column = pd.Series(pd.array([None] * size, dtype=dtype))
-        if len(positions):
-            column.iloc[positions] = pd.array(values, dtype=dtype)
-        names[role] = _free_name(role, joined.columns)
-        joined[names[role]] = column.array
-
+    keep = (positions >= 0) & ~pd.Index(positions).duplicated(keep="last")
+    positions, results = positions[keep], results[keep]
+    part: dict[str, Any] = {}
     if embeddings is not None:
-        vectors: list[Any] = [None] * size
-        for custom_id, position in zip(results["custom_id"], positions, strict=True):
-            vectors[position] = embeddings.get(custom_id)
-        names["embedding"] = _free_name("embedding", joined.columns)
-        joined[names["embedding"]] = vectors
+        part["embedding"] = pd.Series([embeddings.get(i) for i in results["custom_id"]], dtype=object)
     else:
-        answers = results["answer"].tolist()
-        put("answer", answers, "string")
+        part["answer"] = results["answer"].astype("string")
         if schema is not None:
-            _put_fields(put, answers, results["status"].tolist(), schema)
-    status = np.full(size, unanswered, dtype=object)
-    status[positions] = results["status"].to_numpy(dtype=object)
-    names["status"] = _free_name("status", joined.columns)
-    joined[names["status"]] = pd.array(status, dtype="string")
-    for role, source in list(_RESULT_COLUMNS.items())[1:]:
-        dtype = "string" if role.startswith("error") else "Int64"
-        put(role, results[source].tolist(), dtype)
-    put("cost_usd", _costs(results, model, free), "Float64")
+            part.update(_field_columns(results, schema))
+    part["status"] = results["status"].astype("string")
+    for role in ("error_code", "error_message"):
+        part[role] = results[role].astype("string")
+    for role in ("prompt_tokens", "completion_tokens", "total_tokens"):
+        part[role] = results[role].astype("Int64")
+    part["cost_usd"] = _costs(results, model, free)
+    added = pd.DataFrame({k: _values(v) for k, v in part.items()}, index=positions)
+    added = added.reindex(pd.RangeIndex(len(frame)))
+    added["status"] = added["status"].fillna(unanswered)
+    joined = frame.reset_index(drop=True).copy(deep=False)
+    names = {}
+    for role in added.columns:
+        names[role] = _free_name(role.removeprefix(FIELD), joined.columns)
+        joined[names[role]] = added[role].array
+    joined.index = frame.index
     joined.attrs = {"answer_columns": names}
     return joined
 
 
-def _put_fields(put: Any, answers: list[Any], statuses: list[Any], schema: dict[str, Any]) -> None:
+def _values(column: Any) -> Any:
+    return column.array if isinstance(column, pd.Series) else column
+
+
+def _field_columns(results: pd.DataFrame, schema: dict[str, Any]) -> dict[str, Any]:
     checker = AnswerSchema(schema)
     properties = schema.get("properties") or {}
-    parsed, errors = [], []
-    for answer, status in zip(answers, statuses, strict=True):
-        if status != "succeeded" or answer is None:
-            parsed.append(None)
-            errors.append(None)
-            continue
-        value, error = checker.check(answer)
-        parsed.append(value)
-        errors.append(error)
+    answered = (results["status"] == "succeeded").to_numpy(dtype=bool) & results["answer"].notna().to_numpy(
+        dtype=bool
+    )
+    texts = [text if ok else None for text, ok in zip(results["answer"].tolist(), answered, strict=True)]
+    values, errors = checker.columns(texts)
+    columns: dict[str, Any] = {}
     for name in checker.fields:
-        values = [None if item is None else item.get(name) for item in parsed]
-        put(name, _field_values(values, properties.get(name) or {}), _field_dtype(properties.get(name) or {}))
-    put("schema_error", errors, "string")
+        prop = properties.get(name) or {}
+        columns[FIELD + name] = pd.array(_field_values(values[name], prop), dtype=_field_dtype(prop))
+    columns["schema_error"] = pd.array(errors, dtype="string")
+    return columns
 
 
 def _field_dtype(prop: dict[str, Any]) -> str:
@@ -118,16 +105,18 @@ def _field_values(values: list[Any], prop: dict[str, Any]) -> list[Any]:
     return values
 
 
-def _costs(results: pd.DataFrame, model: str | None, free: bool) -> list[float | None]:
+def _costs(results: pd.DataFrame, model: str | None, free: bool) -> Any:
+    answered = results["total_tokens"].notna().to_numpy(dtype=bool)
     if free:
-        return [0.0 if s == "succeeded" else None for s in results["status"]]
-    price = pricing.price_for(model)
-    if price is None:
-        return [None] * len(results)
-    prompt = results["prompt_tokens"].fillna(0).to_numpy(dtype=float)
-    completion = results["completion_tokens"].fillna(0).to_numpy(dtype=float)
-    costs = (prompt * price.input + completion * price.output) / 1_000_000
-    return [None if pd.isna(t) else round(c, 8) for c, t in zip(costs, results["total_tokens"], strict=True)]
+        costs = np.zeros(len(results))
+    else:
+        price = pricing.price_for(model)
+        if price is None:
+            return pd.array([None] * len(results), dtype="Float64")
+        prompt = results["prompt_tokens"].fillna(0).to_numpy(dtype=float)
+        completion = results["completion_tokens"].fillna(0).to_numpy(dtype=float)
+        costs = np.round((prompt * price.input + completion * price.output) / 1_000_000, 8)
+    return pd.arrays.FloatingArray(costs, ~answered)
 
 
 def _free_name(name: str, taken: Any) -> str:

@@ -218,14 +218,38 @@ class AnswerSchema:
         self._validator = jsonschema.Draft202012Validator(schema)
         self._fast = _fast_decoder(schema)
 
+    def columns(self, texts: list[str | None]) -> tuple[dict[str, list[Any]], list[str | None]]:
+        """Per field the value of each answer (None where it does not fit), and why each does not fit."""
+        values: dict[str, list[Any]] = {name: [] for name in self.fields}
+        errors: list[str | None] = []
+        lists = [values[name] for name in self.fields]
+        for text in texts:
+            item, error = self._check_one(text)
+            errors.append(error)
+            if item is None:
+                for column in lists:
+                    column.append(None)
+            elif isinstance(item, dict):
+                for name, column in zip(self.fields, lists, strict=True):
+                    column.append(item.get(name))
+            else:
+                for name, column in zip(self.fields, lists, strict=True):
+                    column.append(getattr(item, name))
+        return values, errors
+
     def check(self, text: str | None) -> tuple[dict[str, Any] | None, str | None]:
         """``(parsed, None)`` for an answer that fits, ``(None, why)`` for one that does not."""
+        item, error = self._check_one(text)
+        if item is None or isinstance(item, dict):
+            return item, error
+        return {name: getattr(item, name) for name in self.fields}, None
+
+    def _check_one(self, text: str | None) -> tuple[Any, str | None]:
         if text is None:
             return None, None
         if self._fast is not None:
             try:
-                item = self._fast(text)
-                return {name: getattr(item, name) for name in self.fields}, None
+                return self._fast(text), None
             except (msgspec.DecodeError, msgspec.ValidationError):
                 pass
         try:
