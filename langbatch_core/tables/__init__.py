@@ -20,6 +20,7 @@ _EXPORTS = {
     "TableBatch": "_batch",
     **dict.fromkeys(["RequestPlan", "TableSpec", "custom_ids", "plan_requests", "request_body"], "_build"),
     "TableIssue": "_issues",
+    **dict.fromkeys(["Comparison", "compare_batches", "compare_tables"], "_compare"),
     **dict.fromkeys(["export_table", "join_results", "write_xlsx"], "_join"),
     **dict.fromkeys(["Table", "column_type", "excel_sheets", "read_table", "table_format"], "_read"),
     **dict.fromkeys(
@@ -33,6 +34,7 @@ _EXPORTS = {
 __all__ = [
     "FIELD_TYPES",
     "AnswerSchema",
+    "Comparison",
     "Field",
     "PromptTemplate",
     "RequestPlan",
@@ -42,6 +44,8 @@ __all__ = [
     "TableSpec",
     "check_strict_schema",
     "column_type",
+    "compare_batches",
+    "compare_tables",
     "custom_ids",
     "excel_sheets",
     "export_table",
