@@ -168,15 +168,16 @@ class TableBatch:
 
     # -- results back onto the rows -----------------------------------------------------------------------
 
-    def get_results_table(self) -> Any:
+    def get_results_table(self, refresh: bool = True) -> Any:
         """The user's table (original order, columns and types) with the answers joined back: ``answer``,
         one typed column per schema field and ``schema_error``, ``status``, ``error_code``,
         ``error_message``, tokens, ``cost_usd`` (embeddings: ``embedding``). A pilot's table has its rows;
-        the rest's has every row. Rows not answered yet have status ``pending`` (or ``not started``)."""
+        the rest's has every row. Rows not answered yet have status ``pending`` (or ``not started``).
+        ``refresh=False`` reads the files as they are, without asking the provider."""
         from langbatch_core.tables import custom_ids, join_results
 
         spec = self._table_spec_or_raise()
-        if self.record.jobs:
+        if refresh and self.record.jobs:
             self.refresh()
         frame = self.source_table()
         parts = [self, *([self._other(spec.pilot_id)] if spec.pilot_id else [])]
