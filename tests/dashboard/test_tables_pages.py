@@ -65,7 +65,7 @@ def test_insert_a_column_fields_and_the_first_requests(data_dir):
     assert first["body"]["messages"][-1]["content"] == "Review: great kettle"
     schema = first["body"]["response_format"]["json_schema"]["schema"]
     assert schema["properties"]["sentiment"]["enum"] == ["positive", "negative", "neutral"]
-    messages = [str(frame.value.get("message", "").tolist()) for frame in at.dataframe if "message" in frame.value]
+    messages = [str(frame.value["message"].tolist()) for frame in at.dataframe if "message" in frame.value]
     assert "column 'review' is empty on 1 row(s) (3)" in " ".join(messages)
     at.radio(key="nt_answer").set_value("JSON Schema").run()
     at.text_area(key="nt_schema").input('{"type": "object", "properties": {"x": {"type": "string"}}}').run()
