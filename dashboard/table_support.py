@@ -162,8 +162,8 @@ def is_table_batch(record: Any) -> bool:
     return (common.storage().batch_dir(record.id) / "table.json").exists()
 
 
-def validation_report(plan: Any, spec: Any) -> Any:
-    """The validation report of the plan's request file (written once per content, then cached)."""
+def request_file(plan: Any) -> Path:
+    """The plan's request file under ``<data>/tmp/`` (written once per content: the reports are cached)."""
     import tempfile
 
     folder = common.data_dir() / "tmp"
@@ -181,7 +181,7 @@ def validation_report(plan: Any, spec: Any) -> Any:
     except BaseException:
         written.unlink(missing_ok=True)
         raise
-    return common.validate(target)
+    return target
 
 
 def export_bytes(view: pd.DataFrame, suffix: str) -> bytes:

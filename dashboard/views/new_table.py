@@ -142,10 +142,19 @@ for index, request in enumerate(plan.first_requests(3)):
         st.caption(f"… and {len(frame) - 1:,} more like it.")
 if plan.issues:
     common.table(ts.issues_frame(plan.issues), key="nt_plan_issues")
-report = None
+report, refused = None, []
 with common.shown_errors("Validating the requests"):
-    report = ts.validation_report(plan, spec)
+    rendered = ts.request_file(plan)
+    refused = common.refusals(rendered, conn)
+    report = common.validate(rendered)
 if report is None:
+    st.stop()
+if refused:
+    st.error(
+        f"{common.md_escape(conn.name)} cannot do what these requests ask: "
+        f"{common.md_escape(refused[0].message)} Change the answer or parameters, or another connection.",
+        icon=":material/block:",
+    )
     st.stop()
 cols = st.columns(4)
 cols[0].metric("Requests", common.count(report.request_count))

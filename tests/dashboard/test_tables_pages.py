@@ -131,3 +131,19 @@ def test_joined_downloads_escape_formulas(local_engine):
     data = table_support.export_bytes(frame, ".csv")
     assert pd.read_csv(io.BytesIO(data))["text"][0] == "'=1+1"
     assert table_support.export_bytes(frame, ".xlsx")[:2] == b"PK"
+
+
+def test_what_the_connection_s_model_refuses_is_shown_before_creating(data_dir):
+    from langbatch_core.local.model.chat_request import BUNDLED_MODEL
+
+    at = table_page()
+    at.text_area(key="nt_template").input("Review: {{ review }}").run()
+    at.radio(key="nt_answer").set_value("Fields").run()
+    body = json.loads(next(c.value for c in at.code if c.language == "json"))["body"]
+    refused = BUNDLED_MODEL.refusal("/v1/chat/completions", body)  # the Local engine's model decides
+    shown = texts(at, "error").replace("\\", "")
+    if refused is None:  # it answers in JSON (constrained decoding): nothing to refuse
+        assert "cannot do what these requests ask" not in shown
+    else:
+        assert "cannot do what these requests ask" in shown
+        assert not [b for b in at.button if b.key == "nt_run_pilot"]  # nothing to press
