@@ -206,3 +206,12 @@ def joined_table(batch: Any) -> pd.DataFrame:
     paths = [common.storage().batch_dir(i) / "results.jsonl" for i in ids]
     keys = tuple(common.file_key(p) if p.exists() else None for p in paths)
     return _joined(batch.id, (keys, batch.record.version, batch.record.updated_at))
+
+
+def hold(key: str, default: Any = None) -> None:
+    """Keeps a form widget's value across a rerun cut short before the widget was drawn (Streamlit then
+    forgets it): call it just before drawing the widget, which then takes no ``value=``."""
+    shadow = f"_held_{key}"
+    if key not in st.session_state:
+        st.session_state[key] = st.session_state.get(shadow, default)
+    st.session_state[shadow] = st.session_state[key]

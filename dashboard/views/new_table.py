@@ -75,7 +75,12 @@ id_choice = st.selectbox(
     "Id of each row (custom_id)", ["row number", *columns], key="nt_id", help="Unique values; checked."
 )
 spec.id_column = None if id_choice == "row number" else id_choice
-model = st.text_input("Model", value=conn.model or "", key="nt_model", placeholder="gpt-4o-mini")
+if st.session_state.get("nt_form_for") != str(path):  # another table: its own name and pilot size
+    st.session_state["nt_form_for"] = str(path)
+    for key in ("nt_name", "nt_pilot", "_held_nt_name", "_held_nt_pilot"):
+        st.session_state.pop(key, None)
+ts.hold("nt_model", conn.model or "")
+model = st.text_input("Model", key="nt_model", placeholder="gpt-4o-mini")
 default_model = "gpt-4o-mini" if spec.kind == "chat" else "text-embedding-3-small"
 spec.model = model.strip() or conn.model or default_model
 
@@ -91,16 +96,21 @@ if spec.kind == "chat":
     pick, button = st.columns([3, 1], vertical_alignment="bottom")
     pick.selectbox("Column", columns, key="nt_insert")
     button.button("Insert into the template", key="nt_insert_button", on_click=_insert_column)
+    ts.hold("nt_template", "")
     spec.template = st.text_area(
         "Prompt template", key="nt_template", placeholder="Sentiment of: {{ review }}", height=100
     )
+    ts.hold("nt_system", "")
     spec.system = st.text_area("System prompt (optional)", key="nt_system", height=68).strip() or None
     left, right = st.columns(2)
+    ts.hold("nt_temperature")
+    ts.hold("nt_max_tokens")
     temperature = left.number_input("Temperature", 0.0, 2.0, value=None, step=0.1, key="nt_temperature")
     max_tokens = right.number_input("Max tokens", 1, 100_000, value=None, key="nt_max_tokens")
     spec.request_kwargs = {
         k: v for k, v in (("temperature", temperature), ("max_tokens", max_tokens)) if v is not None
     }
+    ts.hold("nt_answer", "Free text")
     answer = st.radio("Answer", ["Free text", "Fields", "JSON Schema"], horizontal=True, key="nt_answer")
     if answer == "Fields":
         st.caption("One column per field in the results. Strict: the model must answer every field.")
@@ -116,6 +126,7 @@ if spec.kind == "chat":
         if spec.schema is None:
             st.stop()
     elif answer == "JSON Schema":
+        ts.hold("nt_schema", "")
         pasted = st.text_area("JSON Schema", key="nt_schema", height=160, placeholder='{"type": "object"}')
         if not pasted.strip():
             st.stop()
@@ -136,10 +147,10 @@ with common.shown_errors("Rendering the requests"):
 if plan is None:
     st.stop()
 st.subheader("First requests, exactly as they will be sent")
-for index, request in enumerate(plan.first_requests(3)):
+for request in plan.first_requests(3):
     st.code(common.pretty(request), "json", wrap_lines=True)
-    if index == 0 and len(frame) > 1:
-        st.caption(f"… and {len(frame) - 1:,} more like it.")
+if len(frame) > 3:
+    st.caption(f"… and {len(frame) - 3:,} more like them, one per row.")
 if plan.issues:
     common.table(ts.issues_frame(plan.issues), key="nt_plan_issues")
 report, refused = None, []
@@ -168,12 +179,13 @@ if not report.ok:
 st.text("\n".join(estimate_run(report, connections.to_core(conn)).lines()))
 
 st.subheader("Run it")
-name = st.text_input("Name", value=path.stem, max_chars=100, key="nt_name").strip() or path.stem
+ts.hold("nt_name", path.stem)
+name = st.text_input("Name", max_chars=100, key="nt_name").strip() or path.stem
+ts.hold("nt_pilot", min(20, len(frame)))
 pilot = st.number_input(
     "Pilot rows",
     0,
     len(frame),
-    value=min(20, len(frame)),
     key="nt_pilot",
     help="Run the first rows as their own batch, look at the answers, then run the rest.",
 )
