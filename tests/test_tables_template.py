@@ -63,3 +63,11 @@ def test_jinja_features_and_row_access():
     assert not template.is_simple
     texts, _ = template.render_all(FRAME)
     assert texts == ["10|A", "2|B", "|C", "6|D"]
+
+
+def test_the_fast_path_over_several_chunks_keeps_every_row_in_order():
+    frame = pd.DataFrame({"n": range(25_000), "text": [f"t{i}" if i % 7 else None for i in range(25_000)]})
+    fast = PromptTemplate("{{ n }}:{{ text }}")
+    slow = PromptTemplate("{{ n }}:{{ text }}")
+    slow._parts = None
+    assert fast.render_all(frame) == slow.render_all(frame)

@@ -33,6 +33,7 @@ ROW_VARIABLE = "row"
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 _JINJA_SYNTAX = ("{{", "{%", "{#", "}}", "%}", "#}")
 _NEWLINES = re.compile(r"\r\n|\r")
+_CHUNK_ROWS = 10_000
 
 
 def _blank_for_none(value: Any) -> Any:
@@ -103,7 +104,11 @@ class PromptTemplate:
         if not names:
             return [texts[0]] * len(frame)
         pattern = "{}".join(text.replace("{", "{{").replace("}", "}}") for text in texts)
-        return list(map(pattern.format, *(texts_of(frame[name]) for name in names)))
+        out: list[str] = []
+        for start in range(0, len(frame), _CHUNK_ROWS):  # the cells' texts of one chunk at a time in memory
+            part = frame.iloc[start : start + _CHUNK_ROWS]
+            out += map(pattern.format, *(texts_of(part[name]) for name in names))
+        return out
 
     def _render_jinja(self, values: dict[str, list[Any]], rows: int) -> list[str]:
         names = list(values)
