@@ -99,6 +99,9 @@ def new_table_batch(
     type_into(page, "Max tokens", "8")
     if fields is not False:
         page.get_by_text("Fields", exact=True).click()
+        page.get_by_text("One column per field in the results").wait_for()
+        page.get_by_text('"response_format"').first.wait_for()
+        settle(page)  # "Run it" of the free-text page may still show: wait for this run to end
         refused = page.get_by_text("cannot do what these requests ask")
         page.get_by_role("heading", name="Run it").or_(refused).first.wait_for()
         fields = not refused.count()
