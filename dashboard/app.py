@@ -38,8 +38,12 @@ pages = [
         visibility="hidden",
     ),
     new_batch,
+    st.Page(
+        HERE / "views" / "new_table.py", title="From a table", icon=":material/table_view:", url_path="table"
+    ),
     st.Page(HERE / "views" / "batches.py", title="Batches", icon=":material/list_alt:", url_path="batches"),
     st.Page(HERE / "views" / "results.py", title="Results", icon=":material/search:", url_path="results"),
+    st.Page(HERE / "views" / "compare.py", title="Compare", icon=":material/compare:", url_path="compare"),
     st.Page(
         HERE / "views" / "settings.py", title="Settings", icon=":material/settings:", url_path="settings"
     ),

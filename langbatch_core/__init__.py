@@ -81,6 +81,9 @@ _EXPORTS: dict[str, str] = {
     "StorageError": "langbatch_core.errors",
     "BatchNotFoundError": "langbatch_core.errors",
     "StaleRecordError": "langbatch_core.errors",
+    "TableError": "langbatch_core.errors",
+    "TemplateError": "langbatch_core.errors",
+    "SchemaError": "langbatch_core.errors",
     # request files
     "validate_file": "langbatch_core.requests",
     "ValidationReport": "langbatch_core.requests",

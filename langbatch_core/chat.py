@@ -12,9 +12,10 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from langbatch_core.batch import Batch
+from langbatch_core.tables._batch import TableBatch
 
 
-class OpenAIChatCompletionBatch(Batch):
+class OpenAIChatCompletionBatch(TableBatch, Batch):
     """A batch of chat completions. ``create()`` bodies without ``model`` get ``default_model``
     (``gpt-4o-mini``) unless ``model=`` or the connection's model says otherwise; a plain string becomes
     one user message.

@@ -26,6 +26,13 @@ import orjson
 
 from langbatch_core import audit as audit_log
 from langbatch_core._cli_connections import CONNECTION_OPTION, connections, make_connection
+from langbatch_core._cli_tables import (
+    create_from_table,
+    echo_pilot_hint,
+    split_table_options,
+    table_options,
+    write_results_table,
+)
 from langbatch_core._cli_team import audit, spend
 from langbatch_core.config import DATA_DIR_ENV
 from langbatch_core.errors import LangBatchError
@@ -250,11 +257,17 @@ MAX_COST_OPTION = click.option(
 )
 
 
-def _create(ctx: click.Context, file: Path, name: str | None, **options: Any) -> Any:
+def _create(ctx: click.Context, file: Path | None, name: str | None, **options: Any) -> Any:
     from langbatch_core.batch import Batch
     from langbatch_core.estimates import estimate_run
 
-    batch = Batch.from_file(file, storage=_storage(ctx), connection=make_connection(**options), name=name)
+    table = split_table_options(options)
+    if table["table"] is not None:
+        batch = create_from_table(_storage(ctx), make_connection(**options), name, table)
+    elif file is None:
+        raise click.ClickException("Give a request FILE, or --table with --template (one request per row).")
+    else:
+        batch = Batch.from_file(file, storage=_storage(ctx), connection=make_connection(**options), name=name)
     batch.save()
     click.echo(
         f"Created batch {batch.id} ({batch.record.request_count:,} requests, "
@@ -262,24 +275,28 @@ def _create(ctx: click.Context, file: Path, name: str | None, **options: Any) ->
     )
     if batch.validation is not None:  # always, for a batch made from a file
         _echo_estimate(estimate_run(batch.validation, batch.connection))
+    echo_pilot_hint(batch)
     return batch
 
 
 @cli.command()
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("file", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--name", help="A label shown in lists and in the dashboard.")
 @click.option("--start", "start_now", is_flag=True, help="Start it right away.")
 @MAX_COST_OPTION
+@table_options
 @connection_options
 @click.pass_context
-def create(ctx: click.Context, file: Path, name: str | None, start_now: bool, max_cost_usd: float | None,
+def create(ctx: click.Context, file: Path | None, name: str | None, start_now: bool, max_cost_usd: float | None,
            **options: Any) -> None:  # fmt: skip
-    """Validate a request file and store it as a batch (not started unless --start); prints its id.
+    """Validate a request file (or render one from a --table) and store it as a batch (not started unless
+    --start); prints its id.
 
     Example:
 
         \b
         langbatch create requests.jsonl --name demo --connection openai --start
+        langbatch create --table reviews.csv --template 'Sentiment of: {{ review }}' --schema fields.json
     """
     batch = _create(ctx, file, name, **options)
     if start_now:
@@ -522,12 +539,13 @@ def delete(ctx: click.Context, batch_id: str, yes: bool, force: bool) -> None:
 @click.option("--format", "fmt", type=click.Choice(["csv", "jsonl", "parquet"]), help="Default: by suffix.")
 @click.option("--force", is_flag=True, help="Overwrite the output file if it exists.")
 @click.option("--show", is_flag=True, help="Print the answers (failed rows: the error code and message).")
+@click.option("--table", "as_table", is_flag=True, help="Your table, answers joined (-o .xlsx/.csv).")
 @click.option(
     "--limit", type=click.IntRange(min=1), default=20, show_default=True, help="Rows --show prints."
 )
 @batch_command
 def results(ctx: click.Context, batch_id: str, output: Path | None, fmt: str | None, force: bool,
-            show: bool, limit: int) -> None:  # fmt: skip
+            show: bool, as_table: bool, limit: int) -> None:  # fmt: skip
     """Show a batch's result counts and merged result file, print its answers, or export the results table.
 
     Example:
@@ -535,6 +553,7 @@ def results(ctx: click.Context, batch_id: str, output: Path | None, fmt: str | N
         \b
         langbatch results lb_3f2a9c... --show --limit 5
         langbatch results lb_3f2a9c... -o answers.parquet
+        langbatch results lb_3f2a9c... --table -o answers.xlsx
     """
     if output is not None and output.exists() and not force:
         raise click.ClickException(
@@ -543,6 +562,9 @@ def results(ctx: click.Context, batch_id: str, output: Path | None, fmt: str | N
     batch = _load(ctx, batch_id)
     path = batch.get_results_file()
     click.echo(f"{batch.record.status}: {_counts(batch.record)}")
+    if as_table:
+        write_results_table(batch, output, limit)
+        return
     if show:
         _show_rows(batch, limit)
     if output is None:
@@ -588,6 +610,25 @@ def _row_text(row: dict[str, Any]) -> str:
     if given("embedding_dim") is not None:
         return f"embedding ({int(row['embedding_dim']):,} dimensions)"
     return "—"
+
+
+@click.option("--name", help="A label (default: the pilot's name + ' (rest)').")
+@click.option("--start", "start_now", is_flag=True, help="Start it right away.")
+@batch_command
+def rest(ctx: click.Context, batch_id: str, name: str | None, start_now: bool) -> None:
+    """After a pilot (create --table … --pilot N): a batch of the rows the pilot did not send; its results
+    table holds every row, the pilot's answers included.
+
+    Example:
+
+        \b
+        langbatch rest lb_3f2a9c... --start
+    """
+    batch = _load(ctx, batch_id).rest(**({"name": name} if name else {}))
+    batch.save()
+    click.echo(f"Created batch {batch.id} ({batch.record.request_count:,} requests, the rest of {batch_id}).")
+    if start_now:
+        _start(batch, created=True)
 
 
 @cli.command(name="list")

@@ -9,9 +9,10 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from langbatch_core.batch import Batch
+from langbatch_core.tables._batch import TableBatch
 
 
-class OpenAIEmbeddingBatch(Batch):
+class OpenAIEmbeddingBatch(TableBatch, Batch):
     """A batch of embeddings. ``create()`` takes strings (one request each) or bodies
     (``{"input": ...}``); the model defaults to ``text-embedding-3-small`` unless ``model=`` or the
     connection's model says otherwise.

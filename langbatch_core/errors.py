@@ -18,6 +18,9 @@ enter LangBatch (``raise Mapped(msg) from exc``)::
     │   ├── ProviderUnavailableError  the provider (or local engine) cannot be reached
     │   └── JobFailedError        a job failed at the provider (carries its ``errors.data``)
     ├── ResultsError              a result file is unreadable or does not belong to the batch
+    ├── TableError                a table, its template or its answer schema cannot make a batch (``issues``)
+    │   ├── TemplateError         the prompt template names a column the table lacks, or does not compile
+    │   └── SchemaError           the answer schema is invalid or a provider's strict mode would refuse it
     └── StorageError              the batch store cannot be read or written
         ├── BatchNotFoundError    no batch with that id in the store
         └── StaleRecordError      another writer saved the batch first (a save on an older version)
@@ -124,6 +127,25 @@ class ResultsError(LangBatchError):
     """A result file is unreadable or does not belong to the batch."""
 
 
+class TableError(LangBatchError, ValueError):
+    """A table (CSV, Excel, Parquet, JSON lines), its prompt template or answer schema cannot make a batch.
+
+    ``issues`` holds every problem found (``TableIssue``: row, column, code, message, severity).
+    """
+
+    def __init__(self, message: str, issues: list[Any] | None = None) -> None:
+        super().__init__(message)
+        self.issues = list(issues or [])
+
+
+class TemplateError(TableError):
+    """The prompt template does not compile, or names a column the table does not have."""
+
+
+class SchemaError(TableError):
+    """The answer schema (fields or JSON Schema) is invalid, or a provider's strict mode would refuse it."""
+
+
 class StorageError(LangBatchError):
     """The batch store cannot be read or written."""
 
@@ -155,7 +177,10 @@ __all__ = [
     "ProviderUnavailableError",
     "RateLimitError",
     "ResultsError",
+    "SchemaError",
     "SecretInSettingError",
     "StaleRecordError",
     "StorageError",
+    "TableError",
+    "TemplateError",
 ]

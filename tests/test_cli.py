@@ -163,7 +163,7 @@ def test_every_command_is_in_the_readme_section():
     context = click.Context(cli)
     assert set(cli.list_commands(context)) == {
         "validate", "create", "start", "status", "wait", "retry", "cancel", "delete", "results", "list",
-        "serve", "dashboard", "engine", "connections", "audit", "spend", "worker",
+        "serve", "dashboard", "engine", "connections", "audit", "spend", "worker", "rest",
     }  # fmt: skip
     assert all(
         isinstance(cli.get_command(context, name), click.Command) for name in cli.list_commands(context)

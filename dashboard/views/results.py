@@ -5,6 +5,7 @@ import functools
 import common
 import explore
 import streamlit as st
+import table_support
 import tables
 
 common.sidebar()
@@ -26,6 +27,12 @@ if not records:
 record = common.pick_batch(
     records, "Batch", key="results_batch", describe=lambda r: f" · {tables.finished(r):,} results"
 )
+if table_support.is_table_batch(record):  # made from a table: the user's rows with the answers joined
+    import table_results
+
+    with common.shown_errors("Joining the answers to the table"):
+        table_results.show(record)
+    st.stop()
 
 table, loaded = None, False
 with common.shown_errors("Loading the results"):

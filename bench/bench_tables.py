@@ -1,0 +1,178 @@
+"""Benchmark: a CSV table → request file (read, render, write), and results joined back onto the table.
+
+    .venv/bin/python bench/bench_tables.py            # 100,000 rows
+    .venv/bin/python bench/bench_tables.py --quick    # 10,000 rows, one run each
+
+Variants, each in a child process of its own (peak memory is its own), best of the runs:
+  baseline      pandas.read_csv, one Jinja2 render per row (the template compiled once), json.dumps per line
+  plan_requests read_table (DuckDB) + plan_requests (the fast path for a simple template) + write
+  jinja_path    the same with a template that needs Jinja (a filter): one sandboxed render per row
+  join          join_results of one answer per row with 3 schema fields (typed columns), results loaded
+  load_and_join the same with load_results of the result file timed too
+Targets (issue 10): ≥ 200,000 rows/s for a simple template, ≤ 2× the CSV in memory, join ≤ 0.5 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import tempfile
+from pathlib import Path
+
+from _measure import machine, measure, report, run_child, timed
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+SIMPLE = "Classify the sentiment of this review of {{ product }}: {{ review }}"
+WITH_FILTER = "Classify the sentiment of this review of {{ product | upper }}: {{ review }}"
+FIELDS = [
+    {"name": "sentiment", "type": "enum", "values": ["positive", "negative", "neutral"]},
+    {"name": "score", "type": "number"},
+    {"name": "topic", "type": "string"},
+]
+WORDS = [
+    "the",
+    "delivery",
+    "was",
+    "late",
+    "but",
+    "the",
+    "product",
+    "itself",
+    "works",
+    "well",
+    "and",
+    "I",
+    "would",
+    "buy",
+    "it",
+    "again",
+    "maybe",
+]
+
+
+def write_csv(path: Path, rows: int) -> None:
+    rng = random.Random(7)
+    with path.open("w", encoding="utf-8") as out:
+        out.write("id,product,stars,review\n")
+        for n in range(rows):
+            review = " ".join(rng.choices(WORDS, k=rng.randint(20, 60)))
+            out.write(f'R{n},"Kettle, model {n % 50}",{rng.randint(1, 5)},"{review}"\n')
+
+
+def write_results(path: Path, rows: int) -> None:
+    rng = random.Random(8)
+    with path.open("wb") as out:
+        for n in range(rows):
+            answer = json.dumps(
+                {"sentiment": rng.choice(["positive", "negative", "neutral"]), "score": rng.random(),
+                 "topic": "delivery"}
+            )  # fmt: skip
+            body = {
+                "model": "gpt-4o-mini",
+                "choices": [{"message": {"role": "assistant", "content": answer}, "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": 60, "completion_tokens": 20, "total_tokens": 80},
+            }
+            line = {"id": f"r{n}", "custom_id": f"R{n}", "response": {"status_code": 200, "body": body}}
+            out.write(json.dumps(line).encode() + b"\n")
+
+
+def child(variant: str, csv_path: str, results_path: str) -> None:
+    import pandas as pd
+
+    from langbatch_core.results import load_results
+    from langbatch_core.tables import (
+        TableSpec,
+        custom_ids,
+        join_results,
+        load_schema,
+        plan_requests,
+        read_table,
+    )
+
+    out = Path(csv_path).with_suffix(f".{variant}.jsonl")
+    if variant in ("join", "load_and_join"):
+        frame = pd.read_csv(csv_path)
+        ids = custom_ids(frame, "id")
+        schema = load_schema(FIELDS)
+        results = load_results(results_path) if variant == "join" else None
+        with timed() as found:
+            loaded = results if results is not None else load_results(results_path)
+            joined = join_results(frame, ids, loaded, schema=schema, model="gpt-4o-mini")
+        assert joined["sentiment"].notna().all()
+        report({**found, "rows": len(joined)})
+        return
+    with timed() as found:
+        if variant == "baseline":
+            rows = _baseline(csv_path, out)
+        else:
+            table = read_table(csv_path)
+            template = SIMPLE if variant == "plan_requests" else WITH_FILTER
+            spec = TableSpec(template=template, id_column="id", model="gpt-4o-mini")
+            rows = plan_requests(table, spec).write(out)
+    report({**found, "rows": rows})
+
+
+def _baseline(csv_path: str, out: Path) -> int:
+    import jinja2
+    import pandas as pd
+
+    frame = pd.read_csv(csv_path)
+    template = jinja2.Environment().from_string(SIMPLE)
+    with out.open("w", encoding="utf-8") as lines:
+        for record in frame.to_dict("records"):
+            body = {
+                "model": "gpt-4o-mini",
+                "messages": [{"role": "user", "content": template.render(record)}],
+            }
+            line = {
+                "custom_id": str(record["id"]),
+                "method": "POST",
+                "url": "/v1/chat/completions",
+                "body": body,
+            }
+            lines.write(json.dumps(line) + "\n")
+    return len(frame)
+
+
+VARIANTS = ("baseline", "plan_requests", "jinja_path", "join", "load_and_join")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="10,000 rows, one run each")
+    parser.add_argument("--repeat", type=int, help="runs of each variant (default 3; --quick: 1)")
+    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(*args.child)
+        return
+    count, repeat = (10_000, 1) if args.quick else (100_000, 3)
+    print(machine())
+    with tempfile.TemporaryDirectory(prefix="bench-tables-") as tmp:
+        csv_path, results_path = Path(tmp) / "reviews.csv", Path(tmp) / "results.jsonl"
+        write_csv(csv_path, count)
+        write_results(results_path, count)
+        size = csv_path.stat().st_size / 2**20
+        print(f"\n{count:,} rows; CSV {size:.1f} MiB; results {results_path.stat().st_size / 2**20:.1f} MiB")
+        found = measure(list(VARIANTS), lambda v: run_child(__file__, v, str(csv_path), str(results_path)),
+                        args.repeat or repeat)  # fmt: skip
+        print(
+            f"{'variant':<14} {'wall s':>7} {'cpu s':>7} {'rows/s':>10} {'added MiB':>10} {'added / CSV':>12}"
+        )
+        for variant, run in found.items():
+            added = run["peak_mb"] - run["base_mb"]
+            rate = run["rows"] / run["seconds"]
+            print(
+                f"{variant:<14} {run['seconds']:>7.3f} {run['cpu']:>7.3f} {rate:>10,.0f} {added:>10.1f} "
+                f"{added / size:>11.2f}×"
+            )
+    print("\nbest of the runs, each in a new process timed after its imports; 'added' is the peak RSS growth")
+    print("over the process after imports (load_and_join's includes reading the result file).")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,75 @@
+"""Tables in, tables out: a batch from a spreadsheet and a prompt template, answers joined back to the rows.
+
+    from langbatch_core.tables import read_table, PromptTemplate, load_schema
+    table = read_table("reviews.csv")                 # CSV/TSV, .xlsx (sheet=), Parquet, JSON lines
+    table.summary()                                    # rows, column types, warnings
+    PromptTemplate("Sentiment of: {{ review }}").check(table.frame.columns)
+
+The batch kinds use it through ``OpenAIChatCompletionBatch.from_table`` / ``OpenAIEmbeddingBatch.from_table``
+and ``batch.get_results_table()`` (``_batch.TableBatch``).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+# public name -> private module (imported on first use: the batch kinds import this package, so importing
+# it stays cheap for the CLI and the dashboard)
+_EXPORTS = {
+    "TableBatch": "_batch",
+    **dict.fromkeys(["RequestPlan", "TableSpec", "custom_ids", "plan_requests", "request_body"], "_build"),
+    "TableIssue": "_issues",
+    **dict.fromkeys(["Comparison", "compare_batches", "compare_tables"], "_compare"),
+    **dict.fromkeys(["export_table", "join_results", "write_xlsx"], "_join"),
+    **dict.fromkeys(["Table", "column_type", "excel_sheets", "read_table", "table_format"], "_read"),
+    **dict.fromkeys(
+        ["FIELD_TYPES", "AnswerSchema", "Field", "check_strict_schema", "fields_from", "load_schema",
+         "response_format", "schema_from_fields"],
+        "_schema",
+    ),
+    "PromptTemplate": "_template",
+}  # fmt: skip
+
+__all__ = [
+    "FIELD_TYPES",
+    "AnswerSchema",
+    "Comparison",
+    "Field",
+    "PromptTemplate",
+    "RequestPlan",
+    "Table",
+    "TableBatch",
+    "TableIssue",
+    "TableSpec",
+    "check_strict_schema",
+    "column_type",
+    "compare_batches",
+    "compare_tables",
+    "custom_ids",
+    "excel_sheets",
+    "export_table",
+    "fields_from",
+    "join_results",
+    "load_schema",
+    "plan_requests",
+    "read_table",
+    "request_body",
+    "response_format",
+    "schema_from_fields",
+    "table_format",
+    "write_xlsx",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'langbatch_core.tables' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"langbatch_core.tables.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,0 +1,250 @@
+"""The table front door of a batch kind: ``from_table``, ``get_results_table``, ``rest`` (after a pilot).
+
+    pilot = OpenAIChatCompletionBatch.from_table("reviews.csv", template="Sentiment of: {{ review }}",
+                                                 schema=[{"name": "sentiment", "type": "string"}], pilot=20)
+    pilot.start(); pilot.wait(); pilot.get_results_table()     # the first 20 rows, answered
+    rest = pilot.rest(); rest.start(); rest.wait()               # the other rows, the pilot's not re-sent
+    rest.get_results_table()                                     # every row: the pilot's answers count
+
+A batch made from a table keeps ``table.parquet`` (the table as read) and ``table.json`` (``TableSpec``:
+template, system prompt, schema, id column, rows sent) in its folder, beside ``requests.jsonl``: whatever
+the store, ``load(id)`` finds them. The request file is an ordinary one: start, retry, cancel, results and
+the CLI work on it as on any other.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from langbatch_core.errors import BatchStateError, StorageError, TableError
+
+TABLE_FILE, SPEC_FILE = "table.parquet", "table.json"
+
+
+class TableBatch:
+    """Mixed into the batch kinds that take tables (chat completions, embeddings)."""
+
+    # provided by Batch (annotations only: the kind's class defines them)
+    endpoint: Any
+    default_model: Any
+    id: str
+    name: str | None
+    directory: Path
+    results_path: Path
+    record: Any
+    storage: Any
+    connection: Any
+
+    @classmethod
+    def from_table(
+        cls,
+        table: Any,
+        *,
+        template: str | None = None,
+        system: str | None = None,
+        schema: Any = None,
+        id_column: str | None = None,
+        model: str | None = None,
+        request_kwargs: dict[str, Any] | None = None,
+        sheet: str | None = None,
+        encoding: str | None = None,
+        delimiter: str | None = None,
+        text_column: str | None = None,
+        pilot: int | None = None,
+        **kw: Any,
+    ) -> Any:
+        """A batch with one request per row of ``table`` (a DataFrame or a CSV/TSV/XLSX/Parquet/JSONL path).
+
+        ``template`` renders each row's prompt (Jinja2, sandboxed: ``{{ column }}``); ``schema`` (fields
+        or a JSON Schema) asks for structured answers; ``id_column`` gives the custom_ids (else ``row-N``);
+        ``pilot=N`` makes a batch of the first N rows only (``rest()`` makes the other). Other keywords
+        (``connection``, ``storage``, ``name``, ``client``) go to the constructor. Every problem (a missing
+        column, a duplicate id, a schema strict mode refuses) raises before anything is written.
+        """
+        from langbatch_core.tables import TableSpec, load_schema, read_table
+
+        kind = "embeddings" if cls.endpoint == "/v1/embeddings" else "chat"
+        loaded = read_table(table, sheet=sheet, encoding=encoding, delimiter=delimiter)
+        if kind == "embeddings" and schema is not None:
+            raise TableError("Embeddings have no answer schema: leave schema= out.")
+        if kind == "chat" and not template:
+            raise TableError("A chat batch from a table needs template=, like 'Sentiment of: {{ review }}'.")
+        _check_pilot(pilot)
+        connection = kw.get("connection")
+        spec = TableSpec(
+            kind=kind,
+            template=template,
+            system=system or None,
+            schema=load_schema(schema) if schema is not None else None,
+            id_column=id_column or None,
+            text_column=text_column,
+            model=model or getattr(connection, "model", None) or cls.default_model,
+            request_kwargs=dict(request_kwargs or {}),
+            source=loaded.source,
+            sheet=loaded.sheet,
+            encoding=encoding,
+            columns=list(loaded.frame.columns),
+        )
+        size = len(loaded.frame)
+        spec.rows = [0, min(pilot, size) if pilot else size]
+        return cls._from_plan(loaded, spec, kw)
+
+    @classmethod
+    def _from_plan(cls, loaded: Any, spec: Any, kw: dict[str, Any]) -> Any:
+        from langbatch_core.storage import default_storage
+        from langbatch_core.tables import plan_requests
+
+        plan = plan_requests(loaded, spec)
+        storage = kw.get("storage") or default_storage()
+        tmp_dir = storage.data_dir / "tmp"
+        tmp_dir.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix="table-", suffix=".jsonl", dir=tmp_dir)
+        os.close(fd)
+        try:
+            plan.write(tmp, range(*spec.rows))
+            batch = cls(tmp, **{**kw, "storage": storage})
+        finally:
+            Path(tmp).unlink(missing_ok=True)
+        try:
+            _write_table_files(batch.directory, loaded.frame, spec)
+        except BaseException:
+            shutil.rmtree(batch.directory, ignore_errors=True)
+            raise
+        batch.table_issues = plan.issues
+        return batch
+
+    # -- what the batch remembers ---------------------------------------------------------------------
+
+    @property
+    def table_spec(self) -> Any:
+        """The ``TableSpec`` of a batch made from a table, else None."""
+        from langbatch_core.tables import TableSpec
+
+        path = Path(self.directory) / SPEC_FILE
+        if not path.exists():
+            return None
+        return TableSpec.from_dict(json.loads(path.read_text(encoding="utf-8")))
+
+    def source_table(self) -> Any:
+        """The table this batch was made from (pandas), as it was read."""
+        import pandas as pd
+
+        self._table_spec_or_raise()
+        return pd.read_parquet(Path(self.directory) / TABLE_FILE)
+
+    def _table_spec_or_raise(self) -> Any:
+        spec = self.table_spec
+        if spec is None:
+            raise BatchStateError(
+                f"Batch {self.id} was not made from a table (from_table): use get_results() or "
+                "results_table() instead."
+            )
+        return spec
+
+    # -- pilot, then the rest ---------------------------------------------------------------------------
+
+    def rest(self, **kw: Any) -> Any:
+        """A new batch (not started) of the rows this pilot did not send; its results table holds every row,
+        the pilot's answers included. BatchStateError if there is no rest, or it was already made."""
+        from langbatch_core.tables import Table
+
+        spec = self._table_spec_or_raise()
+        frame = self.source_table()
+        if spec.rest_id or spec.rows[1] >= len(frame) or spec.pilot_id:
+            made = f" (it is {spec.rest_id})" if spec.rest_id else ""
+            raise BatchStateError(f"Batch {self.id} has no rows left to send{made}.")
+        rest_spec = replace(spec, rows=[spec.rows[1], len(frame)], pilot_id=self.id)
+        name = self.name
+        defaults = {"storage": self.storage, "connection": self.connection, "name": name and f"{name} (rest)"}
+        rest = type(self)._from_plan(Table(frame, spec.source or "the table"), rest_spec, {**defaults, **kw})
+        _write_spec(Path(self.directory), replace(spec, rest_id=rest.id))
+        return rest
+
+    # -- results back onto the rows -----------------------------------------------------------------------
+
+    def get_results_table(self, refresh: bool = True) -> Any:
+        """The user's table (original order, columns and types) with the answers joined back: ``answer``,
+        one typed column per schema field and ``schema_error``, ``status``, ``error_code``,
+        ``error_message``, tokens, ``cost_usd`` (embeddings: ``embedding``). A pilot's table has its rows;
+        the rest's has every row. Rows not answered yet have status ``pending`` (or ``not started``).
+        ``refresh=False`` reads the files as they are, without asking the provider."""
+        from langbatch_core.tables import custom_ids, join_results
+
+        spec = self._table_spec_or_raise()
+        if refresh and self.record.jobs:
+            self.refresh()
+        frame = self.source_table()
+        parts = [self, *([self._other(spec.pilot_id)] if spec.pilot_id else [])]
+        results, vectors = _results_of(parts, spec.kind == "embeddings")
+        joined = join_results(
+            frame,
+            custom_ids(frame, spec.id_column),
+            results,
+            schema=spec.schema,
+            model=spec.model,
+            free=self.connection.kind == "local",
+            unanswered=self._unanswered(),
+            embeddings=vectors,
+        )
+        first = 0 if spec.pilot_id else spec.rows[0]
+        return joined.iloc[first : spec.rows[1]]
+
+    def _other(self, batch_id: str) -> Any:
+        return type(self).load(batch_id, self.storage)
+
+    def _unanswered(self) -> str:
+        jobs = self.record.jobs
+        if not jobs:
+            return "not started"
+        return "pending" if any(job.active for job in jobs) else "missing"
+
+
+def _check_pilot(pilot: Any) -> None:
+    if pilot is not None and (not isinstance(pilot, int) or isinstance(pilot, bool) or pilot < 1):
+        raise TableError(f"pilot= is a number of rows (1 or more), not {pilot!r}.")
+
+
+def _results_of(batches: list[Any], embeddings: bool) -> tuple[Any, dict[str, list[float]] | None]:
+    import pandas as pd
+
+    from langbatch_core.results import load_results
+    from langbatch_core.tables._vectors import read_embeddings
+
+    paths = [b.results_path for b in batches if b.results_path.exists()]
+    results = pd.concat([load_results(p) for p in paths], ignore_index=True) if paths else load_results([])
+    return results, (read_embeddings(paths) if embeddings else None)
+
+
+def _write_table_files(directory: Path, frame: Any, spec: Any) -> None:
+    try:
+        _write_parquet(frame, directory / TABLE_FILE)
+        _write_spec(directory, spec)
+    except OSError as exc:
+        raise StorageError(f"Cannot write the table's copy in {directory} ({exc.strerror or exc}).") from exc
+
+
+def _write_parquet(frame: Any, path: Path) -> None:
+    import pyarrow as pa
+
+    temp = path.with_suffix(".tmp")
+    try:
+        frame.to_parquet(temp, index=False)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        mixed = frame.copy(deep=False)  # a column of numbers and text (Excel): kept as its text
+        for column in frame.columns:
+            if frame[column].dtype == object:
+                mixed[column] = frame[column].map(lambda v: v if v is None else str(v))
+        mixed.to_parquet(temp, index=False)
+    os.replace(temp, path)
+
+
+def _write_spec(directory: Path, spec: Any) -> None:
+    temp = directory / (SPEC_FILE + ".tmp")
+    temp.write_text(json.dumps(spec.to_dict(), indent=1, ensure_ascii=False), encoding="utf-8")
+    os.replace(temp, directory / SPEC_FILE)
