@@ -287,8 +287,8 @@ def _create(ctx: click.Context, file: Path | None, name: str | None, **options: 
 @table_options
 @connection_options
 @click.pass_context
-def create(ctx: click.Context, file: Path | None, name: str | None, start_now: bool, max_cost_usd: float | None,
-           **options: Any) -> None:  # fmt: skip
+def create(ctx: click.Context, file: Path | None, name: str | None, start_now: bool,
+           max_cost_usd: float | None, **options: Any) -> None:  # fmt: skip
     """Validate a request file (or render one from a --table) and store it as a batch (not started unless
     --start); prints its id.
 
