@@ -3,6 +3,7 @@ filters and charts, a row's parsed fields beside its raw answer, downloads; afte
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import common
@@ -136,7 +137,7 @@ def downloads(view: pd.DataFrame, batch_id: str) -> None:
     for suffix, (label, mime) in DOWNLOADS.items():
         row.download_button(
             label,
-            data=lambda suffix=suffix: ts.export_bytes(view, suffix),
+            data=functools.partial(ts.export_bytes, view, suffix),
             file_name=f"{batch_id}-answers{suffix}",
             mime=mime,
             key=f"rt_dl_{suffix}",

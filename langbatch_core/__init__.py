@@ -36,7 +36,11 @@ if TYPE_CHECKING:  # what __getattr__ imports at run time
         ProviderUnavailableError,
         RateLimitError,
         ResultsError,
+        SchemaError,
+        StaleRecordError,
         StorageError,
+        TableError,
+        TemplateError,
     )
     from langbatch_core.local import LocalEngine
     from langbatch_core.provider_batches import AnthropicChatCompletionBatch, BedrockClaudeChatCompletionBatch
@@ -61,6 +65,7 @@ if TYPE_CHECKING:  # what __getattr__ imports at run time
         read_result_line,
     )
     from langbatch_core.storage import BatchRecord, BatchStorage, DuckDBBatchStorage, FileBatchStorage
+    from langbatch_core.storage.postgres import PostgresBatchStorage
 
 # public name -> module that defines it
 _EXPORTS: dict[str, str] = {
@@ -145,13 +150,18 @@ __all__ = [
     "MissingAPIKeyError",
     "OpenAIChatCompletionBatch",
     "OpenAIEmbeddingBatch",
+    "PostgresBatchStorage",
     "ProviderError",
     "ProviderNotFoundError",
     "ProviderUnavailableError",
     "RateLimitError",
     "ResultsError",
     "Retrying",
+    "SchemaError",
+    "StaleRecordError",
     "StorageError",
+    "TableError",
+    "TemplateError",
     "ValidationReport",
     "classify",
     "export_results",

@@ -1,5 +1,8 @@
 """New batch from a table: upload → preview → template (+ answer fields) → first requests → pilot or run."""
 
+from pathlib import Path
+from typing import Any
+
 import common
 import connections
 import pandas as pd
@@ -26,11 +29,12 @@ upload = st.file_uploader("Table (.csv, .tsv, .xlsx, .parquet, .jsonl of records
 if upload is None:
     st.info("Upload a table: its first row names the columns.", icon=":material/upload_file:")
     st.stop()
-path = None
+saved = None
 with common.shown_errors("Uploading the table"):
-    path = ts.save_table_upload(upload.name, upload.getvalue())
-if path is None:
+    saved = ts.save_table_upload(upload.name, upload.getvalue())
+if saved is None:
     st.stop()
+path: Path = saved  # a Path from here on, in create_and_start too
 
 # ---------------------------------------------------------------- the table
 sheet, encoding = None, None
@@ -167,11 +171,11 @@ if refused:
         icon=":material/block:",
     )
     st.stop()
-cols = st.columns(4)
-cols[0].metric("Requests", common.count(report.request_count))
-cols[1].metric("Input tokens (est.)", common.count(report.input_tokens))
-cols[2].metric("Jobs planned", len(report.jobs))
-cols[3].metric("Estimated cost", common.money(report.estimated_cost_usd), help="At batch prices, if known.")
+costs = st.columns(4)
+costs[0].metric("Requests", common.count(report.request_count))
+costs[1].metric("Input tokens (est.)", common.count(report.input_tokens))
+costs[2].metric("Jobs planned", len(report.jobs))
+costs[3].metric("Estimated cost", common.money(report.estimated_cost_usd), help="At batch prices, if known.")
 if not report.ok:
     st.error("The requests are not valid:", icon=":material/block:")
     common.table(common.issues_table(report.issues), key="nt_report_issues")
@@ -197,7 +201,7 @@ run_all = row.button(f"Start all {len(frame):,} rows", key="nt_run_all")
 
 def create_and_start(rows: int | None) -> None:
     kind_class = OpenAIChatCompletionBatch if spec.kind == "chat" else OpenAIEmbeddingBatch
-    options = {
+    options: dict[str, Any] = {  # from_table keywords
         "template": spec.template,
         "system": spec.system,
         "schema": spec.schema,

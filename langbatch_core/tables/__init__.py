@@ -12,7 +12,26 @@ and ``batch.get_results_table()`` (``_batch.TableBatch``).
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # what __getattr__ imports at run time
+    from langbatch_core.tables._batch import TableBatch
+    from langbatch_core.tables._build import RequestPlan, TableSpec, custom_ids, plan_requests, request_body
+    from langbatch_core.tables._compare import Comparison, compare_batches, compare_tables
+    from langbatch_core.tables._issues import TableIssue
+    from langbatch_core.tables._join import export_table, join_results, write_xlsx
+    from langbatch_core.tables._read import Table, column_type, excel_sheets, read_table, table_format
+    from langbatch_core.tables._schema import (
+        FIELD_TYPES,
+        AnswerSchema,
+        Field,
+        check_strict_schema,
+        fields_from,
+        load_schema,
+        response_format,
+        schema_from_fields,
+    )
+    from langbatch_core.tables._template import PromptTemplate
 
 # public name -> private module (imported on first use: the batch kinds import this package, so importing
 # it stays cheap for the CLI and the dashboard)

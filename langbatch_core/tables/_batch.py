@@ -22,24 +22,16 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from langbatch_core.batch import Batch
 from langbatch_core.errors import BatchStateError, StorageError, TableError
 
 TABLE_FILE, SPEC_FILE = "table.parquet", "table.json"
 
 
-class TableBatch:
-    """Mixed into the batch kinds that take tables (chat completions, embeddings)."""
+class TableBatch(Batch):
+    """The base of the batch kinds that take tables (chat completions, embeddings)."""
 
-    # provided by Batch (annotations only: the kind's class defines them)
-    endpoint: Any
-    default_model: Any
-    id: str
-    name: str | None
-    directory: Path
-    results_path: Path
-    record: Any
-    storage: Any
-    connection: Any
+    table_issues: list[Any]  # set by from_table: what planning the requests noticed (a row left out...)
 
     @classmethod
     def from_table(

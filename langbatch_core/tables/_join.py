@@ -25,7 +25,7 @@ import pandas as pd
 from langbatch_core.errors import ResultsError
 from langbatch_core.requests import pricing
 from langbatch_core.results import export_results
-from langbatch_core.tables._schema import AnswerSchema
+from langbatch_core.tables._schema import AnswerSchema, schema_types
 
 FIELD = "field:"  # answer_columns role of a schema field: "field:<name>"
 _FIELD_DTYPES = {"integer": "Int64", "number": "Float64", "boolean": "boolean", "string": "string"}
@@ -44,7 +44,7 @@ def join_results(
 ) -> pd.DataFrame:
     """The joined table (see the module docstring). ``results``: ``load_results`` rows (``custom_id``,
     ``status``, ``answer``, tokens, ...); rows without a result get status ``unanswered``."""
-    positions = pd.Index(custom_ids).get_indexer(results["custom_id"])
+    positions = pd.Index(custom_ids).get_indexer(pd.Index(results["custom_id"]))
     keep = (positions >= 0) & ~pd.Index(positions).duplicated(keep="last")
     positions, results = positions[keep], results[keep]
     part: dict[str, Any] = {}
@@ -88,13 +88,14 @@ def _field_columns(results: pd.DataFrame, schema: dict[str, Any]) -> dict[str, A
     columns: dict[str, Any] = {}
     for name in checker.fields:
         prop = properties.get(name) or {}
-        columns[FIELD + name] = pd.array(_field_values(values[name], prop), dtype=_field_dtype(prop))
+        dtype: Any = _field_dtype(prop)  # pandas-stubs type pd.array per literal dtype; this one is data
+        columns[FIELD + name] = pd.array(_field_values(values[name], prop), dtype=dtype)
     columns["schema_error"] = pd.array(errors, dtype="string")
     return columns
 
 
 def _field_dtype(prop: dict[str, Any]) -> str:
-    types = prop.get("type") if isinstance(prop.get("type"), list) else [prop.get("type")]
+    types = schema_types(prop)
     base = [t for t in types if t != "null"]
     return _FIELD_DTYPES.get(base[0], "object") if len(base) == 1 else "object"
 

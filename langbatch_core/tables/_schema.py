@@ -128,6 +128,7 @@ def load_schema(spec: Any) -> dict[str, Any]:
             raise SchemaError(f"The schema is not JSON: {exc.msg} (line {exc.lineno}).") from None
     if isinstance(spec, dict) and "fields" in spec and "properties" not in spec:
         spec = spec["fields"]
+    schema: Any  # the user's JSON: check_strict_schema makes sure it is an object
     if isinstance(spec, list):
         schema = schema_from_fields(spec)
     elif isinstance(spec, dict):
@@ -160,13 +161,19 @@ def check_strict_schema(schema: Any) -> None:
         raise SchemaError(f"OpenAI's strict mode would refuse this schema: {listed}.", problems)
 
 
+def schema_types(node: dict[str, Any]) -> list[Any]:
+    """The ``type`` of a JSON Schema node as a list (``"string"`` -> ``["string"]``; none -> ``[None]``)."""
+    kind = node.get("type")
+    return kind if isinstance(kind, list) else [kind]
+
+
 def _walk(node: Any, path: str, depth: int, problems: list[str], counts: dict[str, int]) -> None:
     if not isinstance(node, dict):
         return
     for key in node:
         if key not in _SUPPORTED:
             problems.append(f"{path}: keyword {key!r} is not supported")
-    types = node.get("type") if isinstance(node.get("type"), list) else [node.get("type")]
+    types = schema_types(node)
     if "object" in types or "properties" in node:
         _check_object(node, path, depth, problems)
         properties = node.get("properties") or {}
@@ -292,7 +299,7 @@ def _fast_decoder(schema: dict[str, Any]) -> Any:
 def _fast_type(prop: Any) -> Any:
     if not isinstance(prop, dict) or set(prop) - {"type", "enum", "description", "title"}:
         return None
-    types = prop.get("type") if isinstance(prop.get("type"), list) else [prop.get("type")]
+    types = schema_types(prop)
     nullable = "null" in types
     base = [t for t in types if t != "null"]
     if len(base) != 1 or base[0] not in _JSON_TYPES:
