@@ -14,6 +14,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -65,24 +67,16 @@ def request_file(tmp_path: Path) -> Path:
     return path
 
 
-@pytest.fixture
-def dashboard(make_engine, isolated_data_dir: Path, tmp_path: Path):
-    """`streamlit run` on a free port, pointed at the temp data dir and the test engine; its URL.
-
-    The engine runs 150 requests a minute, so the 12 requests take a few seconds: long enough to watch the
-    Batches page refresh by itself.
-    """
-    engine = make_engine(rpm=150)
+@contextmanager
+def running_dashboard(env: dict[str, str], log_path: Path) -> Iterator[str]:
+    """`streamlit run dashboard/app.py` on a free 127.0.0.1 port with ``env`` added; its URL until the end."""
     port = free_port()
-    env = {
-        **os.environ,
-        "LANGBATCH_DATA_DIR": str(isolated_data_dir),
-        "LANGBATCH_ENGINE_URL": engine.base_url,
-    }
-    log = (tmp_path / "streamlit.log").open("wb")
+    log = log_path.open("wb")
     command = [sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.port", str(port)]
     command += ["--server.address", "127.0.0.1", "--server.headless", "true"]
-    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    process = subprocess.Popen(
+        command, cwd=ROOT, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -93,7 +87,7 @@ def dashboard(make_engine, isolated_data_dir: Path, tmp_path: Path):
             except httpx.HTTPError:
                 time.sleep(0.2)
         else:
-            pytest.fail("streamlit did not start: " + (tmp_path / "streamlit.log").read_text()[-2000:])
+            pytest.fail("streamlit did not start: " + log_path.read_text()[-2000:])
         yield url
     finally:
         process.terminate()
@@ -102,6 +96,19 @@ def dashboard(make_engine, isolated_data_dir: Path, tmp_path: Path):
         except subprocess.TimeoutExpired:
             process.kill()
         log.close()
+
+
+@pytest.fixture
+def dashboard(make_engine, isolated_data_dir: Path, tmp_path: Path):
+    """The dashboard pointed at the temp data dir and the test engine; its URL.
+
+    The engine runs 150 requests a minute, so the 12 requests take a few seconds: long enough to watch the
+    Batches page refresh by itself.
+    """
+    engine = make_engine(rpm=150)
+    env = {"LANGBATCH_DATA_DIR": str(isolated_data_dir), "LANGBATCH_ENGINE_URL": engine.base_url}
+    with running_dashboard(env, tmp_path / "streamlit.log") as url:
+        yield url
 
 
 @pytest.fixture
