@@ -35,7 +35,15 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
 from langbatch_core.errors import ConfigurationError, StaleRecordError, StorageError
-from langbatch_core.storage.base import BatchRecord, BatchStorage, check_batch_id, not_found
+from langbatch_core.storage.base import (
+    BatchRecord,
+    BatchStorage,
+    BatchSummary,
+    check_batch_id,
+    not_found,
+    summaries_query,
+    summary_of_row,
+)
 
 T = TypeVar("T")
 BATCH_LOCKS = 0x4C42  # advisory lock namespace of batch locks ("LB"); the key is hashtext(batch id)
@@ -178,6 +186,14 @@ class PostgresBatchStorage(BatchStorage):
         query = f"SELECT record::text FROM batches {where} ORDER BY created_at DESC"
         rows = self._run(lambda con: con.execute(query, params).fetchall())
         return [BatchRecord.from_dict(orjson.loads(row[0])) for row in rows]
+
+    def summaries(self, owner: str | None = None, limit: int | None = None) -> builtins.list[BatchSummary]:
+        """The listing's columns only (no record is read whole)."""
+        name = "COALESCE(NULLIF(record->'connection'->>'name', ''), connection_kind)"
+        query = summaries_query("%s", name, "advanced_at, advanced_by", owner is not None, limit is not None)
+        params = [value for value in (owner, limit) if value is not None]
+        rows = self._run(lambda con: con.execute(query, params).fetchall())
+        return [summary_of_row(row) for row in rows]
 
     def append_audit(self, event: dict[str, Any]) -> None:
         row = [event.get(key) for key in _AUDIT_FIELDS]
