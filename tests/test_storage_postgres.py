@@ -14,7 +14,7 @@ import pytest
 
 from langbatch_core import BatchNotFoundError, BatchRecord, StaleRecordError, StorageError
 from langbatch_core.errors import ConfigurationError
-from langbatch_core.storage import DuckDBBatchStorage, default_storage, describe_default_storage
+from langbatch_core.storage import DuckDBBatchStorage, JobRecord, default_storage, describe_default_storage
 from langbatch_core.storage.postgres import MIGRATIONS, PostgresBatchStorage
 
 # Holds one batch's lock in another process ("another machine": its own data directory) until killed.
@@ -63,6 +63,28 @@ def test_a_save_on_an_older_version_is_refused_not_written(postgres_url):
     with pytest.raises(StaleRecordError, match=r"holds version 2.*Load the batch again"):
         store.save(record(version=2, name="lost update"))  # made on version 1 too
     assert store.load("lb_1").name == "second"
+
+
+def test_a_save_replaces_the_job_rows_and_a_refused_save_leaves_them(postgres_url):
+    def job(key, status="in_progress"):
+        return JobRecord(
+            key=key, attempt=1, request_count=2, input_file="i", status=status, provider_job_id=key
+        )
+
+    def rows():
+        with psycopg.connect(postgres_url, autocommit=True) as con:
+            return con.execute("SELECT key, status FROM jobs WHERE batch_id = 'lb_1' ORDER BY key").fetchall()
+
+    store = PostgresBatchStorage(postgres_url)
+    store.save(record(version=1, jobs=[job("a1-j1"), job("a1-j2")]))
+    assert rows() == [("a1-j1", "in_progress"), ("a1-j2", "in_progress")]
+    store.save(record(version=2, jobs=[job("a1-j1", "completed"), job("a2-j1")]))  # one gone, one new
+    assert rows() == [("a1-j1", "completed"), ("a2-j1", "in_progress")]
+    with pytest.raises(StaleRecordError):
+        store.save(record(version=2, jobs=[]))
+    assert rows() == [("a1-j1", "completed"), ("a2-j1", "in_progress")]
+    store.save(record(version=3))
+    assert rows() == [] and store.load("lb_1").jobs == []
 
 
 def test_the_batch_lock_holds_across_machines_and_dies_with_its_holder(postgres_url, tmp_path):

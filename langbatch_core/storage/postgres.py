@@ -93,11 +93,22 @@ _COLUMNS = [
     "failed", "pending", "not_run", "estimated_cost_usd", "created_at", "updated_at", "version",
     "advanced_at", "advanced_by", "owner",
 ]  # fmt: skip
+_JOB_COLUMNS = ["key", "attempt", "provider_job_id", "status", "request_count", "created_at", "updated_at"]
+_JOB_TYPES = ["text", "integer", "text", "text", "bigint", "float8", "float8"]
+# One statement (one round trip, atomic in autocommit): the compare-and-set of the batch row, then its job
+# rows replaced (only if it was saved); the last column is the version stored before, for a refusal's message.
 _SAVE = (
+    "WITH saved AS ("
     f"INSERT INTO batches ({', '.join(_COLUMNS)}, record) VALUES ({', '.join(['%s'] * len(_COLUMNS))}, "
     "%s::jsonb) ON CONFLICT (id) DO UPDATE SET "
     + ", ".join(f"{c} = EXCLUDED.{c}" for c in [*_COLUMNS[1:], "record"])
-    + " WHERE batches.version = EXCLUDED.version - 1 OR EXCLUDED.version = 0"
+    + " WHERE batches.version = EXCLUDED.version - 1 OR EXCLUDED.version = 0 RETURNING id), "
+    "gone AS (DELETE FROM jobs WHERE batch_id IN (SELECT id FROM saved) AND key <> ALL(%s::text[])), "
+    f"put AS (INSERT INTO jobs (batch_id, {', '.join(_JOB_COLUMNS)}) SELECT saved.id, j.* FROM saved, "
+    f"unnest({', '.join(f'%s::{t}[]' for t in _JOB_TYPES)}) AS j "
+    "ON CONFLICT (batch_id, key) DO UPDATE SET "
+    + ", ".join(f"{c} = EXCLUDED.{c}" for c in _JOB_COLUMNS[1:])
+    + ") SELECT (SELECT count(*) FROM saved), (SELECT version FROM batches WHERE id = %s)"
 )
 _LEASE = f"""
     WITH picked AS (
@@ -149,28 +160,16 @@ class PostgresBatchStorage(BatchStorage):
         row = [
             record.connection.get("kind") if c == "connection_kind" else getattr(record, c) for c in _COLUMNS
         ]
-        jobs = [
-            (record.id, j.key, j.attempt, j.provider_job_id, j.status, j.request_count, j.created_at,
-             j.updated_at)
-            for j in record.jobs
-        ]  # fmt: skip
-
-        def work(con: psycopg.Connection[Any]) -> None:
-            saved = con.execute(_SAVE, [*row, orjson.dumps(record.to_dict()).decode()]).rowcount
-            if not saved:
-                stored = con.execute("SELECT version FROM batches WHERE id = %s", [record.id]).fetchone()
-                raise StaleRecordError(
-                    f"Batch {record.id} was not saved: {self.where} holds version "
-                    f"{stored[0] if stored else '?'}, newer than the version {record.version - 1} this "
-                    "change was made on (another writer saved it first). Load the batch again "
-                    "(Batch.load) and repeat the change."
-                )
-            con.execute("DELETE FROM jobs WHERE batch_id = %s", [record.id])
-            if jobs:
-                with con.cursor() as cur:
-                    cur.executemany("INSERT INTO jobs VALUES (%s, %s, %s, %s, %s, %s, %s, %s)", jobs)
-
-        self._run(work)
+        jobs = [[getattr(job, c) for job in record.jobs] for c in _JOB_COLUMNS]
+        params = [*row, orjson.dumps(record.to_dict()).decode(), jobs[0], *jobs, record.id]
+        saved, stored = self._run(lambda con: con.execute(_SAVE, params).fetchone())
+        if not saved:
+            raise StaleRecordError(
+                f"Batch {record.id} was not saved: {self.where} holds version "
+                f"{stored if stored is not None else '?'}, newer than the version {record.version - 1} this "
+                "change was made on (another writer saved it first). Load the batch again "
+                "(Batch.load) and repeat the change."
+            )
 
     def load(self, batch_id: str) -> BatchRecord:
         check_batch_id(batch_id)
@@ -275,12 +274,12 @@ class PostgresBatchStorage(BatchStorage):
         return con
 
     def _run(self, work: Callable[[psycopg.Connection[Any]], T]) -> T:
-        """Run ``work`` in one transaction; once more on a fresh connection if the old one had broken."""
+        """Run ``work``, one statement (atomic by itself: the connection autocommits, so a call is one round
+        trip, with no BEGIN / COMMIT around it); once more on a fresh connection if the old one had broken."""
         for attempt in (1, 2):
             con = self._connection()
             try:
-                with con.transaction():
-                    return work(con)
+                return work(con)
             except psycopg.OperationalError as exc:
                 if con.closed and attempt == 1:
                     continue  # the server closed an idle connection (a restart): reconnect once
