@@ -122,6 +122,34 @@ def test_the_lock_is_released_reused_and_excludes_other_objects_of_the_process(p
                 assert also is False  # a second batch object of the same process waits its turn too
 
 
+class CountingStore(PostgresBatchStorage):
+    """Counts the store's calls to the server besides the lock's own (a real subclass)."""
+
+    calls = 0
+
+    def _run(self, work):
+        self.calls += 1
+        return super()._run(work)
+
+
+def test_the_lock_reads_the_latest_record_with_it_for_the_holder_s_first_load(postgres_url):
+    store = CountingStore(postgres_url)
+    store.save(record(version=1, name="first"))
+    PostgresBatchStorage(postgres_url).save(record(version=2, name="by another writer"))
+    with store.lock("lb_1") as held:
+        before = store.calls
+        assert held and store.load("lb_1").name == "by another writer"  # read as the lock was taken
+        assert store.calls == before  # no second round trip
+        store.load("lb_1")
+        assert store.calls == before + 1  # read once: later loads ask the server
+    with store.lock("lb_1"):
+        store.save(record(version=3, name="saved under the lock"))
+        assert store.load("lb_1").name == "saved under the lock"  # a save drops what the lock read
+    with store.lock("lb_1"):
+        pass
+    assert store.load("lb_1").version == 3 and store.calls > before + 1  # released: read from the server
+
+
 def test_worker_leases_hand_each_running_batch_to_one_worker(postgres_url):
     store = PostgresBatchStorage(postgres_url)
     for i in range(10):

@@ -157,6 +157,7 @@ class PostgresBatchStorage(BatchStorage):
 
     def save(self, record: BatchRecord) -> None:
         check_batch_id(record.id)
+        self._read_under_lock().pop(record.id, None)
         row = [
             record.connection.get("kind") if c == "connection_kind" else getattr(record, c) for c in _COLUMNS
         ]
@@ -173,6 +174,9 @@ class PostgresBatchStorage(BatchStorage):
 
     def load(self, batch_id: str) -> BatchRecord:
         check_batch_id(batch_id)
+        read = self._read_under_lock().pop(batch_id, None)
+        if read is not None:
+            return BatchRecord.from_dict(orjson.loads(read))
         row = self._run(
             lambda con: con.execute("SELECT record::text FROM batches WHERE id = %s", [batch_id]).fetchone()
         )
@@ -222,19 +226,28 @@ class PostgresBatchStorage(BatchStorage):
 
     @contextlib.contextmanager
     def lock(self, batch_id: str, wait: bool = True) -> Iterator[bool]:
-        """The batch's lock for every machine: an advisory lock on a connection held for the duration."""
+        """The batch's lock for every machine: an advisory lock on a connection held for the duration.
+
+        The record is read in the same round trip, just after the lock is taken: the holder's first
+        ``load(batch_id)`` (``Batch`` reloads once it holds the lock) takes it instead of asking again."""
         check_batch_id(batch_id)
         con = self._lock_connection()
         function = "pg_advisory_lock" if wait else "pg_try_advisory_lock"
         try:
-            row = con.execute(f"SELECT {function}(%s, hashtext(%s))", [BATCH_LOCKS, batch_id]).fetchone()
+            with con.pipeline():
+                taken = con.execute(f"SELECT {function}(%s, hashtext(%s))", [BATCH_LOCKS, batch_id])
+                stored = con.execute("SELECT record::text FROM batches WHERE id = %s", [batch_id])
+            row, record = taken.fetchone(), stored.fetchone()
         except psycopg.Error as exc:
             con.close()
             raise StorageError(f"Cannot take the lock of batch {batch_id} in {self.where}: {exc}") from exc
         held = row is None or row[0] is not False
+        if held and record is not None:
+            self._read_under_lock()[batch_id] = record[0]
         try:
             yield held
         finally:
+            self._read_under_lock().pop(batch_id, None)
             self._release(con, batch_id if held else None)
 
     def active_batch_ids(self, worker: str, limit: int, lease_seconds: float) -> builtins.list[str]:
@@ -287,6 +300,13 @@ class PostgresBatchStorage(BatchStorage):
             except psycopg.Error as exc:
                 raise StorageError(f"The store {self.where} failed: {_first_line(exc)}") from None
         raise AssertionError("unreachable")
+
+    def _read_under_lock(self) -> dict[str, str]:
+        """This thread's records read as their lock was taken, until loaded, saved or the lock released."""
+        read = getattr(self._local, "read_under_lock", None)
+        if read is None:
+            read = self._local.read_under_lock = {}
+        return read
 
     def _lock_connection(self) -> psycopg.Connection[Any]:
         with self._pool_lock:
