@@ -36,6 +36,8 @@ from langbatch_core.errors import (
 )
 from langbatch_core.providers.retry import Retrying
 from langbatch_core.results.index import find_line, in_request_order, line_index
+from langbatch_core.storage.base import BatchSummary
+from langbatch_core.storage.base import start_interrupted as storage_start_interrupted
 from langbatch_core.storage.files import write_atomic
 
 log = logging.getLogger("langbatch.dashboard")
@@ -366,6 +368,12 @@ def list_batches() -> list[Any]:
     return storage().list() if viewer.admin else storage().list(owner=viewer.user)
 
 
+def list_summaries() -> list[Any]:
+    """``list_batches()`` as ``BatchSummary``s (what a listing shows, read without the whole records)."""
+    viewer = signin.viewer()
+    return storage().summaries() if viewer.admin else storage().summaries(owner=viewer.user)
+
+
 def load_record(batch_id: str) -> Any:
     """The stored record of ``batch_id`` if the viewer may see it; BatchNotFoundError otherwise (another
     person's batch is not shown to exist)."""
@@ -415,9 +423,11 @@ def audited(read: Any, record: Any, what: str) -> Any:
 
 
 def start_interrupted(record: Any) -> bool:
-    """Its jobs were never handed to the provider (a start that failed or stopped): nothing runs anywhere."""
-    active = [job for job in record.jobs if job.active or job.status == "submitting"]
-    return bool(active) and all(job.status == "submitting" and not job.provider_job_id for job in active)
+    """Its jobs were never handed to the provider (a start that failed or stopped): nothing runs anywhere.
+    ``record``: a ``BatchRecord`` or a ``BatchSummary`` (which says it)."""
+    if isinstance(record, BatchSummary):
+        return record.start_interrupted
+    return storage_start_interrupted(record.jobs)
 
 
 def is_running(record: Any) -> bool:

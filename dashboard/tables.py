@@ -1,6 +1,6 @@
 """Tables and charts of the Batches page, built from the store's records (no I/O here).
 
-table = tables.batch_table(storage.list())        # one row per batch, for st.dataframe
+table = tables.batch_table(storage.summaries())   # one row per batch, for st.dataframe
 chart = tables.timeline_chart(record)             # Altair: one bar per job, created → last update
 """
 
@@ -83,7 +83,8 @@ def advanced_text(record: Any) -> str:
 
 
 def batch_table(records: list[Any]) -> pd.DataFrame:
-    """One row per batch with the columns of the Batches table (newest first, as the store lists them)."""
+    """One row per batch (``BatchSummary``s, as ``storage.summaries()`` lists them: newest first) with the
+    columns of the Batches table."""
     rows = [
         (
             r.name or "",
@@ -97,7 +98,7 @@ def batch_table(records: list[Any]) -> pd.DataFrame:
             r.created_at,
             r.estimated_cost_usd,
             r.model or "",
-            r.connection.get("name") or r.connection.get("kind") or "",
+            r.connection or "",
             r.id,
             r.owner or "",
             advanced_text(r),

@@ -642,18 +642,18 @@ def list_batches(ctx: click.Context, as_json: bool) -> None:
         \b
         langbatch list --json
     """
-    rows = [record.summary() for record in _storage(ctx).list()]
     if as_json:
-        _echo_json(rows)
+        _echo_json([record.summary() for record in _storage(ctx).list()])
         return
+    rows = _storage(ctx).summaries()  # the listed columns only: no whole record is read
     if not rows:
         click.echo(_empty_list_hint(ctx))
     for row in rows:
-        created = dt.datetime.fromtimestamp(row["created_at"]).strftime("%Y-%m-%d %H:%M")
+        created = dt.datetime.fromtimestamp(row.created_at).strftime("%Y-%m-%d %H:%M")
         click.echo(
-            f"{row['id']}  {created}  {row['status']:<11} {row['succeeded']}/{row['request_count']} ok "
-            f"{row['failed']} failed {row['not_run']} not run {row['pending']} pending  "
-            f"{row['connection_name'] or '—'}  {row['model'] or '—'}  {row['name'] or ''}".rstrip()
+            f"{row.id}  {created}  {row.status:<11} {row.succeeded}/{row.request_count} ok "
+            f"{row.failed} failed {row.not_run} not run {row.pending} pending  "
+            f"{row.connection or '—'}  {row.model or '—'}  {row.name or ''}".rstrip()
         )
 
 

@@ -14,7 +14,7 @@ from langbatch_core import (
     OpenAIChatCompletionBatch,
     StorageError,
 )
-from langbatch_core.storage import JobRecord
+from langbatch_core.storage import BatchSummary, JobRecord
 from langbatch_core.storage.duckdb import MIGRATIONS
 
 
@@ -129,6 +129,28 @@ def test_duckdb_keeps_queryable_summary_and_job_rows(tmp_path):
         assert con.execute("SELECT batch_id, key, status FROM jobs").fetchall() == [
             ("lb_1", "a1-j1", "submitting")
         ]
+
+
+def test_summaries_list_the_table_columns_without_whole_records(storage):
+    submitted = JobRecord(key="a1-j1", attempt=1, request_count=2, input_file="i", status="in_progress",
+                          provider_job_id="batch_9")  # fmt: skip
+    storage.save(record("lb_a", 1.0, name="a", owner="ann", connection={"kind": "openai", "name": "team"},
+                        status="validating", request_count=4, succeeded=1, failed=1, not_run=1, pending=1,
+                        estimated_cost_usd=0.25, advanced_at=5.0, advanced_by="w1"))  # fmt: skip
+    storage.save(record("lb_b", 2.0, owner="bob", connection={"kind": "local"}, status="in_progress"))
+    storage.save(BatchRecord(id="lb_c", endpoint="/v1/embeddings", created_at=3.0, jobs=[submitted]))
+    found = storage.summaries()
+    assert [s.id for s in found] == ["lb_c", "lb_b", "lb_a"]  # newest first
+    assert found == [BatchSummary.of(r) for r in storage.list()]
+    a = found[2]
+    assert (a.name, a.owner, a.connection, a.status, a.advanced_at, a.advanced_by) == (
+        "a", "ann", "team", "validating", 5.0, "w1")  # fmt: skip
+    assert (a.request_count, a.succeeded, a.failed, a.not_run, a.pending) == (4, 1, 1, 1, 1)
+    assert a.estimated_cost_usd == 0.25 and a.start_interrupted  # its one job never reached the provider
+    assert found[1].connection == "local" and not found[0].start_interrupted and found[0].connection is None
+    assert [s.id for s in storage.summaries(limit=2)] == ["lb_c", "lb_b"]
+    if not isinstance(storage, MemoryStorage):  # its list() has no owner
+        assert [s.id for s in storage.summaries(owner="ann")] == ["lb_a"]
 
 
 def test_summary_is_a_flat_row_for_tables():

@@ -14,7 +14,7 @@ import pytest
 
 from langbatch_core import BatchNotFoundError, BatchRecord, StaleRecordError, StorageError
 from langbatch_core.errors import ConfigurationError
-from langbatch_core.storage import DuckDBBatchStorage, default_storage, describe_default_storage
+from langbatch_core.storage import DuckDBBatchStorage, JobRecord, default_storage, describe_default_storage
 from langbatch_core.storage.postgres import MIGRATIONS, PostgresBatchStorage
 
 # Holds one batch's lock in another process ("another machine": its own data directory) until killed.
@@ -65,6 +65,28 @@ def test_a_save_on_an_older_version_is_refused_not_written(postgres_url):
     assert store.load("lb_1").name == "second"
 
 
+def test_a_save_replaces_the_job_rows_and_a_refused_save_leaves_them(postgres_url):
+    def job(key, status="in_progress"):
+        return JobRecord(
+            key=key, attempt=1, request_count=2, input_file="i", status=status, provider_job_id=key
+        )
+
+    def rows():
+        with psycopg.connect(postgres_url, autocommit=True) as con:
+            return con.execute("SELECT key, status FROM jobs WHERE batch_id = 'lb_1' ORDER BY key").fetchall()
+
+    store = PostgresBatchStorage(postgres_url)
+    store.save(record(version=1, jobs=[job("a1-j1"), job("a1-j2")]))
+    assert rows() == [("a1-j1", "in_progress"), ("a1-j2", "in_progress")]
+    store.save(record(version=2, jobs=[job("a1-j1", "completed"), job("a2-j1")]))  # one gone, one new
+    assert rows() == [("a1-j1", "completed"), ("a2-j1", "in_progress")]
+    with pytest.raises(StaleRecordError):
+        store.save(record(version=2, jobs=[]))
+    assert rows() == [("a1-j1", "completed"), ("a2-j1", "in_progress")]
+    store.save(record(version=3))
+    assert rows() == [] and store.load("lb_1").jobs == []
+
+
 def test_the_batch_lock_holds_across_machines_and_dies_with_its_holder(postgres_url, tmp_path):
     holder = subprocess.Popen(
         [sys.executable, "-c", HOLDER, postgres_url, str(tmp_path / "machine-a")],
@@ -98,6 +120,34 @@ def test_the_lock_is_released_reused_and_excludes_other_objects_of_the_process(p
             other = PostgresBatchStorage(postgres_url)
             with other.lock("lb_1", wait=False) as also:
                 assert also is False  # a second batch object of the same process waits its turn too
+
+
+class CountingStore(PostgresBatchStorage):
+    """Counts the store's calls to the server besides the lock's own (a real subclass)."""
+
+    calls = 0
+
+    def _run(self, work):
+        self.calls += 1
+        return super()._run(work)
+
+
+def test_the_lock_reads_the_latest_record_with_it_for_the_holder_s_first_load(postgres_url):
+    store = CountingStore(postgres_url)
+    store.save(record(version=1, name="first"))
+    PostgresBatchStorage(postgres_url).save(record(version=2, name="by another writer"))
+    with store.lock("lb_1") as held:
+        before = store.calls
+        assert held and store.load("lb_1").name == "by another writer"  # read as the lock was taken
+        assert store.calls == before  # no second round trip
+        store.load("lb_1")
+        assert store.calls == before + 1  # read once: later loads ask the server
+    with store.lock("lb_1"):
+        store.save(record(version=3, name="saved under the lock"))
+        assert store.load("lb_1").name == "saved under the lock"  # a save drops what the lock read
+    with store.lock("lb_1"):
+        pass
+    assert store.load("lb_1").version == 3 and store.calls > before + 1  # released: read from the server
 
 
 def test_worker_leases_hand_each_running_batch_to_one_worker(postgres_url):

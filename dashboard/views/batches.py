@@ -16,7 +16,7 @@ elif done:
 
 records = None
 with common.shown_errors("Reading the batch store"):
-    records = common.list_batches()
+    records = common.list_summaries()  # the table's columns only: the details load the one batch shown
 if records is None:
     st.stop()
 if not records:
@@ -189,11 +189,11 @@ def live() -> None:
 
 
 def live_table() -> None:
-    batches = common.list_batches()
+    batches = common.list_summaries()
     if running_at_start:
         for message in common.poll_active(batches):
             st.warning(message, icon=":material/warning:")
-        batches = common.list_batches()
+        batches = common.list_summaries()
         if not any(common.is_running(r) for r in batches):
             if done:
                 st.session_state["bt_done"] = done  # keep the last action's message for the redraw
@@ -216,7 +216,7 @@ def live_table() -> None:
         key="bt_table",
     )
     pick_from_table(event, table)
-    details(common.pick_batch(batches, "Details of", key="selected_batch"))
+    details(common.load_record(common.pick_batch(batches, "Details of", key="selected_batch").id))
 
 
 live()

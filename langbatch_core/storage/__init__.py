@@ -5,7 +5,7 @@ from langbatch_core.storage import default_storage
 rows = [record.summary() for record in default_storage().list()]
 """
 
-from langbatch_core.storage.base import BatchRecord, BatchStorage, JobRecord, check_batch_id
+from langbatch_core.storage.base import BatchRecord, BatchStorage, BatchSummary, JobRecord, check_batch_id
 from langbatch_core.storage.default import (
     default_storage,
     describe_default_storage,
@@ -17,6 +17,7 @@ from langbatch_core.storage.files import FileBatchStorage
 __all__ = [
     "BatchRecord",
     "BatchStorage",
+    "BatchSummary",
     "DuckDBBatchStorage",
     "FileBatchStorage",
     "JobRecord",

@@ -171,6 +171,66 @@ class BatchRecord:
         return cls(**values)
 
 
+@dataclass(frozen=True)
+class BatchSummary:
+    """One row of a listing (the Batches table, ``langbatch list``): a record's figures without its jobs,
+    cheap to read for thousands of batches. ``connection`` is the connection's name, else its kind;
+    ``start_interrupted``: the batch's jobs were recorded but none reached the provider (nothing runs)."""
+
+    id: str
+    name: str | None = None
+    status: str = "not_started"
+    model: str | None = None
+    connection: str | None = None
+    owner: str | None = None
+    request_count: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    pending: int = 0
+    not_run: int = 0
+    estimated_cost_usd: float | None = None
+    created_at: float = 0.0
+    updated_at: float = 0.0
+    advanced_at: float | None = None
+    advanced_by: str | None = None
+    start_interrupted: bool = False
+
+    @classmethod
+    def of(cls, record: BatchRecord) -> BatchSummary:
+        """The summary of a whole record."""
+        values = {f.name: getattr(record, f.name) for f in fields(cls) if hasattr(record, f.name)}
+        values["connection"] = record.connection.get("name") or record.connection.get("kind")
+        values["start_interrupted"] = start_interrupted(record.jobs)
+        return cls(**values)
+
+
+def start_interrupted(jobs: builtins.list[JobRecord]) -> bool:
+    """Jobs were recorded to run but none was handed to the provider (a start that failed or stopped)."""
+    running = [job for job in jobs if job.active]
+    return bool(running) and all(job.status == "submitting" and not job.provider_job_id for job in running)
+
+
+def summaries_query(placeholder: str, connection_name: str, advanced: str, owner: bool, limit: bool) -> str:
+    """The SELECT of a SQL store's ``summaries()``: the summary columns of ``batches`` (``connection_name``
+    and ``advanced`` are the store's expressions of those), ``start_interrupted`` from ``jobs``."""
+    active = ", ".join(f"'{status}'" for status in sorted(ACTIVE_JOB_STATUSES))
+    jobs = f"SELECT 1 FROM jobs j WHERE j.batch_id = b.id AND j.status IN ({active})"
+    submitted = "AND (j.status <> 'submitting' OR j.provider_job_id IS NOT NULL)"
+    return (
+        f"SELECT id, name, status, model, {connection_name}, owner, request_count, succeeded, failed, "
+        f"pending, not_run, estimated_cost_usd, created_at, updated_at, {advanced}, "
+        f"EXISTS ({jobs}) AND NOT EXISTS ({jobs} {submitted}) FROM batches b"
+        + (f" WHERE owner = {placeholder}" if owner else "")
+        + " ORDER BY created_at DESC"
+        + (f" LIMIT {placeholder}" if limit else "")
+    )
+
+
+def summary_of_row(row: tuple[Any, ...]) -> BatchSummary:
+    """A ``BatchSummary`` of a row of ``summaries_query``."""
+    return BatchSummary(*row[:6], *(value or 0 for value in row[6:11]), *row[11:16], bool(row[16]))
+
+
 class BatchStorage(ABC):
     """A place that keeps batch records. Subclass it and implement save, load, list and delete.
 
@@ -179,6 +239,9 @@ class BatchStorage(ABC):
             def load(self, batch_id): ...     # -> BatchRecord; unknown id -> BatchNotFoundError
             def list(self, owner=None): ...   # -> list[BatchRecord], newest first (only owner's if given)
             def delete(self, batch_id): ...
+
+    ``summaries(owner=None, limit=None)`` (the listing of the Batches page and ``langbatch list``) is built
+    from ``list()`` unless a store reads the few columns it needs more cheaply (DuckDB, PostgreSQL).
 
     The audit log (``langbatch_core.audit``) goes through ``append_audit`` / ``read_audit``: by default a
     JSONL file ``<data_dir>/audit.jsonl``; a store with a database of its own overrides both.
@@ -218,6 +281,11 @@ class BatchStorage(ABC):
     @abstractmethod
     def delete(self, batch_id: str) -> None:
         """Forget ``batch_id`` (unknown ids: BatchNotFoundError)."""
+
+    def summaries(self, owner: str | None = None, limit: int | None = None) -> builtins.list[BatchSummary]:
+        """A ``BatchSummary`` of every batch (only ``owner``'s if given), newest first, at most ``limit``."""
+        records = self.list() if owner is None else self.list(owner=owner)
+        return [BatchSummary.of(record) for record in records[:limit]]
 
     def append_audit(self, event: dict[str, Any]) -> None:
         """Add one audit event (``at``, ``actor``, ``action``, ``batch_id``, ``detail``) to the log."""

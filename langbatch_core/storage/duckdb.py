@@ -25,7 +25,15 @@ import orjson
 
 from langbatch_core.config import DATA_DIR_ENV
 from langbatch_core.errors import StorageError
-from langbatch_core.storage.base import BatchRecord, BatchStorage, check_batch_id, not_found
+from langbatch_core.storage.base import (
+    BatchRecord,
+    BatchStorage,
+    BatchSummary,
+    check_batch_id,
+    not_found,
+    summaries_query,
+    summary_of_row,
+)
 
 DB_FILE = "langbatch.duckdb"
 FILE_STORE_HINT = (
@@ -153,6 +161,18 @@ class DuckDBBatchStorage(BatchStorage):
         query = f"SELECT record FROM batches {where} ORDER BY created_at DESC"
         rows = self._run(lambda con: con.execute(query, params).fetchall())
         return [BatchRecord.from_dict(orjson.loads(row[0])) for row in rows]
+
+    def summaries(self, owner: str | None = None, limit: int | None = None) -> builtins.list[BatchSummary]:
+        """The listing's columns only (the few the table lacks are read from the record's JSON in SQL)."""
+        name = "COALESCE(NULLIF(json_extract_string(record, '$.connection.name'), ''), connection_kind)"
+        advanced = (
+            "TRY_CAST(json_extract_string(record, '$.advanced_at') AS DOUBLE), "
+            "json_extract_string(record, '$.advanced_by')"
+        )
+        query = summaries_query("?", name, advanced, owner is not None, limit is not None)
+        params = [value for value in (owner, limit) if value is not None]
+        rows = self._run(lambda con: con.execute(query, params).fetchall())
+        return [summary_of_row(row) for row in rows]
 
     def delete(self, batch_id: str) -> None:
         check_batch_id(batch_id)

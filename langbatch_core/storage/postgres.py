@@ -35,7 +35,15 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
 from langbatch_core.errors import ConfigurationError, StaleRecordError, StorageError
-from langbatch_core.storage.base import BatchRecord, BatchStorage, check_batch_id, not_found
+from langbatch_core.storage.base import (
+    BatchRecord,
+    BatchStorage,
+    BatchSummary,
+    check_batch_id,
+    not_found,
+    summaries_query,
+    summary_of_row,
+)
 
 T = TypeVar("T")
 BATCH_LOCKS = 0x4C42  # advisory lock namespace of batch locks ("LB"); the key is hashtext(batch id)
@@ -85,11 +93,22 @@ _COLUMNS = [
     "failed", "pending", "not_run", "estimated_cost_usd", "created_at", "updated_at", "version",
     "advanced_at", "advanced_by", "owner",
 ]  # fmt: skip
+_JOB_COLUMNS = ["key", "attempt", "provider_job_id", "status", "request_count", "created_at", "updated_at"]
+_JOB_TYPES = ["text", "integer", "text", "text", "bigint", "float8", "float8"]
+# One statement (one round trip, atomic in autocommit): the compare-and-set of the batch row, then its job
+# rows replaced (only if it was saved); the last column is the version stored before, for a refusal's message.
 _SAVE = (
+    "WITH saved AS ("
     f"INSERT INTO batches ({', '.join(_COLUMNS)}, record) VALUES ({', '.join(['%s'] * len(_COLUMNS))}, "
     "%s::jsonb) ON CONFLICT (id) DO UPDATE SET "
     + ", ".join(f"{c} = EXCLUDED.{c}" for c in [*_COLUMNS[1:], "record"])
-    + " WHERE batches.version = EXCLUDED.version - 1 OR EXCLUDED.version = 0"
+    + " WHERE batches.version = EXCLUDED.version - 1 OR EXCLUDED.version = 0 RETURNING id), "
+    "gone AS (DELETE FROM jobs WHERE batch_id IN (SELECT id FROM saved) AND key <> ALL(%s::text[])), "
+    f"put AS (INSERT INTO jobs (batch_id, {', '.join(_JOB_COLUMNS)}) SELECT saved.id, j.* FROM saved, "
+    f"unnest({', '.join(f'%s::{t}[]' for t in _JOB_TYPES)}) AS j "
+    "ON CONFLICT (batch_id, key) DO UPDATE SET "
+    + ", ".join(f"{c} = EXCLUDED.{c}" for c in _JOB_COLUMNS[1:])
+    + ") SELECT (SELECT count(*) FROM saved), (SELECT version FROM batches WHERE id = %s)"
 )
 _LEASE = f"""
     WITH picked AS (
@@ -138,34 +157,26 @@ class PostgresBatchStorage(BatchStorage):
 
     def save(self, record: BatchRecord) -> None:
         check_batch_id(record.id)
+        self._read_under_lock().pop(record.id, None)
         row = [
             record.connection.get("kind") if c == "connection_kind" else getattr(record, c) for c in _COLUMNS
         ]
-        jobs = [
-            (record.id, j.key, j.attempt, j.provider_job_id, j.status, j.request_count, j.created_at,
-             j.updated_at)
-            for j in record.jobs
-        ]  # fmt: skip
-
-        def work(con: psycopg.Connection[Any]) -> None:
-            saved = con.execute(_SAVE, [*row, orjson.dumps(record.to_dict()).decode()]).rowcount
-            if not saved:
-                stored = con.execute("SELECT version FROM batches WHERE id = %s", [record.id]).fetchone()
-                raise StaleRecordError(
-                    f"Batch {record.id} was not saved: {self.where} holds version "
-                    f"{stored[0] if stored else '?'}, newer than the version {record.version - 1} this "
-                    "change was made on (another writer saved it first). Load the batch again "
-                    "(Batch.load) and repeat the change."
-                )
-            con.execute("DELETE FROM jobs WHERE batch_id = %s", [record.id])
-            if jobs:
-                with con.cursor() as cur:
-                    cur.executemany("INSERT INTO jobs VALUES (%s, %s, %s, %s, %s, %s, %s, %s)", jobs)
-
-        self._run(work)
+        jobs = [[getattr(job, c) for job in record.jobs] for c in _JOB_COLUMNS]
+        params = [*row, orjson.dumps(record.to_dict()).decode(), jobs[0], *jobs, record.id]
+        saved, stored = self._run(lambda con: con.execute(_SAVE, params).fetchone())
+        if not saved:
+            raise StaleRecordError(
+                f"Batch {record.id} was not saved: {self.where} holds version "
+                f"{stored if stored is not None else '?'}, newer than the version {record.version - 1} this "
+                "change was made on (another writer saved it first). Load the batch again "
+                "(Batch.load) and repeat the change."
+            )
 
     def load(self, batch_id: str) -> BatchRecord:
         check_batch_id(batch_id)
+        read = self._read_under_lock().pop(batch_id, None)
+        if read is not None:
+            return BatchRecord.from_dict(orjson.loads(read))
         row = self._run(
             lambda con: con.execute("SELECT record::text FROM batches WHERE id = %s", [batch_id]).fetchone()
         )
@@ -178,6 +189,14 @@ class PostgresBatchStorage(BatchStorage):
         query = f"SELECT record::text FROM batches {where} ORDER BY created_at DESC"
         rows = self._run(lambda con: con.execute(query, params).fetchall())
         return [BatchRecord.from_dict(orjson.loads(row[0])) for row in rows]
+
+    def summaries(self, owner: str | None = None, limit: int | None = None) -> builtins.list[BatchSummary]:
+        """The listing's columns only (no record is read whole)."""
+        name = "COALESCE(NULLIF(record->'connection'->>'name', ''), connection_kind)"
+        query = summaries_query("%s", name, "advanced_at, advanced_by", owner is not None, limit is not None)
+        params = [value for value in (owner, limit) if value is not None]
+        rows = self._run(lambda con: con.execute(query, params).fetchall())
+        return [summary_of_row(row) for row in rows]
 
     def append_audit(self, event: dict[str, Any]) -> None:
         row = [event.get(key) for key in _AUDIT_FIELDS]
@@ -207,19 +226,28 @@ class PostgresBatchStorage(BatchStorage):
 
     @contextlib.contextmanager
     def lock(self, batch_id: str, wait: bool = True) -> Iterator[bool]:
-        """The batch's lock for every machine: an advisory lock on a connection held for the duration."""
+        """The batch's lock for every machine: an advisory lock on a connection held for the duration.
+
+        The record is read in the same round trip, just after the lock is taken: the holder's first
+        ``load(batch_id)`` (``Batch`` reloads once it holds the lock) takes it instead of asking again."""
         check_batch_id(batch_id)
         con = self._lock_connection()
         function = "pg_advisory_lock" if wait else "pg_try_advisory_lock"
         try:
-            row = con.execute(f"SELECT {function}(%s, hashtext(%s))", [BATCH_LOCKS, batch_id]).fetchone()
+            with con.pipeline():
+                taken = con.execute(f"SELECT {function}(%s, hashtext(%s))", [BATCH_LOCKS, batch_id])
+                stored = con.execute("SELECT record::text FROM batches WHERE id = %s", [batch_id])
+            row, record = taken.fetchone(), stored.fetchone()
         except psycopg.Error as exc:
             con.close()
             raise StorageError(f"Cannot take the lock of batch {batch_id} in {self.where}: {exc}") from exc
         held = row is None or row[0] is not False
+        if held and record is not None:
+            self._read_under_lock()[batch_id] = record[0]
         try:
             yield held
         finally:
+            self._read_under_lock().pop(batch_id, None)
             self._release(con, batch_id if held else None)
 
     def active_batch_ids(self, worker: str, limit: int, lease_seconds: float) -> builtins.list[str]:
@@ -259,12 +287,12 @@ class PostgresBatchStorage(BatchStorage):
         return con
 
     def _run(self, work: Callable[[psycopg.Connection[Any]], T]) -> T:
-        """Run ``work`` in one transaction; once more on a fresh connection if the old one had broken."""
+        """Run ``work``, one statement (atomic by itself: the connection autocommits, so a call is one round
+        trip, with no BEGIN / COMMIT around it); once more on a fresh connection if the old one had broken."""
         for attempt in (1, 2):
             con = self._connection()
             try:
-                with con.transaction():
-                    return work(con)
+                return work(con)
             except psycopg.OperationalError as exc:
                 if con.closed and attempt == 1:
                     continue  # the server closed an idle connection (a restart): reconnect once
@@ -272,6 +300,13 @@ class PostgresBatchStorage(BatchStorage):
             except psycopg.Error as exc:
                 raise StorageError(f"The store {self.where} failed: {_first_line(exc)}") from None
         raise AssertionError("unreachable")
+
+    def _read_under_lock(self) -> dict[str, str]:
+        """This thread's records read as their lock was taken, until loaded, saved or the lock released."""
+        read = getattr(self._local, "read_under_lock", None)
+        if read is None:
+            read = self._local.read_under_lock = {}
+        return read
 
     def _lock_connection(self) -> psycopg.Connection[Any]:
         with self._pool_lock:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import common
 import tables
 
-from langbatch_core.storage import BatchStorage
+from langbatch_core.storage import BatchStorage, BatchSummary
 
 from .conftest import button, make_record, open_page, store, stored_batch_with_results, texts
 
@@ -63,6 +63,26 @@ def test_a_thousand_batches_render(data_dir, monkeypatch):
     at = open_page("batches")
     assert not at.exception
     assert len(at.dataframe[0].value) == 1000
+
+
+class SummariesOnlyStorage(MemoryStorage):
+    """A store whose whole-record listing fails: the page must list summaries and load the one it shows."""
+
+    def list(self, owner=None):
+        raise AssertionError("the Batches page read every whole record")
+
+    def summaries(self, owner=None, limit=None):
+        return [BatchSummary.of(r) for r in MemoryStorage.list(self)][:limit]
+
+
+def test_the_page_lists_summaries_and_loads_only_the_batch_it_details(data_dir, monkeypatch):
+    shown = SummariesOnlyStorage([make_record(n, jobs=2) for n in range(1, 4)])
+    monkeypatch.setattr(common, "storage", lambda: shown)
+    at = open_page("batches")
+    assert not at.exception and not texts(at, "error")
+    assert list(at.dataframe[0].value["id"]) == ["lb_test00003", "lb_test00002", "lb_test00001"]
+    assert "Batch lb_test00003" in [s.value for s in at.subheader]
+    assert list(at.dataframe[1].value["job"]) == ["a1-j1", "a1-j2"]  # its jobs: the whole record, loaded
 
 
 def test_details_show_metrics_jobs_and_a_timeline(data_dir):
