@@ -118,7 +118,7 @@ def test_a_submission_that_did_not_finish_says_how_to_go_on(tmp_path, engine):
 
 def test_wait_that_times_out_exits_1_and_says_the_batch_runs_on(tmp_path, make_engine):
     engine = make_engine(concurrency=1)
-    path = write_chat_file(tmp_path / "in.jsonl", ["slow [[slow:0.5]]"])
+    path = write_chat_file(tmp_path / "in.jsonl", ["slow [[slow:5]]"])
     batch = OpenAIChatCompletionBatch(path, connection=to_engine(engine))
     batch.start()
     result = run("wait", batch.id, "--timeout", "0", "--poll-interval", "0.01")
