@@ -5,16 +5,20 @@
     plan.write("requests.jsonl")                    # one line per row, custom_id from the id column or row
 
 Each line is built from bytes encoded once for the whole file (a template line with two markers), so only
-the custom_id and the rendered text are encoded per row.
+the custom_id and the rendered text are encoded per row; a chunk of rows is rendered, encoded and spilled to
+a temporary file at a time, so memory holds the table and one chunk, not every prompt.
 """
 
 from __future__ import annotations
 
 import os
+import tempfile
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
+import numpy as np
 import orjson
 import pandas as pd
 
@@ -27,6 +31,7 @@ from langbatch_core.tables._template import PromptTemplate, empty_rows, texts_of
 ENDPOINTS = {"chat": "/v1/chat/completions", "embeddings": "/v1/embeddings"}
 RESULT_COLUMNS = ("answer", "status", "error_code", "error_message", "schema_error", "prompt_tokens",
                   "completion_tokens", "total_tokens", "cost_usd", "embedding")  # fmt: skip
+_CHUNK_ROWS, _COPY_BYTES = 10_000, 1 << 20
 _ID_MARK, _TEXT_MARK = "\x00langbatch-id\x00", "\x00langbatch-text\x00"
 
 
@@ -108,32 +113,33 @@ def _check_unique(ids: list[str], id_column: str) -> None:
         )
 
 
-@dataclass
 class RequestPlan:
-    """The rendered requests of a table, checked and ready to write."""
+    """The request lines of a table, rendered, checked and encoded a chunk of rows at a time into a temporary
+    file (its ``offsets``: where each row's line starts), so a table's prompts are never all in memory."""
 
-    custom_ids: list[str]
-    texts: list[str]
-    line_template: tuple[bytes, bytes, bytes]
-    issues: list[TableIssue]
+    def __init__(self, lines: IO[bytes], offsets: np.ndarray, issues: list[TableIssue]) -> None:
+        self._lines, self.offsets, self.issues = lines, offsets, issues
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
 
     def write(self, path: str | os.PathLike[str], rows: range | None = None) -> int:
-        """Writes the request lines (of ``rows`` positions, default all); returns how many."""
-        before, between, after = self.line_template
-        dumps = orjson.dumps
-        chosen = rows if rows is not None else range(len(self.texts))
-        ids, texts = self.custom_ids, self.texts
+        """Writes the request lines (of ``rows``, consecutive positions, default all); returns how many."""
+        chosen = rows if rows is not None else range(len(self))
+        if chosen.step != 1 or not 0 <= chosen.start <= chosen.stop <= len(self):
+            raise ValueError(f"rows must be consecutive positions within 0..{len(self)}, not {chosen}")
+        position, end = int(self.offsets[chosen.start]), int(self.offsets[chosen.stop])
         with Path(path).open("wb") as out:
-            out.writelines(b"".join((before, dumps(ids[i]), between, dumps(texts[i]), after)) for i in chosen)
+            while position < end:
+                block = os.pread(self._lines.fileno(), min(_COPY_BYTES, end - position), position)
+                out.write(block)
+                position += len(block)
         return len(chosen)
 
     def first_requests(self, count: int = 3) -> list[dict[str, Any]]:
         """The first request lines exactly as they will be sent."""
-        before, between, after = self.line_template
-        return [
-            orjson.loads(before + orjson.dumps(i) + between + orjson.dumps(t) + after)
-            for i, t in zip(self.custom_ids[:count], self.texts[:count], strict=True)
-        ]
+        end = int(self.offsets[min(count, len(self))])
+        return [orjson.loads(line) for line in os.pread(self._lines.fileno(), end, 0).splitlines()]
 
 
 def plan_requests(table: Table, spec: TableSpec, default_model: str | None = None) -> RequestPlan:
@@ -141,17 +147,49 @@ def plan_requests(table: Table, spec: TableSpec, default_model: str | None = Non
     frame = table.frame
     ids = custom_ids(frame, spec.id_column)
     if spec.kind == "embeddings":
-        texts, empty = _embedding_texts(frame, spec)
+        empty, chunks = _embedding_texts(frame, spec)
     else:
-        texts, empty = PromptTemplate(spec.template or "").render_all(frame)
-    _check_not_blank(texts, spec)
+        template = PromptTemplate(spec.template or "")
+        empty, chunks = template.empty_cells(frame), template.render_chunks(frame)
+    lines, offsets, blank = _spill(ids, chunks, _line_template(spec, default_model))
+    try:
+        _check_not_blank(blank, spec)
+    except TableError:
+        lines.close()
+        raise
     issues = list(table.issues) + _empty_cell_warnings(empty)
-    return RequestPlan(ids, texts, _line_template(spec, default_model), issues)
+    return RequestPlan(lines, offsets, issues)
 
 
-def _embedding_texts(frame: pd.DataFrame, spec: TableSpec) -> tuple[list[str], dict[str, list[int]]]:
+def _spill(
+    ids: list[str], chunks: Iterator[tuple[int, list[str]]], line: tuple[bytes, bytes, bytes]
+) -> tuple[IO[bytes], np.ndarray, list[int]]:
+    """The encoded lines in a temporary file, where each starts (and the end), the rows that render blank."""
+    before, between, after = line
+    dumps, blank = orjson.dumps, []
+    lengths = np.zeros(len(ids) + 1, dtype=np.int64)
+    lines = tempfile.TemporaryFile(prefix="langbatch-requests-")  # noqa: SIM115 - the plan owns it
+    try:
+        for start, texts in chunks:
+            blank += [start + n for n, text in enumerate(texts, start=1) if not text or text.isspace()]
+            chosen = ids[start : start + len(texts)]
+            encoded = [
+                b"".join((before, dumps(i), between, dumps(t), after))
+                for i, t in zip(chosen, texts, strict=True)
+            ]
+            lengths[start + 1 : start + 1 + len(encoded)] = [len(line) for line in encoded]
+            lines.writelines(encoded)
+        lines.flush()
+    except BaseException:
+        lines.close()
+        raise
+    return lines, np.cumsum(lengths), blank
+
+
+def _embedding_texts(frame: pd.DataFrame, spec: TableSpec) -> tuple[dict[str, list[int]], Iterator[Any]]:
     if spec.template:
-        return PromptTemplate(spec.template).render_all(frame)
+        template = PromptTemplate(spec.template)
+        return template.empty_cells(frame), template.render_chunks(frame)
     column = spec.text_column
     if not column:
         raise TableError("An embedding batch needs text_column= (the column whose text is embedded).")
@@ -159,11 +197,12 @@ def _embedding_texts(frame: pd.DataFrame, spec: TableSpec) -> tuple[list[str], d
         message = unknown_column(column, [str(c) for c in frame.columns], "text column")
         raise TableError(message, [TableIssue("unknown_column", message, None, column)])
     empty = empty_rows(frame[column])
-    return texts_of(frame[column]), ({column: empty} if empty else {})
+    chunks = ((start, texts_of(frame[column].iloc[start : start + _CHUNK_ROWS]))
+              for start in range(0, len(frame), _CHUNK_ROWS))  # fmt: skip
+    return ({column: empty} if empty else {}), chunks
 
 
-def _check_not_blank(texts: list[str], spec: TableSpec) -> None:
-    blank = [n for n, text in enumerate(texts, start=1) if not text or text.isspace()]
+def _check_not_blank(blank: list[int], spec: TableSpec) -> None:
     if not blank:
         return
     what = "text column" if spec.kind == "embeddings" and not spec.template else "template"

@@ -22,8 +22,8 @@ import msgspec
 import numpy as np
 import pandas as pd
 
-from langbatch_core import pricing
 from langbatch_core.errors import ResultsError
+from langbatch_core.requests import pricing
 from langbatch_core.results import export_results
 from langbatch_core.tables._schema import AnswerSchema
 
