@@ -21,6 +21,8 @@ from typing import IO, Any
 import numpy as np
 import orjson
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from langbatch_core.errors import TableError
 from langbatch_core.tables._issues import TableIssue, row_list
@@ -31,7 +33,7 @@ from langbatch_core.tables._template import PromptTemplate, empty_rows, texts_of
 ENDPOINTS = {"chat": "/v1/chat/completions", "embeddings": "/v1/embeddings"}
 RESULT_COLUMNS = ("answer", "status", "error_code", "error_message", "schema_error", "prompt_tokens",
                   "completion_tokens", "total_tokens", "cost_usd", "embedding")  # fmt: skip
-_CHUNK_ROWS, _COPY_BYTES = 10_000, 1 << 20
+_CHUNK_ROWS, _COPY_BYTES = 4_000, 1 << 20
 _ID_MARK, _TEXT_MARK = "\x00langbatch-id\x00", "\x00langbatch-text\x00"
 
 
@@ -75,26 +77,41 @@ class TableSpec:
 
 def custom_ids(frame: pd.DataFrame, id_column: str | None) -> list[str]:
     """The custom_id of each row: the id column's text (checked: present, filled, unique), else ``row-N``."""
+    return id_texts(frame, id_column).to_pylist()
+
+
+def id_texts(frame: pd.DataFrame, id_column: str | None) -> pa.ChunkedArray:
+    """``custom_ids`` as Arrow text (no Python string per row), checked by Arrow's kernels."""
     if id_column is None:
-        return [f"row-{n}" for n in range(1, len(frame) + 1)]
+        numbers = pa.array(np.arange(1, len(frame) + 1)).cast(pa.string())
+        return pa.chunked_array([pc.binary_join_element_wise("row-", numbers, "")])
     if id_column not in frame.columns:
         columns = ", ".join(map(str, frame.columns[:20]))
         raise TableError(f"The id column {id_column!r} is not in the table (columns: {columns}).")
     series = frame[id_column]
     if pd.api.types.is_float_dtype(series.dtype) and (series.dropna() % 1 == 0).all():
         series = series.astype("Int64")
-    ids = [text.strip() for text in texts_of(series)]
-    blank = [n for n, v in enumerate(ids, start=1) if not v]
+    if isinstance(series.dtype, pd.StringDtype) and series.dtype.storage == "pyarrow":
+        texts = pa.chunked_array(series.array._pa_array)  # the frame's own buffers
+    else:
+        texts = pa.chunked_array([pa.array(texts_of(series), pa.string())])
+    ids = pc.utf8_trim_whitespace(pc.fill_null(texts, ""))
+    blank = (np.flatnonzero(pc.equal(ids, "").to_numpy(zero_copy_only=False)) + 1).tolist()
     if blank:
         message = f"The id column {id_column!r} is empty on row(s) {row_list(blank)}: every row needs an id."
         raise TableError(message, [TableIssue("missing_id", message, n, id_column) for n in blank[:100]])
-    _check_unique(ids, id_column)
+    if _has_repeats(ids):
+        _report_repeats(ids.to_pylist(), id_column)
     return ids
 
 
-def _check_unique(ids: list[str], id_column: str) -> None:
-    if not pd.Index(ids).has_duplicates:
-        return
+def _has_repeats(ids: pa.ChunkedArray) -> bool:
+    # sorted neighbours: a fraction of the memory of a hash table of every id
+    ordered = ids.take(pc.sort_indices(ids))
+    return len(ids) > 1 and bool(pc.any(pc.equal(ordered.slice(1), ordered.slice(0, len(ids) - 1))).as_py())
+
+
+def _report_repeats(ids: list[str], id_column: str) -> None:
     seen: dict[str, int] = {}
     issues = []
     for row, value in enumerate(ids, start=1):
@@ -145,7 +162,7 @@ class RequestPlan:
 def plan_requests(table: Table, spec: TableSpec, default_model: str | None = None) -> RequestPlan:
     """Renders every row (TemplateError/TableError/SchemaError before anything is written)."""
     frame = table.frame
-    ids = custom_ids(frame, spec.id_column)
+    ids = id_texts(frame, spec.id_column)
     if spec.kind == "embeddings":
         empty, chunks = _embedding_texts(frame, spec)
     else:
@@ -162,7 +179,7 @@ def plan_requests(table: Table, spec: TableSpec, default_model: str | None = Non
 
 
 def _spill(
-    ids: list[str], chunks: Iterator[tuple[int, list[str]]], line: tuple[bytes, bytes, bytes]
+    ids: pa.ChunkedArray, chunks: Iterator[tuple[int, list[str]]], line: tuple[bytes, bytes, bytes]
 ) -> tuple[IO[bytes], np.ndarray, list[int]]:
     """The encoded lines in a temporary file, where each starts (and the end), the rows that render blank."""
     before, between, after = line
@@ -172,7 +189,7 @@ def _spill(
     try:
         for start, texts in chunks:
             blank += [start + n for n, text in enumerate(texts, start=1) if not text or text.isspace()]
-            chosen = ids[start : start + len(texts)]
+            chosen = ids.slice(start, len(texts)).to_pylist()
             encoded = [
                 b"".join((before, dumps(i), between, dumps(t), after))
                 for i, t in zip(chosen, texts, strict=True)
