@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/bench_tables.py            # 100,000 rows
     .venv/bin/python bench/bench_tables.py --quick    # 10,000 rows, one run each
+    .venv/bin/python bench/bench_tables.py --browser 100000 --repeat 1   # the Results page in Chromium
 
 Variants, each in a child process of its own (peak memory is its own), best of the runs:
   baseline      pandas.read_csv, one Jinja2 render per row (the template compiled once), json.dumps per line
@@ -141,12 +142,48 @@ def _baseline(csv_path: str, out: Path) -> int:
 VARIANTS = ("baseline", "plan_requests", "jinja_path", "join", "load_and_join")
 
 
+def browser(rows: int, repeat: int) -> None:
+    """The Results page of a finished table batch (``rows`` rows, 3 answer fields) in Chromium: a fresh
+    `streamlit run`, first visit and reload until the grid shows every row (bench_dashboard_browser's way)."""
+    sys.path[:0] = [str(ROOT / "bench"), str(ROOT / "tests")]
+    from bench_dashboard_browser import CHROMIUM, CHROMIUM_ARGS, streamlit, time_page
+    from playwright.sync_api import sync_playwright
+
+    from langbatch_core import OpenAIChatCompletionBatch
+    from langbatch_core.storage.default import default_storage
+
+    with tempfile.TemporaryDirectory(prefix="bench-tables-browser-") as tmp, sync_playwright() as p:
+        scratch = Path(tmp)
+        write_csv(scratch / "reviews.csv", rows)
+        store = default_storage(scratch / "data")
+        batch = OpenAIChatCompletionBatch.from_table(
+            scratch / "reviews.csv", template=SIMPLE, schema=FIELDS, id_column="id", storage=store
+        )
+        write_results(batch.results_path, rows)
+        batch.record.succeeded = rows
+        store.save(batch.record)
+        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        runs = []
+        for run in range(repeat):
+            with streamlit(scratch / "data", scratch / f"streamlit-{run}.log") as (url, pid):
+                runs.append(time_page(chromium, url, pid, rows))
+        chromium.close()
+    first, reload, cpu = (min(run[i] for run in runs) for i in range(3))
+    print(f"Results page of a {rows:,}-row table batch, 3 answer fields, Chromium, best of {repeat}:")
+    print(f"  first visit {first:.2f} s (server CPU {cpu:.2f} s), reload {reload:.2f} s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="10,000 rows, one run each")
     parser.add_argument("--repeat", type=int, help="runs of each variant (default 3; --quick: 1)")
+    parser.add_argument("--browser", type=int, metavar="ROWS", help="time the Results page in Chromium")
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.browser:
+        print(machine())
+        browser(args.browser, args.repeat or 3)
+        return
     if args.child:
         child(*args.child)
         return

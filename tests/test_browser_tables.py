@@ -1,14 +1,15 @@
 """Tables in, tables out, in a real Chromium on the bundled model: upload a CSV → template → answer fields →
 pilot → the rest → the joined table → an Excel download → a second prompt → Compare.
 
-The bundled model answers in JSON only once the engine constrains its decoding to the schema; until then it
-refuses ``response_format``, the page says so before anything is made, and the round trip runs with free
-text. Either way the joined table keeps every answer (off-schema ones as text with ``schema_error``).
+The bundled model answers in the fields: the engine constrains its decoding to the schema
+(``response_format`` json_schema), so the page refuses nothing, every answer fits, the joined table has a
+typed ``sentiment`` column whose values are the enum's, its filter picks rows, and Compare shows agreement.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -87,28 +88,19 @@ def type_into(page, label: str, text: str) -> None:
     settle(page)
 
 
-def new_table_batch(
-    page, url: str, csv: Path, template: str, pilot: int | None, name: str = "", fields: bool | None = None
-) -> bool:
-    """Fills the From a table page; True when the answer is in fields (the model takes the schema).
-    ``fields``: known already (False: free text without trying the fields)."""
+def new_table_batch(page, url: str, csv: Path, template: str, pilot: int | None, name: str = "") -> None:
+    """Fills the From a table page with the starter fields (a sentiment enum) and starts the batch."""
     page.goto(f"{url}/table")
     page.locator("input[type=file]").set_input_files(str(csv))
     page.get_by_text("Column types").wait_for()
     type_into(page, "Prompt template", template)
-    type_into(page, "Max tokens", "8")
-    if fields is not False:
-        page.get_by_text("Fields", exact=True).click()
-        page.get_by_text("One column per field in the results").wait_for()
-        page.get_by_text('"response_format"').first.wait_for()
-        settle(page)  # "Run it" of the free-text page may still show: wait for this run to end
-        refused = page.get_by_text("cannot do what these requests ask")
-        page.get_by_role("heading", name="Run it").or_(refused).first.wait_for()
-        fields = not refused.count()
-        if not fields:  # the bundled model does not take response_format yet: free text
-            page.get_by_text("Free text", exact=True).click()
-            settle(page)
+    type_into(page, "Max tokens", "24")  # room for the whole JSON object
+    page.get_by_text("Fields", exact=True).click()
+    page.get_by_text("One column per field in the results").wait_for()
+    page.get_by_text('"response_format"').first.wait_for()
+    settle(page)  # "Run it" of the free-text page may still show: wait for this run to end
     page.get_by_role("heading", name="Run it").wait_for()
+    assert page.get_by_text("cannot do what these requests ask").count() == 0
     if name:
         type_into(page, "Name", name)
     if pilot:
@@ -118,7 +110,15 @@ def new_table_batch(
     else:
         page.get_by_role("button", name=f"Start all {len(REVIEWS)} rows").click()
         page.get_by_text(f"Batch of {len(REVIEWS)} rows started").wait_for()
-    return fields
+
+
+def pick_in_filter(page, label: str, value: str) -> None:
+    """Chooses ``value`` in the multiselect filter labelled ``label``."""
+    box = page.locator('[data-testid="stMultiSelect"]').filter(has_text=label)
+    box.locator("input").click()
+    page.get_by_role("option", name=value, exact=True).click()
+    page.keyboard.press("Escape")
+    settle(page)
 
 
 def wait_finished(page, url: str, count: int) -> None:
@@ -138,7 +138,7 @@ def test_table_in_fields_pilot_rest_excel_and_compare(dashboard, reviews_csv, tm
         page.set_default_timeout(60_000)
 
         template = "Is this review positive or negative? {{ review }}"
-        fields = new_table_batch(page, url, reviews_csv, template, pilot=2, name="reviews v1")
+        new_table_batch(page, url, reviews_csv, template, pilot=2, name="reviews v1")
         shoot(page, "table-new.png")
         wait_finished(page, url, 2)
 
@@ -157,19 +157,28 @@ def test_table_in_fields_pilot_rest_excel_and_compare(dashboard, reviews_csv, tm
         saved = tmp_path / "answers.xlsx"
         download.value.save_as(saved)
         rows = CalamineWorkbook.from_path(str(saved)).get_sheet_by_index(0).to_python()
-        assert rows[0][:3] == ["sku", "review", "answer"]
-        # typed answer fields (an answer off the schema stays text, the reason beside it), or free text
         header = rows[0]
-        assert ("sentiment" in header and "schema_error" in header) if fields else "sentiment" not in header
-        assert "status" in rows[0] and "cost_usd" in rows[0]
+        assert header[:3] == ["sku", "review", "answer"]
+        assert "status" in header and "cost_usd" in header
         assert [row[0] for row in rows[1:]] == [sku for sku, _ in REVIEWS]
-        assert all(row[2] for row in rows[1:])  # every row answered by the model
+        records = [dict(zip(header, row, strict=True)) for row in rows[1:]]
+        assert all(r["status"] == "succeeded" for r in records)
+        # every answer fits the schema: a typed field column holding the enum's values, no schema_error
+        assert {r["sentiment"] for r in records} <= {"positive", "negative", "neutral"}
+        assert not any(r.get("schema_error") for r in records)
+        first = records[0]["sentiment"]
+        matching = sum(r["sentiment"] == first for r in records)
+
+        pick_in_filter(page, "sentiment", first)
+        page.get_by_text(f"{matching} of 6 rows, in your table's order").wait_for()
 
         second = "One word, positive or negative: {{ review }}"
-        new_table_batch(page, url, reviews_csv, second, None, fields=fields)
+        new_table_batch(page, url, reviews_csv, second, None)
         wait_finished(page, url, 6)
         page.goto(f"{url}/compare")
         page.get_by_text("Row by row").wait_for()
+        agreement = page.locator('[data-testid="stMetric"]').filter(has_text="sentiment")
+        assert re.fullmatch(r"\d+%", agreement.locator('[data-testid="stMetricValue"]').inner_text().strip())
         page.get_by_text("where they disagree").click()
         settle(page)
         shoot(page, "table-compare.png")

@@ -76,3 +76,13 @@ def test_exports_escape_formulas(tmp_path):
     assert csv.loc[0, "text"] == "'=HYPERLINK(1)"
     parquet = pd.read_parquet(export_table(joined, tmp_path / "out.parquet"))
     assert str(parquet["stars"].dtype) == "Int64"
+
+
+def test_join_imports_in_a_fresh_interpreter():
+    # the dashboard imports the join first thing: nothing else may have loaded its dependencies before
+    import subprocess
+    import sys
+
+    code = "from langbatch_core.tables import join_results; print(join_results.__name__)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr

@@ -46,7 +46,12 @@ FORMATS = {
 LARGE_CELL_CHARS = 100_000  # a cell this long is sent as it is, with a warning (about 25,000 tokens)
 _CHUNK = 1 << 20
 _DELIMITERS = (",", "\t", ";", "|")
-_NULLABLE = {pa.int64(): pd.Int64Dtype(), pa.bool_(): pd.BooleanDtype()}  # a missing cell keeps the type
+# a missing cell keeps the type; text stays in Arrow's buffers (a Python string per cell is ~2x the bytes)
+_NULLABLE = {
+    pa.int64(): pd.Int64Dtype(),
+    pa.bool_(): pd.BooleanDtype(),
+    pa.string(): pd.StringDtype("pyarrow"),
+}
 _MIXED_COLUMN = re.compile(r"In CSV column #(\d+): .*conversion error")
 
 
@@ -220,20 +225,31 @@ def _read_utf8_csv(path: Path, name: str, delimiter: str | None) -> pd.DataFrame
     as_text: dict[str, pa.DataType] = {}
     while True:
         try:
-            table = pa_csv.read_csv(
-                path,
-                parse_options=pa_csv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
-                convert_options=pa_csv.ConvertOptions(
-                    column_types=as_text, null_values=[""], strings_can_be_null=True
-                ),
-            )
-            return table.to_pandas(types_mapper=_NULLABLE.get)
+            return _read_blocks(path, delimiter, as_text).to_pandas(types_mapper=_NULLABLE.get)
         except pa.ArrowInvalid as exc:
             mixed = _MIXED_COLUMN.search(str(exc))
             if mixed and len(as_text) < 10_000:
                 as_text[_column_name(path, delimiter, int(mixed.group(1)))] = pa.string()
                 continue  # types are guessed from the first block; a later cell of another kind: text
             _raise_unreadable(path, name, delimiter, exc)
+
+
+def _read_blocks(path: Path, delimiter: str, as_text: dict[str, pa.DataType]) -> pa.Table:
+    """The CSV as an Arrow table, read a block at a time; the memory pool gives back each block's parsing
+    buffers before the next, so the peak stays near the table's own size rather than twice it."""
+    reader = pa_csv.open_csv(
+        path,
+        read_options=pa_csv.ReadOptions(block_size=_CHUNK, use_threads=False),
+        parse_options=pa_csv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
+        convert_options=pa_csv.ConvertOptions(
+            column_types=as_text, null_values=[""], strings_can_be_null=True
+        ),
+    )
+    pool, blocks = pa.default_memory_pool(), []
+    for block in reader:
+        blocks.append(block)
+        pool.release_unused()
+    return pa.Table.from_batches(blocks, schema=reader.schema)
 
 
 def _column_name(path: Path, delimiter: str, index: int) -> str:
@@ -377,7 +393,8 @@ def _large_cells(frame: pd.DataFrame) -> list[TableIssue]:
         series = frame[column]
         if pd.api.types.is_numeric_dtype(series.dtype) or pd.api.types.is_bool_dtype(series.dtype):
             continue
-        lengths = series.astype("string").str.len()
+        text = series if isinstance(series.dtype, pd.StringDtype) else series.astype("string")
+        lengths = text.str.len()  # Arrow-held text stays there: no Python string per cell
         for position in lengths.index[lengths.fillna(0) > LARGE_CELL_CHARS][:10]:
             size = int(lengths[position])
             message = (

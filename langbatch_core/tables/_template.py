@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import jinja2
@@ -33,7 +33,7 @@ ROW_VARIABLE = "row"
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 _JINJA_SYNTAX = ("{{", "{%", "{#", "}}", "%}", "#}")
 _NEWLINES = re.compile(r"\r\n|\r")
-_CHUNK_ROWS = 10_000
+_CHUNK_ROWS = 4_000
 
 
 def _blank_for_none(value: Any) -> Any:
@@ -92,25 +92,37 @@ class PromptTemplate:
 
     def render_all(self, frame: pd.DataFrame) -> tuple[list[str], dict[str, list[int]]]:
         """The text of every row, and per column used the 1-based rows whose cell was empty."""
+        empty = self.empty_cells(frame)
+        return [text for _, texts in self.render_chunks(frame) for text in texts], empty
+
+    def empty_cells(self, frame: pd.DataFrame) -> dict[str, list[int]]:
+        """Per column the template uses, the 1-based rows whose cell is empty (checks the columns first)."""
+        self.check(frame.columns)
+        return {name: rows for name in self.columns_used(frame.columns) if (rows := empty_rows(frame[name]))}
+
+    def render_chunks(self, frame: pd.DataFrame) -> Iterator[tuple[int, list[str]]]:
+        """``(first row position, texts)`` of a chunk of rows at a time: only that chunk's texts in memory."""
         self.check(frame.columns)
         used = self.columns_used(frame.columns)
-        empty = {name: rows for name in used if (rows := empty_rows(frame[name]))}
-        if self._parts is not None and ROW_VARIABLE not in self.variables:
-            return self._render_simple(frame), empty
-        return self._render_jinja({name: cells_of(frame[name]) for name in used}, len(frame)), empty
+        simple = self._parts is not None and ROW_VARIABLE not in self.variables
+        for start in range(0, len(frame), _CHUNK_ROWS):
+            part = frame.iloc[start : start + _CHUNK_ROWS]
+            if simple:
+                yield start, self._render_simple(part)
+            else:
+                yield (
+                    start,
+                    self._render_jinja({name: cells_of(part[name]) for name in used}, len(part), start),
+                )
 
-    def _render_simple(self, frame: pd.DataFrame) -> list[str]:
+    def _render_simple(self, part: pd.DataFrame) -> list[str]:
         texts, names = self._parts or ([""], [])
         if not names:
-            return [texts[0]] * len(frame)
+            return [texts[0]] * len(part)
         pattern = "{}".join(text.replace("{", "{{").replace("}", "}}") for text in texts)
-        out: list[str] = []
-        for start in range(0, len(frame), _CHUNK_ROWS):  # the cells' texts of one chunk at a time in memory
-            part = frame.iloc[start : start + _CHUNK_ROWS]
-            out += map(pattern.format, *(texts_of(part[name]) for name in names))
-        return out
+        return list(map(pattern.format, *(texts_of(part[name]) for name in names)))
 
-    def _render_jinja(self, values: dict[str, list[Any]], rows: int) -> list[str]:
+    def _render_jinja(self, values: dict[str, list[Any]], rows: int, first: int) -> list[str]:
         names = list(values)
         out = []
         for index in range(rows):
@@ -120,8 +132,10 @@ class PromptTemplate:
             except jinja2.exceptions.SecurityError as exc:
                 raise TemplateError(f"The {self.what} is refused by the sandbox: {exc}.") from None
             except (jinja2.TemplateError, TypeError, ValueError, ZeroDivisionError) as exc:
-                message = f"The {self.what} fails on row {index + 1}: {exc}."
-                raise TemplateError(message, [TableIssue("template_failed", message, index + 1)]) from None
+                message = f"The {self.what} fails on row {first + index + 1}: {exc}."
+                raise TemplateError(
+                    message, [TableIssue("template_failed", message, first + index + 1)]
+                ) from None
         return out
 
 

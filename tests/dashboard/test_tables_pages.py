@@ -133,17 +133,16 @@ def test_joined_downloads_escape_formulas(local_engine):
     assert table_support.export_bytes(frame, ".xlsx")[:2] == b"PK"
 
 
-def test_what_the_connection_s_model_refuses_is_shown_before_creating(data_dir):
-    from langbatch_core.local.model.chat_request import BUNDLED_MODEL
-
+def test_the_local_model_takes_answer_fields_and_refuses_what_it_cannot_follow(data_dir):
     at = table_page()
     at.text_area(key="nt_template").input("Review: {{ review }}").run()
-    at.radio(key="nt_answer").set_value("Fields").run()
-    body = json.loads(next(c.value for c in at.code if c.language == "json"))["body"]
-    refused = BUNDLED_MODEL.refusal("/v1/chat/completions", body)  # the Local engine's model decides
+    at.radio(key="nt_answer").set_value("Fields").run()  # constrained decoding: the bundled model takes them
+    assert "cannot do what these requests ask" not in texts(at, "error")
+    assert [b for b in at.button if b.key == "nt_run_pilot"]
+    at.radio(key="nt_answer").set_value("JSON Schema").run()
+    lookahead = {"type": "object", "properties": {"a": {"type": "string", "pattern": "(?=a)b"}}}
+    lookahead |= {"required": ["a"], "additionalProperties": False}
+    at.text_area(key="nt_schema").input(json.dumps(lookahead)).run()
     shown = texts(at, "error").replace("\\", "")
-    if refused is None:  # it answers in JSON (constrained decoding): nothing to refuse
-        assert "cannot do what these requests ask" not in shown
-    else:
-        assert "cannot do what these requests ask" in shown
-        assert not [b for b in at.button if b.key == "nt_run_pilot"]  # nothing to press
+    assert "cannot do what these requests ask" in shown and "regex" in shown
+    assert not [b for b in at.button if b.key == "nt_run_pilot"]  # nothing to press
