@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import dataclasses
 import os
 import re
 import time
@@ -204,6 +205,9 @@ class BatchSummary:
         return cls(**values)
 
 
+_SUMMARY_FIELDS = [field.name for field in dataclasses.fields(BatchSummary)]
+
+
 def start_interrupted(jobs: builtins.list[JobRecord]) -> bool:
     """Jobs were recorded to run but none was handed to the provider (a start that failed or stopped)."""
     running = [job for job in jobs if job.active]
@@ -227,8 +231,12 @@ def summaries_query(placeholder: str, connection_name: str, advanced: str, owner
 
 
 def summary_of_row(row: tuple[Any, ...]) -> BatchSummary:
-    """A ``BatchSummary`` of a row of ``summaries_query``."""
-    return BatchSummary(*row[:6], *(value or 0 for value in row[6:11]), *row[11:16], bool(row[16]))
+    """A ``BatchSummary`` of a row of ``summaries_query`` (its columns are the summary's fields, in order)."""
+    values = dict(zip(_SUMMARY_FIELDS, row, strict=True))
+    for count in ("request_count", "succeeded", "failed", "pending", "not_run"):
+        values[count] = values[count] or 0
+    values["start_interrupted"] = bool(values["start_interrupted"])
+    return BatchSummary(**values)
 
 
 class BatchStorage(ABC):

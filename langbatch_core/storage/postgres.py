@@ -163,7 +163,8 @@ class PostgresBatchStorage(BatchStorage):
         ]
         jobs = [[getattr(job, c) for job in record.jobs] for c in _JOB_COLUMNS]
         params = [*row, orjson.dumps(record.to_dict()).decode(), jobs[0], *jobs, record.id]
-        saved, stored = self._run(lambda con: con.execute(_SAVE, params).fetchone())
+        answer = self._run(lambda con: con.execute(_SAVE, params).fetchone())
+        saved, stored = answer if answer is not None else (False, None)
         if not saved:
             raise StaleRecordError(
                 f"Batch {record.id} was not saved: {self.where} holds version "
