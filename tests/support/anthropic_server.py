@@ -29,11 +29,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+
+from support.app_server import AppServer
 
 CUSTOM_ID = re.compile(r"^[a-zA-Z0-9_-]{1,64}\Z")
 STATUS = {
@@ -69,8 +70,7 @@ class AnthropicServer:
         self._faults: list[tuple[int, float | None]] = []
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
+        self._server: AppServer | None = None
         self.port = 0
 
     @property
@@ -228,23 +228,13 @@ class AnthropicServer:
         app = Starlette(
             routes=[Route("/v1/messages/batches{rest:path}", self._dispatch, methods=["GET", "POST"])]
         )
-        config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + 30
-        while not self._server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError("the Anthropic test server did not start")
-            time.sleep(0.01)
-        self.port = self._server.servers[0].sockets[0].getsockname()[1]
+        self._server = AppServer(app).start()
+        self.port = int(self._server.url.rsplit(":", 1)[1])
         return self
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=10)
+            self._server.stop()
 
     def __enter__(self) -> AnthropicServer:
         return self.start()

@@ -30,12 +30,13 @@ from urllib.parse import unquote
 import boto3
 import httpx
 import orjson
-import uvicorn
 from moto.server import ThreadedMotoServer
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+
+from support.app_server import AppServer
 
 ACCOUNT = "123456789012"
 
@@ -54,8 +55,7 @@ class BedrockServer:
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
+        self._server: AppServer | None = None
         self.port = 0
 
     @property
@@ -225,24 +225,13 @@ class BedrockServer:
         app = Starlette(
             routes=[Route("/{path:path}", self._dispatch, methods=["GET", "POST", "PUT", "HEAD", "DELETE"])]
         )
-        self._server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
-        )
-        self._thread = threading.Thread(target=self._server.run, daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + 30
-        while not self._server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError("the Bedrock test server did not start")
-            time.sleep(0.01)
-        self.port = self._server.servers[0].sockets[0].getsockname()[1]
+        self._server = AppServer(app).start()
+        self.port = int(self._server.url.rsplit(":", 1)[1])
         return self
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=10)
+            self._server.stop()
         self._moto.stop()
 
     def __enter__(self) -> BedrockServer:
