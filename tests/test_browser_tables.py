@@ -8,14 +8,9 @@ typed ``sentiment`` column whose values are the enum's, its filter picks rows, a
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
-import time
 from pathlib import Path
 
-import httpx
 import pytest
 from python_calamine import CalamineWorkbook
 from support.chromium import CHROMIUM, CHROMIUM_ARGS, SETTLED
@@ -43,30 +38,12 @@ def reviews_csv(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def dashboard(make_engine, isolated_data_dir: Path, tmp_path: Path):
-    from test_browser_dashboard import free_port
+    from test_browser_dashboard import running_dashboard
 
     engine = make_engine(backend="model", request_timeout=120.0)
-    port = free_port()
-    env = {**os.environ, "LANGBATCH_DATA_DIR": str(isolated_data_dir)}
-    env["LANGBATCH_ENGINE_URL"] = engine.base_url
-    command = [sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.port", str(port)]
-    command += ["--server.address", "127.0.0.1", "--server.headless", "true"]
-    log = (tmp_path / "streamlit.log").open("wb")
-    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{url}/_stcore/health", timeout=1).text == "ok":
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
+    env = {"LANGBATCH_DATA_DIR": str(isolated_data_dir), "LANGBATCH_ENGINE_URL": engine.base_url}
+    with running_dashboard(env, tmp_path / "streamlit.log") as url:
         yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-        log.close()
 
 
 def settle(page) -> None:
