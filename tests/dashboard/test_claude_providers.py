@@ -11,14 +11,14 @@ from .test_flow import refresh_until_done, status_of
 
 
 def test_settings_lists_anthropic_and_bedrock_with_their_key_variables(data_dir, monkeypatch):
-    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-secret-value-123")
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "test-value-never-shown-42")
     at = open_page("settings")
     assert not at.exception
     rows = {row["name"]: row for row in at.dataframe[0].value.to_dict("records")}
     assert rows["Anthropic"]["key variable"] == "ANTHROPIC_API_KEY"
     assert rows["Anthropic"]["key configured"] is True
     assert rows["AWS Bedrock"]["key variable"] == "AWS_ACCESS_KEY_ID"
-    assert "sk-ant-secret-value-123" not in str(list(at.main))
+    assert "test-value-never-shown-42" not in str(list(at.main))
 
 
 @pytest.fixture
