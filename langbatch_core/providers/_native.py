@@ -15,7 +15,6 @@ import os
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
@@ -26,7 +25,7 @@ from langbatch_core import errors
 from langbatch_core.providers.base import Provider
 from langbatch_core.providers.http_errors import status_meaning
 from langbatch_core.providers.kinds import connection_kind
-from langbatch_core.providers.retry import Transient, parse_retry_after
+from langbatch_core.providers.retry import Resend, Transient, once_only, parse_retry_after
 
 AGAIN_WAIT = "run `langbatch wait <batch id>` (or batch.wait()) again later"
 AGAIN_START = (
@@ -38,14 +37,6 @@ AGAIN = "run the same command again later"
 CLOCK_SLACK = 3600.0  # seconds of clock difference tolerated when looking for what a lost answer made
 T = TypeVar("T")
 HttpFailure = tuple[int, Any, str]  # (status code, headers, the API's message)
-
-
-@dataclass
-class Resend:
-    """A call that must not be done twice: whether a lost answer can be looked up (and was lost)."""
-
-    can_look_up: bool
-    answer_lost: bool = False
 
 
 class NativeProvider(Provider):
@@ -84,14 +75,7 @@ class NativeProvider(Provider):
     ) -> T:
         """``send()`` under the retry policy; ``api_call``: a 404 means the API is not at the base URL."""
 
-        def transient(exc: Exception) -> Transient | None:
-            failure = self._transient(exc)
-            if failure is not None and failure.maybe_done and resend is not None:
-                if not resend.can_look_up:
-                    return None  # cannot tell whether it was done: never risk doing it twice
-                resend.answer_lost = True
-            return failure
-
+        transient = once_only(self._transient, resend)
         where = self._where()
         try:
             return self.retrying.run(send, transient, action=action, where=where, next_step=next_step)

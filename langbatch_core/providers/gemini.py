@@ -33,12 +33,12 @@ from langbatch_core.providers._native import (
     CLOCK_SLACK,
     HttpFailure,
     NativeProvider,
-    Resend,
     iter_jsonl,
     write_jsonl,
 )
 from langbatch_core.providers.base import Job
 from langbatch_core.providers.connection import Connection
+from langbatch_core.providers.retry import Resend
 
 if TYPE_CHECKING:
     from langbatch_core.requests import Capabilities, Limits

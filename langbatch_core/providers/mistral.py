@@ -33,7 +33,6 @@ from langbatch_core.providers._native import (
     CLOCK_SLACK,
     HttpFailure,
     NativeProvider,
-    Resend,
     iter_jsonl,
     text_of,
     write_chunks,
@@ -42,6 +41,7 @@ from langbatch_core.providers._native import (
 from langbatch_core.providers.base import Job
 from langbatch_core.providers.connection import Connection
 from langbatch_core.providers.result_lines import REFUSED, api_error_line, not_run_line, success_line
+from langbatch_core.providers.retry import Resend
 
 if TYPE_CHECKING:
     from langbatch_core.requests import Capabilities, Limits

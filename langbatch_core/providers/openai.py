@@ -16,7 +16,6 @@ import os
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -28,7 +27,7 @@ from langbatch_core.providers.base import Job, Provider
 from langbatch_core.providers.connection import Connection
 from langbatch_core.providers.http_errors import status_meaning
 from langbatch_core.providers.kinds import connection_kind
-from langbatch_core.providers.retry import Transient, parse_retry_after
+from langbatch_core.providers.retry import Resend, Transient, once_only, parse_retry_after
 
 _PAGE = 100
 _CLOCK_SLACK = 3600.0  # seconds of clock difference tolerated when looking for what a lost answer made
@@ -40,14 +39,6 @@ _AGAIN_START = (
 _AGAIN_CANCEL = "run `langbatch cancel <batch id>` (or batch.cancel()) again later"
 _AGAIN = "run the same command again later"
 T = TypeVar("T")
-
-
-@dataclass
-class _Resend:
-    """A call that must not be done twice: whether a lost answer can be looked up (and was lost)."""
-
-    can_look_up: bool
-    answer_lost: bool = False
 
 
 class OpenAIProvider(Provider):
@@ -80,7 +71,7 @@ class OpenAIProvider(Provider):
         """Upload under a name unique to the job (``<batch id>-<job>.jsonl``), so a lost answer is found."""
         batch_id, job_key = metadata.get("langbatch_batch_id"), metadata.get("langbatch_job")
         name = f"{batch_id}-{job_key}.jsonl" if batch_id and job_key else input_path.name
-        resend = _Resend(can_look_up=bool(batch_id and job_key))
+        resend = Resend(can_look_up=bool(batch_id and job_key))
         since = time.time() - _CLOCK_SLACK
 
         def send() -> str:
@@ -97,7 +88,7 @@ class OpenAIProvider(Provider):
         return self._call("upload the request file", send, _AGAIN_START, api_call=True, resend=resend)
 
     def create(self, input_file_id: str, endpoint: str, metadata: dict[str, str]) -> Job:
-        resend = _Resend(can_look_up=bool(metadata))
+        resend = Resend(can_look_up=bool(metadata))
         since = time.time() - _CLOCK_SLACK
 
         def send() -> Job:
@@ -191,19 +182,12 @@ class OpenAIProvider(Provider):
         next_step: str,
         *,
         api_call: bool = False,
-        resend: _Resend | None = None,
+        resend: Resend | None = None,
     ) -> T:
         """``send()`` under the retry policy; SDK errors translated. ``api_call``: a 404 means the API is not
         at the base URL (not a lost job); ``resend``: the call must not be done twice (see the class)."""
 
-        def transient(exc: Exception) -> Transient | None:
-            failure = transient_failure(exc, self.connection)
-            if failure is not None and failure.maybe_done and resend is not None:
-                if not resend.can_look_up:
-                    return None  # cannot tell whether it was done: never risk doing it twice
-                resend.answer_lost = True
-            return failure
-
+        transient = once_only(lambda exc: transient_failure(exc, self.connection), resend)
         base_url = str(self.client.base_url)
         where = _where(self.connection, base_url)
         try:

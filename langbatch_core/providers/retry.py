@@ -40,6 +40,34 @@ class Transient:
     maybe_done: bool = False
 
 
+@dataclass
+class Resend:
+    """A call that must not be done twice (a create, an upload): whether its lost answer can be looked up
+    before it is sent again, and whether an answer was lost (then the caller looks first)."""
+
+    can_look_up: bool
+    answer_lost: bool = False
+
+
+def once_only(
+    classify: Callable[[Exception], Transient | None], resend: Resend | None
+) -> Callable[[Exception], Transient | None]:
+    """``classify``, for a call that ``resend`` guards: a failure that may have been acted on is tried again
+    only when its answer can be looked up (and is then marked lost), never blindly."""
+    if resend is None:
+        return classify
+
+    def transient(exc: Exception) -> Transient | None:
+        failure = classify(exc)
+        if failure is not None and failure.maybe_done:
+            if not resend.can_look_up:
+                return None  # cannot tell whether it was done: never risk doing it twice
+            resend.answer_lost = True
+        return failure
+
+    return transient
+
+
 @dataclass(frozen=True)
 class Retrying:
     """A retry policy: ``deadline`` (seconds a call keeps trying, 0: once), ``base_delay`` (first wait,
