@@ -8,22 +8,15 @@ with LocalEngine(backend="upstream:http://127.0.0.1:8000/v1") as engine:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from langbatch_core._lazy import lazy_names
 from langbatch_core.local.backends import Backend, BackendResponse, UpstreamBackend, make_backend
 
 if TYPE_CHECKING:  # imported when first used (below); named here for type checkers
     from langbatch_core.local.engine import LocalEngine, ensure_local_engine
 
-_LAZY = {"LocalEngine": "langbatch_core.local.engine", "ensure_local_engine": "langbatch_core.local.engine"}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'langbatch_core.local' has no attribute {name!r}")
+_EXPORTS = {"LocalEngine": ".engine", "ensure_local_engine": ".engine"}
 
 
 __all__ = [
@@ -34,3 +27,5 @@ __all__ = [
     "ensure_local_engine",
     "make_backend",
 ]
+
+__getattr__, __dir__ = lazy_names(__name__, _EXPORTS)

@@ -10,8 +10,9 @@ engine can use ``connection`` and ``retry`` without it.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from langbatch_core._lazy import lazy_names
 from langbatch_core.providers.base import Job, Provider, get_provider, provider_for
 from langbatch_core.providers.connection import Connection
 from langbatch_core.providers.kinds import (
@@ -28,8 +29,12 @@ if TYPE_CHECKING:  # imported when first used (below); named here for type check
     from langbatch_core.providers.mistral import MistralProvider
     from langbatch_core.providers.openai import OpenAIProvider, translate_error
 
-_LAZY = {"OpenAIProvider", "translate_error"}
-_NATIVE = {"MistralProvider": "mistral", "GeminiProvider": "gemini"}  # their SDKs load when first used
+_EXPORTS = {  # their SDKs load when first used
+    "OpenAIProvider": ".openai",
+    "translate_error": ".openai",
+    "MistralProvider": ".mistral",
+    "GeminiProvider": ".gemini",
+}
 
 __all__ = [
     "Connection",
@@ -50,13 +55,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    if name in _NATIVE:
-        import importlib
-
-        return getattr(importlib.import_module(f"langbatch_core.providers.{_NATIVE[name]}"), name)
-    if name in _LAZY:
-        from langbatch_core.providers import openai as _openai
-
-        return getattr(_openai, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__, __dir__ = lazy_names(__name__, _EXPORTS)

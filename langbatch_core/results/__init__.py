@@ -15,8 +15,9 @@ dashboard's first page) does not pay for it.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from langbatch_core._lazy import lazy_names
 
 if TYPE_CHECKING:
     from langbatch_core.results.export import export_results
@@ -29,21 +30,21 @@ if TYPE_CHECKING:
 
 # public name -> the module of this package that defines it
 _EXPORTS = {
-    "STATUSES": "lines",
-    "classify": "lines",
-    "iter_results": "lines",
-    "read_result_line": "lines",
-    "Outcome": "outcomes",
-    "read_outcomes": "outcomes",
-    "MergeReport": "merge",
-    "merge_results": "merge",
-    "load_results": "table",
-    "export_results": "export",
-    "line_index": "index",
-    "find_line": "index",
-    "read_line": "index",
-    "in_request_order": "index",
-    "errors_by_code": "summary",
+    "STATUSES": ".lines",
+    "classify": ".lines",
+    "iter_results": ".lines",
+    "read_result_line": ".lines",
+    "Outcome": ".outcomes",
+    "read_outcomes": ".outcomes",
+    "MergeReport": ".merge",
+    "merge_results": ".merge",
+    "load_results": ".table",
+    "export_results": ".export",
+    "line_index": ".index",
+    "find_line": ".index",
+    "read_line": ".index",
+    "in_request_order": ".index",
+    "errors_by_code": ".summary",
 }
 
 __all__ = [
@@ -65,14 +66,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_names(__name__, _EXPORTS)

@@ -11,8 +11,9 @@ and ``batch.get_results_table()`` (``_batch.TableBatch``).
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from langbatch_core._lazy import lazy_names
 
 if TYPE_CHECKING:  # what __getattr__ imports at run time
     from langbatch_core.tables._batch import TableBatch
@@ -36,18 +37,18 @@ if TYPE_CHECKING:  # what __getattr__ imports at run time
 # public name -> private module (imported on first use: the batch kinds import this package, so importing
 # it stays cheap for the CLI and the dashboard)
 _EXPORTS = {
-    "TableBatch": "_batch",
-    **dict.fromkeys(["RequestPlan", "TableSpec", "custom_ids", "plan_requests", "request_body"], "_build"),
-    "TableIssue": "_issues",
-    **dict.fromkeys(["Comparison", "compare_batches", "compare_tables"], "_compare"),
-    **dict.fromkeys(["export_table", "join_results", "write_xlsx"], "_join"),
-    **dict.fromkeys(["Table", "column_type", "excel_sheets", "read_table", "table_format"], "_read"),
+    "TableBatch": "._batch",
+    **dict.fromkeys(["RequestPlan", "TableSpec", "custom_ids", "plan_requests", "request_body"], "._build"),
+    "TableIssue": "._issues",
+    **dict.fromkeys(["Comparison", "compare_batches", "compare_tables"], "._compare"),
+    **dict.fromkeys(["export_table", "join_results", "write_xlsx"], "._join"),
+    **dict.fromkeys(["Table", "column_type", "excel_sheets", "read_table", "table_format"], "._read"),
     **dict.fromkeys(
         ["FIELD_TYPES", "AnswerSchema", "Field", "check_strict_schema", "fields_from", "load_schema",
          "response_format", "schema_from_fields"],
-        "_schema",
+        "._schema",
     ),
-    "PromptTemplate": "_template",
+    "PromptTemplate": "._template",
 }  # fmt: skip
 
 __all__ = [
@@ -81,14 +82,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'langbatch_core.tables' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"langbatch_core.tables.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_names(__name__, _EXPORTS)
