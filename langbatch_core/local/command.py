@@ -8,6 +8,7 @@ Its options build a ``ServeSettings``; ``serve(settings)`` runs the engine in th
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -75,11 +76,15 @@ def _no_limit(text: str = "no limit") -> dict[str, Any]:
     return {"default": None, "show_default": text}
 
 
+def _setting(flag: str, kind: type, help: str, show: str | bool = True) -> Callable[[Any], Any]:
+    """An option whose default is the ``ServeSettings`` field of the same name (shown in ``--help``)."""
+    default = getattr(ServeSettings, flag.removeprefix("--").replace("-", "_"))
+    return click.option(flag, type=kind, default=default, show_default=show, help=help)
+
+
 @click.command(name="serve")
-@click.option(
-    "--host", default=ServeSettings.host, show_default=True, help="Address to bind (keep it local)."
-)
-@click.option("--port", type=int, default=ServeSettings.port, show_default=True, help="Port (0: a free one).")
+@_setting("--host", str, "Address to bind (keep it local).")
+@_setting("--port", int, "Port (0: a free one).")
 @click.option(
     "--data-dir",
     type=click.Path(file_okay=False),
@@ -98,13 +103,7 @@ def _no_limit(text: str = "no limit") -> dict[str, Any]:
     metavar="VAR",
     help="Environment variable holding the upstream's API key (the key is never stored).",
 )
-@click.option(
-    "--concurrency",
-    type=int,
-    default=ServeSettings.concurrency,
-    show_default=True,
-    help="Requests in flight.",
-)
+@_setting("--concurrency", int, "Requests in flight.")
 @click.option("--rpm", type=float, **_no_limit(), help="Requests per minute sent to the backend.")
 @click.option("--tpm", type=float, **_no_limit(), help="Tokens per minute sent to the backend.")
 @click.option(
@@ -115,34 +114,10 @@ def _no_limit(text: str = "no limit") -> dict[str, Any]:
     help="Seconds a '24h' batch may run before it expires.",
 )
 @click.option("--max-enqueued-tokens", type=int, **_no_limit(), help="Fail batches over this many tokens.")
-@click.option(
-    "--request-timeout",
-    type=float,
-    default=ServeSettings.request_timeout,
-    show_default=True,
-    help="Seconds to wait for one answer.",
-)
-@click.option(
-    "--max-retries",
-    type=int,
-    default=ServeSettings.max_retries,
-    show_default=True,
-    help="Retries of a 429, 5xx or timeout.",
-)
-@click.option(
-    "--max-file-bytes",
-    type=int,
-    default=ServeSettings.max_file_bytes,
-    show_default=f"{MAX_FILE_BYTES // 2**20} MiB",
-    help="Largest upload.",
-)
-@click.option(
-    "--read-timeout",
-    type=float,
-    default=ServeSettings.read_timeout,
-    show_default=True,
-    help="Seconds a client has to send a request's headers, and to start its body.",
-)
+@_setting("--request-timeout", float, "Seconds to wait for one answer.")
+@_setting("--max-retries", int, "Retries of a 429, 5xx or timeout.")
+@_setting("--max-file-bytes", int, "Largest upload.", show=f"{MAX_FILE_BYTES // 2**20} MiB")
+@_setting("--read-timeout", float, "Seconds a client has to send a request's headers, and to start its body.")
 def serve_command(upstream: str | None, backend: str | None, **options: Any) -> None:
     """Run the local engine (OpenAI-compatible Files + Batches API) in the foreground, until Ctrl-C.
 
