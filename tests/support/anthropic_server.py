@@ -57,7 +57,7 @@ class _Batch:
         self.outcomes: dict[str, str] = {}
 
 
-class AnthropicServer:
+class AnthropicServer(AppServer):
     def __init__(
         self, *, processing_seconds: float = 0.2, expire_seconds: float = 86_400.0,
         cancel_seconds: float = 0.1, api_key: str = "test-key",
@@ -70,12 +70,12 @@ class AnthropicServer:
         self._faults: list[tuple[int, float | None]] = []
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
-        self._server: AppServer | None = None
-        self.port = 0
+        route = Route("/v1/messages/batches{rest:path}", self._dispatch, methods=["GET", "POST"])
+        super().__init__(Starlette(routes=[route]))
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return self.url
 
     def inject(self, status: int, *, times: int = 1, retry_after: float | None = None) -> None:
         """The next ``times`` calls answer ``status`` (a 429 or 529 with ``retry-after`` when given)."""
@@ -90,7 +90,7 @@ class AnthropicServer:
         done_at = batch.created + self.processing_seconds
         expire_at = batch.created + self.expire_seconds
         cancel_done = batch.cancel_at + self.cancel_seconds if batch.cancel_at is not None else None
-        slow = [r for r in batch.requests if "[[slow]]" in _last_user_text(r["params"])]
+        slow = [r for r in batch.requests if "[[slow]]" in last_user_text(r["params"])]
         for request in batch.requests:
             if (
                 now >= done_at
@@ -222,28 +222,8 @@ class AnthropicServer:
         ]
         return Response(b"\n".join(lines) + b"\n", media_type="application/binary")
 
-    # ------------------------------------------------------------------------------------------ thread
 
-    def start(self) -> AnthropicServer:
-        app = Starlette(
-            routes=[Route("/v1/messages/batches{rest:path}", self._dispatch, methods=["GET", "POST"])]
-        )
-        self._server = AppServer(app).start()
-        self.port = int(self._server.url.rsplit(":", 1)[1])
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.stop()
-
-    def __enter__(self) -> AnthropicServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-
-def _last_user_text(params: dict[str, Any]) -> str:
+def last_user_text(params: dict[str, Any]) -> str:
     for message in reversed(params.get("messages") or []):
         if message.get("role") == "user":
             content = message.get("content")
@@ -254,14 +234,14 @@ def _last_user_text(params: dict[str, Any]) -> str:
 
 
 def _outcome(request: dict[str, Any]) -> str:
-    text = _last_user_text(request["params"])
+    text = last_user_text(request["params"])
     return "errored" if "[[error]]" in text or "[[overloaded]]" in text else "succeeded"
 
 
 def _result(request: dict[str, Any], outcome: str) -> dict[str, Any]:
     params = request["params"]
     if outcome == "errored":
-        kind = "overloaded_error" if "[[overloaded]]" in _last_user_text(params) else "invalid_request_error"
+        kind = "overloaded_error" if "[[overloaded]]" in last_user_text(params) else "invalid_request_error"
         return {
             "type": "errored",
             "error": {
@@ -272,7 +252,7 @@ def _result(request: dict[str, Any], outcome: str) -> dict[str, Any]:
         }
     if outcome != "succeeded":
         return {"type": outcome}
-    text = f"echo: {_last_user_text(params)}"
+    text = f"echo: {last_user_text(params)}"
     choice = params.get("tool_choice") or {}
     if params.get("tools") and choice.get("type") in ("any", "tool"):
         name = choice.get("name") or params["tools"][0]["name"]
@@ -285,7 +265,7 @@ def _result(request: dict[str, Any], outcome: str) -> dict[str, Any]:
             text = orjson.dumps({"answer": text}).decode()
         content, stop = [{"type": "text", "text": text}], "end_turn"
     usage = {
-        "input_tokens": len(_last_user_text(params).split()) + 3,
+        "input_tokens": len(last_user_text(params).split()) + 3,
         "output_tokens": len(text.split()),
         "cache_read_input_tokens": 0,
         "cache_creation_input_tokens": 0,

@@ -36,12 +36,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from support.anthropic_server import last_user_text
 from support.app_server import AppServer
 
 ACCOUNT = "123456789012"
 
 
-class BedrockServer:
+class BedrockServer(AppServer):
     def __init__(
         self, *, processing_seconds: float = 0.2, expire_seconds: float = 86_400.0, min_records: int = 100,
         region: str = "us-east-1",
@@ -55,12 +56,12 @@ class BedrockServer:
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-        self._server: AppServer | None = None
-        self.port = 0
+        methods = ["GET", "POST", "PUT", "HEAD", "DELETE"]
+        super().__init__(Starlette(routes=[Route("/{path:path}", self._dispatch, methods=methods)]))
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return self.url
 
     def inject(self, status: int, *, times: int = 1) -> None:
         self._faults += [status] * times
@@ -167,7 +168,7 @@ class BedrockServer:
                 return
             job["status"] = "InProgress"
         ready = now >= state["created"] + self.processing_seconds
-        done = [r for r in records if ready and "[[slow]]" not in _last_user_text(r["modelInput"])]
+        done = [r for r in records if ready and "[[slow]]" not in last_user_text(r["modelInput"])]
         if state["stop_at"] is not None:
             self._finish(
                 job, done if state["stop_at"] >= state["created"] + self.processing_seconds else [], "Stopped"
@@ -176,7 +177,7 @@ class BedrockServer:
             self._finish(job, done, "Expired")
         elif ready and len(done) == len(records):
             failed = any(
-                m in _last_user_text(r["modelInput"]) for r in records for m in ("[[error]]", "[[throttle]]")
+                m in last_user_text(r["modelInput"]) for r in records for m in ("[[error]]", "[[throttle]]")
             )
             self._finish(job, done, "PartiallyCompleted" if failed else "Completed")
 
@@ -190,7 +191,7 @@ class BedrockServer:
     def _finish(self, job: dict[str, Any], done: list[dict[str, Any]], status: str) -> None:
         lines, succeeded = [], 0
         for record in done:
-            text = _last_user_text(record["modelInput"])
+            text = last_user_text(record["modelInput"])
             out = {"recordId": record["recordId"], "modelInput": record["modelInput"]}
             if "[[error]]" in text:
                 out["error"] = {"errorCode": 400, "errorMessage": "Malformed input request, please reformat."}
@@ -222,33 +223,12 @@ class BedrockServer:
     def start(self) -> BedrockServer:
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's server logs every request
         self._moto.start()
-        app = Starlette(
-            routes=[Route("/{path:path}", self._dispatch, methods=["GET", "POST", "PUT", "HEAD", "DELETE"])]
-        )
-        self._server = AppServer(app).start()
-        self.port = int(self._server.url.rsplit(":", 1)[1])
+        super().start()
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.stop()
+        super().stop()
         self._moto.stop()
-
-    def __enter__(self) -> BedrockServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-
-def _last_user_text(model_input: dict[str, Any]) -> str:
-    for message in reversed(model_input.get("messages") or []):
-        if message.get("role") == "user":
-            content = message.get("content")
-            if isinstance(content, str):
-                return content
-            return "".join(b.get("text", "") for b in content if b.get("type") == "text")
-    return ""
 
 
 def _message(model: str, text: str) -> dict[str, Any]:
