@@ -205,6 +205,8 @@ def test_the_cli_refuses_another_person_s_batch_and_lists_one_s_own(
         assert f"Error: {BOB} may not" in refused.output and f"it belongs to {ANN}" in refused.output
     assert not (tmp_path / "theirs.csv").exists()
     assert len(audit.events(store, actor=BOB, action="refused")) == 6
+    shown = cli("audit", "--action", "refused").output
+    assert f"{BOB}" in shown and f"{done}  retry: owned by {ANN}" in shown
     assert cli("status", done).exit_code == 0  # reading the status stays open
     empty = cli("list")
     assert fresh not in empty.output and f"No batches of yours ({BOB}) yet" in empty.output
