@@ -324,7 +324,7 @@ def create_batch(
         owner=signin.viewer().user,
         max_cost_usd=max_cost_usd,
     )
-    batch.team_settings = signin.team_settings()
+    batch.team_settings, batch.access = signin.team_settings(), signin.viewer().access
     batch.save()
     return batch
 
@@ -364,14 +364,12 @@ def create_once(token: str, make: Any) -> tuple[Any, bool]:
 def list_batches() -> list[Any]:
     """The batch records the viewer sees, newest first: every one for an admin (and without sign-in),
     else their own."""
-    viewer = signin.viewer()
-    return storage().list() if viewer.admin else storage().list(owner=viewer.user)
+    return storage().list(owner=signin.viewer().access.owner_filter)
 
 
 def list_summaries() -> list[Any]:
     """``list_batches()`` as ``BatchSummary``s (what a listing shows, read without the whole records)."""
-    viewer = signin.viewer()
-    return storage().summaries() if viewer.admin else storage().summaries(owner=viewer.user)
+    return storage().summaries(owner=signin.viewer().access.owner_filter)
 
 
 def load_record(batch_id: str) -> Any:
@@ -389,8 +387,9 @@ def load_batch(batch_id: str) -> Any:
     from langbatch_core import Batch
 
     load_record(batch_id)
-    batch = Batch.load(batch_id, storage=storage(), actor=signin.viewer().user)
-    batch.team_settings = signin.team_settings()
+    viewer = signin.viewer()
+    batch = Batch.load(batch_id, storage=storage(), actor=viewer.user)
+    batch.team_settings, batch.access = signin.team_settings(), viewer.access
     return batch
 
 

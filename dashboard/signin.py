@@ -3,11 +3,14 @@ has an ``[auth]`` section; without one the dashboard is the single-user tool it 
 
     viewer = signin.gate()          # in app.py, before any page is drawn: stops the run unless allowed
     viewer.user, viewer.admin       # the signed-in e-mail (else the OS user), and whether they see all
+    viewer.access                   # the core's ownership rule for them (``team.Access``): may_act, check
     signin.viewer()                 # the same, anywhere later in the run (pages, fragments)
 
 Who may sign in, who is an admin and the spend caps come from the ``[langbatch]`` section of secrets.toml
 (the keys of ``langbatch_core.team``), else from the team file. The rules live in ``langbatch_core.team``;
-this module only asks Streamlit who is there.
+this module only asks Streamlit who is there. With sign-in, each person acts on their own batches (admins on
+all); without it the dashboard acts as the OS user under the team settings' rule, as the CLI does: the
+single-user default (no settings) sees and does everything.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from typing import Any
 import streamlit as st
 
 from langbatch_core import team
-from langbatch_core.team import TeamSettings
+from langbatch_core.team import Access, TeamSettings
 
 SECRETS_SECTION = "langbatch"
 
@@ -26,16 +29,21 @@ SECRETS_SECTION = "langbatch"
 @dataclass(frozen=True)
 class Viewer:
     """Who is looking: ``user`` (their e-mail when signed in, else ``team.current_user()``), ``signed_in``
-    (the dashboard has sign-in), ``admin`` (sees and acts on every batch, reads the audit log, changes
-    connections and the engine; the single user of a dashboard without sign-in is one)."""
+    (the dashboard has sign-in), ``access`` (which batches they see and act on: the core's rule).
+    ``admin``: sees and acts on every batch, reads the audit log, changes connections and the engine (the
+    single user of a dashboard without sign-in or team settings is one)."""
 
     user: str
     signed_in: bool
-    admin: bool
+    access: Access
+
+    @property
+    def admin(self) -> bool:
+        return self.access.may_act(None)
 
     def may_see(self, record: Any) -> bool:
-        """Whether this viewer sees (and acts on) the batch of ``record``: an admin's, or their own."""
-        return self.admin or (record.owner or "").lower() == self.user
+        """Whether this viewer sees (and acts on) the batch of ``record`` (``team.Access.may_act``)."""
+        return self.access.may_act(record.owner)
 
 
 def _secrets_section(name: str) -> dict[str, Any] | None:
@@ -71,9 +79,11 @@ def team_settings() -> TeamSettings:
 def viewer() -> Viewer:
     """Who is looking now (see ``Viewer``); call ``gate()`` first, at the top of the run."""
     if not auth_configured():
-        return Viewer(team.current_user(), signed_in=False, admin=True)
+        user = team.current_user()
+        return Viewer(user, signed_in=False, access=team_settings().access(user))
     email = str(st.user.get("email") or "").strip().lower() if st.user.is_logged_in else ""
-    return Viewer(email, signed_in=True, admin=team_settings().is_admin(email))
+    access = Access(email, team_settings().is_admin(email), restricted=True, named_by="your sign-in")
+    return Viewer(email, signed_in=True, access=access)
 
 
 def gate() -> Viewer:

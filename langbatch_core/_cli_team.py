@@ -28,7 +28,8 @@ def default_store() -> Any:
 @click.option("--batch", "batch_id", help="Only events of this batch.")
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path), help="Write CSV here.")
 def audit(actor: str | None, action: str | None, batch_id: str | None, csv_path: Path | None) -> None:
-    """Show who created, started, retried, cancelled, deleted or downloaded which batch, newest first.
+    """Show who created, started, retried, cancelled, deleted or downloaded which batch, and who was
+    refused acting on another's batch (--action refused), newest first.
 
     Example:
 

@@ -1,4 +1,5 @@
-"""The audit log: who created, started, retried, cancelled, deleted or downloaded which batch, and when.
+"""The audit log: who created, started, retried, cancelled, deleted or downloaded which batch, and when; and
+who was refused acting on a batch not theirs (``refused``: the detail says what and whose).
 
     from langbatch_core import audit
     audit.record(storage, "ann@example.com", "downloaded", "lb_3f2a…", "results.csv")
@@ -23,7 +24,7 @@ from typing import Any
 
 from langbatch_core.storage import BatchStorage
 
-ACTIONS = ("created", "started", "retried", "cancelled", "deleted", "downloaded")
+ACTIONS = ("created", "started", "retried", "cancelled", "deleted", "downloaded", "refused")
 COLUMNS = ("when", "actor", "action", "batch_id", "detail")
 
 

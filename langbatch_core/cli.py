@@ -635,19 +635,21 @@ def rest(ctx: click.Context, batch_id: str, name: str | None, start_now: bool) -
 @click.option("--json", "as_json", is_flag=True, help="Print the records as JSON.")
 @click.pass_context
 def list_batches(ctx: click.Context, as_json: bool) -> None:
-    """List stored batches, newest first (as stored; `status` refreshes one).
+    """List stored batches, newest first (as stored; `status` refreshes one). Where team settings restrict
+    access, yours only ($LANGBATCH_USER, else the OS user) unless you are an admin.
 
     Example:
 
         \b
         langbatch list --json
     """
+    owner = _access().owner_filter
     if as_json:
-        _echo_json([record.summary() for record in _storage(ctx).list()])
+        _echo_json([record.summary() for record in _storage(ctx).list(owner=owner)])
         return
-    rows = _storage(ctx).summaries()  # the listed columns only: no whole record is read
+    rows = _storage(ctx).summaries(owner=owner)  # the listed columns only: no whole record is read
     if not rows:
-        click.echo(_empty_list_hint(ctx))
+        click.echo(_empty_list_hint(ctx, owner))
     for row in rows:
         created = dt.datetime.fromtimestamp(row.created_at).strftime("%Y-%m-%d %H:%M")
         click.echo(
@@ -657,8 +659,20 @@ def list_batches(ctx: click.Context, as_json: bool) -> None:
         )
 
 
-def _empty_list_hint(ctx: click.Context) -> str:
-    others = len(_storage(ctx, other=True).list())
+def _access() -> Any:
+    """Who runs this command and which batches they may act on (``team.Access``)."""
+    from langbatch_core import team
+
+    return team.settings().access(team.current_user())
+
+
+def _empty_list_hint(ctx: click.Context, owner: str | None) -> str:
+    others = len(_storage(ctx, other=True).list(owner=owner))
+    if not others and owner is not None:
+        return (
+            f"No batches of yours ({owner}) yet: `langbatch create requests.jsonl` makes one. Team settings "
+            "restrict access: you see your own batches ($LANGBATCH_USER, else the OS user), admins all."
+        )
     if not others:
         return "No batches yet: `langbatch create requests.jsonl` makes one."
     other = "files" if ctx.obj["store"] == "duckdb" else "duckdb"

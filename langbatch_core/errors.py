@@ -11,6 +11,7 @@ enter LangBatch (``raise Mapped(msg) from exc``)::
     │   └── SecretInSettingError  a key, or a URL with a credential, where a stored setting expects none
     ├── BatchStateError           the call does not fit the batch's state (start twice, results too early)
     ├── BudgetExceededError       a start or retry would pass a monthly spend cap or the batch's own cap
+    ├── NotOwnerError             acting on another person's batch where team settings restrict access
     ├── ProviderError             a provider answered with an error, or could not be reached
     │   ├── AuthenticationError   the key was refused
     │   ├── RateLimitError        too many requests or tokens; try later
@@ -88,6 +89,16 @@ class BudgetExceededError(LangBatchError):
     def __init__(self, message: str, *, cap: str = "batch") -> None:
         super().__init__(message)
         self.cap = cap
+
+
+class NotOwnerError(LangBatchError):
+    """Someone acted on a batch that is not theirs (started, retried, cancelled, deleted, saved over it, read
+    its results) where team settings restrict access: only its owner and admins may. ``batch_id``,
+    ``owner`` (None: not recorded), ``user`` (who tried) and ``action`` say who and what."""
+
+    def __init__(self, message: str, *, batch_id: str, owner: str | None, user: str, action: str) -> None:
+        super().__init__(message)
+        self.batch_id, self.owner, self.user, self.action = batch_id, owner, user, action
 
 
 class ProviderError(LangBatchError):
@@ -172,6 +183,7 @@ __all__ = [
     "JobFailedError",
     "LangBatchError",
     "MissingAPIKeyError",
+    "NotOwnerError",
     "ProviderError",
     "ProviderNotFoundError",
     "ProviderUnavailableError",

@@ -4,6 +4,8 @@
     team.current_user()                  # $LANGBATCH_USER, else the operating system's user name
     settings = team.settings()           # $LANGBATCH_TEAM_FILE or <data dir>/team.toml, + the variables below
     settings.is_admin("ann@example.com"); settings.allows("bob@example.com")
+    access = settings.access(team.current_user())   # who may act on which batch (the one rule)
+    access.may_act(record.owner); access.check(record, "delete"); storage.summaries(owner=access.owner_filter)
 
 The file (TOML; the dashboard also reads the same keys from the ``[langbatch]`` section of
 ``.streamlit/secrets.toml``)::
@@ -20,6 +22,11 @@ The file (TOML; the dashboard also reads the same keys from the ``[langbatch]`` 
 ``LANGBATCH_ADMINS`` and ``LANGBATCH_ALLOWED`` (comma-separated) add to the lists;
 ``LANGBATCH_USER_MONTHLY_USD`` sets the per-person cap. With no admins and no allowlist, everyone is allowed
 and no one is an admin: the single-user default.
+
+Ownership: where settings restrict access (admins or an allowlist) — or a dashboard has sign-in — a person
+acts on their own batches only (start, retry, cancel, delete, save over, read results), admins on all;
+``Access`` is that rule, used by ``Batch``, the CLI and the dashboard. Reading a batch's status stays open.
+This guards against mistakes between colleagues, not against someone who holds the store's credentials.
 """
 
 from __future__ import annotations
@@ -33,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from langbatch_core import config
-from langbatch_core.errors import ConfigurationError
+from langbatch_core.errors import ConfigurationError, NotOwnerError
 
 USER_ENV = "LANGBATCH_USER"
 TEAM_FILE_ENV = "LANGBATCH_TEAM_FILE"
@@ -41,6 +48,7 @@ ADMINS_ENV = "LANGBATCH_ADMINS"
 ALLOWED_ENV = "LANGBATCH_ALLOWED"
 USER_CAP_ENV = "LANGBATCH_USER_MONTHLY_USD"
 TEAM_FILE = "team.toml"
+NAMED_BY_ENV = f"${USER_ENV}, else the operating system's user"
 
 
 def current_user() -> str:
@@ -135,8 +143,53 @@ class TeamSettings:
         """The monthly cap of ``user`` (their own, else every person's), None when there is none."""
         return self.user_caps.get(_norm(user or ""), self.user_monthly_usd)
 
+    def access(self, user: str, named_by: str = NAMED_BY_ENV) -> Access:
+        """The ownership rule for ``user``: restricted when these settings are (admins or an allowlist)."""
+        return Access(user, self.is_admin(user), self.restricted, named_by)
+
     def teams_of(self, user: str | None) -> list[Team]:
         return [t for t in self.teams if _norm(user or "") in t.members]
+
+
+@dataclass(frozen=True)
+class Access:
+    """Who acts (``user``) and on which batches: all of them unless ``restricted``; then their own, or
+    every one if ``admin``. ``named_by`` says where ``user`` comes from, for messages."""
+
+    user: str
+    admin: bool = False
+    restricted: bool = False
+    named_by: str = NAMED_BY_ENV
+
+    def may_act(self, owner: str | None) -> bool:
+        """Whether ``user`` may act on a batch of ``owner`` (None: made before owners were recorded)."""
+        return not self.restricted or self.admin or (bool(owner) and _norm(owner or "") == _norm(self.user))
+
+    @property
+    def owner_filter(self) -> str | None:
+        """Whose batches a listing shows (``storage.summaries(owner=...)``): None for every batch."""
+        return None if self.may_act(None) else self.user
+
+    def check(self, record: Any, action: str) -> None:
+        """NotOwnerError unless ``user`` may ``action`` (``"start"``, ``"delete"``, ``"read the results
+        of"``, ...) the batch of ``record`` (a ``BatchRecord`` or ``BatchSummary``)."""
+        if self.may_act(record.owner):
+            return
+        name = f" ({record.name})" if record.name else ""
+        whose = (
+            f"it belongs to {record.owner}, and only a batch's owner and the admins act on it here (team "
+            f"settings). Ask {record.owner} or an admin"
+            if record.owner
+            else "it has no recorded owner (made before owners were recorded), so only an admin may. Ask one"
+        )
+        raise NotOwnerError(
+            f"{self.user} may not {action} batch {record.id}{name}: {whose}. You act as {self.user} "
+            f"({self.named_by}).",
+            batch_id=record.id,
+            owner=record.owner,
+            user=self.user,
+            action=action,
+        )
 
 
 def settings(data_dir: str | Path | None = None) -> TeamSettings:

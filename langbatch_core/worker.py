@@ -31,6 +31,7 @@ from typing import Any
 
 import orjson
 
+from langbatch_core import team
 from langbatch_core.errors import ConfigurationError, LangBatchError
 from langbatch_core.notify import Notifier
 from langbatch_core.storage import BatchStorage, default_storage
@@ -157,6 +158,7 @@ class Worker:
         from langbatch_core.batch import Batch
 
         batch = Batch.load(batch_id, storage=self.storage)
+        batch.access = team.Access(self.name, admin=True)  # the deployment's service: every owner's batches
         self._share_provider(batch)
         with batch._state.exclusive(wait=False) as held:
             if not held:

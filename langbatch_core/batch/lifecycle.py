@@ -72,7 +72,10 @@ class Batch:
     ``$LANGBATCH_USER`` or the OS user) is recorded as the batch's owner; ``max_cost_usd`` is its own spend
     cap, checked at start() and retry() (BudgetExceededError), as are the owner's monthly caps
     (``langbatch_core.budgets``). ``actor`` (default: the current user) is who the audit log names for
-    what this object does; ``team_settings`` (default ``team.settings()``) gives the caps.
+    what this object does; ``team_settings`` (default ``team.settings()``) gives the caps and, where they
+    restrict access (admins or an allowlist), the ownership rule: only the owner and admins start, retry,
+    cancel, delete, save or read the results of a batch (NotOwnerError, audited as ``refused``); reading its
+    status stays open. ``access`` (a ``team.Access``) replaces that rule (the dashboard's sign-in).
     """
 
     endpoint: ClassVar[str | None] = None
@@ -149,6 +152,7 @@ class Batch:
         self.storage = storage if storage is not None else default_storage()
         self.actor = actor or team.current_user()
         self.team_settings: team.TeamSettings | None = None
+        self.access: team.Access | None = None
         self.connection = connection
         self._client = client
         self._provider: Provider | None = None
@@ -156,9 +160,15 @@ class Batch:
 
     def _hold(self, record: BatchRecord) -> None:
         """The batch's parts, around ``record``: its state, its job runner, its results reader."""
-        self._state = BatchState(self.storage, record, actor=self.actor)
+        self._state = BatchState(self.storage, record, actor=self.actor, access=self._access)
         self._jobs = JobRunner(self._state, provider=lambda: self.provider)
         self._results = ResultsReader(self._state, self._jobs, self._success_entry)
+
+    def _team(self) -> team.TeamSettings:
+        return self.team_settings or team.settings(self.storage.data_dir)
+
+    def _access(self) -> team.Access:
+        return self.access or self._team().access(self.actor)
 
     # -- construction -------------------------------------------------------------------------------------
 
@@ -294,6 +304,7 @@ class Batch:
         If another process saved this batch since this object read it, its newer record is kept (and taken
         here, with this object's name): a save never puts back an older list of jobs.
         """
+        self._state.check_access("save over")
         name = self.record.name
         with self._state.exclusive():
             self.record.name = name
@@ -307,6 +318,7 @@ class Batch:
         BudgetExceededError (nothing submitted) if the estimated cost would pass it or a monthly cap.
         """
         state, jobs = self._state, self._jobs
+        state.check_access("start")
         with state.exclusive():
             if self.record.jobs:
                 if state.interrupted():
@@ -327,8 +339,7 @@ class Batch:
             state.audit("started", f"{self.record.request_count:,} requests")
 
     def _check_budget(self, adding: float | None, what: str) -> None:
-        settings = self.team_settings or team.settings(self.storage.data_dir)
-        budgets.check(self.storage, self.record, adding, settings, what)
+        budgets.check(self.storage, self.record, adding, self._team(), what)
 
     def refresh(self) -> BatchRecord:
         """Poll the running jobs, download finished ones, merge results, update and save the record.
@@ -415,6 +426,7 @@ class Batch:
 
     def cancel(self) -> str:
         """Cancel every running job (finished results are kept; retry() can resubmit the rest)."""
+        self._state.check_access("cancel")
         with self._state.exclusive():
             self._state.require_started()
             self._jobs.cancel()
@@ -430,6 +442,7 @@ class Batch:
         it as many times as needed; it returns 0 when there is nothing to retry.
         """
         state, jobs = self._state, self._jobs
+        state.check_access("retry")
         with state.exclusive():
             self.refresh()  # polls with the lock held: what it saves is what we build on
             state.require_started()
@@ -456,6 +469,7 @@ class Batch:
     def delete(self, force: bool = False) -> None:
         """Forget the batch and remove its files. Running jobs are not cancelled: BatchStateError unless
         ``force`` (cancel() first to stop them)."""
+        self._state.check_access("delete")
         with self._state.exclusive():  # not while a start or retry of another process is submitting
             if self._state.active_jobs() and not force:
                 raise BatchStateError(
@@ -476,6 +490,7 @@ class Batch:
         ``embedding``, ``embeddings``); failures ``status``, ``code``, ``message``, ``status_code``. Requests
         whose job ended without a result appear as failures with code ``missing``; running ones not at all.
         """
+        self._state.check_access("read the results of")
         self._state.require_started()
         self.refresh()
         return self._results.split()
@@ -491,6 +506,7 @@ class Batch:
 
     def get_results_file(self) -> Path:
         """The merged OpenAI result JSONL (latest result per custom_id over every job)."""
+        self._state.check_access("read the results of")
         self._state.require_started()
         self.refresh()
         return self._results.results_file()
@@ -503,10 +519,12 @@ class Batch:
     def get_requests_by_custom_ids(self, custom_ids: Iterable[str]) -> list[dict[str, Any]]:
         """The original request lines with these custom_ids, in file order (unknown ids are skipped; one id
         may be given as a string)."""
+        self._state.check_access("read the requests of")
         return self._results.requests_by_ids(custom_ids)
 
     def results_table(self) -> Any:
         """The flat results table (pandas), one row per request, including ``missing`` ones."""
+        self._state.check_access("read the results of")
         return self._results.table()
 
     def error_counts(self) -> dict[str, int]:
@@ -516,6 +534,7 @@ class Batch:
 
     def export_results(self, path: str | os.PathLike[str], format: str | None = None) -> Path:
         """Write the results table as CSV, JSONL or Parquet (by ``format`` or the suffix)."""
+        self._state.check_access("export the results of")
         return self._results.export(path, format=format)
 
     def __repr__(self) -> str:

@@ -14,21 +14,31 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from langbatch_core import audit
-from langbatch_core.errors import BatchNotFoundError, BatchStateError
+from langbatch_core.errors import BatchNotFoundError, BatchStateError, NotOwnerError
 from langbatch_core.storage import BatchRecord, BatchStorage, JobRecord
+from langbatch_core.team import Access
 
 
 class BatchState:
-    """The record of one batch (``record``, replaced when a newer one is loaded) and its files."""
+    """The record of one batch (``record``, replaced when a newer one is loaded) and its files.
 
-    def __init__(self, storage: BatchStorage, record: BatchRecord, actor: str = "") -> None:
+    ``access`` gives the ownership rule for who acts through this state (default: no restriction)."""
+
+    def __init__(
+        self,
+        storage: BatchStorage,
+        record: BatchRecord,
+        actor: str = "",
+        access: Callable[[], Access] | None = None,
+    ) -> None:
         self.storage = storage
         self.record = record
         self.actor = actor  # who the audit log names for what is done through this state
+        self._access = access or (lambda: Access(actor))
         self._lock_depth = 0
 
     @property
@@ -128,6 +138,15 @@ class BatchState:
         self.storage.save(self.record)
         if first:
             self.audit("created", self.record.name or "")
+
+    def check_access(self, action: str) -> None:
+        """NotOwnerError (and a ``refused`` audit event) unless the one acting may ``action`` this batch:
+        its owner or an admin where team settings restrict access; anyone otherwise (see ``team.Access``)."""
+        try:
+            self._access().check(self.record, action)
+        except NotOwnerError:
+            self.audit("refused", f"{action}: owned by {self.record.owner or '—'}")
+            raise
 
     def audit(self, action: str, detail: str = "") -> None:
         audit.record(self.storage, self.actor, action, self.id, detail)

@@ -42,6 +42,11 @@ BATCH_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
 ACTIVE_JOB_STATUSES = frozenset({"submitting", "validating", "in_progress", "finalizing", "cancelling"})
 
 
+def owner_key(owner: str) -> str:
+    """How owners are compared: an e-mail or user name in any case (``lower(owner)`` in SQL)."""
+    return owner.strip().lower()
+
+
 def check_batch_id(batch_id: str) -> str:
     """Return ``batch_id`` if it is a safe id (letters, digits, ``_``, ``-``); raise StorageError if not."""
     if not isinstance(batch_id, str) or not BATCH_ID.match(batch_id):
@@ -224,7 +229,7 @@ def summaries_query(placeholder: str, connection_name: str, advanced: str, owner
         f"SELECT id, name, status, model, {connection_name}, owner, request_count, succeeded, failed, "
         f"pending, not_run, estimated_cost_usd, created_at, updated_at, {advanced}, "
         f"EXISTS ({jobs}) AND NOT EXISTS ({jobs} {submitted}) FROM batches b"
-        + (f" WHERE owner = {placeholder}" if owner else "")
+        + (f" WHERE lower(owner) = {placeholder}" if owner else "")
         + " ORDER BY created_at DESC"
         + (f" LIMIT {placeholder}" if limit else "")
     )
@@ -245,7 +250,7 @@ class BatchStorage(ABC):
         class MyStorage(BatchStorage):
             def save(self, record): ...       # record: BatchRecord (use record.to_dict() for JSON)
             def load(self, batch_id): ...     # -> BatchRecord; unknown id -> BatchNotFoundError
-            def list(self, owner=None): ...   # -> list[BatchRecord], newest first (only owner's if given)
+            def list(self, owner=None): ...   # -> list[BatchRecord], newest first (only owner's, any case)
             def delete(self, batch_id): ...
 
     ``summaries(owner=None, limit=None)`` (the listing of the Batches page and ``langbatch list``) is built
@@ -284,7 +289,8 @@ class BatchStorage(ABC):
 
     @abstractmethod
     def list(self, owner: str | None = None) -> list[BatchRecord]:
-        """Every record, newest first; with ``owner``, only the records of that owner."""
+        """Every record, newest first; with ``owner``, only the records of that owner (``owner_key``: in any
+        case)."""
 
     @abstractmethod
     def delete(self, batch_id: str) -> None:

@@ -31,6 +31,7 @@ from langbatch_core.storage.base import (
     BatchSummary,
     check_batch_id,
     not_found,
+    owner_key,
     summaries_query,
     summary_of_row,
 )
@@ -157,7 +158,7 @@ class DuckDBBatchStorage(BatchStorage):
         return BatchRecord.from_dict(orjson.loads(row[0]))
 
     def list(self, owner: str | None = None) -> list[BatchRecord]:
-        where, params = ("WHERE owner = ?", [owner]) if owner is not None else ("", [])
+        where, params = ("WHERE lower(owner) = ?", [owner_key(owner)]) if owner is not None else ("", [])
         query = f"SELECT record FROM batches {where} ORDER BY created_at DESC"
         rows = self._run(lambda con: con.execute(query, params).fetchall())
         return [BatchRecord.from_dict(orjson.loads(row[0])) for row in rows]
@@ -170,7 +171,7 @@ class DuckDBBatchStorage(BatchStorage):
             "json_extract_string(record, '$.advanced_by')"
         )
         query = summaries_query("?", name, advanced, owner is not None, limit is not None)
-        params = [value for value in (owner, limit) if value is not None]
+        params = [value for value in (owner and owner_key(owner), limit) if value is not None]
         rows = self._run(lambda con: con.execute(query, params).fetchall())
         return [summary_of_row(row) for row in rows]
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import orjson
 
 from langbatch_core.errors import StorageError
-from langbatch_core.storage.base import BatchRecord, BatchStorage, not_found
+from langbatch_core.storage.base import BatchRecord, BatchStorage, not_found, owner_key
 
 RECORD_FILE = "batch.json"
 DEFAULT_STORE_HINT = (
@@ -61,7 +61,8 @@ class FileBatchStorage(BatchStorage):
     def list(self, owner: str | None = None) -> list[BatchRecord]:
         root = self.data_dir / "batches"
         paths = sorted(root.glob(f"*/{RECORD_FILE}")) if root.is_dir() else []
-        records = [r for r in map(self._read, paths) if owner is None or r.owner == owner]
+        wanted = None if owner is None else owner_key(owner)
+        records = [r for r in map(self._read, paths) if wanted is None or owner_key(r.owner or "") == wanted]
         return sorted(records, key=lambda r: r.created_at, reverse=True)
 
     def delete(self, batch_id: str) -> None:

@@ -41,6 +41,7 @@ from langbatch_core.storage.base import (
     BatchSummary,
     check_batch_id,
     not_found,
+    owner_key,
     summaries_query,
     summary_of_row,
 )
@@ -186,7 +187,7 @@ class PostgresBatchStorage(BatchStorage):
         return BatchRecord.from_dict(orjson.loads(row[0]))
 
     def list(self, owner: str | None = None) -> builtins.list[BatchRecord]:
-        where, params = ("WHERE owner = %s", [owner]) if owner is not None else ("", [])
+        where, params = ("WHERE lower(owner) = %s", [owner_key(owner)]) if owner is not None else ("", [])
         query = f"SELECT record::text FROM batches {where} ORDER BY created_at DESC"
         rows = self._run(lambda con: con.execute(query, params).fetchall())
         return [BatchRecord.from_dict(orjson.loads(row[0])) for row in rows]
@@ -195,7 +196,7 @@ class PostgresBatchStorage(BatchStorage):
         """The listing's columns only (no record is read whole)."""
         name = "COALESCE(NULLIF(record->'connection'->>'name', ''), connection_kind)"
         query = summaries_query("%s", name, "advanced_at, advanced_by", owner is not None, limit is not None)
-        params = [value for value in (owner, limit) if value is not None]
+        params = [value for value in (owner and owner_key(owner), limit) if value is not None]
         rows = self._run(lambda con: con.execute(query, params).fetchall())
         return [summary_of_row(row) for row in rows]
 

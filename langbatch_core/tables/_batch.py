@@ -127,6 +127,7 @@ class TableBatch(Batch):
         """The table this batch was made from (pandas), as it was read."""
         import pandas as pd
 
+        self._state.check_access("read the table of")
         self._table_spec_or_raise()
         return pd.read_parquet(Path(self.directory) / TABLE_FILE)
 
@@ -146,6 +147,7 @@ class TableBatch(Batch):
         the pilot's answers included. BatchStateError if there is no rest, or it was already made."""
         from langbatch_core.tables import Table
 
+        self._state.check_access("make the rest of")
         spec = self._table_spec_or_raise()
         frame = self.source_table()
         if spec.rest_id or spec.rows[1] >= len(frame) or spec.pilot_id:
@@ -168,6 +170,7 @@ class TableBatch(Batch):
         ``refresh=False`` reads the files as they are, without asking the provider."""
         from langbatch_core.tables import custom_ids, join_results
 
+        self._state.check_access("read the results of")
         spec = self._table_spec_or_raise()
         if refresh and self.record.jobs:
             self.refresh()

@@ -166,3 +166,22 @@ def test_without_auth_the_dashboard_has_no_sign_in_and_one_user_sees_everything(
     at.switch_page("views/batches.py").run()
     assert "Sign in" not in [b.label for b in at.button]
     assert len(at.dataframe[0].value) == 3
+
+
+def test_without_auth_but_with_team_settings_the_dashboard_acts_as_the_os_user_like_the_cli(
+    two_owners, monkeypatch
+):
+    monkeypatch.setenv("LANGBATCH_ADMINS", "boss@example.com")
+    monkeypatch.setenv("LANGBATCH_USER", "ann@example.com")
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    at.switch_page("views/batches.py").run()
+    assert not at.exception
+    assert list(at.dataframe[0].value["id"]) == ["lb_test00001"]
+    with pytest.raises(ValueError, match="Could not find a navigation page"):  # not an admin
+        at.switch_page("views/audit.py")
+    monkeypatch.setenv("LANGBATCH_USER", "boss@example.com")
+    admin = AppTest.from_file(APP, default_timeout=60)
+    admin.run()
+    admin.switch_page("views/batches.py").run()
+    assert len(admin.dataframe[0].value) == 3
