@@ -61,7 +61,9 @@ class TableBatch(Batch):
         or a JSON Schema) asks for structured answers; ``id_column`` gives the custom_ids (else ``row-N``);
         ``pilot=N`` makes a batch of the first N rows only (``rest()`` makes the other). ``like=`` (a batch
         made from a table, or its id) runs that batch's template, system prompt, schema, id or text column,
-        model and parameters on this table (and its connection and store); a keyword given here wins.
+        model and parameters on this table (on its connection and store); a keyword given here wins, and
+        ``request_kwargs`` given are laid over the batch's. A column it uses that this table lacks is a
+        ``TemplateError`` or ``TableError`` naming it.
         Other keywords (``connection``, ``storage``, ``name``, ``client``) go to the constructor. Every
         problem (a missing column, a duplicate id, a schema strict mode refuses) raises before anything is
         written; a CSV or Parquet file is read a block at a time, never whole.
@@ -250,7 +252,7 @@ def _like(cls: Any, like: Any, kind: str, given: dict[str, Any], kw: dict[str, A
         batch = Batch.load(like, kw.get("storage"))
     else:
         raise TableError(f"like= takes a batch made from a table, or its id, not {type(like).__name__}.")
-    spec = batch.table_spec
+    spec = getattr(batch, "table_spec", None)
     if spec is None:
         raise BatchStateError(f"Batch {batch.id} was not made from a table: like= needs one that was.")
     if spec.kind != kind:
@@ -260,6 +262,7 @@ def _like(cls: Any, like: Any, kind: str, given: dict[str, Any], kw: dict[str, A
         )
     remembered = {name: getattr(spec, name) for name in given}
     filled = {name: remembered[name] if value is None else value for name, value in given.items()}
+    filled["request_kwargs"] = {**spec.request_kwargs, **(given["request_kwargs"] or {})}
     return batch.id, filled, {"storage": batch.storage, "connection": batch.connection, **kw}
 
 
