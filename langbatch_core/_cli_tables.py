@@ -100,7 +100,7 @@ def create_from_table(storage: Any, connection: Any, name: str | None, table: di
 
 def echo_pilot_hint(batch: Any) -> None:
     spec = batch.table_spec
-    if spec is not None and spec.rows[0] == 0 and spec.rows[1] < len(batch.source_table()):
+    if spec is not None and spec.rows[0] == 0 and spec.rows[1] < batch.table_rows():
         click.echo(f"This is a pilot of {spec.rows[1]:,} rows: `langbatch rest {batch.id}` makes the rest.")
 
 

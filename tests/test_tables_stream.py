@@ -143,6 +143,11 @@ def test_latin1_streams_with_its_encoding(tmp_path):
     path.write_bytes(csv_rows(200, change={150: "R150,1,café crème\n"}).encode("latin-1"))
     with pytest.raises(TableError, match="row 150, column 'review'"):
         OpenAIChatCompletionBatch.from_table(path, template="{{ review }}")
+    path.write_bytes(csv_rows(change={ROWS: f"R{ROWS},1,café\n"}).encode("latin-1"))  # past the first block
+    with pytest.raises(TableError, match=f"row {ROWS}, column 'review'"):
+        OpenAIChatCompletionBatch.from_table(path, template="{{ review }}")
+    assert left_behind() == []
+    path.write_bytes(csv_rows(200, change={150: "R150,1,café crème\n"}).encode("latin-1"))
     batch = OpenAIChatCompletionBatch.from_table(path, template="{{ review }}", encoding="latin-1")
     assert lines_of(batch)[149]["body"]["messages"][0]["content"] == "café crème"
     assert left_behind() == [batch.id]

@@ -94,6 +94,7 @@ class _StreamedBlocks(TableBlocks):
                 self.issues += _read.large_cells(block, first, _large_count(self.issues))
                 first += len(block)
                 yield block
+                pa.default_memory_pool().release_unused()
         finally:
             if writer is not None:
                 writer.close()
@@ -115,19 +116,22 @@ class CsvBlocks(_StreamedBlocks):
                 _read.transcode(path, encoding, utf8)
                 yield from self._utf8_batches(utf8)
             return
-        _read.check_utf8(path, self.delimiter)
-        yield from self._utf8_batches(path)
+        yield from self._utf8_batches(path)  # pyarrow checks the UTF-8: no pass of its own over the file
 
     def _utf8_batches(self, path: Path) -> Iterator[pa.RecordBatch]:
         delimiter = self.delimiter or _read.sniff_delimiter(path)
         try:
             with path.open("rb") as file:
                 reader = _read.csv_reader(file, delimiter, self.as_text, BLOCK_BYTES)
+                if any(pa.types.is_binary(column.type) for column in reader.schema):
+                    _read.check_utf8(path, delimiter)  # a column that is not UTF-8 text: where
                 pool = pa.default_memory_pool()
                 for batch in reader:
                     yield batch
                     pool.release_unused()  # the block's parse buffers, before the next
         except pa.ArrowInvalid as exc:
+            if "UTF8" in str(exc):
+                _read.check_utf8(path, delimiter)  # names the row and column of the first bad byte
             column = _read.retyped_column(path, delimiter, exc, self.as_text)
             if column is None:
                 _read.raise_unreadable(path, self.name, delimiter, exc)

@@ -33,7 +33,7 @@ from langbatch_core.tables._issues import TableIssue, row_list
 from langbatch_core.tables._read import Table
 from langbatch_core.tables._template import PromptTemplate, empty_rows, texts_of, unknown_column
 
-_CHUNK_ROWS, _COPY_BYTES, _RETRIES = 4_000, 1 << 20, 10_000
+_CHUNK_ROWS, _COPY_BYTES, _RETRIES = 1_000, 1 << 20, 10_000
 
 
 @dataclass
@@ -134,7 +134,7 @@ class _Planner:
                                          repeat(self.between, count), map(orjson.dumps, texts[low:high]),
                                          repeat(self.after, count), strict=True)))  # fmt: skip
         self.lengths.append(np.fromiter(map(len, encoded), np.int64, count))
-        self.out.write(b"".join(encoded))
+        self.out.writelines(encoded)
 
 
 def write_requests(

@@ -33,7 +33,7 @@ ROW_VARIABLE = "row"
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 _JINJA_SYNTAX = ("{{", "{%", "{#", "}}", "%}", "#}")
 _NEWLINES = re.compile(r"\r\n|\r")
-_CHUNK_ROWS = 4_000
+_CHUNK_ROWS = 1_000
 
 
 def _blank_for_none(value: Any) -> Any:
