@@ -201,17 +201,19 @@ def main() -> None:
         found = measure(list(VARIANTS), lambda v: run_child(__file__, v, str(csv_path), str(results_path)),
                         args.repeat or repeat)  # fmt: skip
         print(
-            f"{'variant':<14} {'wall s':>7} {'cpu s':>7} {'rows/s':>10} {'added MiB':>10} {'added / CSV':>12}"
+            f"{'variant':<14} {'wall s':>7} {'cpu s':>7} {'rows/s':>10} {'rows/cpu s':>11} {'added MiB':>10} "
+            f"{'added / CSV':>12}"
         )
         for variant, run in found.items():
             added = run["peak_mb"] - run["base_mb"]
-            rate = run["rows"] / run["seconds"]
+            rate, cpu_rate = run["rows"] / run["seconds"], run["rows"] / run["cpu"]
             print(
-                f"{variant:<14} {run['seconds']:>7.3f} {run['cpu']:>7.3f} {rate:>10,.0f} {added:>10.1f} "
-                f"{added / size:>11.2f}×"
+                f"{variant:<14} {run['seconds']:>7.3f} {run['cpu']:>7.3f} {rate:>10,.0f} {cpu_rate:>11,.0f} "
+                f"{added:>10.1f} {added / size:>11.2f}×"
             )
     print("\nbest of the runs, each in a new process timed after its imports; 'added' is the peak RSS growth")
     print("over the process after imports (load_and_join's includes reading the result file).")
+    print("rows/cpu s moves less than rows/s on a shared machine: quote it with the load average.")
 
 
 if __name__ == "__main__":
