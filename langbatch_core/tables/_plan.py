@@ -51,14 +51,17 @@ class WrittenTable:
 class _Planner:
     """Renders and checks blocks of rows in order, writing the lines of rows ``[first, stop)`` to ``out``."""
 
-    def __init__(self, spec: TableSpec, out: IO[bytes], rows: tuple[int, int | None], model: str | None):
+    def __init__(
+        self, spec: TableSpec, out: IO[bytes], rows: tuple[int, int | None], model: str | None, offsets: bool
+    ) -> None:
         self.spec, self.out, (self.first, self.stop) = spec, out, rows
         self.before, self.between, self.after = line_template(spec, model)
         self.template = PromptTemplate(spec.template) if spec.template else None
         self.columns: list[str] | None = None
         self.rows, self.ids, self.blank_ids, self.blank = 0, [], [], []
         self.empty: dict[str, list[int]] = {}
-        self.lengths: list[np.ndarray] = []
+        self.lengths: list[np.ndarray] | None = [] if offsets else None  # of each line, when asked
+        self.sent = 0
 
     def add(self, block: pd.DataFrame) -> None:
         if self.columns is None:
@@ -93,7 +96,9 @@ class _Planner:
     @property
     def offsets(self) -> np.ndarray:
         """Where each written line starts in ``out``, and its end."""
-        return np.concatenate([[0], np.cumsum(np.concatenate([np.zeros(0, np.int64), *self.lengths]))])
+        return np.concatenate(
+            [[0], np.cumsum(np.concatenate([np.zeros(0, np.int64), *(self.lengths or [])]))]
+        )
 
     def _check_columns(self, columns: list[str]) -> None:
         check_id_column(columns, self.spec.id_column)
@@ -133,7 +138,9 @@ class _Planner:
         encoded = list(map(b"".join, zip(repeat(self.before, count), map(orjson.dumps, chosen),
                                          repeat(self.between, count), map(orjson.dumps, texts[low:high]),
                                          repeat(self.after, count), strict=True)))  # fmt: skip
-        self.lengths.append(np.fromiter(map(len, encoded), np.int64, count))
+        self.sent += count
+        if self.lengths is not None:
+            self.lengths.append(np.fromiter(map(len, encoded), np.int64, count))
         self.out.writelines(encoded)
 
 
@@ -157,7 +164,7 @@ def write_requests(
     )  # fmt: skip
     for _ in range(_RETRIES):
         with requests.open("wb") as out:
-            planner = _Planner(spec, out, rows, default_model)
+            planner = _Planner(spec, out, rows, default_model, offsets=False)
             try:
                 for block in blocks.blocks(table):
                     planner.add(block)
@@ -166,8 +173,7 @@ def write_requests(
         if planner.columns is None or planner.rows == 0:
             raise blocks.empty_error()
         issues = planner.finish()
-        sent = sum(len(lengths) for lengths in planner.lengths)
-        return WrittenTable(blocks.name, blocks.sheet, planner.columns, planner.rows, sent,
+        return WrittenTable(blocks.name, blocks.sheet, planner.columns, planner.rows, planner.sent,
                             blocks.issues + issues)  # fmt: skip
     raise TableError(f"{blocks.name} has too many columns of mixed kinds to read.")
 
@@ -205,7 +211,7 @@ def plan_requests(table: Table, spec: TableSpec, default_model: str | None = Non
     """Renders every row of a table read whole (TableError/TemplateError/SchemaError before it is used)."""
     lines = tempfile.TemporaryFile(prefix="langbatch-requests-")  # noqa: SIM115 - the plan owns it
     try:
-        planner = _Planner(spec, lines, (0, None), default_model)
+        planner = _Planner(spec, lines, (0, None), default_model, offsets=True)
         for block in FrameBlocks(table).blocks():
             planner.add(block)
         issues = list(table.issues) + planner.finish()
