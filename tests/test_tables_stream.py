@@ -187,3 +187,15 @@ def test_every_input_makes_the_same_request_file_and_pilot_then_rest(tmp_path, k
     assert lines[8_999]["body"]["messages"][0]["content"] == "Say text 8999"
     assert rest.table_spec.rows == [4_500, 9_000] and pilot.table_rows() == 9_000
     assert rest.source_table()["text"].tolist() == frame["text"].tolist()
+
+
+def test_a_cell_of_1_mb_is_read_in_larger_blocks_and_named(tmp_path):
+    path = tmp_path / "t.csv"
+    huge = "word " * 240_000  # 1.2 MB: longer than a block of the reader
+    path.write_text(csv_rows(change={ROWS - 1: f'R{ROWS - 1},1,"{huge}"\n'}))
+    batch = OpenAIChatCompletionBatch.from_table(path, template="{{ review }}", id_column="id")
+    (large,) = [issue for issue in batch.table_issues if issue.code == "large_cell"]
+    assert (large.row, large.column, large.severity) == (ROWS - 1, "review", "warning")
+    assert "1,200,000 characters" in large.message
+    assert lines_of(batch)[ROWS - 2]["body"]["messages"][0]["content"] == huge
+    assert read_table(path).frame["review"].iloc[ROWS - 2] == huge

@@ -10,8 +10,9 @@ copy as they are read. Excel and JSON lines are read whole first (the Excel read
 record's types are known only once every record is read) and a DataFrame is already whole: their blocks are
 slices of the frame.
 
-A CSV column whose first block looked like numbers and a later one holds text is read again as text:
-``blocks()`` then raises ``ColumnRetyped`` after noting the column, and the caller starts over.
+A CSV column whose first block looked like numbers and a later one holds text is read again as text, and
+a row longer than a block (a 1 MB cell) is read again in larger blocks: ``blocks()`` then raises
+``ReadAgain`` after noting it, and the caller starts over.
 """
 
 from __future__ import annotations
@@ -32,13 +33,14 @@ from langbatch_core.tables import _read
 from langbatch_core.tables._issues import TableIssue
 
 BLOCK_ROWS = 4_000  # a DataFrame's or a Parquet file's rows at a time
-# pyarrow parses a CSV block in buffers a few times its size: small blocks, gathered into groups of about
-# 1 MiB for the rest of the work (fewer, larger steps through pandas and Parquet)
-BLOCK_BYTES, GROUP_BYTES = 256 << 10, 1 << 20
+# a CSV is parsed in small blocks (_read.CSV_BLOCK), gathered into groups of about 1 MiB for the rest of the
+# work (fewer, larger steps through pandas and Parquet)
+GROUP_BYTES = 1 << 20
 
 
-class ColumnRetyped(Exception):
-    """A CSV column turned out to hold text after a block of numbers: read the table again."""
+class ReadAgain(Exception):
+    """A CSV column turned out to hold text after a block of numbers, or a row is longer than a block:
+    read the table again (with what was learnt). A signal to start over, never shown to a person."""
 
 
 class TableBlocks:
@@ -101,12 +103,12 @@ class _StreamedBlocks(TableBlocks):
 
 
 class CsvBlocks(_StreamedBlocks):
-    """A CSV/TSV file, read a 1 MiB block at a time (``_read``'s reader: the same types and checks)."""
+    """A CSV/TSV file, parsed a small block at a time (``_read``'s reader: the same types and checks)."""
 
     def __init__(self, path: Path, encoding: str | None, delimiter: str | None) -> None:
         super().__init__(path.name)
         self.path, self.encoding, self.delimiter = path, encoding, delimiter
-        self.as_text: dict[str, pa.DataType] = {}
+        self.options = _read.CsvOptions()
 
     def _batches(self) -> Iterator[pa.RecordBatch]:
         path, encoding = self.path, self.encoding
@@ -122,7 +124,7 @@ class CsvBlocks(_StreamedBlocks):
         delimiter = self.delimiter or _read.sniff_delimiter(path)
         try:
             with path.open("rb") as file:
-                reader = _read.csv_reader(file, delimiter, self.as_text, BLOCK_BYTES)
+                reader = _read.csv_reader(file, delimiter, self.options)
                 if any(pa.types.is_binary(column.type) for column in reader.schema):
                     _read.check_utf8(path, delimiter)  # a column that is not UTF-8 text: where
                 pool = pa.default_memory_pool()
@@ -132,11 +134,9 @@ class CsvBlocks(_StreamedBlocks):
         except pa.ArrowInvalid as exc:
             if "UTF8" in str(exc):
                 _read.check_utf8(path, delimiter)  # names the row and column of the first bad byte
-            column = _read.retyped_column(path, delimiter, exc, self.as_text)
-            if column is None:
+            if not self.options.learn(path, delimiter, exc):
                 _read.raise_unreadable(path, self.name, delimiter, exc)
-            self.as_text[column] = pa.string()
-            raise ColumnRetyped(column) from None
+            raise ReadAgain() from None
 
 
 class ParquetBlocks(_StreamedBlocks):

@@ -27,7 +27,7 @@ import pandas as pd
 import pyarrow as pa
 
 from langbatch_core.errors import TableError
-from langbatch_core.tables._blocks import ColumnRetyped, FrameBlocks, TableBlocks, open_blocks
+from langbatch_core.tables._blocks import FrameBlocks, ReadAgain, TableBlocks, open_blocks
 from langbatch_core.tables._build import TableSpec, check_id_column, check_ids, id_cells, line_template
 from langbatch_core.tables._issues import TableIssue, row_list
 from langbatch_core.tables._read import Table
@@ -168,8 +168,8 @@ def write_requests(
             try:
                 for block in blocks.blocks(table):
                     planner.add(block)
-            except ColumnRetyped:
-                continue  # read again, that column as text
+            except ReadAgain:
+                continue  # read again: a column as text, or larger blocks
         if planner.columns is None or planner.rows == 0:
             raise blocks.empty_error()
         issues = planner.finish()

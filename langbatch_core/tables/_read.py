@@ -46,6 +46,9 @@ FORMATS = {
 }
 LARGE_CELL_CHARS = 100_000  # a cell this long is sent as it is, with a warning (about 25,000 tokens)
 _CHUNK = 1 << 20
+# pyarrow parses a CSV block in buffers a few times its size, and guesses the columns' types from the first
+# block: the same small size here and when streaming (_blocks), so both read the same types
+CSV_BLOCK, _MAX_BLOCK = 256 << 10, 256 << 20
 _DELIMITERS = (",", "\t", ";", "|")
 # a missing cell keeps the type; text stays in Arrow's buffers (a Python string per cell is ~2x the bytes)
 NULLABLE = {
@@ -234,46 +237,54 @@ def sniff_delimiter(path: Path) -> str:
 
 def _read_utf8_csv(path: Path, name: str, delimiter: str | None) -> pd.DataFrame:
     delimiter = delimiter or sniff_delimiter(path)
-    as_text: dict[str, pa.DataType] = {}
+    options = CsvOptions()
     while True:
         try:
-            return _read_blocks(path, delimiter, as_text).to_pandas(types_mapper=NULLABLE.get)
+            return _read_blocks(path, delimiter, options).to_pandas(types_mapper=NULLABLE.get)
         except pa.ArrowInvalid as exc:
-            column = retyped_column(path, delimiter, exc, as_text)
-            if column is None:
+            if not options.learn(path, delimiter, exc):
                 raise_unreadable(path, name, delimiter, exc)
-            as_text[str(column)] = pa.string()  # types are guessed from the first block; a later cell of
-            # another kind: the column is text
 
 
-def retyped_column(path: Path, delimiter: str, exc: pa.ArrowInvalid, as_text: dict[str, Any]) -> str | None:
-    """The column a later block found a cell of another kind in (to read again as text), else None."""
-    mixed = _MIXED_COLUMN.search(str(exc))
-    if mixed and len(as_text) < 10_000:
-        return _column_name(path, delimiter, int(mixed.group(1)))
-    return None
+@dataclass
+class CsvOptions:
+    """What pyarrow's reader is told: columns read as text, the block size; ``learn`` changes them when a
+    read fails in a way a new read avoids."""
+
+    as_text: dict[str, pa.DataType] = field(default_factory=dict)
+    block_size: int = CSV_BLOCK
+
+    def learn(self, path: Path, delimiter: str, exc: pa.ArrowInvalid) -> bool:
+        """True when reading again with new options avoids ``exc``: a row longer than a block (1 MB cells)
+        takes larger blocks; a later cell of another kind than the first block's makes its column text."""
+        if "straddling object" in str(exc) and self.block_size < _MAX_BLOCK:
+            self.block_size *= 8
+            return True
+        mixed = _MIXED_COLUMN.search(str(exc))
+        if mixed and len(self.as_text) < 10_000:
+            self.as_text[_column_name(path, delimiter, int(mixed.group(1)))] = pa.string()
+            return True
+        return False
 
 
-def csv_reader(
-    file: IO[bytes], delimiter: str, as_text: dict[str, pa.DataType], block_size: int = _CHUNK
-) -> pa_csv.CSVStreamingReader:
-    """pyarrow's CSV reader of an open file, a block at a time, ``as_text`` columns read as text. (Given a
-    path, pyarrow reads the file far ahead of the blocks it hands out: near the whole file in memory.)"""
+def csv_reader(file: IO[bytes], delimiter: str, options: CsvOptions) -> pa_csv.CSVStreamingReader:
+    """pyarrow's CSV reader of an open file, a block at a time. (Given a path, pyarrow reads the file far
+    ahead of the blocks it hands out: near the whole file in memory.)"""
     return pa_csv.open_csv(
         file,
-        read_options=pa_csv.ReadOptions(block_size=block_size, use_threads=False),
+        read_options=pa_csv.ReadOptions(block_size=options.block_size, use_threads=False),
         parse_options=pa_csv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
         convert_options=pa_csv.ConvertOptions(
-            column_types=as_text, null_values=[""], strings_can_be_null=True
+            column_types=options.as_text, null_values=[""], strings_can_be_null=True
         ),
     )
 
 
-def _read_blocks(path: Path, delimiter: str, as_text: dict[str, pa.DataType]) -> pa.Table:
+def _read_blocks(path: Path, delimiter: str, options: CsvOptions) -> pa.Table:
     """The CSV as an Arrow table, read a block at a time; the memory pool gives back each block's parsing
     buffers before the next, so the peak stays near the table's own size rather than twice it."""
     with path.open("rb") as file:
-        reader = csv_reader(file, delimiter, as_text)
+        reader = csv_reader(file, delimiter, options)
         pool, blocks = pa.default_memory_pool(), []
         for block in reader:
             blocks.append(block)
