@@ -68,30 +68,15 @@ class TableBatch(Batch):
         problem (a missing column, a duplicate id, a schema strict mode refuses) raises before anything is
         written; a CSV or Parquet file is read a block at a time, never whole.
         """
-        from langbatch_core.tables import TableSpec, load_schema
-
         kind = "embeddings" if cls.endpoint == "/v1/embeddings" else "chat"
         given = {"template": template, "system": system, "schema": schema, "id_column": id_column,
                  "text_column": text_column, "model": model, "request_kwargs": request_kwargs}  # fmt: skip
         like_id = None
         if like is not None:
             like_id, given, kw = _like(cls, like, kind, given, kw)
-        if kind == "embeddings" and given["schema"] is not None:
-            raise TableError("Embeddings have no answer schema: leave schema= out.")
-        if kind == "chat" and not given["template"]:
-            raise TableError("A chat batch from a table needs template=, like 'Sentiment of: {{ review }}'.")
         _check_pilot(pilot)
-        spec = TableSpec(
-            kind=kind,
-            template=given["template"],
-            system=given["system"] or None,
-            schema=load_schema(given["schema"]) if given["schema"] is not None else None,
-            id_column=given["id_column"] or None,
-            text_column=given["text_column"],
-            model=given["model"] or getattr(kw.get("connection"), "model", None) or cls.default_model,
-            request_kwargs=dict(given["request_kwargs"] or {}),
-            encoding=encoding,
-        )
+        spec = _new_spec(kind, given, getattr(kw.get("connection"), "model", None) or cls.default_model)
+        spec.encoding = encoding
         read = {"sheet": sheet, "encoding": encoding, "delimiter": delimiter}
         try:
             return cls._from_source(table, spec, kw, (0, pilot), read)
@@ -239,6 +224,26 @@ def _results_of(batches: list[Any], embeddings: bool) -> tuple[Any, dict[str, li
     paths = [b.results_path for b in batches if b.results_path.exists()]
     results = pd.concat([load_results(p) for p in paths], ignore_index=True) if paths else load_results([])
     return results, (read_embeddings(paths) if embeddings else None)
+
+
+def _new_spec(kind: str, given: dict[str, Any], default_model: str | None) -> Any:
+    """The ``TableSpec`` of ``from_table``'s arguments (TableError/SchemaError when they do not fit)."""
+    from langbatch_core.tables import TableSpec, load_schema
+
+    if kind == "embeddings" and given["schema"] is not None:
+        raise TableError("Embeddings have no answer schema: leave schema= out.")
+    if kind == "chat" and not given["template"]:
+        raise TableError("A chat batch from a table needs template=, like 'Sentiment of: {{ review }}'.")
+    return TableSpec(
+        kind=kind,
+        template=given["template"],
+        system=given["system"] or None,
+        schema=load_schema(given["schema"]) if given["schema"] is not None else None,
+        id_column=given["id_column"] or None,
+        text_column=given["text_column"],
+        model=given["model"] or default_model,
+        request_kwargs=dict(given["request_kwargs"] or {}),
+    )
 
 
 def _like(cls: Any, like: Any, kind: str, given: dict[str, Any], kw: dict[str, Any]) -> tuple[str, Any, Any]:

@@ -69,7 +69,8 @@ class _Planner:
             self._check_columns(self.columns)
         first, self.rows = self.rows, self.rows + len(block)
         ids, blank = id_cells(block, self.spec.id_column, first)
-        self.ids.append(ids)
+        if self.spec.id_column is not None:  # kept to check them unique once every row is read
+            self.ids.append(ids)
         self.blank_ids += blank
         for column, rows in self._empty(block).items():
             self.empty.setdefault(column, []).extend(n + first for n in rows)
