@@ -45,6 +45,8 @@ def show(record: Any) -> None:
             charts(view, spec, names)
     downloads(view, record.id)
     st.page_link("views/compare.py", label="Compare with another batch", icon=":material/compare:")
+    if st.button("Run again on another file", key="rt_again", icon=":material/replay:"):
+        ts.run_again(record.id)
 
 
 def pilot_section(batch: Any, spec: Any, total: int) -> None:

@@ -208,6 +208,52 @@ def joined_table(batch: Any) -> pd.DataFrame:
     return _joined(batch.id, (keys, batch.record.version, batch.record.updated_at))
 
 
+def run_again(batch_id: str) -> None:
+    """Opens New batch from a table filled in from a table batch (waiting for a new file)."""
+    st.session_state["nt_like_request"] = batch_id
+    st.switch_page("views/new_table.py")
+
+
+def filled_in_like() -> dict[str, Any] | None:
+    """On New batch from a table, before its widgets: fills them from the batch ``run_again`` asked for
+    (template, system prompt, schema, model, parameters; the id column once a file is read). What it
+    fills in from, or None."""
+    import json
+
+    batch_id = st.session_state.pop("nt_like_request", None)
+    if batch_id:
+        spec = common.load_batch(batch_id).table_spec
+        kwargs = dict(spec.request_kwargs)
+        temperature, max_tokens = kwargs.pop("temperature", None), kwargs.pop("max_tokens", None)
+        values = {
+            "nt_kind": "Embeddings" if spec.kind == "embeddings" else "Chat completions",
+            "nt_model": spec.model or "",
+            "nt_template": spec.template or "",
+            "nt_system": spec.system or "",
+            "nt_temperature": None if temperature is None else float(temperature),
+            "nt_max_tokens": None if max_tokens is None else int(max_tokens),
+            "nt_answer": "JSON Schema" if spec.schema else "Free text",
+            "nt_schema": json.dumps(spec.schema, indent=2) if spec.schema else "",
+        }
+        for key, value in values.items():
+            st.session_state[key] = st.session_state[f"_held_{key}"] = value
+        st.session_state["nt_like"] = {"id": batch_id, "id_column": spec.id_column,
+                                       "text_column": spec.text_column, "other_kwargs": kwargs}  # fmt: skip
+        st.session_state.pop("nt_like_for", None)
+    return st.session_state.get("nt_like")
+
+
+def pick_like_columns(like: dict[str, Any], path: Path, columns: list[str]) -> None:
+    """Once per table: the id (and text) column of the batch run again, when this table has it."""
+    if st.session_state.get("nt_like_for") == str(path):
+        return
+    st.session_state["nt_like_for"] = str(path)
+    wanted = like["id_column"]
+    st.session_state["nt_id"] = wanted if wanted in columns else "row number"
+    if like["text_column"] in columns:
+        st.session_state["nt_text_column"] = like["text_column"]
+
+
 def hold(key: str, default: Any = None) -> None:
     """Keeps a form widget's value across a rerun cut short before the widget was drawn (Streamlit then
     forgets it): call it just before drawing the widget, which then takes no ``value=``."""

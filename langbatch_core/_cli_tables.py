@@ -1,6 +1,7 @@
 """``langbatch create --table …`` and ``langbatch results ID --table``: the table front door in the terminal.
 
 langbatch create --table reviews.csv --template 'Sentiment of: {{ review }}' --schema fields.json
+langbatch create --table june.csv --like lb_3f2a...     # that batch's template, schema, model… again
 langbatch results lb_3f2a... --table -o answers.xlsx
 """
 
@@ -13,7 +14,7 @@ import click
 
 TABLE_OPTIONS = (
     "table", "template", "system", "schema", "id_column", "text_column", "sheet", "encoding", "model",
-    "temperature", "max_tokens", "pilot",
+    "temperature", "max_tokens", "pilot", "like",
 )  # fmt: skip
 
 
@@ -40,6 +41,12 @@ def table_options(command: Any) -> Any:
         click.option("--temperature", type=float, help="Sampling temperature of every request."),
         click.option("--max-tokens", type=click.IntRange(min=1), help="Answer length limit."),
         click.option("--pilot", type=click.IntRange(min=1), help="Make a batch of the first N rows only."),
+        click.option(
+            "--like",
+            metavar="BATCH_ID",
+            help="Run again on another file: that table batch's template, system prompt, schema, id column, "
+            "model, parameters and connection (options given here win).",
+        ),
     ]
     for option in reversed(options):
         command = option(command)
@@ -52,28 +59,32 @@ def split_table_options(options: dict[str, Any]) -> dict[str, Any]:
 
 
 def create_from_table(storage: Any, connection: Any, name: str | None, table: dict[str, Any]) -> Any:
-    """The batch of ``table``'s rows (not started), with what was found about the table printed."""
-    from langbatch_core import OpenAIChatCompletionBatch, OpenAIEmbeddingBatch
+    """The batch of ``table``'s rows (not started), with what was found about the table printed.
+    ``connection`` None: the ``--like`` batch's."""
+    from langbatch_core import Batch, OpenAIChatCompletionBatch, OpenAIEmbeddingBatch
 
     kwargs = {k: table[k] for k in ("temperature", "max_tokens") if table[k] is not None}
+    like = Batch.load(table["like"], storage) if table["like"] else None
     common = {
         "id_column": table["id_column"],
         "model": table["model"],
-        "request_kwargs": kwargs,
+        "request_kwargs": kwargs or None,
         "sheet": table["sheet"],
         "encoding": table["encoding"],
         "pilot": table["pilot"],
+        "like": like,
         "storage": storage,
-        "connection": connection,
         "name": name,
+        **({"connection": connection} if connection is not None else {}),
     }
-    if table["text_column"]:
+    like_spec = getattr(like, "table_spec", None)
+    if table["text_column"] or (like_spec is not None and like_spec.kind == "embeddings"):
         batch = OpenAIEmbeddingBatch.from_table(table["table"], text_column=table["text_column"], **common)
     else:
-        if not table["template"]:
+        if not table["template"] and like is None:
             raise click.ClickException(
-                "--table needs --template (e.g. --template 'Sentiment of: {{ review }}'), or --text-column "
-                "for embeddings."
+                "--table needs --template (e.g. --template 'Sentiment of: {{ review }}'), --text-column "
+                "for embeddings, or --like BATCH_ID to run a table batch's again."
             )
         batch = OpenAIChatCompletionBatch.from_table(
             table["table"],
@@ -89,7 +100,7 @@ def create_from_table(storage: Any, connection: Any, name: str | None, table: di
 
 def echo_pilot_hint(batch: Any) -> None:
     spec = batch.table_spec
-    if spec is not None and spec.rows[0] == 0 and spec.rows[1] < len(batch.source_table()):
+    if spec is not None and spec.rows[0] == 0 and spec.rows[1] < batch.table_rows():
         click.echo(f"This is a pilot of {spec.rows[1]:,} rows: `langbatch rest {batch.id}` makes the rest.")
 
 

@@ -23,6 +23,7 @@ from typing import Any
 
 import click
 import orjson
+from click.core import ParameterSource
 
 from langbatch_core import audit as audit_log
 from langbatch_core._cli_connections import CONNECTION_OPTION, connections, make_connection
@@ -263,7 +264,9 @@ def _create(ctx: click.Context, file: Path | None, name: str | None, **options: 
 
     table = split_table_options(options)
     if table["table"] is not None:
-        batch = create_from_table(_storage(ctx), make_connection(**options), name, table)
+        given = any(ctx.get_parameter_source(o) is not ParameterSource.DEFAULT for o in options)
+        connection = make_connection(**options) if given or not table["like"] else None  # else --like's
+        batch = create_from_table(_storage(ctx), connection, name, table)
     elif file is None:
         raise click.ClickException("Give a request FILE, or --table with --template (one request per row).")
     else:
@@ -297,6 +300,7 @@ def create(ctx: click.Context, file: Path | None, name: str | None, start_now: b
         \b
         langbatch create requests.jsonl --name demo --connection openai --start
         langbatch create --table reviews.csv --template 'Sentiment of: {{ review }}' --schema fields.json
+        langbatch create --table june.csv --like lb_3f2a9c...
     """
     batch = _create(ctx, file, name, **options)
     if start_now:

@@ -20,6 +20,13 @@ st.caption(
     "Columns are written `{{ column }}` in the template (Jinja2, sandboxed)."
 )
 
+like = ts.filled_in_like()
+if like:
+    st.info(
+        f"Running batch {like['id']} again: its template, system prompt, answer schema, model, parameters "
+        "and id column are filled in. Upload the new file; its columns are checked against the template.",
+        icon=":material/replay:",
+    )
 created = st.session_state.pop("nt_created", None)
 if created:
     st.success(created, icon=":material/check_circle:")
@@ -75,6 +82,14 @@ kind = st.radio("Kind", ["Chat completions", "Embeddings"], horizontal=True, key
 choices = connections.all_connections()
 conn = st.selectbox("Connection", choices, format_func=connections.label, key="nt_conn")
 spec = TableSpec(kind="chat" if kind == "Chat completions" else "embeddings", source=path.name, sheet=sheet)
+if like:
+    ts.pick_like_columns(like, path, columns)
+    if like["id_column"] and like["id_column"] not in columns:
+        st.warning(
+            f"This table has no column {like['id_column']!r}, the id column of batch {like['id']}: pick its "
+            "id column below, or row numbers.",
+            icon=":material/warning:",
+        )
 id_choice = st.selectbox(
     "Id of each row (custom_id)", ["row number", *columns], key="nt_id", help="Unique values; checked."
 )
@@ -112,7 +127,8 @@ if spec.kind == "chat":
     temperature = left.number_input("Temperature", 0.0, 2.0, value=None, step=0.1, key="nt_temperature")
     max_tokens = right.number_input("Max tokens", 1, 100_000, value=None, key="nt_max_tokens")
     spec.request_kwargs = {
-        k: v for k, v in (("temperature", temperature), ("max_tokens", max_tokens)) if v is not None
+        **(like["other_kwargs"] if like else {}),
+        **{k: v for k, v in (("temperature", temperature), ("max_tokens", max_tokens)) if v is not None},
     }
     ts.hold("nt_answer", "Free text")
     answer = st.radio("Answer", ["Free text", "Fields", "JSON Schema"], horizontal=True, key="nt_answer")
@@ -237,6 +253,7 @@ def create_and_start(rows: int | None) -> None:
         st.session_state["results_batch"] = batch.id
         what = f"Pilot of {rows:,} rows" if rows else f"Batch of {len(frame):,} rows"
         st.session_state["nt_created"] = f"{what} started ({batch.id})."
+        st.session_state.pop("nt_like", None)
         st.rerun()
 
 

@@ -4,6 +4,7 @@
     table = read_table("reviews.csv")                 # CSV/TSV, .xlsx (sheet=), Parquet, JSON lines
     table.summary()                                    # rows, column types, warnings
     PromptTemplate("Sentiment of: {{ review }}").check(table.frame.columns)
+    write_requests("reviews.csv", spec, requests_path, parquet_path)   # a block at a time, never whole
 
 The batch kinds use it through ``OpenAIChatCompletionBatch.from_table`` / ``OpenAIEmbeddingBatch.from_table``
 and ``batch.get_results_table()`` (``_batch.TableBatch``).
@@ -17,10 +18,11 @@ from langbatch_core._lazy import lazy_names
 
 if TYPE_CHECKING:  # what __getattr__ imports at run time
     from langbatch_core.tables._batch import TableBatch
-    from langbatch_core.tables._build import RequestPlan, TableSpec, custom_ids, plan_requests, request_body
+    from langbatch_core.tables._build import TableSpec, custom_ids, request_body
     from langbatch_core.tables._compare import Comparison, compare_batches, compare_tables
     from langbatch_core.tables._issues import TableIssue
     from langbatch_core.tables._join import export_table, join_results, write_xlsx
+    from langbatch_core.tables._plan import RequestPlan, WrittenTable, plan_requests, write_requests
     from langbatch_core.tables._read import Table, column_type, excel_sheets, read_table, table_format
     from langbatch_core.tables._schema import (
         FIELD_TYPES,
@@ -38,7 +40,8 @@ if TYPE_CHECKING:  # what __getattr__ imports at run time
 # it stays cheap for the CLI and the dashboard)
 _EXPORTS = {
     "TableBatch": "._batch",
-    **dict.fromkeys(["RequestPlan", "TableSpec", "custom_ids", "plan_requests", "request_body"], "._build"),
+    **dict.fromkeys(["TableSpec", "custom_ids", "request_body"], "._build"),
+    **dict.fromkeys(["RequestPlan", "WrittenTable", "plan_requests", "write_requests"], "._plan"),
     "TableIssue": "._issues",
     **dict.fromkeys(["Comparison", "compare_batches", "compare_tables"], "._compare"),
     **dict.fromkeys(["export_table", "join_results", "write_xlsx"], "._join"),
@@ -62,6 +65,7 @@ __all__ = [
     "TableBatch",
     "TableIssue",
     "TableSpec",
+    "WrittenTable",
     "check_strict_schema",
     "column_type",
     "compare_batches",
@@ -78,6 +82,7 @@ __all__ = [
     "response_format",
     "schema_from_fields",
     "table_format",
+    "write_requests",
     "write_xlsx",
 ]
 

@@ -6,10 +6,13 @@
     rest = pilot.rest(); rest.start(); rest.wait()               # the other rows, the pilot's not re-sent
     rest.get_results_table()                                     # every row: the pilot's answers count
 
+    again = OpenAIChatCompletionBatch.from_table("june.csv", like=pilot)  # the same template, schema, model…
+
 A batch made from a table keeps ``table.parquet`` (the table as read) and ``table.json`` (``TableSpec``:
 template, system prompt, schema, id column, rows sent) in its folder, beside ``requests.jsonl``: whatever
-the store, ``load(id)`` finds them. The request file is an ordinary one: start, retry, cancel, results and
-the CLI work on it as on any other.
+the store, ``load(id)`` finds them. The request file and the Parquet copy are written a block of rows at a
+time (``write_requests``): a CSV is never held whole. The request file is an ordinary one: start, retry,
+cancel, results and the CLI work on it as on any other.
 """
 
 from __future__ import annotations
@@ -49,66 +52,69 @@ class TableBatch(Batch):
         delimiter: str | None = None,
         text_column: str | None = None,
         pilot: int | None = None,
+        like: Any = None,
         **kw: Any,
     ) -> Any:
         """A batch with one request per row of ``table`` (a DataFrame or a CSV/TSV/XLSX/Parquet/JSONL path).
 
         ``template`` renders each row's prompt (Jinja2, sandboxed: ``{{ column }}``); ``schema`` (fields
         or a JSON Schema) asks for structured answers; ``id_column`` gives the custom_ids (else ``row-N``);
-        ``pilot=N`` makes a batch of the first N rows only (``rest()`` makes the other). Other keywords
-        (``connection``, ``storage``, ``name``, ``client``) go to the constructor. Every problem (a missing
-        column, a duplicate id, a schema strict mode refuses) raises before anything is written.
+        ``pilot=N`` makes a batch of the first N rows only (``rest()`` makes the other). ``like=`` (a batch
+        made from a table, or its id) runs that batch's template, system prompt, schema, id or text column,
+        model and parameters on this table (on its connection and store); a keyword given here wins, and
+        ``request_kwargs`` given are laid over the batch's. A column it uses that this table lacks is a
+        ``TemplateError`` or ``TableError`` naming it.
+        Other keywords (``connection``, ``storage``, ``name``, ``client``) go to the constructor. Every
+        problem (a missing column, a duplicate id, a schema strict mode refuses) raises before anything is
+        written; a CSV or Parquet file is read a block at a time, never whole.
         """
-        from langbatch_core.tables import TableSpec, load_schema, read_table
-
         kind = "embeddings" if cls.endpoint == "/v1/embeddings" else "chat"
-        loaded = read_table(table, sheet=sheet, encoding=encoding, delimiter=delimiter)
-        if kind == "embeddings" and schema is not None:
-            raise TableError("Embeddings have no answer schema: leave schema= out.")
-        if kind == "chat" and not template:
-            raise TableError("A chat batch from a table needs template=, like 'Sentiment of: {{ review }}'.")
+        given = {"template": template, "system": system, "schema": schema, "id_column": id_column,
+                 "text_column": text_column, "model": model, "request_kwargs": request_kwargs}  # fmt: skip
+        like_id = None
+        if like is not None:
+            like_id, given, kw = _like(cls, like, kind, given, kw)
         _check_pilot(pilot)
-        connection = kw.get("connection")
-        spec = TableSpec(
-            kind=kind,
-            template=template,
-            system=system or None,
-            schema=load_schema(schema) if schema is not None else None,
-            id_column=id_column or None,
-            text_column=text_column,
-            model=model or getattr(connection, "model", None) or cls.default_model,
-            request_kwargs=dict(request_kwargs or {}),
-            source=loaded.source,
-            sheet=loaded.sheet,
-            encoding=encoding,
-            columns=list(loaded.frame.columns),
-        )
-        size = len(loaded.frame)
-        spec.rows = [0, min(pilot, size) if pilot else size]
-        return cls._from_plan(loaded, spec, kw)
+        spec = _new_spec(kind, given, getattr(kw.get("connection"), "model", None) or cls.default_model)
+        spec.encoding = encoding
+        read = {"sheet": sheet, "encoding": encoding, "delimiter": delimiter}
+        try:
+            return cls._from_source(table, spec, kw, (0, pilot), read)
+        except TableError as exc:
+            if like_id is None or not any(issue.code == "unknown_column" for issue in exc.issues):
+                raise
+            name = Path(table).name if isinstance(table, str | os.PathLike) else "The DataFrame"
+            raise type(exc)(f"{name} lacks a column batch {like_id} uses: {exc}", exc.issues) from None
 
     @classmethod
-    def _from_plan(cls, loaded: Any, spec: Any, kw: dict[str, Any]) -> Any:
+    def _from_source(
+        cls, source: Any, spec: Any, kw: dict[str, Any], rows: tuple[int, int | None], read: dict[str, Any]
+    ) -> Any:
+        """The batch of ``rows`` of ``source``, its request file and table copy written a block at a time
+        into temporary files, kept only when every check passed."""
         from langbatch_core.storage import default_storage
-        from langbatch_core.tables import plan_requests
+        from langbatch_core.tables import write_requests
 
-        plan = plan_requests(loaded, spec)
         storage = kw.get("storage") or default_storage()
         tmp_dir = storage.data_dir / "tmp"
         tmp_dir.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix="table-", suffix=".jsonl", dir=tmp_dir)
-        os.close(fd)
+        requests, table = (_temp_file(tmp_dir, suffix) for suffix in (".jsonl", ".parquet"))
         try:
-            plan.write(tmp, range(*spec.rows))
-            batch = cls(tmp, **{**kw, "storage": storage})
+            found = write_requests(source, spec, requests, table, rows=rows, **read)
+            if spec.source is None:  # a new table (the rest of a pilot keeps the pilot's)
+                spec = replace(spec, source=found.source, sheet=found.sheet)
+            last = found.rows if rows[1] is None else min(rows[1], found.rows)
+            spec = replace(spec, columns=found.columns, rows=[rows[0], last])
+            batch = cls(requests, **{**kw, "storage": storage})
+            try:
+                _keep_table_files(batch.directory, table, spec)
+            except BaseException:
+                shutil.rmtree(batch.directory, ignore_errors=True)
+                raise
         finally:
-            Path(tmp).unlink(missing_ok=True)
-        try:
-            _write_table_files(batch.directory, loaded.frame, spec)
-        except BaseException:
-            shutil.rmtree(batch.directory, ignore_errors=True)
-            raise
-        batch.table_issues = plan.issues
+            requests.unlink(missing_ok=True)
+            table.unlink(missing_ok=True)
+        batch.table_issues = found.issues
         return batch
 
     # -- what the batch remembers ---------------------------------------------------------------------
@@ -145,20 +151,27 @@ class TableBatch(Batch):
     def rest(self, **kw: Any) -> Any:
         """A new batch (not started) of the rows this pilot did not send; its results table holds every row,
         the pilot's answers included. BatchStateError if there is no rest, or it was already made."""
-        from langbatch_core.tables import Table
+        from langbatch_core.tables._blocks import ParquetBlocks
 
         self._state.check_access("make the rest of")
         spec = self._table_spec_or_raise()
-        frame = self.source_table()
-        if spec.rest_id or spec.rows[1] >= len(frame) or spec.pilot_id:
+        if spec.rest_id or spec.rows[1] >= self.table_rows() or spec.pilot_id:
             made = f" (it is {spec.rest_id})" if spec.rest_id else ""
             raise BatchStateError(f"Batch {self.id} has no rows left to send{made}.")
-        rest_spec = replace(spec, rows=[spec.rows[1], len(frame)], pilot_id=self.id)
+        rest_spec = replace(spec, pilot_id=self.id)
         name = self.name
         defaults = {"storage": self.storage, "connection": self.connection, "name": name and f"{name} (rest)"}
-        rest = type(self)._from_plan(Table(frame, spec.source or "the table"), rest_spec, {**defaults, **kw})
+        copy = ParquetBlocks(Path(self.directory) / TABLE_FILE, spec.source or "the table")
+        rest = type(self)._from_source(copy, rest_spec, {**defaults, **kw}, (spec.rows[1], None), {})
         _write_spec(Path(self.directory), replace(spec, rest_id=rest.id))
         return rest
+
+    def table_rows(self) -> int:
+        """How many rows the batch's table has (read from its Parquet copy's footer, not the rows)."""
+        import pyarrow.parquet as pq
+
+        self._table_spec_or_raise()
+        return pq.ParquetFile(Path(self.directory) / TABLE_FILE).metadata.num_rows
 
     # -- results back onto the rows -----------------------------------------------------------------------
 
@@ -216,27 +229,63 @@ def _results_of(batches: list[Any], embeddings: bool) -> tuple[Any, dict[str, li
     return results, (read_embeddings(paths) if embeddings else None)
 
 
-def _write_table_files(directory: Path, frame: Any, spec: Any) -> None:
+def _new_spec(kind: str, given: dict[str, Any], default_model: str | None) -> Any:
+    """The ``TableSpec`` of ``from_table``'s arguments (TableError/SchemaError when they do not fit)."""
+    from langbatch_core.tables import TableSpec, load_schema
+
+    if kind == "embeddings" and given["schema"] is not None:
+        raise TableError("Embeddings have no answer schema: leave schema= out.")
+    if kind == "chat" and not given["template"]:
+        raise TableError("A chat batch from a table needs template=, like 'Sentiment of: {{ review }}'.")
+    return TableSpec(
+        kind=kind,
+        template=given["template"],
+        system=given["system"] or None,
+        schema=load_schema(given["schema"]) if given["schema"] is not None else None,
+        id_column=given["id_column"] or None,
+        text_column=given["text_column"],
+        model=given["model"] or default_model,
+        request_kwargs=dict(given["request_kwargs"] or {}),
+    )
+
+
+def _like(cls: Any, like: Any, kind: str, given: dict[str, Any], kw: dict[str, Any]) -> tuple[str, Any, Any]:
+    """``from_table``'s arguments filled from the batch ``like`` (or the batch of that id): its id, the
+    arguments, the constructor keywords (its store and connection unless given)."""
+    from langbatch_core.batch import Batch
+
+    if isinstance(like, Batch):
+        batch = like
+    elif isinstance(like, str):
+        batch = Batch.load(like, kw.get("storage"))
+    else:
+        raise TableError(f"like= takes a batch made from a table, or its id, not {type(like).__name__}.")
+    spec = getattr(batch, "table_spec", None)
+    if spec is None:
+        raise BatchStateError(f"Batch {batch.id} was not made from a table: like= needs one that was.")
+    if spec.kind != kind:
+        wanted = "OpenAIEmbeddingBatch" if spec.kind == "embeddings" else "OpenAIChatCompletionBatch"
+        raise TableError(
+            f"Batch {batch.id} is a {spec.kind} batch: make the new one with {wanted}.from_table."
+        )
+    remembered = {name: getattr(spec, name) for name in given}
+    filled = {name: remembered[name] if value is None else value for name, value in given.items()}
+    filled["request_kwargs"] = {**spec.request_kwargs, **(given["request_kwargs"] or {})}
+    return batch.id, filled, {"storage": batch.storage, "connection": batch.connection, **kw}
+
+
+def _temp_file(folder: Path, suffix: str) -> Path:
+    fd, name = tempfile.mkstemp(prefix="table-", suffix=suffix, dir=folder)
+    os.close(fd)
+    return Path(name)
+
+
+def _keep_table_files(directory: Path, table: Path, spec: Any) -> None:
     try:
-        _write_parquet(frame, directory / TABLE_FILE)
+        shutil.move(table, directory / TABLE_FILE)
         _write_spec(directory, spec)
     except OSError as exc:
         raise StorageError(f"Cannot write the table's copy in {directory} ({exc.strerror or exc}).") from exc
-
-
-def _write_parquet(frame: Any, path: Path) -> None:
-    import pyarrow as pa
-
-    temp = path.with_suffix(".tmp")
-    try:
-        frame.to_parquet(temp, index=False)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
-        mixed = frame.copy(deep=False)  # a column of numbers and text (Excel): kept as its text
-        for column in frame.columns:
-            if frame[column].dtype == object:
-                mixed[column] = frame[column].map(lambda v: v if v is None else str(v))
-        mixed.to_parquet(temp, index=False)
-    os.replace(temp, path)
 
 
 def _write_spec(directory: Path, spec: Any) -> None:

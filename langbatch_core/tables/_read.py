@@ -20,9 +20,10 @@ import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 from xml.etree import ElementTree
 
+import numpy as np
 import orjson
 import pandas as pd
 import pyarrow as pa
@@ -45,9 +46,12 @@ FORMATS = {
 }
 LARGE_CELL_CHARS = 100_000  # a cell this long is sent as it is, with a warning (about 25,000 tokens)
 _CHUNK = 1 << 20
+# pyarrow parses a CSV block in buffers a few times its size, and guesses the columns' types from the first
+# block: the same small size here and when streaming (_blocks), so both read the same types
+CSV_BLOCK, _MAX_BLOCK = 256 << 10, 256 << 20
 _DELIMITERS = (",", "\t", ";", "|")
 # a missing cell keeps the type; text stays in Arrow's buffers (a Python string per cell is ~2x the bytes)
-_NULLABLE = {
+NULLABLE = {
     pa.int64(): pd.Int64Dtype(),
     pa.bool_(): pd.BooleanDtype(),
     pa.string(): pd.StringDtype("pyarrow"),
@@ -129,11 +133,12 @@ def read_table(
         message = f"{where} has no rows under its header: a batch needs at least one row."
         raise TableError(message, [TableIssue("empty_table", message)])
     table.frame.columns = [str(c) for c in table.frame.columns]
-    table.issues += _large_cells(table.frame)
+    table.issues += large_cells(table.frame)
     return table
 
 
-def _read_path(path: Path, sheet: str | None, encoding: str | None, delimiter: str | None) -> Table:
+def check_path(path: Path) -> str:
+    """The table format of ``path`` (TableError if it is not a file, or not a table by its suffix)."""
     if not path.is_file():
         raise TableError(f"{path} is not a file: give the path of a CSV, TSV, Excel, Parquet or JSONL table.")
     kind = table_format(path.name)
@@ -141,6 +146,11 @@ def _read_path(path: Path, sheet: str | None, encoding: str | None, delimiter: s
         raise TableError(
             f"{path.name}: LangBatch reads tables from {', '.join(FORMATS)} files; save it as CSV or Excel."
         )
+    return kind
+
+
+def _read_path(path: Path, sheet: str | None, encoding: str | None, delimiter: str | None) -> Table:
+    kind = check_path(path)
     if kind == "excel":
         return _read_excel(path, sheet)
     if kind == "parquet":
@@ -154,16 +164,16 @@ def _read_path(path: Path, sheet: str | None, encoding: str | None, delimiter: s
 
 
 def _read_csv(path: Path, encoding: str | None, delimiter: str | None) -> pd.DataFrame:
-    if encoding and codecs.lookup(_encoding(encoding)).name != "utf-8":
+    if encoding and codecs.lookup(encoding_name(encoding)).name != "utf-8":
         with tempfile.TemporaryDirectory(prefix="langbatch-table-") as folder:
             utf8 = Path(folder) / "table.csv"
-            _transcode(path, encoding, utf8)
+            transcode(path, encoding, utf8)
             return _read_utf8_csv(utf8, path.name, delimiter)
-    _check_utf8(path, delimiter)
+    check_utf8(path, delimiter)
     return _read_utf8_csv(path, path.name, delimiter)
 
 
-def _encoding(name: str) -> str:
+def encoding_name(name: str) -> str:
     try:
         return codecs.lookup(name).name
     except LookupError:
@@ -172,8 +182,9 @@ def _encoding(name: str) -> str:
         ) from None
 
 
-def _transcode(path: Path, encoding: str, out: Path) -> None:
-    decoder = codecs.getincrementaldecoder(_encoding(encoding))()
+def transcode(path: Path, encoding: str, out: Path) -> None:
+    """``path`` decoded from ``encoding`` into ``out`` as UTF-8, a block at a time."""
+    decoder = codecs.getincrementaldecoder(encoding_name(encoding))()
     with path.open("rb") as raw, out.open("w", encoding="utf-8", newline="") as text:
         try:
             while chunk := raw.read(_CHUNK):
@@ -184,7 +195,7 @@ def _transcode(path: Path, encoding: str, out: Path) -> None:
             raise TableError(message) from None
 
 
-def _check_utf8(path: Path, delimiter: str | None) -> None:
+def check_utf8(path: Path, delimiter: str | None) -> None:
     """TableError naming the row and column of the first byte that is not UTF-8."""
     decoder, offset = codecs.getincrementaldecoder("utf-8")(), 0
     with path.open("rb") as raw:
@@ -218,38 +229,67 @@ def _guess_delimiter(text: str) -> str:
     return best if counts[best] else ","
 
 
+def sniff_delimiter(path: Path) -> str:
+    """The delimiter of a UTF-8 CSV, guessed from its header line."""
+    with path.open(encoding="utf-8", errors="replace") as text:
+        return _guess_delimiter(text.read(64 * 1024).lstrip("\ufeff"))
+
+
 def _read_utf8_csv(path: Path, name: str, delimiter: str | None) -> pd.DataFrame:
-    if delimiter is None:
-        with path.open(encoding="utf-8", errors="replace") as text:
-            delimiter = _guess_delimiter(text.read(64 * 1024).lstrip("\ufeff"))
-    as_text: dict[str, pa.DataType] = {}
+    delimiter = delimiter or sniff_delimiter(path)
+    options = CsvOptions()
     while True:
         try:
-            return _read_blocks(path, delimiter, as_text).to_pandas(types_mapper=_NULLABLE.get)
+            return _read_blocks(path, delimiter, options).to_pandas(types_mapper=NULLABLE.get)
         except pa.ArrowInvalid as exc:
-            mixed = _MIXED_COLUMN.search(str(exc))
-            if mixed and len(as_text) < 10_000:
-                as_text[_column_name(path, delimiter, int(mixed.group(1)))] = pa.string()
-                continue  # types are guessed from the first block; a later cell of another kind: text
-            _raise_unreadable(path, name, delimiter, exc)
+            if not options.learn(path, delimiter, exc):
+                raise_unreadable(path, name, delimiter, exc)
 
 
-def _read_blocks(path: Path, delimiter: str, as_text: dict[str, pa.DataType]) -> pa.Table:
-    """The CSV as an Arrow table, read a block at a time; the memory pool gives back each block's parsing
-    buffers before the next, so the peak stays near the table's own size rather than twice it."""
-    reader = pa_csv.open_csv(
-        path,
-        read_options=pa_csv.ReadOptions(block_size=_CHUNK, use_threads=False),
+@dataclass
+class CsvOptions:
+    """What pyarrow's reader is told: columns read as text, the block size; ``learn`` changes them when a
+    read fails in a way a new read avoids."""
+
+    as_text: dict[str, pa.DataType] = field(default_factory=dict)
+    block_size: int = CSV_BLOCK
+
+    def learn(self, path: Path, delimiter: str, exc: pa.ArrowInvalid) -> bool:
+        """True when reading again with new options avoids ``exc``: a row longer than a block (1 MB cells)
+        takes larger blocks; a later cell of another kind than the first block's makes its column text."""
+        if "straddling object" in str(exc) and self.block_size < _MAX_BLOCK:
+            self.block_size *= 8
+            return True
+        mixed = _MIXED_COLUMN.search(str(exc))
+        if mixed and len(self.as_text) < 10_000:
+            self.as_text[_column_name(path, delimiter, int(mixed.group(1)))] = pa.string()
+            return True
+        return False
+
+
+def csv_reader(file: IO[bytes], delimiter: str, options: CsvOptions) -> pa_csv.CSVStreamingReader:
+    """pyarrow's CSV reader of an open file, a block at a time. (Given a path, pyarrow reads the file far
+    ahead of the blocks it hands out: near the whole file in memory.)"""
+    return pa_csv.open_csv(
+        file,
+        read_options=pa_csv.ReadOptions(block_size=options.block_size, use_threads=False),
         parse_options=pa_csv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
         convert_options=pa_csv.ConvertOptions(
-            column_types=as_text, null_values=[""], strings_can_be_null=True
+            column_types=options.as_text, null_values=[""], strings_can_be_null=True
         ),
     )
-    pool, blocks = pa.default_memory_pool(), []
-    for block in reader:
-        blocks.append(block)
-        pool.release_unused()
-    return pa.Table.from_batches(blocks, schema=reader.schema)
+
+
+def _read_blocks(path: Path, delimiter: str, options: CsvOptions) -> pa.Table:
+    """The CSV as an Arrow table, read a block at a time; the memory pool gives back each block's parsing
+    buffers before the next, so the peak stays near the table's own size rather than twice it."""
+    with path.open("rb") as file:
+        reader = csv_reader(file, delimiter, options)
+        pool, blocks = pa.default_memory_pool(), []
+        for block in reader:
+            blocks.append(block)
+            pool.release_unused()
+        return pa.Table.from_batches(blocks, schema=reader.schema)
 
 
 def _column_name(path: Path, delimiter: str, index: int) -> str:
@@ -257,7 +297,7 @@ def _column_name(path: Path, delimiter: str, index: int) -> str:
         return next(csv.reader(text, delimiter=delimiter))[index]
 
 
-def _raise_unreadable(path: Path, name: str, delimiter: str, exc: Exception) -> None:
+def raise_unreadable(path: Path, name: str, delimiter: str, exc: Exception) -> None:
     issues = _ragged_rows(path, delimiter)
     if issues:
         rows = row_list([i.row for i in issues if i.row])
@@ -387,19 +427,34 @@ def _read_jsonl(path: Path, encoding: str | None) -> pd.DataFrame:
     return pd.DataFrame.from_records(records)
 
 
-def _large_cells(frame: pd.DataFrame) -> list[TableIssue]:
+def large_cells(frame: pd.DataFrame, first: int = 0, found: dict[str, int] | None = None) -> list[TableIssue]:
+    """A warning per cell over ``LARGE_CELL_CHARS`` (at most 10 a column, counting ``found``); ``first``:
+    the position of the frame's first row in the table."""
     issues = []
     for column in frame.columns:
         series = frame[column]
         if pd.api.types.is_numeric_dtype(series.dtype) or pd.api.types.is_bool_dtype(series.dtype):
             continue
         text = series if isinstance(series.dtype, pd.StringDtype) else series.astype("string")
-        lengths = text.str.len()  # Arrow-held text stays there: no Python string per cell
-        for position in lengths.index[lengths.fillna(0) > LARGE_CELL_CHARS][:10]:
-            size = int(lengths[position])
+        lengths = text.str.len().to_numpy(dtype="float64", na_value=0)  # Arrow-held text stays there
+        room = 10 - (found or {}).get(str(column), 0)
+        for position in np.flatnonzero(lengths > LARGE_CELL_CHARS)[: max(room, 0)]:
+            size, row = int(lengths[position]), first + int(position) + 1
             message = (
-                f"row {position + 1}, column {column!r} holds {size:,} characters (about {size // 4:,} "
+                f"row {row}, column {column!r} holds {size:,} characters (about {size // 4:,} "
                 "tokens): it is sent as it is; most models take far less in one request."
             )
-            issues.append(TableIssue("large_cell", message, position + 1, str(column), "warning"))
+            issues.append(TableIssue("large_cell", message, row, str(column), "warning"))
     return issues
+
+
+def write_parquet(frame: pd.DataFrame, path: Path) -> None:
+    """``frame`` as Parquet at ``path``; a column of numbers and text (Excel) is kept as its text."""
+    try:
+        frame.to_parquet(path, index=False)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        mixed = frame.copy(deep=False)
+        for column in frame.columns:
+            if frame[column].dtype == object:
+                mixed[column] = frame[column].map(lambda v: v if v is None else str(v))
+        mixed.to_parquet(path, index=False)

@@ -33,7 +33,7 @@ ROW_VARIABLE = "row"
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 _JINJA_SYNTAX = ("{{", "{%", "{#", "}}", "%}", "#}")
 _NEWLINES = re.compile(r"\r\n|\r")
-_CHUNK_ROWS = 4_000
+_CHUNK_ROWS = 1_000
 
 
 def _blank_for_none(value: Any) -> Any:
@@ -70,6 +70,11 @@ class PromptTemplate:
         self._parts = parts if parts is not None and set(parts[1]) <= set(self.variables) else None
 
     @property
+    def never_blank(self) -> bool:
+        """Renders to some text on every row: a simple template with fixed text that is not blank."""
+        return self._parts is not None and any(text.strip() for text in self._parts[0])
+
+    @property
     def is_simple(self) -> bool:
         """Only text and ``{{ column }}`` placeholders: rendered by the fast path."""
         return self._parts is not None
@@ -100,8 +105,9 @@ class PromptTemplate:
         self.check(frame.columns)
         return {name: rows for name in self.columns_used(frame.columns) if (rows := empty_rows(frame[name]))}
 
-    def render_chunks(self, frame: pd.DataFrame) -> Iterator[tuple[int, list[str]]]:
-        """``(first row position, texts)`` of a chunk of rows at a time: only that chunk's texts in memory."""
+    def render_chunks(self, frame: pd.DataFrame, first: int = 0) -> Iterator[tuple[int, list[str]]]:
+        """``(first row position, texts)`` of a chunk of rows at a time: only that chunk's texts in memory.
+        ``first``: the position of the frame's first row in the table (errors name the table's row)."""
         self.check(frame.columns)
         used = self.columns_used(frame.columns)
         simple = self._parts is not None and ROW_VARIABLE not in self.variables
@@ -112,7 +118,9 @@ class PromptTemplate:
             else:
                 yield (
                     start,
-                    self._render_jinja({name: cells_of(part[name]) for name in used}, len(part), start),
+                    self._render_jinja(
+                        {name: cells_of(part[name]) for name in used}, len(part), first + start
+                    ),
                 )
 
     def _render_simple(self, part: pd.DataFrame) -> list[str]:

@@ -146,3 +146,41 @@ def test_the_local_model_takes_answer_fields_and_refuses_what_it_cannot_follow(d
     shown = texts(at, "error").replace("\\", "")
     assert "cannot do what these requests ask" in shown and "regex" in shown
     assert not [b for b in at.button if b.key == "nt_run_pilot"]  # nothing to press
+
+
+def test_run_again_on_another_file_from_the_results_page(local_engine):
+    at = table_page()
+    at.text_area(key="nt_template").input("Review: {{ review }}").run()
+    at.text_area(key="nt_system").input("Be brief.").run()
+    at.number_input(key="nt_temperature").set_value(0.5).run()
+    at.number_input(key="nt_max_tokens").set_value(30).run()
+    at.selectbox(key="nt_id").set_value("sku").run()
+    at.radio(key="nt_answer").set_value("Fields").run()
+    at.button(key="nt_run_all").click().run()
+    assert "Batch of 4 rows started" in texts(at, "success"), texts(at, "error")
+    first = Batch.load(at.session_state["selected_batch"], storage=common.storage())
+    wait_all()
+    at = open_page("results")
+    at.button(key="rt_again").click().run()
+    assert not at.exception, at.exception
+    assert f"Running batch {first.id} again" in texts(at, "info")
+    assert [t.value for t in at.title] == ["New batch from a table"]
+    at.switch_page("views/new_table.py")  # AppTest stays on a page the script left: as the browser's URL does
+    at.file_uploader(key="nt_upload").set_value(("bad.csv", b"code,text\nX1,nice\n", "text/csv")).run()
+    assert "uses the column 'review', which the table does not have" in texts(at, "error")
+    assert "no column 'sku', the id column of batch" in texts(at, "warning")
+    june = b"sku,review,extra\nJ1,lovely,1\nJ2,leaks,2\n"
+    at.file_uploader(key="nt_upload").set_value(("june.csv", june, "text/csv")).run()
+    assert not at.exception and not texts(at, "error"), texts(at, "error")
+    filled = {key: at.session_state[key] for key in ("nt_template", "nt_system", "nt_temperature",
+                                                     "nt_max_tokens", "nt_answer", "nt_id")}  # fmt: skip
+    assert filled == {"nt_template": "Review: {{ review }}", "nt_system": "Be brief.", "nt_temperature": 0.5,
+                      "nt_max_tokens": 30, "nt_answer": "JSON Schema", "nt_id": "sku"}  # fmt: skip
+    assert json.loads(at.text_area(key="nt_schema").value) == first.table_spec.schema
+    assert '"Review: lovely"' in texts(at, "code")
+    at.button(key="nt_run_all").click().run()
+    assert "Batch of 2 rows started" in texts(at, "success"), texts(at, "error")
+    again = Batch.load(at.session_state["selected_batch"], storage=common.storage()).table_spec
+    for name in ("template", "system", "schema", "id_column", "model", "request_kwargs"):
+        assert getattr(again, name) == getattr(first.table_spec, name), name
+    assert again.source == "june.csv" and again.columns == ["sku", "review", "extra"]
