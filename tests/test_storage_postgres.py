@@ -56,6 +56,18 @@ def test_migrations_are_named_and_applied_once_by_processes_starting_together(po
     assert PostgresBatchStorage(postgres_url).applied_migrations() == [m.__name__ for m in MIGRATIONS]
 
 
+def test_a_person_s_listing_reads_the_owner_index(postgres_url):
+    store = PostgresBatchStorage(postgres_url)
+    for n in range(50):
+        store.save(record(f"lb_{n}", owner=f"user{n % 5}@example.com"))
+    with psycopg.connect(postgres_url, autocommit=True) as con:
+        con.execute("SET enable_seqscan = off")  # a tiny table: ask which index serves, not what is cheapest
+        query = "EXPLAIN SELECT id FROM batches WHERE lower(owner) = %s ORDER BY created_at DESC LIMIT 20"
+        plan = "\n".join(row[0] for row in con.execute(query, ["user1@example.com"]).fetchall())
+    assert "batches_owner_listing" in plan and "Sort" not in plan
+    assert len(store.summaries(owner="USER1@example.com")) == 10
+
+
 def test_a_save_on_an_older_version_is_refused_not_written(postgres_url):
     store = PostgresBatchStorage(postgres_url)
     store.save(record(version=1, name="first"))

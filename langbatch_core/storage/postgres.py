@@ -86,7 +86,16 @@ def m002_owner_and_audit(con: psycopg.Connection[Any]) -> None:
     con.execute("CREATE INDEX audit_occurred_at ON audit (occurred_at)")
 
 
-MIGRATIONS: builtins.list[Callable[[psycopg.Connection[Any]], None]] = [m001_initial, m002_owner_and_audit]
+def m003_owner_listing(con: psycopg.Connection[Any]) -> None:
+    """A person's listing (owners compared in any case, newest first) reads an index, not the table."""
+    con.execute("CREATE INDEX batches_owner_listing ON batches (lower(owner), created_at DESC)")
+
+
+MIGRATIONS: builtins.list[Callable[[psycopg.Connection[Any]], None]] = [
+    m001_initial,
+    m002_owner_and_audit,
+    m003_owner_listing,
+]
 _AUDIT_FIELDS = ("at", "actor", "action", "batch_id", "detail")  # the event's keys, in the table's order
 
 _COLUMNS = [
