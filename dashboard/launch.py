@@ -24,25 +24,27 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 APP = HERE / "app.py"
 
-# What a page imports on its first run, heaviest first. tests/dashboard/test_launch.py checks that a run of
-# the Results, Batches and New batch pages imports nothing heavy that is not loaded by then.
+# What the pages import on their first run. tests/dashboard/test_launch.py runs every page after warm() and
+# checks that they import nothing heavy that is not loaded by then.
 LIBRARIES = (
     "pandas",
     "pyarrow",
     "pyarrow.compute",
     "pyarrow.parquet",
-    "duckdb",
-    "altair",
-    "langbatch_core.results.table",
-    "langbatch_core.results.summary",
-    "langbatch_core.results.export",
-    "langbatch_core.storage.duckdb",
-    "langbatch_core.tables",
-    "langbatch_core.estimates",
+    "pyarrow.dataset",  # a table batch's source rows (Parquet)
     "pyarrow.pandas_compat",  # these three: Arrow tables to pandas (a regex compiled at import: 0.03 s)
     "pyarrow.vendored.version",
     "pandas.core.arrays.arrow._arrow_utils",
+    "pandas.core.arrays.arrow.extension_types",  # these two: a chart's data sent to the browser
+    "narwhals._interchange.series",
+    "duckdb",
+    "altair",
+    "langbatch_core.estimates",  # three modules functions import when called (not public names)
+    "langbatch_core.local.control",
+    "langbatch_core.tables._vectors",
 )
+# Every public name of these: their lazy loaders would import it on a page's first use.
+PACKAGES = ("langbatch_core", "langbatch_core.results", "langbatch_core.tables", "langbatch_core.local")
 # Streamlit's own, imported by the first page that shows an emoji or a material icon (the emoji table: 0.07 s)
 STREAMLIT = ("streamlit.emojis", "streamlit.material_icon_names")
 PAGE_MODULES = (
@@ -56,8 +58,9 @@ PAGE_MODULES = (
 )
 
 
-def warm() -> list[str]:
-    """Import the libraries and the dashboard's modules (found next to this file); their names."""
+def warm() -> None:
+    """Import the libraries, ``langbatch_core`` and the dashboard's modules (found next to this file), and
+    draw a first chart."""
     if str(HERE) not in sys.path:
         sys.path.insert(0, str(HERE))
     import streamlit  # noqa: F401  (its loggers first: the quiet spell below outlasts their set-up)
@@ -65,7 +68,21 @@ def warm() -> list[str]:
     with _cache_checks_quiet():
         for name in (*LIBRARIES, *STREAMLIT, *PAGE_MODULES):
             importlib.import_module(name)
-    return [*LIBRARIES, *STREAMLIT, *PAGE_MODULES]
+    for name in PACKAGES:
+        package = importlib.import_module(name)
+        for public in package.__all__:
+            getattr(package, public)
+    _first_chart()
+
+
+def _first_chart() -> None:
+    """Altair's first chart costs 0.03-0.07 s more than the next (its pandas support through narwhals is
+    imported, its shorthand regexes compiled): pay it here, not on the Charts tab."""
+    import altair as alt
+    import pandas as pd
+
+    counts = pd.DataFrame({"status": pd.array(["ok"], "string[pyarrow]"), "requests": pd.array([1], "Int64")})
+    alt.Chart(counts).mark_bar().encode(x="requests:Q", y="status:N").to_dict()  # typed as results tables are
 
 
 @contextmanager

@@ -13,14 +13,17 @@ import time
 from pathlib import Path
 
 import httpx
+from support.data_results import success
 
 from .conftest import DASHBOARD, stored_batch_with_results
 
-HEAVY = ("pandas", "pyarrow", "numpy", "duckdb", "altair", "jsonschema", "langbatch_core")
+HEAVY = ("pandas", "pyarrow", "numpy", "duckdb", "altair", "narwhals", "jsonschema", "jinja2")
+HEAVY += ("langbatch_core",)
 PAGE_MODULES = {path.stem for path in DASHBOARD.glob("*.py")} - {"app", "launch"}
 
-# Runs in a fresh interpreter: warm up as the launcher does, then run pages the way Streamlit does (AppTest)
-# and print the modules the page runs imported.
+# Runs in a fresh interpreter: warm up as the launcher does, then run every page the way Streamlit does
+# (AppTest), the Results page on a plain batch and on a table batch with its charts; prints the modules the
+# page runs imported.
 PAGES_AFTER_WARM = """
 import json, sys
 sys.path.insert(0, sys.argv[1])
@@ -30,20 +33,25 @@ from streamlit.testing.v1 import AppTest
 launch.warm()
 before = set(sys.modules)
 at = AppTest.from_file(str(launch.APP), default_timeout=120)
-at.run()                                         # New batch, the default page
-at.switch_page("views/batches.py").run()
-at.switch_page("views/results.py").run()
-at.session_state["rs_tab"] = "Charts"            # the charts (Altair) too
-at.run()
-assert not at.exception, at.exception
+at.run()  # New batch, the default page
+for batch_id, tab in ((sys.argv[2], "rs_tab"), (sys.argv[3], "rt_tab")):
+    at.switch_page("views/results.py")
+    at.session_state["results_batch"] = batch_id
+    at.run()
+    at.session_state[tab] = "Charts"
+    at.run()
+for page in ("batches", "compare", "new_table", "settings", "audit"):
+    at.switch_page(f"views/{page}.py").run()
+    assert not at.exception, (page, at.exception)
 print(json.dumps(sorted(set(sys.modules) - before)))
 """
 
 
-def test_a_page_run_after_the_warm_up_imports_nothing_heavy(data_dir):
-    stored_batch_with_results(20)
+def test_a_page_run_after_the_warm_up_imports_nothing_heavy(data_dir, tmp_path):
+    plain = stored_batch_with_results(20)
+    table = stored_table_batch(tmp_path)
     run = subprocess.run(
-        [sys.executable, "-c", PAGES_AFTER_WARM, str(DASHBOARD)],
+        [sys.executable, "-c", PAGES_AFTER_WARM, str(DASHBOARD), plain.id, table.id],
         capture_output=True,
         text=True,
         timeout=300,
@@ -51,7 +59,27 @@ def test_a_page_run_after_the_warm_up_imports_nothing_heavy(data_dir):
     assert run.returncode == 0, run.stderr[-3000:]
     imported = json.loads(run.stdout.splitlines()[-1])
     late = [name for name in imported if name.split(".")[0] in HEAVY or name in PAGE_MODULES]
-    assert not late, f"imported by the first page run, not by launch.warm(): {late}"
+    assert not late, f"imported by the first page runs, not by launch.warm(): {late}"
+
+
+def stored_table_batch(folder: Path):
+    """A finished batch made from a 3-row table with 2 answer fields, in the dashboard's store."""
+    import common
+
+    from langbatch_core import OpenAIChatCompletionBatch
+
+    csv = folder / "reviews.csv"
+    csv.write_text("id,review\nR1,great\nR2,awful\nR3,fine\n", encoding="utf-8")
+    fields = [{"name": "sentiment", "type": "enum", "values": ["positive", "negative"]}]
+    fields.append({"name": "score", "type": "number"})
+    batch = OpenAIChatCompletionBatch.from_table(
+        csv, template="Sentiment of: {{ review }}", schema=fields, id_column="id", storage=common.storage()
+    )
+    answers = [success(f"R{n}", json.dumps({"sentiment": "positive", "score": n})) for n in (1, 2, 3)]
+    batch.results_path.write_text("".join(json.dumps(line) + "\n" for line in answers), encoding="utf-8")
+    batch.record.succeeded = 3
+    common.storage().save(batch.record)
+    return batch.record
 
 
 def test_every_dashboard_module_is_warmed():
