@@ -16,6 +16,7 @@ Targets (issue 10): ≥ 200,000 rows/s for a simple template, ≤ 2× the CSV in
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import random
@@ -148,7 +149,7 @@ def browser(rows: int, repeat: int, server: str = "langbatch") -> None:
     `langbatch dashboard` (``server``: or a bare `streamlit run`), first visit and reload until the grid shows
     every row (bench_dashboard_browser's way), and the same for a 100-row table batch as the baseline."""
     sys.path[:0] = [str(ROOT / "bench"), str(ROOT / "tests")]
-    from bench_dashboard_browser import CHROMIUM, CHROMIUM_ARGS, LABELS, dashboard_server, time_page
+    from bench_dashboard_browser import CHROMIUM, CHROMIUM_ARGS, LABELS, dashboard_server, free_port, visits
     from playwright.sync_api import sync_playwright
 
     load_before = os.getloadavg()[0]
@@ -157,21 +158,20 @@ def browser(rows: int, repeat: int, server: str = "langbatch") -> None:
         found = {}
         for count in (100, rows):
             data = table_batch(Path(tmp) / str(count), count)
-            runs = []
-            for run in range(repeat):
-                log = Path(tmp) / f"streamlit-{count}-{run}.log"
-                with dashboard_server(data, log, server) as (url, pid, ready):
-                    runs.append((ready, *time_page(chromium, url, pid, count)))
-            found[count] = [min(run[i] for run in runs) for i in range(4)]
+            log = Path(tmp) / f"server-{count}.log"
+            serve = functools.partial(dashboard_server, data, log, server, free_port())
+            runs = [visits(chromium, serve, count) for _ in range(repeat)]
+            found[count] = {key: min(run[key] for run in runs) for key in runs[0]}
         chromium.close()
     print(
         f"Results page of a table batch, 3 answer fields, Chromium, a fresh `{LABELS[server]}` each time, "
         f"best of {repeat} (load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after):"
     )
-    for count, (ready, first, reload, cpu) in found.items():
+    for count, run in found.items():
         print(
-            f"  {count:>7,} rows: ready {ready:.2f} s; first visit {first:.2f} s (server CPU {cpu:.2f} s), "
-            f"reload {reload:.2f} s"
+            f"  {count:>7,} rows: ready {run['ready']:.2f} s; first visit {run['first']:.2f} s (server CPU "
+            f"{run['cpu']:.2f} s), reload {run['reload']:.2f} s; returning browser: first visit "
+            f"{run['returning']:.2f} s (server CPU {run['returning_cpu']:.2f} s)"
         )
 
 
