@@ -679,7 +679,7 @@ def dashboard(port: int, host: str) -> None:
 
     It runs with the checkout's .streamlit/config.toml settings (127.0.0.1, XSRF protection, no usage
     statistics, no stack traces, the theme). The pages' libraries are loaded before the server answers, so
-    that the first page opens as fast as the next. On Ctrl-C it says whether the local engine keeps running.
+    that the first visitor does not wait for them. On Ctrl-C it says whether the local engine keeps running.
 
     Example:
 
