@@ -82,6 +82,16 @@ def stored_table_batch(folder: Path):
     return batch.record
 
 
+def test_the_warm_up_needs_no_extra_beyond_make_runs(tmp_path):
+    """`make run` installs the model extra only: without the team extra's psycopg and boto3 the launcher
+    still starts (the names that need them are left to the code that uses them)."""
+    script = "import sys\nsys.modules.update(psycopg=None, boto3=None)\nimport launch\nlaunch.warm()\n"
+    run = subprocess.run(
+        [sys.executable, "-c", script], cwd=DASHBOARD, capture_output=True, text=True, timeout=300
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+
+
 def test_every_dashboard_module_is_warmed():
     import launch
 
