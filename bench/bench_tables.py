@@ -19,7 +19,9 @@ Targets (issue 10): ≥ 200,000 rows/s for a simple template, ≤ 2× the CSV in
 from __future__ import annotations
 
 import argparse
+import functools
 import json
+import os
 import random
 import sys
 import tempfile
@@ -145,35 +147,52 @@ def _baseline(csv_path: str, out: Path) -> int:
 VARIANTS = ("baseline", "write_requests", "jinja_path", "from_table", "join", "load_and_join")
 
 
-def browser(rows: int, repeat: int) -> None:
+def browser(rows: int, repeat: int, server: str = "langbatch") -> None:
     """The Results page of a finished table batch (``rows`` rows, 3 answer fields) in Chromium: a fresh
-    `streamlit run`, first visit and reload until the grid shows every row (bench_dashboard_browser's way)."""
+    `langbatch dashboard` (``server``: or a bare `streamlit run`), first visit and reload until the grid shows
+    every row (bench_dashboard_browser's way), and the same for a 100-row table batch as the baseline."""
     sys.path[:0] = [str(ROOT / "bench"), str(ROOT / "tests")]
-    from bench_dashboard_browser import CHROMIUM, CHROMIUM_ARGS, streamlit, time_page
+    from bench_dashboard_browser import CHROMIUM, CHROMIUM_ARGS, LABELS, dashboard_server, free_port, visits
     from playwright.sync_api import sync_playwright
 
+    load_before = os.getloadavg()[0]
+    with tempfile.TemporaryDirectory(prefix="bench-tables-browser-") as tmp, sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        found = {}
+        for count in (100, rows):
+            data = table_batch(Path(tmp) / str(count), count)
+            log = Path(tmp) / f"server-{count}.log"
+            serve = functools.partial(dashboard_server, data, log, server, free_port())
+            runs = [visits(chromium, serve, count) for _ in range(repeat)]
+            found[count] = {key: min(run[key] for run in runs) for key in runs[0]}
+        chromium.close()
+    print(
+        f"Results page of a table batch, 3 answer fields, Chromium, a fresh `{LABELS[server]}` each time, "
+        f"best of {repeat} (load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after):"
+    )
+    for count, run in found.items():
+        print(
+            f"  {count:>7,} rows: ready {run['ready']:.2f} s; first visit {run['first']:.2f} s (server CPU "
+            f"{run['cpu']:.2f} s), reload {run['reload']:.2f} s; returning browser: first visit "
+            f"{run['returning']:.2f} s (server CPU {run['returning_cpu']:.2f} s)"
+        )
+
+
+def table_batch(scratch: Path, rows: int) -> Path:
+    """A data dir holding one finished table batch of ``rows`` rows with 3 answer fields; its path."""
     from langbatch_core import OpenAIChatCompletionBatch
     from langbatch_core.storage.default import default_storage
 
-    with tempfile.TemporaryDirectory(prefix="bench-tables-browser-") as tmp, sync_playwright() as p:
-        scratch = Path(tmp)
-        write_csv(scratch / "reviews.csv", rows)
-        store = default_storage(scratch / "data")
-        batch = OpenAIChatCompletionBatch.from_table(
-            scratch / "reviews.csv", template=SIMPLE, schema=FIELDS, id_column="id", storage=store
-        )
-        write_results(batch.results_path, rows)
-        batch.record.succeeded = rows
-        store.save(batch.record)
-        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        runs = []
-        for run in range(repeat):
-            with streamlit(scratch / "data", scratch / f"streamlit-{run}.log") as (url, pid):
-                runs.append(time_page(chromium, url, pid, rows))
-        chromium.close()
-    first, reload, cpu = (min(run[i] for run in runs) for i in range(3))
-    print(f"Results page of a {rows:,}-row table batch, 3 answer fields, Chromium, best of {repeat}:")
-    print(f"  first visit {first:.2f} s (server CPU {cpu:.2f} s), reload {reload:.2f} s")
+    scratch.mkdir(parents=True)
+    write_csv(scratch / "reviews.csv", rows)
+    store = default_storage(scratch / "data")
+    batch = OpenAIChatCompletionBatch.from_table(
+        scratch / "reviews.csv", template=SIMPLE, schema=FIELDS, id_column="id", storage=store
+    )
+    write_results(batch.results_path, rows)
+    batch.record.succeeded = rows
+    store.save(batch.record)
+    return scratch / "data"
 
 
 def main() -> None:
@@ -181,11 +200,15 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="10,000 rows, one run each")
     parser.add_argument("--repeat", type=int, help="runs of each variant (default 3; --quick: 1)")
     parser.add_argument("--browser", type=int, metavar="ROWS", help="time the Results page in Chromium")
+    parser.add_argument(
+        "--server", choices=("langbatch", "streamlit"), default="langbatch",
+        help="--browser: start the dashboard as `langbatch dashboard` (default) or a bare `streamlit run`",
+    )  # fmt: skip
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.browser:
         print(machine())
-        browser(args.browser, args.repeat or 3)
+        browser(args.browser, args.repeat or 3, args.server)
         return
     if args.child:
         child(*args.child)

@@ -35,7 +35,7 @@ from langbatch_core.errors import (
     ProviderUnavailableError,
 )
 from langbatch_core.providers.retry import Retrying
-from langbatch_core.results.index import find_line, in_request_order, line_index
+from langbatch_core.results.index import find_line, line_index
 from langbatch_core.storage.base import BatchSummary
 from langbatch_core.storage.base import start_interrupted as storage_start_interrupted
 from langbatch_core.storage.files import write_atomic
@@ -581,8 +581,8 @@ def results_file(record: Any) -> Path | None:
 def _load_table(results: tuple[str, int, int], requests: tuple[str, int, int] | None) -> pd.DataFrame:
     from langbatch_core.results import load_results
 
-    table = load_results([results[0]], requests=requests[0] if requests else None)
-    return in_request_order(table, _line_index(requests)) if requests else table
+    # in the request file's order, read in the same pass (a result file lists failures last)
+    return load_results([results[0]], requests=requests[0] if requests else None, order="requests")
 
 
 def results_table(record: Any) -> pd.DataFrame | None:

@@ -696,7 +696,8 @@ def dashboard(port: int, host: str) -> None:
     """Open the Streamlit dashboard (from this checkout's dashboard/ folder), from any folder.
 
     It runs with the checkout's .streamlit/config.toml settings (127.0.0.1, XSRF protection, no usage
-    statistics, no stack traces, the theme). On Ctrl-C it says whether the local engine keeps running.
+    statistics, no stack traces, the theme). The pages' libraries are loaded before the server answers, so
+    that the first visitor does not wait for them. On Ctrl-C it says whether the local engine keeps running.
 
     Example:
 
@@ -730,18 +731,21 @@ def _engine_left_running_note() -> str:
 
 
 def dashboard_command(port: int, host: str, app: Path | None = None) -> list[str]:
-    """The ``streamlit run`` command line, with every setting of the checkout's ``.streamlit/config.toml``
-    as a flag (so the folder it is run from does not matter); ClickException when the dashboard is missing."""
+    """The command that serves the dashboard: its launcher (``dashboard/launch.py``, which imports what the
+    pages need before the server answers, then runs ``streamlit run app.py``) with every setting of the
+    checkout's ``.streamlit/config.toml`` as a flag (so the folder it is run from does not matter);
+    ClickException when the dashboard is missing."""
     app = app or DASHBOARD_APP
+    launcher = app.with_name("launch.py")
     settings = app.parents[1] / ".streamlit" / "config.toml"
-    if not app.is_file() or not settings.is_file():
-        missing = app if not app.is_file() else settings
+    missing = next((path for path in (app, launcher, settings) if not path.is_file()), None)
+    if missing is not None:
         raise click.ClickException(
             f"The dashboard is not here ({missing} is missing): it ships in the dashboard/ and .streamlit/ "
             "folders of the LangBatch repository. Run `make run` from a checkout."
         )
     flags = streamlit_flags(settings, {"server.address": host, "server.port": port})
-    return [sys.executable, "-m", "streamlit", "run", str(app), *flags]
+    return [sys.executable, str(launcher), *flags]
 
 
 def streamlit_flags(settings: Path, overrides: dict[str, Any]) -> list[str]:

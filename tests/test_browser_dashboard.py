@@ -1,7 +1,8 @@
 """The dashboard in a real Chromium: upload → start on the local engine → watch → filter → download a CSV.
 
-Runs `streamlit run dashboard/app.py` on a free 127.0.0.1 port against a temp data dir and a fast local
-engine (upstream backend), and saves screenshots into tests/artifacts/screenshots/.
+Runs the dashboard as `langbatch dashboard` does (its launcher, then `streamlit run dashboard/app.py`) on a
+free 127.0.0.1 port against a temp data dir and a fast local engine (upstream backend), and saves screenshots
+into tests/artifacts/screenshots/.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import json
 import os
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -69,11 +69,13 @@ def request_file(tmp_path: Path) -> Path:
 
 @contextmanager
 def running_dashboard(env: dict[str, str], log_path: Path) -> Iterator[str]:
-    """`streamlit run dashboard/app.py` on a free 127.0.0.1 port with ``env`` added; its URL until the end."""
+    """The dashboard as `langbatch dashboard` starts it, on a free 127.0.0.1 port with ``env`` added; its URL
+    until the end."""
+    from langbatch_core.cli import dashboard_command
+
     port = free_port()
     log = log_path.open("wb")
-    command = [sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.port", str(port)]
-    command += ["--server.address", "127.0.0.1", "--server.headless", "true"]
+    command = dashboard_command(port, "127.0.0.1")
     process = subprocess.Popen(
         command, cwd=ROOT, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT
     )

@@ -145,10 +145,10 @@ def test_dashboard_without_its_folder_is_a_clear_error(tmp_path, monkeypatch):
     assert result.exit_code == 1 and "dashboard/ and .streamlit/ folders" in result.output
 
 
-def test_dashboard_command_runs_streamlit_on_this_checkout():
+def test_dashboard_command_runs_the_launcher_of_this_checkout():
     command = cli_module.dashboard_command(8502, "127.0.0.1")
-    assert command[1:4] == ["-m", "streamlit", "run"]
-    assert command[4].endswith("dashboard/app.py") and "8502" in command
+    assert command[1] == str(cli_module.DASHBOARD_APP.with_name("launch.py"))
+    assert command[command.index("--server.port") + 1] == "8502"
 
 
 def test_help_says_where_the_batches_are(isolated_data_dir):

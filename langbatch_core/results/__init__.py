@@ -7,7 +7,7 @@
 The package's modules, one concept each: ``lines`` (a result file's lines, ``iter_results``, ``classify``),
 ``outcomes`` (the typed brief of each line: ``read_outcomes``), ``merge`` (``merge_results``), ``rows``
 (a line as a table row), ``table`` (``load_results``), ``export`` (``export_results``), ``index`` (a line
-by custom_id, results in request-file order), ``summary`` (failures by error code).
+by custom_id), ``summary`` (failures by error code).
 
 Names are imported on first use: ``index`` and ``lines`` need no pandas, so a caller of those (the
 dashboard's first page) does not pay for it.
@@ -21,7 +21,7 @@ from langbatch_core._lazy import lazy_names
 
 if TYPE_CHECKING:
     from langbatch_core.results.export import export_results
-    from langbatch_core.results.index import find_line, in_request_order, line_index, read_line
+    from langbatch_core.results.index import find_line, line_index, read_line
     from langbatch_core.results.lines import STATUSES, classify, iter_results, read_result_line
     from langbatch_core.results.merge import MergeReport, merge_results
     from langbatch_core.results.outcomes import Outcome, read_outcomes
@@ -43,7 +43,6 @@ _EXPORTS = {
     "line_index": ".index",
     "find_line": ".index",
     "read_line": ".index",
-    "in_request_order": ".index",
     "errors_by_code": ".summary",
 }
 
@@ -55,7 +54,6 @@ __all__ = [
     "errors_by_code",
     "export_results",
     "find_line",
-    "in_request_order",
     "iter_results",
     "line_index",
     "load_results",

@@ -1,9 +1,9 @@
-"""Find a request or result line by its custom_id without reading the whole file, and put results back in
-the order of the request file.
+"""Find a request or result line by its custom_id without reading the whole file.
 
     offsets = line_index("requests.jsonl")            # custom_id -> byte offset of its line
     find_line("requests.jsonl", "req-7", offsets)      # that line's JSON, or None
-    in_request_order(table, offsets)                   # a results table in request-file order
+
+Results in request-file order: ``load_results(results, requests=..., order="requests")``.
 """
 
 from __future__ import annotations
@@ -56,15 +56,3 @@ def find_line(path: str | Path, custom_id: str, offsets: dict[str, int]) -> dict
     except (OSError, orjson.JSONDecodeError):
         return None
     return line if isinstance(line, dict) and line.get("custom_id") == custom_id else None
-
-
-def in_request_order(table: Any, offsets: dict[str, int]) -> Any:
-    """A results table's rows in the order of the request file whose ``line_index`` is ``offsets`` (a result
-    file lists failures last); rows of unknown custom_ids go last. The table's ``attrs`` are kept."""
-    position = table["custom_id"].map(offsets)  # byte offsets grow with the line number
-    if position.is_monotonic_increasing and not position.isna().any():
-        return table
-    order = position.to_numpy(dtype=float, na_value=float("inf")).argsort(kind="stable")
-    ordered = table.iloc[order].reset_index(drop=True)
-    ordered.attrs = table.attrs  # the unreadable-line counts the page reports
-    return ordered

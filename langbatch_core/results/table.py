@@ -12,7 +12,7 @@ import gc
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
 import pyarrow as pa
@@ -22,17 +22,24 @@ from langbatch_core.results.lines import MAX_LISTED, PathLike, result_blocks
 from langbatch_core.results.rows import Columns, request_prompts
 
 
-def load_results(paths: PathLike | Sequence[PathLike], requests: PathLike | None = None) -> pd.DataFrame:
+def load_results(
+    paths: PathLike | Sequence[PathLike],
+    requests: PathLike | None = None,
+    *,
+    order: Literal["results", "requests"] = "results",
+) -> pd.DataFrame:
     """The flat results table: one row per request (see ``rows.SCHEMA`` for the columns).
 
     Rows come in result-file order. Several files are merged like ``merge_results`` does (latest result
     wins, a success is never replaced). With ``requests`` (the batch's request file) the table gains a
     ``prompt`` column (the last user message, or the embedding input) and a ``missing`` row, at the end in
-    request order, for each request without a result. Lines that are not result objects, and results for
-    custom_ids not in ``requests``, are named in ``table.attrs`` (``garbled_lines``, ``unknown_custom_ids``,
-    each with a ``*_count``); unknown ones are still rows. ``line`` is the result's line in its file.
+    request order, for each request without a result; with ``order="requests"`` too, every row is in the
+    request file's order (read in the same pass), rows of custom_ids not in it last. Lines that are not
+    result objects, and results for custom_ids not in ``requests``, are named in ``table.attrs``
+    (``garbled_lines``, ``unknown_custom_ids``, each with a ``*_count``); unknown ones are still rows.
+    ``line`` is the result's line in its file.
 
-        table = load_results("results.jsonl", requests="requests.jsonl")
+        table = load_results("results.jsonl", requests="requests.jsonl", order="requests")
     """
     files = [paths] if isinstance(paths, str | os.PathLike) else list(paths)
     attrs: dict[str, Any] = {"garbled_lines": [], "garbled_count": 0}
@@ -42,7 +49,9 @@ def load_results(paths: PathLike | Sequence[PathLike], requests: PathLike | None
         if len(keep) < table.num_rows:
             table = table.take(pa.array(keep, type=pa.int64()))
     if requests is not None:
-        table = _with_requests(table, Path(requests), attrs)
+        table, request_ids = _with_requests(table, Path(requests), attrs)
+        if order == "requests":
+            table = _in_order_of(table, request_ids)
     frame = _to_pandas(table)
     frame.attrs.update(attrs)
     return frame
@@ -99,8 +108,9 @@ def _request_columns(requests: Path) -> tuple[pa.Array, pa.Array]:
     return pa.array(ids, type=pa.large_string()), pa.array(prompts, type=pa.large_string())
 
 
-def _with_requests(table: pa.Table, requests: Path, attrs: dict[str, Any]) -> pa.Table:
-    """Adds the prompt column and a ``missing`` row per request without result (no copy of the results)."""
+def _with_requests(table: pa.Table, requests: Path, attrs: dict[str, Any]) -> tuple[pa.Table, pa.Array]:
+    """Adds the prompt column and a ``missing`` row per request without result (no copy of the results);
+    the table and the request file's custom_ids in order (each once)."""
     all_ids, all_prompts = _request_columns(requests)
     request_ids, prompts = all_ids, all_prompts
     if pc.count_distinct(all_ids, mode="all").as_py() != len(all_ids):
@@ -114,7 +124,15 @@ def _with_requests(table: pa.Table, requests: Path, attrs: dict[str, Any]) -> pa
     attrs["unknown_count"] = len(unknown)
     table = table.add_column(1, "prompt", prompts.take(where))
     missing = pc.invert(pc.is_in(all_ids, value_set=ids))
-    return _with_missing(table, all_ids, all_prompts, missing)
+    return _with_missing(table, all_ids, all_prompts, missing), request_ids
+
+
+def _in_order_of(table: pa.Table, request_ids: pa.Array) -> pa.Table:
+    """``table``'s rows in the order of ``request_ids`` (a stable sort), custom_ids not in it last."""
+    position = pc.index_in(table.column("custom_id"), value_set=request_ids)
+    if position.null_count == 0 and len(position) and pc.all(pc.greater(position[1:], position[:-1])).as_py():
+        return table
+    return table.take(pc.sort_indices(position))  # nulls (unknown custom_ids) go last
 
 
 def _with_missing(table: pa.Table, request_ids: pa.Array, prompts: pa.Array, missing: pa.Array) -> pa.Table:
