@@ -199,3 +199,6 @@ def test_a_cell_of_1_mb_is_read_in_larger_blocks_and_named(tmp_path):
     assert "1,200,000 characters" in large.message
     assert lines_of(batch)[ROWS - 2]["body"]["messages"][0]["content"] == huge
     assert read_table(path).frame["review"].iloc[ROWS - 2] == huge
+    path.write_text(csv_rows(change={ROWS - 1: f'R{ROWS - 1},1,"{huge}"\n', ROWS: "R1,2,3,4\n"}))
+    with pytest.raises(TableError, match=f"row {ROWS} .* has 4 cells where the header has 3"):
+        OpenAIChatCompletionBatch.from_table(path, template="{{ review }}")

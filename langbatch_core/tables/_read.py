@@ -308,6 +308,14 @@ def raise_unreadable(path: Path, name: str, delimiter: str, exc: Exception) -> N
 
 
 def _ragged_rows(path: Path, delimiter: str) -> list[TableIssue]:
+    limit = csv.field_size_limit(1 << 30)  # cells of 1 MB and more are read (the default stops at 128 KiB)
+    try:
+        return _rows_of_another_length(path, delimiter)
+    finally:
+        csv.field_size_limit(limit)
+
+
+def _rows_of_another_length(path: Path, delimiter: str) -> list[TableIssue]:
     with path.open(encoding="utf-8-sig", errors="replace", newline="") as text:
         reader = csv.reader(text, delimiter=delimiter)
         header = next(reader, [])
