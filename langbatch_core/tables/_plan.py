@@ -58,7 +58,10 @@ class _Planner:
         self.before, self.between, self.after = line_template(spec, model)
         self.template = PromptTemplate(spec.template) if spec.template else None
         self.columns: list[str] | None = None
-        self.rows, self.ids, self.blank_ids, self.blank = 0, [], [], []
+        self.rows = 0
+        self.ids: list[pa.ChunkedArray] = []  # each block's ids, checked together at the end
+        self.blank_ids: list[int] = []
+        self.blank: list[int] = []  # rows whose prompt renders to nothing
         self.empty: dict[str, list[int]] = {}
         self.lengths: list[np.ndarray] | None = [] if offsets else None  # of each line, when asked
         self.sent = 0
@@ -119,7 +122,7 @@ class _Planner:
         if self.template is not None:
             return self.template.empty_cells(block)
         rows = empty_rows(block[self.spec.text_column])
-        return {self.spec.text_column: rows} if rows else {}
+        return {str(self.spec.text_column): rows} if rows else {}
 
     def _texts(self, block: pd.DataFrame, first: int) -> Iterator[tuple[int, list[str]]]:
         if self.template is not None:
