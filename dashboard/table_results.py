@@ -21,7 +21,7 @@ def show(record: Any) -> None:
     spec = batch.table_spec
     joined = ts.joined_table(batch)
     names = joined.attrs.get("answer_columns", {})
-    pilot_section(batch, spec, len(batch.source_table()))
+    pilot_section(batch, spec, batch.table_rows())
     status = joined[names["status"]]
     cols = st.columns(5)
     cols[0].metric("Rows", common.count(len(joined)))
