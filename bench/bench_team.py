@@ -83,17 +83,17 @@ def role_worker(engine_url: str, seconds: float, name: str) -> dict:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     worker = Worker(name=name, poll_interval=WORKER_INTERVAL, retry=RetryPolicy(("server_error",), 3))
-    errors, cycles = collections.Counter(), 0
+    errors, cycles, skipped, longest = collections.Counter(), 0, 0, 0.0
     while not stop.is_set():
         started = time.monotonic()
         try:
             report = worker.run_once()
             errors.update(report.errors.values())
-            cycles += 1
+            cycles, skipped, longest = cycles + 1, skipped + len(report.skipped), max(longest, report.seconds)
         except Exception as exc:
             errors[f"{type(exc).__name__}: {str(exc)[:120]}"] += 1
         stop.wait(max(WORKER_INTERVAL - (time.monotonic() - started), 0))
-    return {"errors": dict(errors), "cycles": cycles}
+    return {"errors": dict(errors), "cycles": cycles, "skipped": skipped, "longest_cycle": longest}
 
 
 def role_cli(engine_url: str, seconds: float, name: str) -> dict:
@@ -202,9 +202,13 @@ def part_one(engine, upstream, seconds: float) -> None:
     print(f"  longest wait of a running batch for a worker's advance: {longest_wait:.1f} s; for any "
           f"refresh (a worker, a dashboard, a CLI): {longest_quiet:.1f} s; {samples} samples "
           f"(worker poll interval {WORKER_INTERVAL:g} s)")  # fmt: skip
-    cycles = [f["cycles"] for f in found if "cycles" in f]
+    workers_found = [f for f in found if "cycles" in f]
     listings = [f["max_listing"] for f in found if "max_listing" in f]
-    print(f"  worker cycles {cycles}; slowest dashboard listing {max(listings):.3f} s")
+    print(
+        f"  worker cycles {[f['cycles'] for f in workers_found]}, longest "
+        f"{max(f['longest_cycle'] for f in workers_found):.1f} s, batches skipped as busy elsewhere "
+        f"{sum(f['skipped'] for f in workers_found)}; slowest dashboard listing {max(listings):.3f} s"
+    )
 
 
 # -- part 2: a big store --------------------------------------------------------------------------------

@@ -28,7 +28,7 @@ from support.chromium import CHROMIUM, CHROMIUM_ARGS
 from support.compose import Compose, localize, with_option
 from support.postgres import free_port
 from support.processes import ROOT, running, wait_until_up
-from test_browser_signin import new_tab, settle, sign_in
+from test_browser_signin import new_tab, sign_in
 
 from langbatch_core import audit
 from langbatch_core.storage.postgres import PostgresBatchStorage
@@ -228,9 +228,10 @@ def test_a_team_deployment_runs_a_batch_end_to_end(deployment, browser, upstream
     sign_in(tab, deployment.dashboards[1], "ann@example.com")
     tab.goto(f"{deployment.dashboards[1]}/batches")
     tab.get_by_text(f"Batch {batch_id}").wait_for()
-    settle(tab)
-    html = tab.content()  # the grid's cells sit in a hidden <table>
-    assert "completed" in html and record.advanced_by in html  # the "worker (UTC)" column
+    details = tab.get_by_text("Status: completed")
+    details.wait_for()
+    shown = re.search(r"Last advanced by a worker \(UTC\): \w+ \d+ [\d:]+ · (\S+)", details.inner_text())
+    assert shown and shown.group(1) in deployment.workers  # either: one may pass over it once more
     with tab.expect_download() as download:
         tab.get_by_role("button", name="Download results (JSONL)").click()
     answers = [json.loads(line) for line in Path(download.value.path()).read_text().splitlines()]
@@ -248,6 +249,9 @@ def test_a_team_deployment_runs_a_batch_end_to_end(deployment, browser, upstream
     tab.context.close()
 
     assert_nothing_missing_or_twice(deployment, batch_id, upstream)
+    for worker in ("1", "2"):  # a line per cycle, not one per HTTP request or S3 call
+        lines = (tmp_path / "logs" / f"worker-{worker}.log").read_text().splitlines()
+        assert any(" advanced, " in line for line in lines) and not any("HTTP Request" in x for x in lines)
 
 
 def assert_nothing_missing_or_twice(deployment, batch_id: str, upstream) -> None:
