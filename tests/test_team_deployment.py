@@ -14,8 +14,10 @@ downloads them; Bob sees none of it. Then nothing in the store, the bucket or th
 from __future__ import annotations
 
 import json
+import os
 import re
 import socket
+import subprocess
 import sys
 import time
 from collections import Counter
@@ -31,14 +33,13 @@ from support.processes import ROOT, running, wait_until_up
 from test_browser_signin import new_tab, sign_in
 
 from langbatch_core import audit
-from langbatch_core.storage.postgres import PostgresBatchStorage
+from langbatch_core.storage.postgres import ACTIVE_STATUSES, PostgresBatchStorage
 
 pytestmark = pytest.mark.browser  # and PostgreSQL: LANGBATCH_REQUIRE_BROWSER / _POSTGRES make it mandatory
 
 PYTHON = sys.executable
 LANGBATCH = [PYTHON, "-m", "langbatch_core.cli"]
 PROMPTS = ["Name a red fruit. [[slow:2]]", "Name a blue flower. [[slow:2]]", "Name a green stone. [[slow:2]]"]
-ACTIVE = ("validating", "in_progress", "finalizing")
 
 # what a site's .env gives (compose.yaml's header lists these); the addresses are set per process below
 DOTENV = {
@@ -53,37 +54,54 @@ DOTENV = {
 }
 
 
+def listening(args: list[str], url: str) -> list[str]:
+    """``args`` with ``--host`` and ``--port`` set to ``url``'s."""
+    parts = urlsplit(url)
+    return with_option(with_option(args, "--host", str(parts.hostname)), "--port", str(parts.port))
+
+
 class Deployment:
-    """The parts' processes and where they listen; ``addresses`` maps compose's service names to them."""
+    """compose.yaml's parts as processes; ``addresses`` maps its service names to where they listen here."""
 
     def __init__(self, stack: ExitStack, folder: Path, upstream_url: str, postgres) -> None:
         self.stack, self.folder, self.addresses = stack, folder, {}
         self.compose = Compose({**DOTENV, "LANGBATCH_URL": "", "OIDC_METADATA_URL": ""})
         self.oidc = f"http://127.0.0.1:{free_port()}"
-        self.started: list[tuple[str, object, str | None]] = []
+        self.waiting: list[tuple[str, subprocess.Popen, str]] = []
+        self.processes: list[subprocess.Popen] = []
         self._postgres(postgres)
         self._s3()
         self._engine(upstream_url)
-        self._run("oidc", [PYTHON, "-m", "oidc_provider_mock", *self._listen(self.oidc)], None,
-                  f"{self.oidc}/.well-known/openid-configuration")  # fmt: skip
+        oidc = listening([PYTHON, "-m", "oidc_provider_mock"], self.oidc)
+        self._run("oidc", oidc, None, f"{self.oidc}/.well-known/openid-configuration")
         self.dashboards = [self._dashboard(name) for name in ("a", "b")]
         self.workers = [self._worker(name) for name in ("1", "2")]
-        for name, process, ready in self.started:
-            if ready:
-                wait_until_up(ready, process, folder / "logs" / f"{name}.log", timeout=90)
-        self.store = PostgresBatchStorage(self.env("worker", "observer")["LANGBATCH_STORE"],
-                                          data_dir=folder / "observer")  # fmt: skip
+        stack.callback(lambda: [process.terminate() for process in self.processes])  # all at once, first
+        for name, process, ready in self.waiting:  # started side by side, then waited for
+            wait_until_up(ready, process, self.log(name), timeout=90)
+        store_url = self.env("worker", "observer")["LANGBATCH_STORE"]
+        self.store = PostgresBatchStorage(store_url, data_dir=folder / "observer")
 
-    @staticmethod
-    def _listen(url: str) -> list[str]:
-        parts = urlsplit(url)
-        return ["--host", str(parts.hostname), "--port", str(parts.port)]
+    def log(self, name: str) -> Path:
+        (self.folder / "logs").mkdir(exist_ok=True)
+        return self.folder / "logs" / f"{name}.log"
 
     def _run(self, name: str, command: list[str], env: dict[str, str] | None, ready: str | None):
-        (self.folder / "logs").mkdir(parents=True, exist_ok=True)
-        process = self.stack.enter_context(running(command, self.folder / "logs" / f"{name}.log", env=env))
-        self.started.append((name, process, ready))
+        process = self.stack.enter_context(running(command, self.log(name), env=env))
+        self.processes.append(process)
+        if ready:
+            self.waiting.append((name, process, ready))
         return process
+
+    def env(self, service: str, machine: str, compose: Compose | None = None) -> dict[str, str]:
+        """The service's variables from compose.yaml for ``machine``: its services' addresses here, its own
+        working copy for /cache, its configs written where the service reads them."""
+        compose = compose or self.compose
+        paths = {"/app": str(ROOT), "/cache": str(self.folder / machine)}
+        for config, target in compose.config_targets(service).items():
+            paths[target] = str(self.folder / f"{machine}-{config}.toml")
+            Path(paths[target]).write_text(compose.config(config))
+        return localize(compose.environment(service), self.addresses, paths)
 
     def _postgres(self, server) -> None:
         """What the postgres image does with its POSTGRES_* settings: the role and its database."""
@@ -91,24 +109,25 @@ class Deployment:
         from psycopg import sql
 
         settings = self.compose.environment("postgres")
-        user, database = settings["POSTGRES_USER"], settings["POSTGRES_DB"]
+        user, database = (sql.Identifier(settings[f"POSTGRES_{key}"]) for key in ("USER", "DB"))
+        password = sql.Literal(settings["POSTGRES_PASSWORD"])
         with psycopg.connect(server.url, autocommit=True) as con:
-            con.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(database)))
-            con.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(user)))
-            con.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
-                sql.Identifier(user), sql.Literal(settings["POSTGRES_PASSWORD"])))  # fmt: skip
-            con.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(*map(sql.Identifier, (database, user))))
+            con.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(database))
+            con.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(user))
+            con.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(user, password))
+            con.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(database, user))
         self.addresses["postgres:5432"] = f"127.0.0.1:{server.port}"
 
     def _s3(self) -> None:
         """moto's server as the s3 service, and the bucket the `bucket` service makes."""
         import boto3
 
-        url = f"http://127.0.0.1:{free_port()}"
-        process = self._run("s3", [PYTHON, "-m", "moto.server", "-H", "127.0.0.1", "-p", url.rsplit(":")[-1]],
-                            None, None)  # fmt: skip
-        wait_until_up(f"{url}/moto-api/", process, self.folder / "logs" / "s3.log")
-        self.addresses["s3:9000"] = url.removeprefix("http://")
+        port = free_port()
+        process = self._run(
+            "s3", [PYTHON, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)], None, None
+        )
+        wait_until_up(f"http://127.0.0.1:{port}/moto-api/", process, self.log("s3"))
+        self.addresses["s3:9000"] = f"127.0.0.1:{port}"
         self.bucket = urlsplit(self.compose.environment("worker")["LANGBATCH_FILES"]).hostname
         assert f"s3/{self.bucket}" in self.compose.services["bucket"]["entrypoint"]
         env = self.env("worker", "observer")
@@ -122,48 +141,29 @@ class Deployment:
         self.s3.create_bucket(Bucket=self.bucket)
 
     def _engine(self, upstream_url: str) -> None:
-        url = urlsplit(self.compose.environment("worker")["LANGBATCH_ENGINE_URL"])
-        assert url.port == 8765 and url.hostname == "engine"
-        port = free_port()
-        self.addresses[f"engine:{url.port}"] = f"127.0.0.1:{port}"
-        args = with_option(self.compose.langbatch_args("engine"), "--host", "127.0.0.1")
-        args = with_option(with_option(args, "--port", str(port)), "--data-dir", str(self.folder / "engine"))
-        env = {**self._base_env(), **self.env("engine", "engine")}
-        base = f"http://127.0.0.1:{port}{url.path}"
-        self._run("engine", [*LANGBATCH, *args, "--upstream", upstream_url], env, f"{base}/health")
-        self.engine_url = base
-
-    def _base_env(self) -> dict[str, str]:
-        import os
-
-        return dict(os.environ)
-
-    def env(self, service: str, machine: str, compose: Compose | None = None) -> dict[str, str]:
-        """The service's variables from compose.yaml, localized for ``machine`` (its own working copy)."""
-        compose = compose or self.compose
-        paths = {"/app": str(ROOT), "/cache": str(self.folder / machine)}
-        for config, target in compose.config_targets(service).items():
-            paths[target] = str(self.folder / f"{machine}-{config}.toml")
-            (self.folder / f"{machine}-{config}.toml").write_text(compose.config(config))
-        return localize(compose.environment(service), self.addresses, paths)
+        """`langbatch serve` as compose.yaml runs it, on the test upstream instead of the bundled model."""
+        named = urlsplit(self.compose.environment("worker")["LANGBATCH_ENGINE_URL"])
+        here = f"http://127.0.0.1:{free_port()}"
+        self.addresses[named.netloc] = here.removeprefix("http://")
+        args = listening(self.compose.langbatch_args("engine"), here)
+        args = with_option(args, "--data-dir", str(self.folder / "engine"))
+        env = {**os.environ, **self.env("engine", "engine")}
+        self.engine_url = here + named.path
+        self._run("engine", [*LANGBATCH, *args, "--upstream", upstream_url], env, f"{self.engine_url}/health")
 
     def _dashboard(self, name: str) -> str:
         url = f"http://127.0.0.1:{free_port()}"
         # the address people use (behind a proxy in production; here, each replica's own) and the provider
-        compose = Compose({**DOTENV, "LANGBATCH_URL": url,
-                           "OIDC_METADATA_URL": f"{self.oidc}/.well-known/openid-configuration"})  # fmt: skip
-        args = self._listen_args(compose.langbatch_args("dashboard"), url)
-        env = {**self._base_env(), **self.env("dashboard", f"dashboard-{name}", compose)}
+        site = {"LANGBATCH_URL": url, "OIDC_METADATA_URL": f"{self.oidc}/.well-known/openid-configuration"}
+        compose = Compose({**DOTENV, **site})
+        env = {**os.environ, **self.env("dashboard", f"dashboard-{name}", compose)}
+        args = listening(compose.langbatch_args("dashboard"), url)
         self._run(f"dashboard-{name}", [*LANGBATCH, *args], env, f"{url}/_stcore/health")
         return url
 
-    def _listen_args(self, args: list[str], url: str) -> list[str]:
-        parts = urlsplit(url)
-        return with_option(with_option(args, "--host", str(parts.hostname)), "--port", str(parts.port))
-
     def _worker(self, name: str) -> str:
         args = with_option(self.compose.langbatch_args("worker"), "--interval", "1")
-        env = {**self._base_env(), **self.env("worker", f"worker-{name}")}
+        env = {**os.environ, **self.env("worker", f"worker-{name}")}
         process = self._run(f"worker-{name}", [*LANGBATCH, *args], env, None)
         return f"{socket.gethostname()}:{process.pid}"  # a worker's default name
 
@@ -211,7 +211,7 @@ def create_and_start(browser, dashboard: str, email: str, path: Path) -> str:
 
 def wait_for_workers(store, batch_id: str, timeout: float = 120):
     deadline = time.monotonic() + timeout
-    while (record := store.load(batch_id)).status in ACTIVE:
+    while (record := store.load(batch_id)).status in ACTIVE_STATUSES:
         assert time.monotonic() < deadline, f"the workers did not finish {batch_id}: {record.status}"
         time.sleep(0.2)
     return record
@@ -219,7 +219,8 @@ def wait_for_workers(store, batch_id: str, timeout: float = 120):
 
 def test_a_team_deployment_runs_a_batch_end_to_end(deployment, browser, upstream, tmp_path):
     batch_id = create_and_start(browser, deployment.dashboards[0], "ann@example.com", request_file(tmp_path))
-    assert deployment.store.load(batch_id).status in ACTIVE  # the browser left before the answers came
+    # the browser left before the answers came: only the workers can finish it
+    assert deployment.store.load(batch_id).status in ACTIVE_STATUSES
     record = wait_for_workers(deployment.store, batch_id)
     assert (record.status, record.succeeded, record.owner) == ("completed", 3, "ann@example.com")
     assert record.advanced_by in deployment.workers
@@ -250,7 +251,7 @@ def test_a_team_deployment_runs_a_batch_end_to_end(deployment, browser, upstream
 
     assert_nothing_missing_or_twice(deployment, batch_id, upstream)
     for worker in ("1", "2"):  # a line per cycle, not one per HTTP request or S3 call
-        lines = (tmp_path / "logs" / f"worker-{worker}.log").read_text().splitlines()
+        lines = deployment.log(f"worker-{worker}").read_text().splitlines()
         assert any(" advanced, " in line for line in lines) and not any("HTTP Request" in x for x in lines)
 
 
