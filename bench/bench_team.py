@@ -155,11 +155,14 @@ def part_one(engine, upstream, seconds: float) -> None:
     # until the loops end (their time starts once imported) and the workers have finished every batch:
     # how long a running batch waits for a worker
     longest_wait, longest_quiet, samples, drain_end = 0.0, 0.0, 0, time.monotonic() + seconds + 300
+    worst = None
     while time.monotonic() < drain_end:
         now, running = time.time(), 0
         for record in storage.list():
             if any(job.active for job in record.jobs):
                 since = max(record.advanced_at or 0.0, max(job.created_at for job in record.jobs))
+                if now - since > longest_wait:
+                    worst = (record.id, record.advanced_by, [job.status for job in record.jobs])
                 longest_wait, samples, running = max(longest_wait, now - since), samples + 1, running + 1
                 longest_quiet = max(longest_quiet, now - max(record.updated_at, since))  # by anyone
         if not running and all(proc.poll() is not None for proc in others):
@@ -201,7 +204,7 @@ def part_one(engine, upstream, seconds: float) -> None:
           f"{len(job_mismatch)}; requests answered more than expected {len(extra)}")  # fmt: skip
     print(f"  longest wait of a running batch for a worker's advance: {longest_wait:.1f} s; for any "
           f"refresh (a worker, a dashboard, a CLI): {longest_quiet:.1f} s; {samples} samples "
-          f"(worker poll interval {WORKER_INTERVAL:g} s)")  # fmt: skip
+          f"(worker poll interval {WORKER_INTERVAL:g} s); longest: {worst}")  # fmt: skip
     workers_found = [f for f in found if "cycles" in f]
     listings = [f["max_listing"] for f in found if "max_listing" in f]
     print(

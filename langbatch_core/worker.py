@@ -119,6 +119,7 @@ class Worker:
         another worker runs on it."""
         stop = stop or threading.Event()
         with self._sole_worker():
+            load_batch_code()
             done = 0
             while not stop.is_set() and (cycles is None or done < cycles):
                 started = time.monotonic()
@@ -233,6 +234,13 @@ class Worker:
             handle.write(self.name)
             handle.flush()
             yield
+
+
+def load_batch_code() -> None:
+    """Import what advancing a batch needs (the batch and results code, the OpenAI SDK) now: done lazily by
+    the first cycle that finds a batch, it made that batch wait seconds longer (15 s on a busy machine)."""
+    import langbatch_core.batch
+    import langbatch_core.providers.openai  # noqa: F401
 
 
 def retry_reasons(batch: Any) -> set[str]:

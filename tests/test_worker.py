@@ -267,3 +267,15 @@ def test_a_cycle_makes_one_provider_per_connection_not_one_per_batch(tmp_path, e
     worker.run_once()
     assert len(worker._providers) == 1
     cycle_until_done(worker, [b.id for b in batches])
+
+
+def test_a_worker_loads_the_batch_code_before_its_first_cycle_not_while_a_batch_waits():
+    # lazily, the first cycle that found a batch imported it: that batch waited 15 s more on a busy machine
+    script = (
+        "import sys\n"
+        "from langbatch_core.worker import Worker\n"
+        "Worker(name='w', poll_interval=0).run(cycles=1)\n"  # no batch in the store
+        "print(all(m in sys.modules for m in ('langbatch_core.batch', 'openai')))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=os.environ)
+    assert done.stdout.strip() == "True", done.stderr
