@@ -4,7 +4,9 @@ with the real CLI, and its store and files settings are the kinds default_storag
 
 from __future__ import annotations
 
-from support.compose import Compose
+import re
+
+from support.compose import COMPOSE_FILE, Compose
 
 from langbatch_core.cli import cli
 from langbatch_core.storage.default import FILES_ENV, POSTGRES_SCHEMES, STORE_ENV
@@ -46,3 +48,10 @@ def test_the_dashboards_read_the_sign_in_from_compose_yaml_and_its_secrets_from_
     assert deployment.environment("dashboard")["STREAMLIT_SECRETS_FILES"] == target
     signin = deployment.raw["configs"]["signin"]["content"]
     assert "[auth]" in signin and '"${COOKIE_SECRET}"' in signin and '"${OIDC_CLIENT_SECRET}"' in signin
+
+
+def test_its_header_lists_every_value_the_env_file_must_give():
+    text = COMPOSE_FILE.read_text()
+    header = text.split("\n\n")[0]
+    required = set(re.findall(r"\$\{([A-Z0-9_]+)\}", text))  # no default: docker compose needs it
+    assert required and all(name in header for name in required), required
