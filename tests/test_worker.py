@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import SimpleNamespace
 
 import pytest
 from batch_support import prompts_received, to_engine, write_chat_file
@@ -293,3 +294,18 @@ def test_a_batch_finished_by_a_dashboard_refresh_still_gets_the_worker_s_retry(t
         time.sleep(0.05)
     worker = Worker(name="w", poll_interval=0.05, retry=RetryPolicy(("server_error",), max_attempts=3))
     assert worker.run_once().retried == [batch.id]
+
+
+def test_a_worker_on_a_shared_store_advances_a_cycle_s_batches_side_by_side(
+    tmp_path, engine, postgres_url, monkeypatch
+):
+    from support.fault_proxy import FaultProxy
+
+    monkeypatch.setenv("LANGBATCH_STORE", postgres_url)
+    with FaultProxy(engine.base_url, slow_seconds=0.5) as proxy:
+        through_proxy = SimpleNamespace(base_url=proxy.base_url)  # every provider call goes through it
+        batches = make_batches(tmp_path, through_proxy, 6, prompts=("slow {i} [[slow:30]]",))
+        proxy.always = "slow_after"  # from here every answer takes 0.5 s: one by one, a cycle takes 3 s+
+        report = Worker(name="w", poll_interval=30).run_once()
+    assert sorted(report.advanced) == sorted(b.id for b in batches)
+    assert report.seconds < 6 * 0.5, report.seconds
