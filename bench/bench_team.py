@@ -83,17 +83,17 @@ def role_worker(engine_url: str, seconds: float, name: str) -> dict:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     worker = Worker(name=name, poll_interval=WORKER_INTERVAL, retry=RetryPolicy(("server_error",), 3))
-    errors, cycles = collections.Counter(), 0
+    errors, cycles, skipped, longest = collections.Counter(), 0, 0, 0.0
     while not stop.is_set():
         started = time.monotonic()
         try:
             report = worker.run_once()
             errors.update(report.errors.values())
-            cycles += 1
+            cycles, skipped, longest = cycles + 1, skipped + len(report.skipped), max(longest, report.seconds)
         except Exception as exc:
             errors[f"{type(exc).__name__}: {str(exc)[:120]}"] += 1
         stop.wait(max(WORKER_INTERVAL - (time.monotonic() - started), 0))
-    return {"errors": dict(errors), "cycles": cycles}
+    return {"errors": dict(errors), "cycles": cycles, "skipped": skipped, "longest_cycle": longest}
 
 
 def role_cli(engine_url: str, seconds: float, name: str) -> dict:
@@ -155,11 +155,14 @@ def part_one(engine, upstream, seconds: float) -> None:
     # until the loops end (their time starts once imported) and the workers have finished every batch:
     # how long a running batch waits for a worker
     longest_wait, longest_quiet, samples, drain_end = 0.0, 0.0, 0, time.monotonic() + seconds + 300
+    worst = None
     while time.monotonic() < drain_end:
         now, running = time.time(), 0
         for record in storage.list():
             if any(job.active for job in record.jobs):
                 since = max(record.advanced_at or 0.0, max(job.created_at for job in record.jobs))
+                if now - since > longest_wait:
+                    worst = (record.id, record.advanced_by, [job.status for job in record.jobs])
                 longest_wait, samples, running = max(longest_wait, now - since), samples + 1, running + 1
                 longest_quiet = max(longest_quiet, now - max(record.updated_at, since))  # by anyone
         if not running and all(proc.poll() is not None for proc in others):
@@ -201,10 +204,14 @@ def part_one(engine, upstream, seconds: float) -> None:
           f"{len(job_mismatch)}; requests answered more than expected {len(extra)}")  # fmt: skip
     print(f"  longest wait of a running batch for a worker's advance: {longest_wait:.1f} s; for any "
           f"refresh (a worker, a dashboard, a CLI): {longest_quiet:.1f} s; {samples} samples "
-          f"(worker poll interval {WORKER_INTERVAL:g} s)")  # fmt: skip
-    cycles = [f["cycles"] for f in found if "cycles" in f]
+          f"(worker poll interval {WORKER_INTERVAL:g} s); longest: {worst}")  # fmt: skip
+    workers_found = [f for f in found if "cycles" in f]
     listings = [f["max_listing"] for f in found if "max_listing" in f]
-    print(f"  worker cycles {cycles}; slowest dashboard listing {max(listings):.3f} s")
+    print(
+        f"  worker cycles {[f['cycles'] for f in workers_found]}, longest "
+        f"{max(f['longest_cycle'] for f in workers_found):.1f} s, batches skipped as busy elsewhere "
+        f"{sum(f['skipped'] for f in workers_found)}; slowest dashboard listing {max(listings):.3f} s"
+    )
 
 
 # -- part 2: a big store --------------------------------------------------------------------------------
@@ -216,7 +223,7 @@ def part_two(engine, upstream, total: int, active: int) -> None:
 
     from langbatch_core import Connection, OpenAIChatCompletionBatch
     from langbatch_core.storage import BatchRecord, BatchSummary, JobRecord, default_storage
-    from langbatch_core.worker import Worker
+    from langbatch_core.worker import ADVANCE_THREADS, Worker
 
     storage = default_storage()
     for existing in storage.list():
@@ -262,11 +269,11 @@ def part_two(engine, upstream, total: int, active: int) -> None:
     for job_id in ids:
         client.batches.retrieve(job_id)
     bare = time.perf_counter() - started
+    own = report.seconds - bare
     print(
-        f"  one worker cycle over {active:,} running batches: {report.seconds:.2f} s; the same "
-        f"{len(ids):,} provider polls alone: {bare:.2f} s; "
-        f"LangBatch's own part: {report.seconds - bare:.2f} s ({(report.seconds - bare) / active * 1000:.1f} "
-        "ms a batch)"
+        f"  one worker cycle over {active:,} running batches: {report.seconds:.2f} s ({ADVANCE_THREADS} "
+        f"side by side); the same {len(ids):,} provider polls one by one: {bare:.2f} s"
+        + (f"; LangBatch's own part: {own:.2f} s ({own / active * 1000:.1f} ms a batch)" if own > 0 else "")
     )
 
 

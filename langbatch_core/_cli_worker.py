@@ -66,7 +66,9 @@ def worker_command(
     )
     policy = RetryPolicy(retry_on=retry_on, max_attempts=max_attempts) if retry_on else None
     worker = Worker(_storage(ctx), name=name, poll_interval=interval, retry=policy, notifier=notifier)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    # the worker's own lines; its libraries' (a line per HTTP request, per S3 call) only when they warn
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s")
+    logging.getLogger("langbatch").setLevel(logging.INFO)
     click.echo(f"Worker {worker.name} on {_where(worker.storage)}, every {interval:g} s.")
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -19,12 +19,14 @@ lost.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import socket
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,6 +52,9 @@ _REASON_OF_CODE = {
 }
 
 LEASE_CHUNK = 20  # batches a worker leases at once from a shared store
+# batches a worker on a shared store advances side by side: each mostly waits on the provider and the store,
+# and one after another a cycle over a few dozen running batches outlasted the poll interval
+ADVANCE_THREADS = 8
 
 __all__ = ["RETRY_REASONS", "CycleReport", "Notifier", "RetryPolicy", "Worker"]
 
@@ -120,6 +125,7 @@ class Worker:
         another worker runs on it."""
         stop = stop or threading.Event()
         with self._sole_worker():
+            load_batch_code()
             done = 0
             while not stop.is_set() and (cycles is None or done < cycles):
                 started = time.monotonic()
@@ -133,19 +139,26 @@ class Worker:
         started = time.monotonic()
         report = CycleReport()
         seen: set[str] = set()
-        while len(seen) < self.batch_limit:
-            chunk = [i for i in self._lease(self.batch_limit - len(seen)) if i not in seen]
-            if not chunk:
-                break  # none left, or only those this cycle advanced (their lease ran out meanwhile)
-            for batch_id in chunk:
-                seen.add(batch_id)
-                try:
-                    self.advance(batch_id, report)
-                except LangBatchError as exc:
-                    report.errors[batch_id] = str(exc)
-                    log.warning("%s: batch %s: %s", self.name, batch_id, exc)
+        # an embedded store (one worker, DuckDB's connection) is advanced from this thread, one by one
+        side_by_side = ADVANCE_THREADS if self.storage.shared_by_workers else 0
+        with ThreadPoolExecutor(side_by_side) if side_by_side else contextlib.nullcontext() as pool:
+            while len(seen) < self.batch_limit:
+                chunk = [i for i in self._lease(self.batch_limit - len(seen)) if i not in seen]
+                if not chunk:
+                    break  # none left, or only those this cycle advanced (their lease ran out meanwhile)
+                seen.update(chunk)
+                advance = functools.partial(self._advance_or_report, report=report)
+                for _ in pool.map(advance, chunk) if pool else map(advance, chunk):
+                    pass
         report.seconds = time.monotonic() - started
         return report
+
+    def _advance_or_report(self, batch_id: str, report: CycleReport) -> None:
+        try:
+            self.advance(batch_id, report)
+        except LangBatchError as exc:
+            report.errors[batch_id] = str(exc)
+            log.warning("%s: batch %s: %s", self.name, batch_id, exc)
 
     def _lease(self, most: int) -> list[str]:
         """The next running batches to advance. A shared store leases a few at a time, just before they are
@@ -235,6 +248,13 @@ class Worker:
             handle.write(self.name)
             handle.flush()
             yield
+
+
+def load_batch_code() -> None:
+    """Import what advancing a batch needs (the batch and results code, the OpenAI SDK) now: done lazily by
+    the first cycle that finds a batch, it made that batch wait seconds longer (15 s on a busy machine)."""
+    import langbatch_core.batch
+    import langbatch_core.providers.openai  # noqa: F401
 
 
 def retry_reasons(batch: Any) -> set[str]:

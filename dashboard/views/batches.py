@@ -149,7 +149,8 @@ def details(record) -> None:
     st.subheader(f"Batch {record.id}")
     st.text(
         f"Name: {record.name or '—'}   Status: {record.status}   Owner: {record.owner or '—'}\n"
-        f"Endpoint: {record.endpoint or '—'}   Model: {record.model or '—'}"
+        f"Endpoint: {record.endpoint or '—'}   Model: {record.model or '—'}\n"
+        f"Last advanced by a worker (UTC): {tables.advanced_text(record) or '—'}"
     )
     cols = st.columns(6)
     cols[0].metric("Requests", common.count(record.request_count))
