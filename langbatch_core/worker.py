@@ -6,9 +6,10 @@
     worker.run()                     # every poll_interval: refresh, download, retry, notify; Ctrl-C stops
     worker.run_once()                # one cycle -> CycleReport
 
-A cycle takes the running batches from the store (``storage.active_batch_ids``: with PostgreSQL each is
-leased to one worker, so several workers share the work; an embedded store, DuckDB or files, has one worker,
-which holds ``<data dir>/worker.lock``). Each batch is advanced under its lock, skipped if another writer (a
+A cycle takes from the store the running batches and those a dashboard or CLI refresh finished since a
+worker last saw them, so they still get the auto-retry and the notice (``storage.active_batch_ids``: with
+PostgreSQL each is leased to one worker, so several workers share the work; an embedded store, DuckDB or
+files, has one worker, which holds ``<data dir>/worker.lock``). Each batch is advanced under its lock, skipped if another writer (a
 dashboard, a CLI, another worker) holds it: its jobs are polled, finished ones downloaded and merged, an
 auto-retry submitted when the policy says so, notifications sent, and ``advanced_at`` / ``advanced_by``
 recorded. The record is written last, so a worker killed at any point loses nothing: the next cycle (of
@@ -184,8 +185,9 @@ class Worker:
             elif not batch._state.active_jobs():
                 report.finished.append(batch_id)
             self._notify(batch)
-            batch.record.advanced_at, batch.record.advanced_by = time.time(), self.name
-            batch._state.write()
+            now = time.time()  # the record's change time too: a later change by anyone else shows
+            batch.record.advanced_at, batch.record.advanced_by = now, self.name
+            batch._state.write(at=now)
             report.advanced.append(batch_id)
 
     def _share_provider(self, batch: Any) -> None:

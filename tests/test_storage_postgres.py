@@ -15,6 +15,7 @@ import pytest
 from langbatch_core import BatchNotFoundError, BatchRecord, StaleRecordError, StorageError
 from langbatch_core.errors import ConfigurationError
 from langbatch_core.storage import DuckDBBatchStorage, JobRecord, default_storage, describe_default_storage
+from langbatch_core.storage.base import CATCH_UP_SECONDS
 from langbatch_core.storage.postgres import MIGRATIONS, PostgresBatchStorage
 
 # Holds one batch's lock in another process ("another machine": its own data directory) until killed.
@@ -173,6 +174,17 @@ def test_worker_leases_hand_each_running_batch_to_one_worker(postgres_url):
     with psycopg.connect(postgres_url, autocommit=True) as con:
         con.execute("UPDATE batches SET lease_until = 0")  # leases expired: a killed worker's batches
     assert len(store.active_batch_ids("w3", limit=100, lease_seconds=60)) == 8
+
+
+def test_a_batch_finished_by_a_refresh_is_leased_until_a_worker_has_seen_it(postgres_url):
+    store = PostgresBatchStorage(postgres_url)
+    now = time.time()
+    finished = [JobRecord(key="j1", attempt=1, request_count=1, input_file="in.jsonl", status="completed")]
+    store.save(record("lb_new", status="completed", jobs=finished, updated_at=now, advanced_at=now - 5))
+    store.save(record("lb_seen", status="completed", jobs=finished, updated_at=now, advanced_at=now))
+    store.save(record("lb_old", status="completed", jobs=finished, updated_at=now - 2 * CATCH_UP_SECONDS))
+    store.save(record("lb_unstarted", status="created", updated_at=now))
+    assert store.active_batch_ids("w1", limit=100, lease_seconds=60) == ["lb_new"]
 
 
 def test_the_password_never_shows_and_an_unreachable_server_is_a_clear_error(postgres_server, monkeypatch):

@@ -22,6 +22,7 @@ from langbatch_core import ConfigurationError, OpenAIChatCompletionBatch
 from langbatch_core.cli import cli
 from langbatch_core.notify import Notifier
 from langbatch_core.storage import default_storage
+from langbatch_core.storage.base import CATCH_UP_SECONDS
 from langbatch_core.worker import RetryPolicy, Worker
 
 
@@ -282,11 +283,6 @@ def test_a_worker_loads_the_batch_code_before_its_first_cycle_not_while_a_batch_
     assert done.stdout.strip() == "True", done.stderr
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap (reported to the lead): a worker leases only running batches, so one finished by "
-    "someone's refresh (the Batches page, `langbatch status`) never gets the worker's retry or notification",
-)
 def test_a_batch_finished_by_a_dashboard_refresh_still_gets_the_worker_s_retry(tmp_path, engine):
     (batch,) = make_batches(tmp_path, engine, 1, prompts=("ok", "flaky [[500x3]]"))
     while any(job.active for job in batch.record.jobs):
@@ -294,6 +290,24 @@ def test_a_batch_finished_by_a_dashboard_refresh_still_gets_the_worker_s_retry(t
         time.sleep(0.05)
     worker = Worker(name="w", poll_interval=0.05, retry=RetryPolicy(("server_error",), max_attempts=3))
     assert worker.run_once().retried == [batch.id]
+
+
+def test_a_finished_batch_is_handed_to_a_worker_once_not_every_cycle_and_old_history_is_left(
+    tmp_path, engine, webhook
+):
+    done, old = make_batches(tmp_path, engine, 2, prompts=("ok {i}",))
+    for batch in (done, old):
+        while any(job.active for job in batch.record.jobs):
+            batch.get_status()  # finished by someone's refresh, not by a worker
+            time.sleep(0.05)
+    store = default_storage()
+    stale = store.load(old.id)
+    stale.updated_at -= 2 * CATCH_UP_SECONDS  # finished long before any worker ran on this store
+    store.save(stale)
+    worker = Worker(name="w", poll_interval=0.05, notifier=Notifier(webhook_url=webhook.url))
+    assert worker.run_once().finished == [done.id]
+    assert [(m["event"], m["batch_id"]) for m in webhook.received] == [("finished", done.id)]
+    assert worker.run_once().advanced == []  # seen finished: not leased again
 
 
 def test_a_worker_on_a_shared_store_advances_a_cycle_s_batches_side_by_side(

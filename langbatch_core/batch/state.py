@@ -128,13 +128,14 @@ class BatchState:
         ):
             self.record = stored
 
-    def write(self) -> None:
-        """Save the record; the caller holds the lock and worked on the latest stored record."""
+    def write(self, at: float | None = None) -> None:
+        """Save the record, changed at ``at`` (now); the caller holds the lock and worked on the latest stored
+        record."""
         if not self._lock_depth:
             raise RuntimeError("a batch record is written only under the batch's lock")
         first = self.record.version == 0
         self.record.version += 1
-        self.record.updated_at = time.time()
+        self.record.updated_at = time.time() if at is None else at
         self.storage.save(self.record)
         if first:
             self.audit("created", self.record.name or "")

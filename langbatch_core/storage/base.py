@@ -338,16 +338,32 @@ class BatchStorage(ABC):
             yield _flock(handle, wait)  # closing the file releases the lock
 
     def active_batch_ids(self, worker: str, limit: int, lease_seconds: float) -> builtins.list[str]:
-        """Ids of batches with running jobs, for ``worker`` to advance now (oldest advance first).
+        """Ids of the batches ``worker`` should advance now (oldest advance first): those with running jobs,
+        and those that finished by someone else's refresh since a worker last saw them (``awaits_worker``).
 
         This one gives them all (one worker per store); a store shared by several workers (PostgreSQL)
         leases each batch to one worker for ``lease_seconds``."""
-        records = [r for r in self.list() if any(job.active for job in r.jobs)]
+        now = time.time()
+        records = [r for r in self.list() if awaits_worker(r, now)]
         records.sort(key=lambda r: r.advanced_at or 0.0)
         return [r.id for r in records[:limit]]
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(data_dir={str(self.data_dir)!r})"
+
+
+#: How long after it finished a batch that no worker saw finish is still handed to one (its auto-retry and
+#: notification): a worker started on an old store leaves its history alone.
+CATCH_UP_SECONDS = 86_400.0
+
+
+def awaits_worker(record: BatchRecord, now: float) -> bool:
+    """Whether a worker should advance ``record``: it has running jobs, or it was started and written since a
+    worker last advanced it (a dashboard or CLI refresh finished it), within ``CATCH_UP_SECONDS``."""
+    if any(job.active for job in record.jobs):
+        return True
+    changed_since_worker = record.updated_at > (record.advanced_at or 0.0)
+    return bool(record.jobs) and changed_since_worker and record.updated_at > now - CATCH_UP_SECONDS
 
 
 def _flock(handle: Any, wait: bool) -> bool:

@@ -36,6 +36,7 @@ from psycopg.conninfo import conninfo_to_dict
 
 from langbatch_core.errors import ConfigurationError, StaleRecordError, StorageError
 from langbatch_core.storage.base import (
+    CATCH_UP_SECONDS,
     BatchRecord,
     BatchStorage,
     BatchSummary,
@@ -123,7 +124,9 @@ _SAVE = (
 _LEASE = f"""
     WITH picked AS (
         SELECT id FROM batches
-        WHERE status IN ({_ACTIVE_SQL})
+        WHERE (status IN ({_ACTIVE_SQL})
+               OR (updated_at > COALESCE(advanced_at, 0) AND updated_at > %(catch_up)s
+                   AND EXISTS (SELECT 1 FROM jobs WHERE jobs.batch_id = batches.id)))
           AND (lease_until IS NULL OR lease_until < %(now)s)
         ORDER BY advanced_at NULLS FIRST LIMIT %(limit)s
         FOR UPDATE SKIP LOCKED)
@@ -262,10 +265,16 @@ class PostgresBatchStorage(BatchStorage):
             self._release(con, batch_id if held else None)
 
     def active_batch_ids(self, worker: str, limit: int, lease_seconds: float) -> builtins.list[str]:
-        """Running batches for ``worker``, leased to it for ``lease_seconds`` (others skip them meanwhile);
-        those advanced longest ago first."""
+        """Running batches (and those finished by a refresh since a worker saw them: ``awaits_worker``) for
+        ``worker``, leased to it for ``lease_seconds`` (others skip them meanwhile); oldest advance first."""
         now = time.time()
-        params = {"now": now, "until": now + lease_seconds, "worker": worker, "limit": limit}
+        params = {
+            "now": now,
+            "until": now + lease_seconds,
+            "worker": worker,
+            "limit": limit,
+            "catch_up": now - CATCH_UP_SECONDS,
+        }
         rows = self._run(lambda con: con.execute(_LEASE, params).fetchall())
         rows.sort(key=lambda row: row[1] or 0.0)
         return [row[0] for row in rows]
