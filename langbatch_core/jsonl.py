@@ -6,8 +6,9 @@ The one reader of request files (``requests``) and result files (``results``).
     for line, raw in BlockReader(handle).lines(too_long):   # raw: a memoryview without LF or CR
         ...
 
-A leading UTF-8 BOM is skipped (``reader.bom`` tells). Lines are views into one reused buffer: use each
-before asking for the next block. A line longer than ``max_line`` bytes is not kept: the reader skips it in
+A leading UTF-8 BOM is skipped (``reader.bom`` tells). Lines are views into reused buffers: use each
+before asking for the next block. ``BlockReader(handle, ahead=2, copy=fd)`` reads (and copies) on a thread of
+its own while the caller works on the blocks already read. A line longer than ``max_line`` bytes is not kept: the reader skips it in
 bounded chunks and yields it as a block of its own with ``overlong`` set (its length) and no data.
 
 ``read_json`` is the one strict JSON reader of request lines, for the validator and the local engine alike.
@@ -256,6 +257,13 @@ def write_all(fd: int, view: memoryview) -> None:
 _DONE = object()
 
 
+class _Failed:
+    """What stopped the producer of ``read_ahead``, handed to the consumer."""
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
 def read_ahead(items: Generator[Any, None, None], depth: int) -> Generator[Any, None, None]:
     """The items of ``items``, produced on a thread of its own up to ``depth`` items ahead of the consumer.
     An exception there is raised here, after the items before it; leaving the loop early stops the thread.
@@ -277,7 +285,7 @@ def read_ahead(items: Generator[Any, None, None], depth: int) -> Generator[Any, 
                 del item
             _put(_DONE)
         except BaseException as exc:
-            _put(exc)
+            _put(_Failed(exc))
         finally:
             items.close()
 
@@ -297,8 +305,8 @@ def read_ahead(items: Generator[Any, None, None], depth: int) -> Generator[Any, 
                 changed.notify()
             if item is _DONE:
                 return
-            if isinstance(item, BaseException):
-                raise item
+            if type(item) is _Failed:
+                raise item.error
             yield item
     finally:
         with changed:
