@@ -7,9 +7,10 @@ The one reader of request files (``requests``) and result files (``results``).
         ...
 
 A leading UTF-8 BOM is skipped (``reader.bom`` tells). Lines are views into reused buffers: use each
-before asking for the next block. ``BlockReader(handle, ahead=2, copy=fd)`` reads (and copies) on a thread of
-its own while the caller works on the blocks already read. A line longer than ``max_line`` bytes is not kept: the reader skips it in
+before asking for the next block. A line longer than ``max_line`` bytes is not kept: the reader skips it in
 bounded chunks and yields it as a block of its own with ``overlong`` set (its length) and no data.
+``BlockReader(handle, ahead=2, copy=fd)`` reads (and copies) on a thread of its own while the caller works
+on the blocks already read.
 
 ``read_json`` is the one strict JSON reader of request lines, for the validator and the local engine alike.
 """
