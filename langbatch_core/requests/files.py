@@ -17,7 +17,8 @@ Speed: chat lines are decoded a block at a time by a typed msgspec decoder (``re
 ``requests.scan``); only lines it rejects go through the detailed checker (``requests.rules``) that names
 each problem. Memory stays bounded: one block of lines and the set of custom_ids, never the whole file as
 Python objects. One process, one pass: ``copy_to`` writes the copy a batch keeps from the very blocks the
-check reads, so the file is never read twice.
+check reads, so the file is never read twice. The blocks are read (and copied) two ahead on a thread of their
+own, so that with a second core free the caller's thread only decodes and checks.
 """
 
 from __future__ import annotations

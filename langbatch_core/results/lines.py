@@ -87,8 +87,8 @@ def result_blocks(path: PathLike, ahead: bool = False) -> Iterator[tuple[int, me
     before asking for the next). ``ahead``: read ``READ_AHEAD`` blocks ahead on a thread of its own, for a
     caller whose decoding costs more than the reading (``READ_AHEAD`` + 2 buffers instead of one)."""
     with _open(path) as handle:
-        ahead = ahead and os.fstat(handle.fileno()).st_size > BLOCK_SIZE
-        with contextlib.closing(iter(BlockReader(handle, BLOCK_SIZE, ahead=READ_AHEAD * ahead))) as blocks:
+        depth = READ_AHEAD if ahead and os.fstat(handle.fileno()).st_size > BLOCK_SIZE else 0
+        with contextlib.closing(iter(BlockReader(handle, BLOCK_SIZE, ahead=depth))) as blocks:
             for block in blocks:
                 yield block.count, block.data
 
