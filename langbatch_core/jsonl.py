@@ -237,10 +237,10 @@ class _Buffers:
     def turn(self, buf: bytearray, cut: int, end: int) -> tuple[bytearray, Any]:
         """The next buffer, starting with ``buf[cut:end]`` (the start of a line the block did not end)."""
         self.index = (self.index + 1) % self.count
-        if self.index == len(self.buffers):
-            self.buffers.append(bytearray(0))
-            self.marks.append(None)
-        if len(self.buffers[self.index]) != len(buf):  # a first turn, or a buffer that grew
+        if self.index == len(self.buffers):  # a first turn
+            self.buffers.append(bytearray(len(buf)))
+            self.marks.append(np.empty(len(buf), dtype=bool))
+        elif len(self.buffers[self.index]) != len(buf):  # the last buffer grew (a long line)
             self.buffers[self.index] = bytearray(len(buf))
             self.marks[self.index] = np.empty(len(buf), dtype=bool)
         self.buffers[self.index][: end - cut] = buf[cut:end]
