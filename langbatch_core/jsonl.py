@@ -18,8 +18,10 @@ on the blocks already read.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import errno
 import os
+import sys
 import threading
 from collections import deque
 from collections.abc import Callable, Generator, Iterator
@@ -297,21 +299,44 @@ def read_ahead(items: Generator[Any, None, None], depth: int) -> Generator[Any, 
             changed.notify()
 
     thread = threading.Thread(target=produce, name="langbatch-read-ahead", daemon=True)
-    thread.start()
-    try:
-        while True:
+    with prompt_switches():
+        thread.start()
+        try:
+            while True:
+                with changed:
+                    while not waiting:
+                        changed.wait()
+                    item = waiting.popleft()
+                    changed.notify()
+                if item is _DONE:
+                    return
+                if type(item) is _Failed:
+                    raise item.error
+                yield item
+        finally:
             with changed:
-                while not waiting:
-                    changed.wait()
-                item = waiting.popleft()
+                stop = True
                 changed.notify()
-            if item is _DONE:
-                return
-            if type(item) is _Failed:
-                raise item.error
-            yield item
+            thread.join()
+
+
+SWITCH_INTERVAL = 0.0002  # seconds; the interpreter's default, 0.005, starves a thread that reads ahead
+_switching = threading.Lock()
+_switchers: list[float] = []  # the interval before the first reader still running lowered it
+
+
+@contextlib.contextmanager
+def prompt_switches() -> Iterator[None]:
+    """The interpreter's switch interval lowered to ``SWITCH_INTERVAL`` while a thread reads ahead, then
+    restored. That thread needs the GIL for a moment after each read; with the default interval it waits up
+    to 5 ms each time while the caller decodes (the caller never releases the GIL), and falls behind."""
+    with _switching:
+        _switchers.append(sys.getswitchinterval())
+        sys.setswitchinterval(min(SWITCH_INTERVAL, _switchers[0]))
+    try:
+        yield
     finally:
-        with changed:
-            stop = True
-            changed.notify()
-        thread.join()
+        with _switching:
+            before = _switchers.pop()
+            if not _switchers:
+                sys.setswitchinterval(before)

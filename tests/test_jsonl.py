@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import io
 import os
+import sys
 import threading
 
 import pytest
 
+from langbatch_core import jsonl
 from langbatch_core.jsonl import BlockReader
 
 
@@ -86,3 +88,19 @@ def test_a_consumer_that_stops_early_stops_the_thread(tmp_path):
         assert len(reader_threads()) == 1
         blocks.close()
     assert reader_threads() == []
+
+
+def test_the_switch_interval_is_lowered_while_reading_ahead_and_restored(tmp_path):
+    """The reading thread would wait up to 5 ms for the GIL after each read while its caller decodes."""
+    source = lines_file(tmp_path / "in.jsonl")
+    before = sys.getswitchinterval()
+    seen = []
+    with source.open("rb", buffering=0) as one, source.open("rb", buffering=0) as two:
+        outer = iter(BlockReader(one, 4096, ahead=2))
+        next(outer)
+        for _ in BlockReader(two, 4096, ahead=2):  # a second reader at once (another thread's, say)
+            seen.append(sys.getswitchinterval())
+        seen.append(sys.getswitchinterval())  # the first is still reading
+        outer.close()
+    assert seen and all(value == pytest.approx(jsonl.SWITCH_INTERVAL) for value in seen)
+    assert sys.getswitchinterval() == before
