@@ -6,15 +6,15 @@
     worker.run()                     # every poll_interval: refresh, download, retry, notify; Ctrl-C stops
     worker.run_once()                # one cycle -> CycleReport
 
-A cycle takes from the store the running batches and those a dashboard or CLI refresh finished since a
-worker last saw them, so they still get the auto-retry and the notice (``storage.active_batch_ids``: with
-PostgreSQL each is leased to one worker, so several workers share the work; an embedded store, DuckDB or
-files, has one worker, which holds ``<data dir>/worker.lock``). Each batch is advanced under its lock, skipped if another writer (a
-dashboard, a CLI, another worker) holds it: its jobs are polled, finished ones downloaded and merged, an
-auto-retry submitted when the policy says so, notifications sent, and ``advanced_at`` / ``advanced_by``
-recorded. The record is written last, so a worker killed at any point loses nothing: the next cycle (of
-any worker, once the lease runs out) does the step again; a notification may then be sent twice, never
-lost.
+A cycle takes from the store the running batches and those a dashboard or CLI refresh finished since a worker
+last saw them, so they still get the auto-retry and the notice (``storage.active_batch_ids``: with PostgreSQL
+each is leased to one worker, so several workers share the work; an embedded store, DuckDB or files, has one
+worker, which holds ``<data dir>/worker.lock``). Each batch is advanced under its lock, skipped if another
+writer (a dashboard, a CLI, another worker) holds it: its jobs are polled, finished ones downloaded and
+merged, an auto-retry submitted when the policy says so, notifications sent, and ``advanced_at`` /
+``advanced_by`` recorded. The record is written last, so a worker killed at any point loses nothing: the next
+cycle (of any worker, once the lease runs out) does the step again; a notification may then be sent twice,
+never lost.
 """
 
 from __future__ import annotations

@@ -76,3 +76,28 @@ def test_a_copy_that_cannot_be_written_is_a_storage_error(tmp_path):
     source = messy_valid_file(tmp_path / "in.jsonl")
     with pytest.raises(StorageError, match=r"missing.*check that its folder exists"):
         validate_file(source, copy_to=tmp_path / "missing" / "copy.jsonl")
+
+
+@pytest.fixture
+def file_size_limit():
+    """Files this process writes may not grow past the limit set (writes past it fail with EFBIG)."""
+    resource = pytest.importorskip("resource")
+    signal = pytest.importorskip("signal")
+    old_limit = resource.getrlimit(resource.RLIMIT_FSIZE)
+    old_handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # an error, not a killed process
+
+    def limit(size: int) -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (size, old_limit[1]))
+
+    yield limit
+    resource.setrlimit(resource.RLIMIT_FSIZE, old_limit)
+    signal.signal(signal.SIGXFSZ, old_handler)
+
+
+def test_a_copy_that_fails_midway_is_a_storage_error_and_leaves_nothing(tmp_path, file_size_limit):
+    source = write_chat_file(tmp_path / "in.jsonl", 3_000)  # ~5 MB: several blocks, read ahead
+    (tmp_path / "out").mkdir()
+    file_size_limit(1_000_000)
+    with pytest.raises(StorageError, match=r"Cannot write the copy.*has room"):
+        validate_file(source, copy_to=tmp_path / "out" / "copy.jsonl")
+    assert list((tmp_path / "out").iterdir()) == []

@@ -408,3 +408,15 @@ def test_the_report_does_not_depend_on_where_blocks_end(tmp_path, monkeypatch, k
     found = {(issue.line, issue.code) for issue in validate_file(source).issues}
     assert {(103, "duplicate_custom_id"), (93, "multiple_models"), (1, "bom"), (6, "invalid_json")} <= found
     assert {"not_utf8", "crlf", "blank_line"} <= {code for _, code in found}
+
+
+def test_a_tool_repeated_on_every_line_is_checked_on_every_line(tmp_path):
+    """The check of a tool's parameters is remembered by their text: a bad one is still found on each line."""
+    fine = [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]
+    bad_text = '{"type": "object", "default": 1e999}'  # msgspec skips it; the providers refuse it
+    bad_tool = '[{"type": "function", "function": {"name": "f", "parameters": ' + bad_text + "}}]"
+    bad = json.dumps(good(0)).replace('"max_tokens"', f'"tools": {bad_tool}, "max_tokens"')
+    lines = [good(1, tools=fine), bad.replace("request-0", "request-2"), good(3, tools=fine)]
+    lines += [bad.replace("request-0", "request-4"), good(5, tools=fine)]
+    report = validate_file(write_lines(tmp_path / "requests.jsonl", lines))
+    assert [line for line, _ in codes(report)] == [2, 4]

@@ -118,13 +118,29 @@ def _readable(raw: msgspec.Raw, kind: type = object) -> bool:
         return False
 
 
+_OBJECTS: dict[bytes, bool] = {}  # JSON text -> whether it is an object: a file's lines repeat their tools
+
+
+def _is_object(raw: msgspec.Raw) -> bool:
+    """``_readable(raw, dict)``, remembered for the JSON texts seen last (tool parameters, schemas)."""
+    if len(raw) > 4096:
+        return _readable(raw, dict)
+    text = bytes(raw)
+    known = _OBJECTS.get(text)
+    if known is None:
+        if len(_OBJECTS) >= 64:
+            _OBJECTS.clear()
+        known = _OBJECTS[text] = _readable(raw, dict)
+    return known
+
+
 def _tools_units(tools: list[ToolSpec]) -> int | None:
     """About the JSON bytes of the tool definitions, or None when a tool's parameters are no object."""
     units = 0
     for tool in tools:
         function = tool.function
         parameters = function.parameters
-        if parameters and not _readable(parameters, dict):
+        if parameters and not _is_object(parameters):
             return None
         units += len(parameters) + len(function.name) + len(function.description or "") + 60
     return units
@@ -132,7 +148,7 @@ def _tools_units(tools: list[ToolSpec]) -> int | None:
 
 def _schema_ok(response_format: Any) -> bool:
     schema = response_format.json_schema.schema if type(response_format) is JsonSchema else None
-    return not schema or _readable(schema, dict)
+    return not schema or _is_object(schema)
 
 
 def _parts_units(decode: Callable[[Any], list[Any]], raw: msgspec.Raw) -> tuple[int, int] | None:

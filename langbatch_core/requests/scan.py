@@ -15,6 +15,7 @@ Each block of whole lines goes through three steps:
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -91,9 +92,10 @@ class Scan:
 
     def scan(self, reader: BlockReader) -> None:
         """Scans every block of the reader (the whole file)."""
-        for whole in reader:
-            for block in self._split_first_line(whole):
-                self._scan_block(block)
+        with contextlib.closing(iter(reader)) as blocks:  # closed early: a reader thread stops at once
+            for whole in blocks:
+                for block in self._split_first_line(whole):
+                    self._scan_block(block)
         self._close_job()
         self.bom = reader.bom
 
@@ -151,9 +153,14 @@ class Scan:
         if models is None or isinstance(models, str):  # one model for the whole block
             models = (models,) * len(ids)
         lines = range(first_line, first_line + len(ids))
-        seen = self.first_line_of
-        if None not in ids and len(set(ids)) == len(ids) and seen.keys().isdisjoint(ids):
+        seen, known = self.first_line_of, len(self.first_line_of)
+        if None not in ids and seen.keys().isdisjoint(ids):
             seen.update(zip(ids, lines, strict=True))
+            if len(seen) - known != len(ids):  # a custom_id twice in the block: its first line is kept
+                seen.update(zip(reversed(ids), reversed(lines), strict=True))
+                for custom_id, line in zip(ids, lines, strict=True):
+                    if seen[custom_id] != line:
+                        self._duplicate(custom_id, line)
         else:
             for custom_id, line in zip(ids, lines, strict=True):
                 if custom_id is not None and seen.setdefault(custom_id, line) != line:
