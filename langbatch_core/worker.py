@@ -56,6 +56,7 @@ LEASE_CHUNK = 20  # batches a worker leases at once from a shared store
 # batches a worker on a shared store advances side by side: each mostly waits on the provider and the store,
 # and one after another a cycle over a few dozen running batches outlasted the poll interval
 ADVANCE_THREADS = 8
+LOCK_PATIENCE = 1.0  # seconds a worker waits for a batch's lock held elsewhere (at most a quarter interval)
 
 __all__ = ["RETRY_REASONS", "CycleReport", "Notifier", "RetryPolicy", "Worker"]
 
@@ -168,27 +169,37 @@ class Worker:
         return self.storage.active_batch_ids(self.name, chunk, max(self.poll_interval, 1.0))
 
     def advance(self, batch_id: str, report: CycleReport) -> None:
-        """Poll, download, retry and notify one batch under its lock; the record is written once, last."""
+        """Poll, download, retry and notify one batch under its lock; the record is written once, last. A lock
+        held elsewhere (a dashboard's or CLI's refresh: a fraction of a second) is waited for a moment, so the
+        batch is advanced this cycle, not two intervals later; one held longer is skipped."""
         from langbatch_core.batch import Batch
 
         batch = Batch.load(batch_id, storage=self.storage)
         batch.access = team.Access(self.name, admin=True)  # the deployment's service: every owner's batches
         self._share_provider(batch)
-        with batch._state.exclusive(wait=False) as held:
-            if not held:
+        deadline = time.monotonic() + min(LOCK_PATIENCE, self.poll_interval / 4)
+        while True:
+            with batch._state.exclusive(wait=False) as held:
+                if held:
+                    self._advance_held(batch, report)
+                    return
+            if time.monotonic() >= deadline:
                 report.skipped.append(batch_id)
                 return
-            if batch.record.jobs:
-                batch._jobs.poll()
-            if self._retry_if_due(batch):
-                report.retried.append(batch_id)
-            elif not batch._state.active_jobs():
-                report.finished.append(batch_id)
-            self._notify(batch)
-            now = time.time()  # the record's change time too: a later change by anyone else shows
-            batch.record.advanced_at, batch.record.advanced_by = now, self.name
-            batch._state.write(at=now)
-            report.advanced.append(batch_id)
+            time.sleep(0.05)
+
+    def _advance_held(self, batch: Any, report: CycleReport) -> None:
+        if batch.record.jobs:
+            batch._jobs.poll()
+        if self._retry_if_due(batch):
+            report.retried.append(batch.id)
+        elif not batch._state.active_jobs():
+            report.finished.append(batch.id)
+        self._notify(batch)
+        now = time.time()  # the record's change time too: a later change by anyone else shows
+        batch.record.advanced_at, batch.record.advanced_by = now, self.name
+        batch._state.write(at=now)
+        report.advanced.append(batch.id)
 
     def _share_provider(self, batch: Any) -> None:
         """Give the batch the provider of its connection made for an earlier batch: a new HTTP client per

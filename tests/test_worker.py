@@ -323,3 +323,23 @@ def test_a_worker_on_a_shared_store_advances_a_cycle_s_batches_side_by_side(
         report = Worker(name="w", poll_interval=30).run_once()
     assert sorted(report.advanced) == sorted(b.id for b in batches)
     assert report.seconds < 6 * 0.5, report.seconds
+
+
+def test_a_lock_held_a_moment_by_a_refresh_is_waited_for_one_held_long_is_skipped(tmp_path, engine):
+    brief, held = make_batches(tmp_path, engine, 2, prompts=("slow {i} [[slow:30]]",))
+    store = default_storage()
+    released = threading.Event()
+
+    def hold(batch_id, seconds):
+        with store.lock(batch_id):  # a dashboard's refresh of that batch
+            released.wait(seconds)
+
+    holders = [threading.Thread(target=hold, args=args) for args in ((brief.id, 0.3), (held.id, 30))]
+    for holder in holders:
+        holder.start()
+    time.sleep(0.1)
+    report = Worker(name="w", poll_interval=4).run_once()  # waits up to a second for a lock
+    released.set()
+    for holder in holders:
+        holder.join()
+    assert report.advanced == [brief.id] and report.skipped == [held.id]
