@@ -28,10 +28,9 @@ def peak_rss_mb() -> float:
 def timed() -> Iterator[dict[str, float]]:
     """Wall and CPU seconds of the ``with`` body, and the peak RSS before it (``base_mb``) and at its end."""
     found = {"base_mb": peak_rss_mb()}
-    start, cpu, own = time.perf_counter(), time.process_time(), time.thread_time()
+    start, cpu = time.perf_counter(), time.process_time()
     yield found
     found.update(seconds=time.perf_counter() - start, cpu=time.process_time() - cpu, peak_mb=peak_rss_mb())
-    found["thread_cpu"] = time.thread_time() - own  # the timing thread's own share (helper threads aside)
 
 
 def report(found: dict[str, Any]) -> None:
@@ -58,8 +57,7 @@ def measure(variants: list[str], run: Callable[[str], dict], repeat: int) -> dic
 
 def _best(runs: list[dict]) -> dict:
     best = min(runs, key=lambda run: run["seconds"])
-    least = {key: min(run[key] for run in runs) for key in ("cpu", "thread_cpu") if key in best}
-    return {**best, **least, "peak_mb": max(run["peak_mb"] for run in runs)}
+    return {**best, "cpu": min(run["cpu"] for run in runs), "peak_mb": max(run["peak_mb"] for run in runs)}
 
 
 def machine() -> str:

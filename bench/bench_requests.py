@@ -161,7 +161,7 @@ def compare(title: str, path: Path, variants: list[str], repeat: int, old_python
     header = (
         f"{'variant':<18} {'wall s':>7} {'/text':>6} {'/bytes':>7} {'cpu s':>7} {'/text':>6} {'/bytes':>7}"
     )
-    print(f"{header} {'own cpu /text':>13} {'peak RSS MB':>12} {'after imports':>14}")
+    print(f"{header} {'peak RSS MB':>12} {'after imports':>14}")
     if old_python:
         variants = [*variants, "langbatch_0_1_2"]
 
@@ -174,11 +174,10 @@ def compare(title: str, path: Path, variants: list[str], repeat: int, old_python
     for variant in BASELINES + variants:
         found = results[variant]
         wall, cpu = found["seconds"], found["cpu"]
-        own = found["thread_cpu"] / text["cpu"]
         print(
             f"{variant:<18} {wall:>7.3f} {wall / text['seconds']:>6.2f} {wall / raw['seconds']:>7.2f} "
-            f"{cpu:>7.3f} {cpu / text['cpu']:>6.2f} {cpu / raw['cpu']:>7.2f} {own:>13.2f} "
-            f"{found['peak_mb']:>12.0f} {found['base_mb']:>14.0f}  {found['detail']}"
+            f"{cpu:>7.3f} {cpu / text['cpu']:>6.2f} {cpu / raw['cpu']:>7.2f} {found['peak_mb']:>12.0f} "
+            f"{found['base_mb']:>14.0f}  {found['detail']}"
         )
     if old_python:
         old, new = results["langbatch_0_1_2"]["seconds"], results["constructor"]["seconds"]
@@ -217,9 +216,7 @@ def main() -> None:
         compare("Plain ASCII prompts", plain, ["validate", "constructor"], repeat)
     print("\nratios: time / the time of a json.loads loop over the file's lines read as text (/text) or")
     print("as bytes (/bytes); best of the runs, variants taking turns, each run in a new process timed after")
-    print("its imports; cpu = process time (steadier on a busy machine), all threads; own cpu = the calling")
-    print("thread's alone (the file is read and copied ahead on a second thread, which a quiet machine runs")
-    print("on its second core: there the wall time nears the own cpu). constructor: the batch constructor,")
+    print("its imports; cpu = process time (steadier on a busy machine). constructor: the batch constructor,")
     print("validation plus the batch's copy of the file in one read. validate_sampled also loads the o200k")
     print("tokenizer (~1 s, once per process) for 64 requests.")
 

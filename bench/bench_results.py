@@ -227,8 +227,7 @@ def main() -> None:
         )
         compare("What retry() and the counts read: outcomes", results, requests, repeat, OUTCOMES)
     print("\nbest of the runs, variants taking turns, each run in a new process timed after its imports;")
-    print("cpu = process time (steadier on a busy machine), all threads; own cpu = the calling thread's")
-    print("alone (load_results reads ahead on a second thread). peak RSS is the whole child process (Python,")
+    print("cpu = process time (steadier on a busy machine). peak RSS is the whole child process (Python,")
     print("pandas, pyarrow included); 'added / file' is the peak growth over the process after imports,")
     print("divided by the result file's size. outcomes: speed-up over the dict-per-line read.")
 
@@ -240,8 +239,8 @@ OUTCOMES = ("outcomes_as_dicts", "outcomes")
 def compare(title: str, results: Path, requests: Path, repeat: int, variants: tuple[str, ...]) -> None:
     size = results.stat().st_size / 1e6
     print(f"\n{title}: {results.name}, {size:.1f} MB")
-    header = f"{'variant':<20} {'wall s':>7} {'speed-up':>8} {'cpu s':>7} {'speed-up':>8} {'own cpu':>8}"
-    print(f"{header} {'speed-up':>8} {'peak RSS MB':>12} {'after imports':>14} {'added / file':>13}")
+    header = f"{'variant':<20} {'wall s':>7} {'speed-up':>8} {'cpu s':>7} {'speed-up':>8} {'peak RSS MB':>12}"
+    print(f"{header} {'after imports':>14} {'added / file':>13}")
 
     def run(variant: str) -> dict:
         return run_child(__file__, variant, str(results), str(requests))
@@ -253,8 +252,7 @@ def compare(title: str, results: Path, requests: Path, repeat: int, variants: tu
         added = (run_["peak_mb"] - run_["base_mb"]) * 1.048576 / size  # MiB -> MB
         print(
             f"{variant:<20} {run_['seconds']:>7.2f} {baseline['seconds'] / run_['seconds']:>7.1f}x "
-            f"{run_['cpu']:>7.2f} {baseline['cpu'] / run_['cpu']:>7.1f}x {run_['thread_cpu']:>8.2f} "
-            f"{baseline['cpu'] / run_['thread_cpu']:>7.1f}x {run_['peak_mb']:>12.0f} "
+            f"{run_['cpu']:>7.2f} {baseline['cpu'] / run_['cpu']:>7.1f}x {run_['peak_mb']:>12.0f} "
             f"{run_['base_mb']:>14.0f} {added:>12.2f}x  {run_['rows']:,} rows {run_['detail']}"
         )
 

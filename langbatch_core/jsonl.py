@@ -6,11 +6,9 @@ The one reader of request files (``requests``) and result files (``results``).
     for line, raw in BlockReader(handle).lines(too_long):   # raw: a memoryview without LF or CR
         ...
 
-A leading UTF-8 BOM is skipped (``reader.bom`` tells). Lines are views into reused buffers: use each
+A leading UTF-8 BOM is skipped (``reader.bom`` tells). Lines are views into one reused buffer: use each
 before asking for the next block. A line longer than ``max_line`` bytes is not kept: the reader skips it in
 bounded chunks and yields it as a block of its own with ``overlong`` set (its length) and no data.
-``BlockReader(handle, ahead=2, copy=fd)`` reads (and copies) on a thread of its own while the caller works
-on the blocks already read.
 
 ``read_json`` is the one strict JSON reader of request lines, for the validator and the local engine alike.
 """
@@ -18,13 +16,7 @@ on the blocks already read.
 from __future__ import annotations
 
 import codecs
-import contextlib
-import errno
-import os
-import sys
-import threading
-from collections import deque
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -34,7 +26,6 @@ BOM = b"\xef\xbb\xbf"
 BLOCK_SIZE = 1024 * 1024  # fits the L2 cache: 8 MB blocks decoded ~15% slower here
 MAX_LINE_BYTES = 50 * 1024 * 1024  # a request bigger than this is no batch request (OpenAI: 200 MB a file)
 LF, CR = 10, 13
-CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 JSONError = orjson.JSONDecodeError
 
 
@@ -46,6 +37,23 @@ def read_json(raw: bytes | bytearray | memoryview | str) -> Any:
         read_json(b'{"custom_id": "a"}')   # {'custom_id': 'a'}
     """
     return orjson.loads(raw)
+
+
+class CopyingReader:
+    """A binary handle for ``BlockReader`` that also writes every byte read through it to ``out``: the copy
+    of a file made in the pass that reads it."""
+
+    def __init__(self, handle: Any, out: Any) -> None:
+        self.handle, self.out = handle, out
+
+    def readinto(self, view: memoryview) -> int:
+        read = self.handle.readinto(view)
+        if read:
+            self.out.write(view[:read])
+        return read
+
+    def tell(self) -> int:
+        return self.handle.tell()
 
 
 class Block:
@@ -118,14 +126,7 @@ def _arrow_is_utf8(view: memoryview) -> bool:
 
 
 class BlockReader:
-    """Blocks of whole lines from a binary file handle (see the module docstring).
-
-    ``copy``: a file descriptor that gets every byte read, as it is read (the copy of a file made in the pass
-    that reads it). ``ahead``: read up to that many blocks ahead on a thread of its own, given two cores to
-    run on; reads, the copy's writes and numpy's line-end search release the GIL, so a caller checking the
-    blocks meanwhile gets them without waiting when a second core is free. Errors there (an ``OSError``)
-    are raised here, at the block they stopped; a consumer that stops early stops the thread.
-    """
+    """Blocks of whole lines from a binary file handle (see the module docstring)."""
 
     def __init__(
         self,
@@ -133,27 +134,20 @@ class BlockReader:
         block_size: int | None = None,
         *,
         max_line: int | None = None,  # longer lines are skipped, yielded as overlong (default MAX_LINE_BYTES)
-        copy: int | None = None,
-        ahead: int = 0,
     ) -> None:
         self.max_line = max_line or MAX_LINE_BYTES
         # a block never holds a whole line longer than max_line: such a line fills the buffer first
         self.handle, self.block_size = handle, min(block_size or BLOCK_SIZE, self.max_line + 1)
-        self._read, self.copy, self.ahead = handle.readinto, copy, ahead
+        self._read = handle.readinto
         self.bom = False
 
-    def __iter__(self) -> Generator[Block, None, None]:
-        if not self.ahead or CORES < 2:  # on one core a thread would only take turns with its caller
-            return self._blocks(_Buffers(1, self.block_size))
-        # blocks in use at once: those waiting, the consumer's, the one being read
-        return read_ahead(self._blocks(_Buffers(self.ahead + 2, self.block_size)), self.ahead)
-
-    def _blocks(self, buffers: _Buffers) -> Generator[Block, None, None]:
-        buf, is_lf = buffers.current()
+    def __iter__(self) -> Iterator[Block]:
+        buf = bytearray(self.block_size)
         filled, line, first = 0, 1, self.handle.tell() == 0  # first: BOM check
+        is_lf = np.empty(len(buf), dtype=bool)  # reused: a fresh array per block costs page faults
         while True:
             view = memoryview(buf)
-            end = filled + self._fill(view[filled:])
+            end = filled + self._read(view[filled:])
             start = 0
             if first and buf.startswith(BOM) and end >= len(BOM):
                 self.bom, start = True, len(BOM)
@@ -181,23 +175,17 @@ class BlockReader:
                 yield Block(line, memoryview(b""), 1, False, True, ends=[0], overlong=length)
                 line += 1
             elif filled == len(buf):  # one line fills the buffer: continue in a bigger new one
-                buf, is_lf = buffers.grow(min(len(buf), self.max_line + 1 - len(buf)))
+                buf = buf + bytearray(min(len(buf), self.max_line + 1 - len(buf)))
+                is_lf = np.empty(len(buf), dtype=bool)
             else:
-                buf, is_lf = buffers.turn(buf, cut, end)
-
-    def _fill(self, view: memoryview) -> int:
-        """Reads into ``view``; the bytes read go to the copy too."""
-        read: int = self._read(view)
-        if read and self.copy is not None:
-            write_all(self.copy, view[:read])
-        return read
+                buf[:filled] = buf[cut:end]
 
     def _skip_line(self, buf: bytearray, length: int) -> tuple[int, int]:
         """Reads on, a buffer at a time, past the end of the line that fills ``buf``; (the line's bytes with
         its LF, the bytes after that LF now at the start of ``buf``)."""
         view = memoryview(buf)
         while True:
-            read = self._fill(view)
+            read = self._read(view)
             found = buf.find(b"\n", 0, read)
             if read == 0 or found != -1:
                 rest = read - found - 1 if found != -1 else 0
@@ -216,127 +204,3 @@ class BlockReader:
                 stop = end - 1 if block.has_cr and end > start and data[end - 1] == CR else end
                 yield block.first_line + offset, data[start:stop]
                 start = end + 1
-
-
-class _Buffers:
-    """A reader's buffers (each with its array of line-end marks), used in turn: with one, every block is
-    read into the same buffer; with more, a block stays untouched until that many blocks later."""
-
-    def __init__(self, count: int, size: int) -> None:
-        self.count, self.index = count, 0
-        self.buffers = [bytearray(size)]
-        self.marks = [np.empty(size, dtype=bool)]  # reused: a fresh array per block costs page faults
-
-    def current(self) -> tuple[bytearray, Any]:
-        return self.buffers[self.index], self.marks[self.index]
-
-    def grow(self, more: int) -> tuple[bytearray, Any]:
-        """The current buffer replaced by a copy ``more`` bytes longer."""
-        buf = self.buffers[self.index] + bytearray(more)
-        self.buffers[self.index], self.marks[self.index] = buf, np.empty(len(buf), dtype=bool)
-        return self.current()
-
-    def turn(self, buf: bytearray, cut: int, end: int) -> tuple[bytearray, Any]:
-        """The next buffer, starting with ``buf[cut:end]`` (the start of a line the block did not end)."""
-        self.index = (self.index + 1) % self.count
-        if self.index == len(self.buffers):  # a first turn
-            self.buffers.append(bytearray(len(buf)))
-            self.marks.append(np.empty(len(buf), dtype=bool))
-        elif len(self.buffers[self.index]) != len(buf):  # the last buffer grew (a long line)
-            self.buffers[self.index] = bytearray(len(buf))
-            self.marks[self.index] = np.empty(len(buf), dtype=bool)
-        self.buffers[self.index][: end - cut] = buf[cut:end]
-        return self.current()
-
-
-def write_all(fd: int, view: memoryview) -> None:
-    """Writes all of ``view`` to the file descriptor ``fd`` (``os.write`` may write less)."""
-    while view:
-        done = os.write(fd, view)
-        if not done:
-            raise OSError(errno.ENOSPC, "the file took no more bytes")
-        view = view[done:]
-
-
-_DONE = object()
-
-
-class _Failed:
-    """What stopped the producer of ``read_ahead``, handed to the consumer."""
-
-    def __init__(self, error: BaseException) -> None:
-        self.error = error
-
-
-def read_ahead(items: Generator[Any, None, None], depth: int) -> Generator[Any, None, None]:
-    """The items of ``items``, produced on a thread of its own up to ``depth`` items ahead of the consumer.
-    An exception there is raised here, after the items before it; leaving the loop early stops the thread.
-    """
-    waiting: deque[Any] = deque()
-    changed = threading.Condition()
-    stop = False
-
-    def produce() -> None:
-        try:
-            for item in items:
-                with changed:
-                    while len(waiting) >= depth and not stop:
-                        changed.wait()
-                    if stop:
-                        return
-                    waiting.append(item)
-                    changed.notify()
-                del item
-            _put(_DONE)
-        except BaseException as exc:
-            _put(_Failed(exc))
-        finally:
-            items.close()
-
-    def _put(last: Any) -> None:
-        with changed:
-            waiting.append(last)
-            changed.notify()
-
-    thread = threading.Thread(target=produce, name="langbatch-read-ahead", daemon=True)
-    with prompt_switches():
-        thread.start()
-        try:
-            while True:
-                with changed:
-                    while not waiting:
-                        changed.wait()
-                    item = waiting.popleft()
-                    changed.notify()
-                if item is _DONE:
-                    return
-                if type(item) is _Failed:
-                    raise item.error
-                yield item
-        finally:
-            with changed:
-                stop = True
-                changed.notify()
-            thread.join()
-
-
-SWITCH_INTERVAL = 0.0002  # seconds; the interpreter's default, 0.005, starves a thread that reads ahead
-_switching = threading.Lock()
-_switchers: list[float] = []  # the interval before the first reader still running lowered it
-
-
-@contextlib.contextmanager
-def prompt_switches() -> Iterator[None]:
-    """The interpreter's switch interval lowered to ``SWITCH_INTERVAL`` while a thread reads ahead, then
-    restored. That thread needs the GIL for a moment after each read; with the default interval it waits up
-    to 5 ms each time while the caller decodes (the caller never releases the GIL), and falls behind."""
-    with _switching:
-        _switchers.append(sys.getswitchinterval())
-        sys.setswitchinterval(min(SWITCH_INTERVAL, _switchers[0]))
-    try:
-        yield
-    finally:
-        with _switching:
-            before = _switchers.pop()
-            if not _switchers:
-                sys.setswitchinterval(before)

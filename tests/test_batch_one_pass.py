@@ -95,7 +95,7 @@ def file_size_limit():
 
 
 def test_a_copy_that_fails_midway_is_a_storage_error_and_leaves_nothing(tmp_path, file_size_limit):
-    source = write_chat_file(tmp_path / "in.jsonl", 3_000)  # ~5 MB: several blocks, read ahead
+    source = write_chat_file(tmp_path / "in.jsonl", 3_000)  # ~5 MB: several blocks
     (tmp_path / "out").mkdir()
     file_size_limit(1_000_000)
     with pytest.raises(StorageError, match=r"Cannot write the copy.*has room"):

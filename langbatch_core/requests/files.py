@@ -17,8 +17,7 @@ Speed: chat lines are decoded a block at a time by a typed msgspec decoder (``re
 ``requests.scan``); only lines it rejects go through the detailed checker (``requests.rules``) that names
 each problem. Memory stays bounded: one block of lines and the set of custom_ids, never the whole file as
 Python objects. One process, one pass: ``copy_to`` writes the copy a batch keeps from the very blocks the
-check reads, so the file is never read twice. The blocks are read (and copied) two ahead on a thread of their
-own, so that with a second core free the caller's thread only decodes and checks.
+check reads, so the file is never read twice.
 """
 
 from __future__ import annotations
@@ -32,16 +31,12 @@ from typing import Any
 
 import msgspec
 
-from langbatch_core import jsonl
 from langbatch_core.errors import InvalidRequestsError, StorageError
-from langbatch_core.jsonl import MAX_LINE_BYTES, BlockReader, JSONError, read_json
+from langbatch_core.jsonl import MAX_LINE_BYTES, BlockReader, CopyingReader, JSONError, read_json
 from langbatch_core.requests.report import Capabilities, Issue, JobPlan, Limits, ValidationReport
 from langbatch_core.requests.rules import ENDPOINTS
 from langbatch_core.requests.scan import Scan
 
-# blocks read (and copied) ahead on a thread while the caller's thread checks: reads and writes release the
-# GIL, so they cost the check nothing when a second core is free
-READ_AHEAD = 2
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"  # small valid files for newcomers
 
 
@@ -76,15 +71,13 @@ def validate_file(
     path = Path(path)
     scan = Scan(path, endpoint, limits or Limits(), max_issues, token_sample, capabilities, max_line_bytes)
     with open_regular(path) as handle:
-        size = os.fstat(handle.fileno()).st_size
-        ahead = READ_AHEAD if size > jsonl.BLOCK_SIZE else 0
         if copy_to is None:
-            scan.scan(BlockReader(handle, max_line=max_line_bytes, ahead=ahead))
-            return scan.report(size)
+            scan.scan(BlockReader(handle, max_line=max_line_bytes))
+            return scan.report(os.fstat(handle.fileno()).st_size)
         try:
             with _Staged(Path(copy_to)) as copy:
-                scan.scan(BlockReader(handle, max_line=max_line_bytes, copy=copy.fd, ahead=ahead))
-                report = scan.report(size)
+                scan.scan(BlockReader(CopyingReader(handle, copy.handle), max_line=max_line_bytes))
+                report = scan.report(os.fstat(handle.fileno()).st_size)
                 if report.ok:
                     copy.commit()
         except OSError as exc:
@@ -103,7 +96,6 @@ class _Staged:
         self.target = target
         fd, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
         self.handle, self.temp = os.fdopen(fd, "wb"), Path(temp)
-        self.fd = fd  # for writes that bypass the handle's buffer (which then stays empty)
 
     def commit(self) -> None:
         self.handle.close()

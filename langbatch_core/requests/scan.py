@@ -15,7 +15,6 @@ Each block of whole lines goes through three steps:
 
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -92,10 +91,9 @@ class Scan:
 
     def scan(self, reader: BlockReader) -> None:
         """Scans every block of the reader (the whole file)."""
-        with contextlib.closing(iter(reader)) as blocks:  # closed early: a reader thread stops at once
-            for whole in blocks:
-                for block in self._split_first_line(whole):
-                    self._scan_block(block)
+        for whole in reader:
+            for block in self._split_first_line(whole):
+                self._scan_block(block)
         self._close_job()
         self.bom = reader.bom
 

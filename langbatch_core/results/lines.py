@@ -10,7 +10,6 @@ run (expired, cancelled) has ``response: null`` and ``error: {code, message}``.
 
 from __future__ import annotations
 
-import contextlib
 import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -23,7 +22,6 @@ from langbatch_core.jsonl import BlockReader
 
 STATUSES = ("succeeded", "failed", "expired", "cancelled", "missing")
 BLOCK_SIZE = 4 * 1024 * 1024  # result lines are decoded a block at a time
-READ_AHEAD = 2  # blocks read on a thread while the caller decodes (reads release the GIL)
 MAX_LISTED = 100  # garbled lines / unknown ids listed in reports and table attrs (all are counted)
 PathLike = str | os.PathLike[str]
 _FAILURES = {"batch_expired": "expired", "batch_cancelled": "cancelled"}
@@ -82,15 +80,11 @@ def _too_long(path: PathLike) -> Any:
     return error
 
 
-def result_blocks(path: PathLike, ahead: bool = False) -> Iterator[tuple[int, memoryview]]:
-    """(number of lines, block of whole lines) over a file; blocks are views into reused buffers (use each
-    before asking for the next). ``ahead``: read ``READ_AHEAD`` blocks ahead on a thread of its own, for a
-    caller whose decoding costs more than the reading (``READ_AHEAD`` + 2 buffers instead of one)."""
+def result_blocks(path: PathLike) -> Iterator[tuple[int, memoryview]]:
+    """(number of lines, block of whole lines) over a file; blocks are views into one reused buffer."""
     with _open(path) as handle:
-        depth = READ_AHEAD if ahead and os.fstat(handle.fileno()).st_size > BLOCK_SIZE else 0
-        with contextlib.closing(iter(BlockReader(handle, BLOCK_SIZE, ahead=depth))) as blocks:
-            for block in blocks:
-                yield block.count, block.data
+        for block in BlockReader(handle, BLOCK_SIZE):
+            yield block.count, block.data
 
 
 def iter_results(path: PathLike) -> Iterator[tuple[int, dict[str, Any]]]:

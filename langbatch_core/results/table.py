@@ -73,7 +73,7 @@ def _read_part(
     gc.disable()  # millions of short-lived objects, no cycles: the collector would only walk them
     try:
         first_line = 1
-        for lines, block in result_blocks(path, ahead=True):
+        for lines, block in result_blocks(path):
             bad = columns.add_block(block, first_line, lines)
             first_line += lines
             attrs["garbled_count"] += len(bad)
