@@ -7,11 +7,11 @@ import functools
 from typing import Any
 
 import common
+import explore
 import pandas as pd
 import streamlit as st
 import table_support as ts
 
-GRID_ROWS = 5_000
 DOWNLOADS = {".csv": ("CSV", "text/csv"), ".xlsx": ("Excel", "application/vnd.openxmlformats-officedocument."
              "spreadsheetml.sheet"), ".parquet": ("Parquet", "application/vnd.apache.parquet")}  # fmt: skip
 
@@ -103,8 +103,12 @@ def filtered(joined: pd.DataFrame, spec: Any, names: dict[str, str]) -> pd.DataF
 
 
 def grid(view: pd.DataFrame, joined: pd.DataFrame, spec: Any, names: dict[str, str]) -> None:
-    st.caption(f"{len(view):,} of {len(joined):,} rows, in your table's order. Click a row for its detail.")
-    shown = view.head(GRID_ROWS)
+    shown = view.head(explore.GRID_ROWS)
+    cut = len(view) > len(shown)
+    more = f" The grid shows the first {len(shown):,}: filter to see others." if cut else ""
+    st.caption(
+        f"{len(view):,} of {len(joined):,} rows, in your table's order.{more} Click a row for its detail."
+    )
     event = common.table(shown, on_select="rerun", selection_mode="single-row", height=420, key="rt_grid")
     if not event.selection.rows:
         return

@@ -1,6 +1,7 @@
 """Compare: two batches made from the same table (two models, two prompts) side by side, per row."""
 
 import common
+import explore
 import streamlit as st
 import table_support as ts
 import tables
@@ -60,4 +61,4 @@ only = st.toggle(
     f"Only the {len(found.disagreements):,} rows where they disagree", key="cmp_only_disagreements"
 )
 rows = found.disagreements if only else found.rows
-common.table(rows.head(5_000), key="cmp_rows", height=420)
+common.table(rows.head(explore.GRID_ROWS), key="cmp_rows", height=420)

@@ -184,3 +184,18 @@ def test_run_again_on_another_file_from_the_results_page(local_engine):
     for name in ("template", "system", "schema", "id_column", "model", "request_kwargs"):
         assert getattr(again, name) == getattr(first.table_spec, name), name
     assert again.source == "june.csv" and again.columns == ["sku", "review", "extra"]
+
+
+def test_a_long_table_shows_its_first_rows_in_the_grid_and_says_so(local_engine, monkeypatch):
+    import explore
+
+    at = table_page()
+    at.text_area(key="nt_template").input("Review: {{ review }}").run()
+    at.button(key="nt_run_all").click().run()
+    assert "Batch of 4 rows started" in texts(at, "success"), texts(at, "error")
+    wait_all()
+    monkeypatch.setattr(explore, "GRID_ROWS", 2)
+    at = open_page("results")
+    assert len(at.dataframe[0].value) == 2
+    said = "4 of 4 rows, in your table's order. The grid shows the first 2"
+    assert said in texts(at, "caption")
