@@ -59,7 +59,9 @@ def shared_engine(isolated_data_dir, upstream):
 def test_engine_status_stop_and_resume(shared_engine, isolated_data_dir, upstream):
     url, pid = shared_engine
     client = openai.OpenAI(base_url=url, api_key="k", max_retries=0)
-    batch = run_batch(client, [chat_line(f"r{i}", f"t{i} [[slow:4]]") for i in range(6)])
+    # each request takes 15 s: the status and stop commands (two Python processes each) run while it does,
+    # even on a loaded machine
+    batch = run_batch(client, [chat_line(f"r{i}", f"t{i} [[slow:15]]") for i in range(6)])
     wait(client, batch.id, {"in_progress"})
 
     status = langbatch("engine", "status")
@@ -75,7 +77,7 @@ def test_engine_status_stop_and_resume(shared_engine, isolated_data_dir, upstrea
 
     again = ensure_local_engine(isolated_data_dir, backend=f"upstream:{upstream.base_url}")
     client = openai.OpenAI(base_url=again, api_key="k", max_retries=0)
-    done = wait(client, batch.id, timeout=60)
+    done = wait(client, batch.id, timeout=120)
     assert done.status == "completed" and len(results(client, done.output_file_id)) == 6
     assert stop_engine(isolated_data_dir) is not None
 
