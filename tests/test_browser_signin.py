@@ -10,12 +10,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 from support.chromium import CHROMIUM, CHROMIUM_ARGS, SETTLED
+from support.processes import stop, wait_until_up
 from test_browser_dashboard import free_port
 
 from langbatch_core import audit
@@ -23,27 +23,6 @@ from langbatch_core.storage import BatchRecord, DuckDBBatchStorage
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.browser
-
-
-def wait_until_up(url: str, process: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            break
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    pytest.fail(f"{url} did not come up: " + log.read_text()[-2000:])
-
-
-def stop(process: subprocess.Popen) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
 
 
 @pytest.fixture
