@@ -12,15 +12,13 @@ import io
 import json
 import os
 import socket
-import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
 import pytest
 from support.chromium import CHROMIUM, CHROMIUM_ARGS, SETTLED
+from support.processes import running
 
 ROOT = Path(__file__).resolve().parents[1]
 # What the browser saw, for a look after a failure. The README's screenshots (real answers from the bundled
@@ -74,30 +72,10 @@ def running_dashboard(env: dict[str, str], log_path: Path) -> Iterator[str]:
     from langbatch_core.cli import dashboard_command
 
     port = free_port()
-    log = log_path.open("wb")
-    command = dashboard_command(port, "127.0.0.1")
-    process = subprocess.Popen(
-        command, cwd=ROOT, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT
-    )
     url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{url}/_stcore/health", timeout=1).text == "ok":
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        else:
-            pytest.fail("streamlit did not start: " + log_path.read_text()[-2000:])
+    command = dashboard_command(port, "127.0.0.1")
+    with running(command, log_path, env={**os.environ, **env}, ready=f"{url}/_stcore/health"):
         yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from support.chromium import CHROMIUM, CHROMIUM_ARGS, SETTLED
+from support.chromium import SETTLED
 from support.processes import stop, wait_until_up
 from test_browser_dashboard import free_port
 
@@ -95,16 +95,6 @@ def dashboard(provider: str, isolated_data_dir: Path, tmp_path: Path, batches):
         yield url
     finally:
         stop(process)
-
-
-@pytest.fixture
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        launched = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
 
 
 def new_tab(browser):

@@ -26,7 +26,6 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from support.chromium import CHROMIUM, CHROMIUM_ARGS
 from support.compose import Compose, localize, with_option
 from support.postgres import free_port
 from support.processes import ROOT, running, wait_until_up
@@ -172,16 +171,6 @@ class Deployment:
 def deployment(tmp_path, postgres_server, upstream):
     with ExitStack() as stack:
         yield Deployment(stack, tmp_path, upstream.base_url, postgres_server)
-
-
-@pytest.fixture
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        launched = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
 
 
 def request_file(folder: Path) -> Path:

@@ -1,7 +1,8 @@
 """Browser tests (marked ``browser``) need Debian's chromium: without it they are left out, and the run says
 so in one line at its end; with ``LANGBATCH_REQUIRE_BROWSER=1`` (CI) a missing chromium is an error.
 
-``LANGBATCH_TEST_CHROMIUM`` names another executable (``support.chromium``).
+``LANGBATCH_TEST_CHROMIUM`` names another executable (``support.chromium``). The ``browser`` fixture is that
+Chromium, launched headless for one test.
 """
 
 from __future__ import annotations
@@ -10,11 +11,22 @@ import os
 
 import pytest
 
-from support.chromium import CHROMIUM
+from support.chromium import CHROMIUM, CHROMIUM_ARGS
 
 REQUIRE_ENV = "LANGBATCH_REQUIRE_BROWSER"
 MISSING = f"browser tests skipped: no {CHROMIUM}; install Debian's chromium (apt-get install chromium)"
 _left_out = pytest.StashKey[int]()
+
+
+@pytest.fixture
+def browser():
+    """Debian's Chromium, headless, closed when the test ends (tests that need several tabs or sign-ins)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
