@@ -94,7 +94,18 @@ class _Result(msgspec.Struct, gc=False):
 
 _decode = msgspec.json.Decoder(_Result).decode
 _decode_lines = msgspec.json.Decoder(_Result).decode_lines
-_POOL = pa.system_memory_pool()
+
+
+def _pool() -> pa.MemoryPool:
+    """jemalloc where this pyarrow has it: it hands out fresh pages for the answers' text ~5% faster than the
+    system allocator and peaks ~5% lower (arrow's default pool, mimalloc, peaked ~10% higher)."""
+    try:
+        return pa.jemalloc_memory_pool()
+    except NotImplementedError:
+        return pa.system_memory_pool()
+
+
+_POOL = _pool()
 
 # name -> arrow type, in table order
 SCHEMA: dict[str, pa.DataType] = {
@@ -122,7 +133,8 @@ Row = tuple[Any, ...]  # the values of one result line, in SCHEMA order
 class Columns:
     """Column lists of the table being built, flushed into arrow arrays every ``flush_rows`` rows.
 
-    Small flushes keep few Python strings alive at a time; the arrays use the system allocator, whose
+    Small flushes keep few Python strings alive at a time; the arrays use jemalloc (else the system
+    allocator), whose
     freed memory the next rows reuse (arrow's default pool kept ~60 MB more at peak on a 177 MB file).
     """
 
