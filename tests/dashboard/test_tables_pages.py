@@ -76,7 +76,9 @@ def test_a_ragged_csv_and_latin1_are_explained(data_dir):
     at = table_page(b"a,b\n1,2\n3,4,5\n", "bad.csv")
     assert "row 2 (line 3) has 3 cells" in texts(at, "error").replace("\\", "")
     at = table_page("name,city\nZoë,Köln\n".encode("latin-1"), "latin.csv")
-    assert "encoding='latin-1'" in texts(at, "error").replace("\\", "")
+    shown = texts(at, "error").replace("\\", "")
+    assert "latin.csv is not UTF-8 (a byte at row 1, column 'name' is not)" in shown
+    assert "choose its encoding in **Encoding** above" in shown and "encoding='" not in shown
     at.selectbox(key="nt_encoding").set_value("latin-1").run()
     assert not texts(at, "error") and at.dataframe[0].value["city"].tolist() == ["Köln"]
 
