@@ -175,6 +175,13 @@ def child(variant: str, results: str, requests: str) -> None:
     elif variant == "outcomes":  # what they do now: the typed outcome of each line
         with timed() as found:
             table = read_outcomes(results)
+    elif variant == "floor":  # what runs in C alone: reading the blocks and msgspec's typed decode
+        from langbatch_core.results.lines import result_blocks
+        from langbatch_core.results.rows import _decode_lines
+
+        with timed() as found:
+            table = [row for _, block in result_blocks(results) for row in _decode_lines(block)]
+        detail = "read + typed decode only (no rows, no Arrow arrays)"
     else:
         with timed() as found:
             table = load_results(results, requests=requests if variant == "load_with_requests" else None)
@@ -222,9 +229,7 @@ def main() -> None:
         results, requests = write_files(Path(tmp), count, chars=3300)
         compare("Chat results, English answers", results, requests, repeat, VARIANTS)
         heavy, _ = write_files(Path(tmp), count, chars=3000, unicode_heavy=True)
-        compare(
-            "Unicode-heavy answers (every answer escaped non-ASCII)", heavy, requests, repeat, VARIANTS[:2]
-        )
+        compare("Unicode-heavy answers (every answer escaped non-ASCII)", heavy, requests, repeat, UNICODE)
         compare("What retry() and the counts read: outcomes", results, requests, repeat, OUTCOMES)
     print("\nbest of the runs, variants taking turns, each run in a new process timed after its imports;")
     print("cpu = process time (steadier on a busy machine). peak RSS is the whole child process (Python,")
@@ -232,7 +237,8 @@ def main() -> None:
     print("divided by the result file's size. outcomes: speed-up over the dict-per-line read.")
 
 
-VARIANTS = ("baseline", "load_results", "load_with_requests")
+VARIANTS = ("baseline", "load_results", "load_with_requests", "floor")
+UNICODE = ("baseline", "load_results", "floor")
 OUTCOMES = ("outcomes_as_dicts", "outcomes")
 
 
