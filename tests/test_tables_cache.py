@@ -140,7 +140,6 @@ def test_a_retry_shows_the_retried_answers(engine):
     batch.wait(poll_interval=0.05, timeout=60)
     assert batch.get_results_table()["status"].tolist() == ["succeeded", "failed"]
     assert batch.retry() == 1
-    assert Batch.load(batch.id).get_results_table(refresh=False)["status"].tolist()[1] == "failed"
     batch.wait(poll_interval=0.05, timeout=60)
     joined = Batch.load(batch.id).get_results_table(refresh=False)
     assert joined["status"].tolist() == ["succeeded", "succeeded"]
