@@ -5,6 +5,7 @@ pilot's retry, a job starting, a damaged file each give the table of the files a
 from __future__ import annotations
 
 import json
+import os
 import time
 
 import pandas as pd
@@ -191,3 +192,15 @@ def test_a_damaged_kept_table_is_joined_again(engine, damage):
     if damage != "a folder":  # joined again and kept again
         assert_frame_equal(kept(batch), joined, check_exact=True)
     assert not list(batch.directory.glob(f"{CACHE_FILE}.*"))  # no temporary file left behind
+
+
+def test_a_write_removes_what_a_killed_one_left(engine):
+    batch = OpenAIChatCompletionBatch.from_table(ROWS, template="Say {{ sku }}", connection=to_engine(engine))
+    left = batch.directory / f"{CACHE_FILE}.abc123.tmp"
+    left.write_bytes(b"half a table")
+    os.utime(left, (time.time() - 7200, time.time() - 7200))
+    recent = batch.directory / f"{CACHE_FILE}.def456.tmp"  # another process's write under way
+    recent.write_bytes(b"being written")
+    batch.save()
+    batch.get_results_table()
+    assert not left.exists() and recent.exists()

@@ -16,9 +16,11 @@ batch every cycle without changing its table.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import tempfile
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,7 @@ import orjson
 CACHE_FILE = ".joined.parquet"
 FORMAT = 1  # raise it when join_results' output changes: files of an older format are then rebuilt
 KEY, _ATTRS = b"langbatch.joined.key", b"langbatch.joined.attrs"  # in the file's metadata
+ABANDONED_AFTER = 3600.0  # seconds: a temporary file older than this was left by a killed process
 log = logging.getLogger("langbatch.tables")
 
 
@@ -91,6 +94,7 @@ def write_joined(folder: Path, frame: Any, key: bytes) -> None:
 
     temp = None
     try:
+        _drop_abandoned(Path(folder))
         table = pa.Table.from_pandas(frame)
         metadata = {**(table.schema.metadata or {}), KEY: key, _ATTRS: orjson.dumps(frame.attrs)}
         fd, temp = tempfile.mkstemp(prefix=f"{CACHE_FILE}.", suffix=".tmp", dir=folder)
@@ -101,6 +105,14 @@ def write_joined(folder: Path, frame: Any, key: bytes) -> None:
         log.warning("Cannot keep the joined table in %s (%s); it is joined when asked for.", folder, exc)
         if temp is not None:
             Path(temp).unlink(missing_ok=True)
+
+
+def _drop_abandoned(folder: Path) -> None:
+    """Removes temporary files a killed process left (a write takes a second or so, not an hour)."""
+    for temp in folder.glob(f"{CACHE_FILE}.*.tmp"):
+        with contextlib.suppress(OSError):
+            if time.time() - temp.stat().st_mtime > ABANDONED_AFTER:
+                temp.unlink()
 
 
 def _identity(path: Path) -> list[int] | None:
