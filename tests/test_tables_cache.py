@@ -112,6 +112,19 @@ def test_embeddings_are_read_back_as_lists(engine):
     assert all(isinstance(v, list) for v in from_disk["embedding"].dropna())
 
 
+def test_the_rest_of_an_embeddings_pilot_before_it_runs(engine):
+    texts = pd.DataFrame({"id": ["a", "b", "c"], "text": ["great", "awful", "fine"]})
+    pilot = OpenAIEmbeddingBatch.from_table(
+        texts, text_column="text", id_column="id", pilot=1, connection=to_engine(engine)
+    )
+    pilot.start()
+    pilot.wait(poll_interval=0.05, timeout=60)
+    rest = pilot.rest()
+    joined = rest.get_results_table()  # the pilot's vector, then rows without one (empty cells)
+    assert [v is None for v in joined["embedding"]] == [False, True, True]
+    assert_frame_equal(kept(rest), joined, check_exact=True)
+
+
 def test_results_arriving_keep_the_table_before_anyone_asks(engine, tmp_path):
     batch = OpenAIChatCompletionBatch.from_table(ROWS, template="Say {{ sku }}", connection=to_engine(engine))
     batch.start()
