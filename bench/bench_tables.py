@@ -3,6 +3,7 @@
     .venv/bin/python bench/bench_tables.py            # 100,000 rows
     .venv/bin/python bench/bench_tables.py --quick    # 10,000 rows, one run each
     .venv/bin/python bench/bench_tables.py --browser 100000 --repeat 1   # the Results page in Chromium
+    .venv/bin/python bench/bench_tables.py --browser 100000 --arrival file   # no joined table kept yet
 
 Variants, each in a child process of its own (peak memory is its own), best of the runs:
   baseline      pandas.read_csv, one Jinja2 render per row (the template compiled once), json.dumps per line
@@ -147,10 +148,12 @@ def _baseline(csv_path: str, out: Path) -> int:
 VARIANTS = ("baseline", "write_requests", "jinja_path", "from_table", "join", "load_and_join")
 
 
-def browser(rows: int, repeat: int, server: str = "langbatch") -> None:
+def browser(rows: int, repeat: int, server: str = "langbatch", arrival: str = "refresh") -> None:
     """The Results page of a finished table batch (``rows`` rows, 3 answer fields) in Chromium: a fresh
     `langbatch dashboard` (``server``: or a bare `streamlit run`), first visit and reload until the grid shows
-    every row (bench_dashboard_browser's way), and the same for a 100-row table batch as the baseline."""
+    every row (bench_dashboard_browser's way), and the same for a 100-row table batch as the baseline.
+    ``arrival`` (``table_batch``): how the results reached the batch, so whether the joined table was kept
+    before the first visit."""
     sys.path[:0] = [str(ROOT / "bench"), str(ROOT / "tests")]
     from bench_dashboard_browser import CHROMIUM, CHROMIUM_ARGS, LABELS, dashboard_server, free_port, visits
     from playwright.sync_api import sync_playwright
@@ -158,29 +161,47 @@ def browser(rows: int, repeat: int, server: str = "langbatch") -> None:
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="bench-tables-browser-") as tmp, sync_playwright() as p:
         chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        found = {}
+        found, merged = {}, {}
         for count in (100, rows):
-            data = table_batch(Path(tmp) / str(count), count)
-            log = Path(tmp) / f"server-{count}.log"
-            serve = functools.partial(dashboard_server, data, log, server, free_port())
-            runs = [visits(chromium, serve, count) for _ in range(repeat)]
+            runs = []
+            for run in range(repeat):
+                data, merged[count] = table_batch(Path(tmp) / f"{count}-{run}", count, arrival)
+                log = Path(tmp) / f"server-{count}-{run}.log"
+                serve = functools.partial(dashboard_server, data, log, server, free_port())
+                runs.append(visits(chromium, serve, count))
             found[count] = {key: min(run[key] for run in runs) for key in runs[0]}
         chromium.close()
     print(
         f"Results page of a table batch, 3 answer fields, Chromium, a fresh `{LABELS[server]}` each time, "
-        f"best of {repeat} (load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after):"
+        f"best of {repeat} (load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after); "
+        f"{ARRIVALS[arrival]}:"
     )
     for count, run in found.items():
+        refresh = f"; the refresh that merged them took {merged[count]:.2f} s" if arrival == "refresh" else ""
         print(
             f"  {count:>7,} rows: ready {run['ready']:.2f} s; first visit {run['first']:.2f} s (server CPU "
-            f"{run['cpu']:.2f} s), reload {run['reload']:.2f} s; returning browser: first visit "
-            f"{run['returning']:.2f} s (server CPU {run['returning_cpu']:.2f} s)"
+            f"{run['cpu']:.2f} s), reload {run['reload']:.2f} s; returning browser, a fresh server again: "
+            f"first visit {run['returning']:.2f} s (server CPU {run['returning_cpu']:.2f} s){refresh}"
         )
 
 
-def table_batch(scratch: Path, rows: int) -> Path:
-    """A data dir holding one finished table batch of ``rows`` rows with 3 answer fields; its path."""
+ARRIVALS = {
+    "refresh": "results merged from a downloaded job's output by a refresh (as a worker or the dashboard's "
+    "refresh does), which keeps the joined table",
+    "file": "results.jsonl written in place (a batch from before the joined table was kept): the first visit "
+    "joins and keeps it, the returning one reads it",
+}
+
+
+def table_batch(scratch: Path, rows: int, arrival: str = "refresh") -> tuple[Path, float]:
+    """A data dir holding one finished table batch of ``rows`` rows with 3 answer fields; its path, and the
+    seconds of the refresh that merged its results. ``arrival``: ``refresh``, a completed job whose output
+    was downloaded, merged by ``batch.refresh()`` as results arrive in use (the joined table is kept then);
+    ``file``, results.jsonl written in place (nothing kept until the page joins them)."""
+    import time
+
     from langbatch_core import OpenAIChatCompletionBatch
+    from langbatch_core.storage import JobRecord
     from langbatch_core.storage.default import default_storage
 
     scratch.mkdir(parents=True)
@@ -189,10 +210,23 @@ def table_batch(scratch: Path, rows: int) -> Path:
     batch = OpenAIChatCompletionBatch.from_table(
         scratch / "reviews.csv", template=SIMPLE, schema=FIELDS, id_column="id", storage=store
     )
-    write_results(batch.results_path, rows)
-    batch.record.succeeded = rows
+    if arrival == "file":
+        write_results(batch.results_path, rows)
+        batch.record.succeeded = rows
+        store.save(batch.record)
+        return scratch / "data", 0.0
+    output = batch.directory / "jobs" / "a1-j1" / "output.jsonl"
+    output.parent.mkdir(parents=True)
+    write_results(output, rows)
+    job = JobRecord("a1-j1", 1, rows, "requests.jsonl", status="completed", provider_job_id="batch_1",
+                    output_file="jobs/a1-j1/output.jsonl", downloaded=True)  # fmt: skip
+    batch.record.jobs.append(job)
     store.save(batch.record)
-    return scratch / "data"
+    start = time.perf_counter()
+    batch.refresh()
+    took = time.perf_counter() - start
+    assert batch.record.succeeded == rows and (batch.directory / ".joined.parquet").is_file()
+    return scratch / "data", took
 
 
 def main() -> None:
@@ -204,11 +238,16 @@ def main() -> None:
         "--server", choices=("langbatch", "streamlit"), default="langbatch",
         help="--browser: start the dashboard as `langbatch dashboard` (default) or a bare `streamlit run`",
     )  # fmt: skip
+    parser.add_argument(
+        "--arrival", choices=tuple(ARRIVALS), default="refresh",
+        help="--browser: results merged by a refresh (default: the joined table kept then) or results.jsonl "
+        "written in place (the first visit joins)",
+    )  # fmt: skip
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.browser:
         print(machine())
-        browser(args.browser, args.repeat or 3, args.server)
+        browser(args.browser, args.repeat or 3, args.server, args.arrival)
         return
     if args.child:
         child(*args.child)

@@ -42,6 +42,7 @@ LIBRARIES = (
     "langbatch_core.estimates",  # three modules functions import when called (not public names)
     "langbatch_core.local.control",
     "langbatch_core.tables._vectors",
+    "langbatch_core.tables._cache",  # a table batch's joined table, kept on disk
 )
 # Every public name of these: their lazy loaders would import it on a page's first use.
 PACKAGES = ("langbatch_core", "langbatch_core.results", "langbatch_core.tables", "langbatch_core.local")

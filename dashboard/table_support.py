@@ -211,8 +211,8 @@ def export_bytes(view: pd.DataFrame, suffix: str) -> bytes:
 
 
 @st.cache_resource(show_spinner="Joining the answers to your rows…", max_entries=4)
-def _joined(batch_id: str, keys: tuple[Any, ...]) -> pd.DataFrame:
-    return common.load_batch(batch_id).get_results_table(refresh=False)
+def _joined(batch_id: str, keys: tuple[Any, ...], _batch: Any) -> pd.DataFrame:
+    return _batch.get_results_table(refresh=False)  # the table kept on disk, unless the files changed
 
 
 def joined_table(batch: Any) -> pd.DataFrame:
@@ -221,7 +221,7 @@ def joined_table(batch: Any) -> pd.DataFrame:
     ids = [batch.id, *([spec.pilot_id] if spec.pilot_id else [])]
     paths = [common.storage().batch_dir(i) / "results.jsonl" for i in ids]
     keys = tuple(common.file_key(p) if p.exists() else None for p in paths)
-    return _joined(batch.id, (keys, batch.record.version, batch.record.updated_at))
+    return _joined(batch.id, (keys, batch.record.version, batch.record.updated_at), batch)
 
 
 def run_again(batch_id: str) -> None:

@@ -85,6 +85,21 @@ def test_a_changed_file_is_uploaded_once_and_taken_by_the_other_machines(tmp_pat
     assert (b.batch_dir("lb_1") / "results.jsonl").read_text() == "second, longer\n"
 
 
+def test_the_joined_table_kept_of_a_table_batch_stays_on_its_machine(tmp_path, engine, s3):
+    import pandas as pd
+
+    store = SharedFilesStorage(DuckDBBatchStorage(data_dir=tmp_path / "a"), "s3://team/lb")
+    rows = pd.DataFrame({"sku": ["a", "b"]})
+    batch = OpenAIChatCompletionBatch.from_table(
+        rows, template="Say {{ sku }}", connection=to_engine(engine), storage=store
+    )
+    batch.start()
+    batch.wait(poll_interval=0.05, timeout=60)
+    assert (batch.directory / ".joined.parquet").is_file()  # derived data: another machine joins its own
+    shared = objects(s3, f"lb/batches/{batch.id}/")
+    assert f"lb/batches/{batch.id}/results.jsonl" in shared and not [k for k in shared if "joined" in k]
+
+
 def test_the_local_folder_stays_the_default_and_a_bad_setting_is_clear(monkeypatch):
     assert isinstance(default_storage(), DuckDBBatchStorage)
     monkeypatch.setenv("LANGBATCH_FILES", "team-bucket/prefix")

@@ -36,9 +36,12 @@ RECONCILE_SLACK = 3600.0  # seconds of clock difference tolerated when looking f
 class JobRunner:
     """The jobs of one batch at its provider (``provider()`` gives it, built on first use)."""
 
-    def __init__(self, state: BatchState, provider: Callable[[], Provider]) -> None:
+    def __init__(
+        self, state: BatchState, provider: Callable[[], Provider], on_merged: Callable[[], None] | None = None
+    ) -> None:
         self.state = state
         self._provider = provider
+        self._on_merged = on_merged  # told after new results were merged (a table batch joins them)
         # (results.jsonl's identity, successes, API errors): the file's counts, read once per version of it
         self._merged: tuple[Any, int, int] | None = None
 
@@ -145,10 +148,13 @@ class JobRunner:
             if not job.active and job.provider_job_id and not job.downloaded:
                 self._download(job)
                 changed = True
-        if changed or (self.state.record.jobs and not self.state.results_path.exists()):
+        merged = changed or bool(self.state.record.jobs and not self.state.results_path.exists())
+        if merged:
             self._merge()
             self.state.record.cost_usd = budgets.actual_cost(self.state.record, self.state.results_path)
         self.update_counts()
+        if merged and self._on_merged is not None:
+            self._on_merged()
 
     def cancel(self) -> None:
         """Cancel every running job; one that never reached the provider is simply marked cancelled."""

@@ -161,7 +161,7 @@ class Batch:
     def _hold(self, record: BatchRecord) -> None:
         """The batch's parts, around ``record``: its state, its job runner, its results reader."""
         self._state = BatchState(self.storage, record, actor=self.actor, access=self._access)
-        self._jobs = JobRunner(self._state, provider=lambda: self.provider)
+        self._jobs = JobRunner(self._state, provider=lambda: self.provider, on_merged=self._results_merged)
         self._results = ResultsReader(self._state, self._jobs, self._success_entry)
 
     def _team(self) -> team.TeamSettings:
@@ -494,6 +494,9 @@ class Batch:
         self._state.require_started()
         self.refresh()
         return self._results.split()
+
+    def _results_merged(self) -> None:
+        """Called after a poll merged new results into results.jsonl (a table batch joins them then)."""
 
     def _success_entry(self, custom_id: str | None, body: dict[str, Any]) -> dict[str, Any]:
         """A success as ``get_results`` gives it; each kind adds its own fields."""

@@ -18,6 +18,7 @@ cancel, results and the CLI work on it as on any other.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -29,6 +30,7 @@ from langbatch_core.batch import Batch
 from langbatch_core.errors import BatchStateError, StorageError, TableError
 
 TABLE_FILE, SPEC_FILE = "table.parquet", "table.json"
+_log = logging.getLogger("langbatch.tables")
 
 
 class TableBatch(Batch):
@@ -180,15 +182,31 @@ class TableBatch(Batch):
         one typed column per schema field and ``schema_error``, ``status``, ``error_code``,
         ``error_message``, tokens, ``cost_usd`` (embeddings: ``embedding``). A pilot's table has its rows;
         the rest's has every row. Rows not answered yet have status ``pending`` (or ``not started``).
-        ``refresh=False`` reads the files as they are, without asking the provider."""
-        from langbatch_core.tables import custom_ids, join_results
-
+        ``refresh=False`` reads the files as they are, without asking the provider. Once joined, the table
+        is kept in the batch's folder (``.joined.parquet``) and read from there until what it was made
+        from changes (the results, the pilot's, a job ending)."""
         self._state.check_access("read the results of")
         spec = self._table_spec_or_raise()
         if refresh and self.record.jobs:
             self.refresh()
-        frame = self.source_table()
+        return self._joined_table(spec)
+
+    def _joined_table(self, spec: Any) -> Any:
+        """The table kept in the folder if it was made from these very inputs, else joined now and kept."""
+        from langbatch_core.tables._cache import read_joined, write_joined
+
         parts = [self, *([self._other(spec.pilot_id)] if spec.pilot_id else [])]
+        key = self._joined_key(spec, parts)  # before any input is read: a change meanwhile makes a new key
+        joined = read_joined(self.directory, key)
+        if joined is None:
+            joined = self._join(spec, parts)
+            write_joined(self.directory, joined, key)
+        return joined
+
+    def _join(self, spec: Any, parts: list[Any]) -> Any:
+        from langbatch_core.tables import custom_ids, join_results
+
+        frame = self.source_table()
         results, vectors = _results_of(parts, spec.kind == "embeddings")
         joined = join_results(
             frame,
@@ -196,12 +214,40 @@ class TableBatch(Batch):
             results,
             schema=spec.schema,
             model=spec.model,
-            free=self.connection.kind == "local",
+            free=self._free(),
             unanswered=self._unanswered(),
             embeddings=vectors,
         )
         first = 0 if spec.pilot_id else spec.rows[0]
         return joined.iloc[first : spec.rows[1]]
+
+    def _joined_key(self, spec: Any, parts: list[Any]) -> bytes:
+        from langbatch_core.requests.pricing import price_for
+        from langbatch_core.tables._cache import joined_key
+
+        free = self._free()
+        return joined_key(
+            spec.to_dict(),
+            Path(self.directory) / TABLE_FILE,
+            [(part.id, part.results_path) for part in parts],
+            None if free else price_for(spec.model),
+            free,
+            self._unanswered(),
+        )
+
+    def _results_merged(self) -> None:
+        """New results were merged (a refresh, a worker): a chat table is joined and kept now, so that the
+        first look at it is fast. An embeddings table (every vector) is joined when asked for."""
+        spec = self.table_spec
+        if spec is None or spec.kind != "chat":
+            return
+        try:
+            self._joined_table(spec)
+        except Exception as exc:  # the results are merged and saved: the table is joined when asked for
+            _log.warning("Batch %s: cannot join its results to its table yet (%s).", self.id, exc)
+
+    def _free(self) -> bool:
+        return self.connection.kind == "local"
 
     def _other(self, batch_id: str) -> Any:
         return type(self).load(batch_id, self.storage)

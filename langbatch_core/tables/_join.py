@@ -63,6 +63,10 @@ def join_results(
     added = pd.DataFrame({k: _values(v) for k, v in part.items()}, index=positions)
     added = added.reindex(pd.RangeIndex(len(frame)))
     added["status"] = added["status"].fillna(unanswered)
+    if embeddings is not None:  # a row without a vector holds None (the reindex gave NaN), as Parquet does
+        added["embedding"] = pd.Series(
+            [v if isinstance(v, list) else None for v in added["embedding"]], dtype=object
+        )
     joined = frame.reset_index(drop=True).copy(deep=False)
     names = {}
     for role in added.columns:
