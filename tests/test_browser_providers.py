@@ -138,5 +138,8 @@ def test_a_batch_on_anthropic_is_created_started_watched_and_explored(page, anth
     detail.fill("refused")
     detail.press("Enter")
     page.get_by_text("Error message", exact=True).wait_for()
-    assert "[[error]]" in shown.first.inner_text()  # the prompt, then the provider's reason
+    from playwright.sync_api import expect
+
+    # the prompt, then the provider's reason; expect() retries while a rerun replaces the elements
+    expect(shown.first).to_contain_text("[[error]]")
     page.get_by_text('"custom_id": "refused"').first.wait_for()
