@@ -579,10 +579,10 @@ def results_file(record: Any) -> Path | None:
 # The table is shared read-only: the pages filter into new frames and never change it.
 @st.cache_resource(show_spinner="Loading the results…", max_entries=2)  # a 50,000-row table: ~100 MB
 def _load_table(results: tuple[str, int, int], requests: tuple[str, int, int] | None) -> pd.DataFrame:
-    from langbatch_core.results import load_results
+    from langbatch_core.results.kept import results_table
 
-    # in the request file's order, read in the same pass (a result file lists failures last)
-    return load_results([results[0]], requests=requests[0] if requests else None, order="requests")
+    # in the request file's order (a result file lists failures last); kept beside the results on disk
+    return results_table(Path(results[0]), Path(requests[0]) if requests else None)
 
 
 def results_table(record: Any) -> pd.DataFrame | None:

@@ -39,10 +39,12 @@ LIBRARIES = (
     "narwhals._interchange.series",
     "duckdb",
     "altair",
-    "langbatch_core.estimates",  # three modules functions import when called (not public names)
+    "langbatch_core.estimates",  # modules functions import when called (not public names)
     "langbatch_core.local.control",
     "langbatch_core.tables._vectors",
     "langbatch_core.tables._cache",  # a table batch's joined table, kept on disk
+    "langbatch_core.results.kept",  # a batch's results table, kept on disk
+    "pyarrow.ipc",
 )
 # Every public name of these: their lazy loaders would import it on a page's first use.
 PACKAGES = ("langbatch_core", "langbatch_core.results", "langbatch_core.tables", "langbatch_core.local")

@@ -22,6 +22,7 @@ result files say, ``reader.py``); this class puts them in order under the lock.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import shutil
 import tempfile
@@ -60,6 +61,8 @@ from langbatch_core.storage import (
 )
 
 INTERRUPTED_GRACE = 120.0  # seconds a "submitting" job may belong to a start() running elsewhere
+
+_log = logging.getLogger("langbatch.batch")
 
 
 class Batch:
@@ -496,7 +499,14 @@ class Batch:
         return self._results.split()
 
     def _results_merged(self) -> None:
-        """Called after a poll merged new results into results.jsonl (a table batch joins them then)."""
+        """Called after a poll merged new results into results.jsonl: the results table is built and kept
+        now (``results.kept``), so that the first look at it is fast (a table batch joins its table)."""
+        from langbatch_core.results.kept import keep_results_table
+
+        try:
+            keep_results_table(self._state.results_path, self._state.requests_path)
+        except Exception as exc:  # the results are merged and saved: the table is built when asked for
+            _log.warning("Batch %s: cannot keep its results table (%s).", self.id, exc)
 
     def _success_entry(self, custom_id: str | None, body: dict[str, Any]) -> dict[str, Any]:
         """A success as ``get_results`` gives it; each kind adds its own fields."""

@@ -237,9 +237,13 @@ class TableBatch(Batch):
 
     def _results_merged(self) -> None:
         """New results were merged (a refresh, a worker): a chat table is joined and kept now, so that the
-        first look at it is fast. An embeddings table (every vector) is joined when asked for."""
+        first look at it is fast. An embeddings table (every vector) is joined when asked for; a batch made
+        from a request file keeps its results table, as any batch does."""
         spec = self.table_spec
-        if spec is None or spec.kind != "chat":
+        if spec is None:
+            super()._results_merged()
+            return
+        if spec.kind != "chat":
             return
         try:
             self._joined_table(spec)
