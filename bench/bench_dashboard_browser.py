@@ -3,6 +3,7 @@ opening /results.
 
     .venv/bin/python bench/bench_dashboard_browser.py              # 50,000 rows, best of 3
     .venv/bin/python bench/bench_dashboard_browser.py --quick      # 5,000 rows, best of 2
+    .venv/bin/python bench/bench_dashboard_browser.py --arrival file   # results written in place, none kept
     .venv/bin/python bench/bench_dashboard_browser.py --server streamlit   # a bare `streamlit run`
 
 Profile the server while it runs (py-spy is not a dependency: `pip install py-spy`):
@@ -43,21 +44,45 @@ from support.chromium import CHROMIUM, CHROMIUM_ARGS, SETTLED  # noqa: E402
 BATCH_ID = "lb_bench"
 
 
-def seed(data_dir: Path, rows: int, scratch: Path) -> Path:
-    """A finished batch of ``rows`` requests in ``data_dir``'s store; its result file."""
+def seed(data_dir: Path, rows: int, scratch: Path, arrival: str = "refresh") -> Path:
+    """A finished batch of ``rows`` requests in ``data_dir``'s store; its result file. ``arrival``: how its
+    results came: ``refresh``, a completed job's downloaded output merged by ``batch.refresh()`` as in use
+    (a worker or the dashboard's refresh: the results table is kept then); ``file``, results.jsonl written
+    in place (nothing kept: each fresh server loads the results; see ``forget_kept``)."""
     from bench_dashboard import write_files
 
-    from langbatch_core.storage import BatchRecord
+    from langbatch_core import OpenAIChatCompletionBatch
+    from langbatch_core.storage import BatchRecord, JobRecord
     from langbatch_core.storage.default import default_storage
 
     requests, results = write_files(scratch, rows)
     store = default_storage(data_dir)
-    store.save(BatchRecord(id=BATCH_ID, endpoint="/v1/chat/completions", request_count=rows, succeeded=rows))
-    target = store.batch_dir(BATCH_ID)
-    target.mkdir(parents=True, exist_ok=True)
-    shutil.move(requests, target / "requests.jsonl")
-    shutil.move(results, target / "results.jsonl")
-    return target / "results.jsonl"
+    if arrival == "file":
+        store.save(
+            BatchRecord(id=BATCH_ID, endpoint="/v1/chat/completions", request_count=rows, succeeded=rows)
+        )
+        target = store.batch_dir(BATCH_ID)
+        target.mkdir(parents=True, exist_ok=True)
+        shutil.move(requests, target / "requests.jsonl")
+        shutil.move(results, target / "results.jsonl")
+        return target / "results.jsonl"
+    batch = OpenAIChatCompletionBatch(requests, storage=store)
+    output = batch.directory / "jobs" / "a1-j1" / "output.jsonl"
+    output.parent.mkdir(parents=True)
+    shutil.move(results, output)
+    job = JobRecord("a1-j1", 1, rows, "requests.jsonl", status="completed", provider_job_id="batch_1",
+                    output_file="jobs/a1-j1/output.jsonl", downloaded=True)  # fmt: skip
+    batch.record.jobs.append(job)
+    store.save(batch.record)
+    batch.refresh()
+    assert (batch.directory / ".results.arrow").is_file()
+    return batch.results_path
+
+
+def forget_kept(data_dir: Path) -> None:
+    """Removes every kept results table: the next fresh server loads the results (``--arrival file``)."""
+    for kept in data_dir.glob("batches/*/.results.arrow"):
+        kept.unlink()
 
 
 def free_port() -> int:
@@ -146,15 +171,17 @@ def time_page(context, url: str, pid: int, rows: int, reload: bool = True) -> tu
     return first, again, cpu
 
 
-def visits(browser, serve, rows: int) -> dict[str, float]:
+def visits(browser, serve, rows: int, before=lambda: None) -> dict[str, float]:
     """One run: a fresh server (``serve()``, a ``dashboard_server``) and a browser with an empty cache: the
     server's start until ready, the first visit, its server CPU, a reload; then another fresh server on the
     same port and the same browser, which has Streamlit's frontend in its cache (a returning user): the
-    first visit again."""
+    first visit again. ``before()`` runs before each server starts."""
     context = browser.new_context(viewport={"width": 1440, "height": 1200})
     try:
+        before()
         with serve() as (url, pid, ready):
             first, reload, cpu = time_page(context, url, pid, rows)
+        before()
         with serve() as (url, pid, _):
             returning, _, returning_cpu = time_page(context, url, pid, rows, reload=False)
     finally:
@@ -163,15 +190,16 @@ def visits(browser, serve, rows: int) -> dict[str, float]:
             "returning_cpu": returning_cpu}  # fmt: skip
 
 
-def measure(browser, rows: int, repeat: int, scratch: Path, server: str) -> dict[str, float]:
+def measure(browser, rows: int, repeat: int, scratch: Path, server: str, arrival: str) -> dict[str, float]:
     """Best of ``repeat`` runs (``visits``); and a bare pandas read of the result file."""
     import pandas as pd
 
     data_dir = scratch / f"data-{rows}"
-    results = seed(data_dir, rows, scratch)
+    results = seed(data_dir, rows, scratch, arrival)
     read = min(timed(lambda: pd.read_json(results, lines=True)) for _ in range(repeat))
     serve = functools.partial(dashboard_server, data_dir, scratch / f"server-{rows}.log", server, free_port())
-    runs = [visits(browser, serve, rows) for _ in range(repeat)]
+    before = functools.partial(forget_kept, data_dir) if arrival == "file" else (lambda: None)
+    runs = [visits(browser, serve, rows, before) for _ in range(repeat)]
     best = {key: min(run[key] for run in runs) for key in runs[0]}
     return best | {"rows": rows, "mb": results.stat().st_size / 1e6, "pandas": read}
 
@@ -190,6 +218,13 @@ def main() -> None:
     parser.add_argument(
         "--server", choices=sorted(SERVERS), default="langbatch", help="how to start it (default: langbatch)"
     )
+    parser.add_argument(
+        "--arrival",
+        choices=("refresh", "file"),
+        default="refresh",
+        help="results merged by a refresh (default: the results table is kept then) or results.jsonl written "
+        "in place and nothing kept (each fresh server loads the results)",
+    )
     args = parser.parse_args()
     if not Path(CHROMIUM).exists():
         print(f"skipped: no {CHROMIUM} (apt-get install chromium)")
@@ -201,12 +236,17 @@ def main() -> None:
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="bench-browser-") as tmp, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        small = measure(browser, 100, repeat, Path(tmp), args.server)
-        big = measure(browser, rows, repeat, Path(tmp), args.server)
+        small = measure(browser, 100, repeat, Path(tmp), args.server, args.arrival)
+        big = measure(browser, rows, repeat, Path(tmp), args.server, args.arrival)
         browser.close()
     print(
         f"Results page in Chromium, a fresh `{LABELS[args.server]}` each time, best of "
-        f"{repeat} (load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after)"
+        f"{repeat} (load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after); results "
+        + (
+            "merged by a refresh (the results table kept then)"
+            if args.arrival == "refresh"
+            else "written in place, nothing kept"
+        )
     )
     for run in (small, big):
         print(
