@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 
 import pytest
 from batch_support import to_engine
@@ -15,7 +16,7 @@ from support.data_results import never_run, rejected, success, write_jsonl, writ
 from langbatch_core import OpenAIChatCompletionBatch
 from langbatch_core.kept import KEY, is_kept
 from langbatch_core.results import load_results
-from langbatch_core.results.kept import KEPT_FILE, results_table
+from langbatch_core.results.kept import KEPT_FILE, keep_results_table, results_table
 from langbatch_core.worker import Worker
 
 
@@ -37,6 +38,14 @@ def files(tmp_path):
         ],
     )
     return results, requests
+
+
+def key_in(path):
+    """The key a kept file was written with."""
+    import pyarrow.ipc as ipc
+
+    with path.open("rb") as file:
+        return ipc.open_file(file).schema.metadata[KEY]
 
 
 def test_the_kept_table_reads_back_exactly_as_loaded(tmp_path):
@@ -65,6 +74,21 @@ def test_new_results_or_requests_make_it_again(tmp_path):
     table = results_table(results, requests)
     assert table.attrs["unknown_count"] == 5 and len(table) == 8
     assert_frame_equal(table, load_results([results], requests=requests, order="requests"), check_exact=True)
+
+
+def test_keeping_after_a_merge_writes_only_what_is_not_kept_yet(tmp_path):
+    results, requests = files(tmp_path)
+    path = tmp_path / KEPT_FILE
+    keep_results_table(results, requests)
+    assert is_kept(path, key_in(path))
+    os.utime(path, ns=(1, 1))
+    keep_results_table(results, requests)
+    assert path.stat().st_mtime_ns == 1  # kept already: left as it is
+    os.replace(write_jsonl(tmp_path / "new.jsonl", [success("r0", "again")]), results)
+    keep_results_table(results, requests)
+    assert path.stat().st_mtime_ns != 1
+    assert results_table(results, requests)["answer"].tolist()[0] == "again"
+    assert not is_kept(path, b"another key") and not is_kept(tmp_path / "none.arrow", b"")
 
 
 def test_without_requests_it_is_the_results_alone(tmp_path):
@@ -106,21 +130,15 @@ def test_a_big_file_reads_back_exactly(tmp_path):
     assert_frame_equal(results_table(results, None), expected, check_exact=True)
 
 
-def kept_key(batch):
-    import pyarrow.ipc as ipc
-
-    with (batch.directory / KEPT_FILE).open("rb") as file:
-        return ipc.open_file(file).schema.metadata[KEY]
-
-
 def test_results_arriving_keep_the_table_before_anyone_asks(tmp_path, engine):
     path = write_lines(tmp_path / "in.jsonl", [chat_request(f"q{i}", f"say {i}") for i in range(4)])
     batch = OpenAIChatCompletionBatch(path, connection=to_engine(engine))
     batch.start()
     batch.wait(poll_interval=0.05, timeout=60)
     kept = batch.directory / KEPT_FILE
-    assert is_kept(kept, kept_key(batch))
+    written = kept.stat().st_mtime_ns
     table = results_table(batch.results_path, batch.requests_path)
+    assert kept.stat().st_mtime_ns == written  # read back, not made again: kept for these very files
     assert table["answer"].tolist() == [f"echo: say {i}" for i in range(4)]
     assert_frame_equal(
         table, load_results([batch.results_path], requests=batch.requests_path, order="requests")
@@ -132,10 +150,13 @@ def test_a_worker_keeps_the_table_of_the_results_it_merged(tmp_path, engine):
     batch = OpenAIChatCompletionBatch(path, connection=to_engine(engine))
     batch.start()
     worker = Worker(name="w", poll_interval=0.05)
-    for _ in range(600):
-        if (batch.directory / KEPT_FILE).exists():
-            break
+    deadline = time.monotonic() + 60
+    while not (batch.directory / KEPT_FILE).exists():
+        assert time.monotonic() < deadline, "the worker did not keep the results table"
         worker.run_once()
+        time.sleep(0.05)
+    written = (batch.directory / KEPT_FILE).stat().st_mtime_ns
     table = results_table(batch.results_path, batch.requests_path)
+    assert (batch.directory / KEPT_FILE).stat().st_mtime_ns == written  # kept by the worker for these files
     assert table["status"].tolist() == ["succeeded"] * 3
-    assert json.loads(kept_key(batch))["results"] is not None
+    assert json.loads(key_in(batch.directory / KEPT_FILE))["results"] is not None
