@@ -160,3 +160,29 @@ def test_a_worker_keeps_the_table_of_the_results_it_merged(tmp_path, engine):
     assert (batch.directory / KEPT_FILE).stat().st_mtime_ns == written  # kept by the worker for these files
     assert table["status"].tolist() == ["succeeded"] * 3
     assert json.loads(key_in(batch.directory / KEPT_FILE))["results"] is not None
+
+
+def test_a_batch_s_results_table_and_export_are_the_kept_table_in_request_order(tmp_path):
+    path = write_lines(tmp_path / "in.jsonl", [chat_request(f"q{i}", f"say {i}") for i in range(4)])
+    batch = OpenAIChatCompletionBatch(path)
+    write_jsonl(batch.results_path, [success(f"q{i}", f"answer {i}") for i in (3, 1, 0)])  # q2: no result
+    table = batch.results_table()
+    assert table["custom_id"].tolist() == ["q0", "q1", "q2", "q3"]
+    assert table["status"].tolist() == ["succeeded", "succeeded", "missing", "succeeded"]
+    assert (batch.directory / KEPT_FILE).is_file()  # the table Python, the CLI and the dashboard share
+    exported = batch.export_results(tmp_path / "out.csv").read_text(encoding="utf-8").splitlines()
+    assert [line.split(",")[0] for line in exported[1:]] == ["q0", "q1", "q2", "q3"]
+
+
+def test_a_kept_file_with_the_right_key_but_no_table_in_it_is_made_again(tmp_path):
+    import pyarrow as pa
+    import pyarrow.ipc as ipc
+
+    results, requests = files(tmp_path)
+    path = tmp_path / KEPT_FILE
+    results_table(results, requests)
+    schema = pa.schema([("x", pa.int64())], metadata={KEY: key_in(path)})  # no attrs, not the table
+    with ipc.new_file(str(path), schema) as writer:
+        writer.write_table(pa.table({"x": [1]}, schema=schema))
+    table = results_table(results, requests)
+    assert_frame_equal(table, load_results([results], requests=requests, order="requests"), check_exact=True)

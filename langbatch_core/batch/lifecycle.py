@@ -536,7 +536,8 @@ class Batch:
         return self._results.requests_by_ids(custom_ids)
 
     def results_table(self) -> Any:
-        """The flat results table (pandas), one row per request, including ``missing`` ones."""
+        """The flat results table (pandas), one row per request in the request file's order, including
+        ``missing`` ones (read from the copy kept when the results arrived)."""
         self._state.check_access("read the results of")
         return self._results.table()
 

@@ -18,6 +18,7 @@ from langbatch_core.batch.state import BatchState
 from langbatch_core.errors import BatchStateError
 from langbatch_core.requests import iter_requests, request_ids
 from langbatch_core.results import classify, errors_by_code, export_results, iter_results, load_results
+from langbatch_core.results.kept import results_table
 
 SuccessEntry = Callable[[str | None, dict[str, Any]], dict[str, Any]]  # (custom_id, response body) -> entry
 
@@ -79,10 +80,12 @@ class ResultsReader:
         ]
 
     def table(self) -> Any:
-        """The flat results table (pandas), one row per request, including ``missing`` ones."""
+        """The flat results table (pandas), one row per request in the request file's order, including
+        ``missing`` ones: the table kept beside the results (``results.kept``), made again if they changed."""
         state = self.state
-        paths = [state.results_path] if state.results_path.exists() else []
-        return load_results(paths, requests=state.requests_path)
+        if not state.results_path.exists():
+            return load_results([], requests=state.requests_path)
+        return results_table(state.results_path, state.requests_path)
 
     def error_counts(self) -> dict[str, int]:
         """Failures by error code, most frequent first (as stored: no refresh)."""
