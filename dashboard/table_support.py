@@ -57,22 +57,6 @@ def read(path: Path, sheet: str | None, encoding: str | None) -> Any:
     return _read(common.file_key(path), sheet, encoding)
 
 
-def read_or_explain(path: Path, sheet: str | None, encoding: str | None) -> Any:
-    """``read``, with a file that is not in the chosen encoding explained for this page (the core's message
-    speaks of Python's ``encoding=`` argument)."""
-    try:
-        return read(path, sheet, encoding)
-    except TableError as exc:
-        if not any(issue.code == "not_utf8" for issue in exc.issues):
-            raise
-        found = str(exc).split(": choose its encoding", 1)[0]
-        raise TableError(
-            f"{found}: choose its encoding in **Encoding** above — cp1252 for a file Excel saved on Windows, "
-            "else latin-1.",
-            exc.issues,
-        ) from exc
-
-
 def types_table(table: Any) -> pd.DataFrame:
     return pd.DataFrame(table.summary()["columns"]).rename(columns={"name": "column"})
 

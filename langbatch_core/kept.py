@@ -55,16 +55,16 @@ def read_kept(path: Path, key: bytes) -> Any:
     """The DataFrame kept at ``path`` (its ``attrs`` too) if it was made with ``key``, else None."""
     try:
         with Path(path).open("rb") as file:  # one open file: a rename meanwhile cannot mix two versions
-            table = _read(Path(path), file) if _key_of(Path(path), file) == key else None
+            if _key_of(Path(path), file) != key:
+                return None
+            table = _read(Path(path), file)
+        frame = table.to_pandas()
+        frame.attrs = orjson.loads(table.schema.metadata[ATTRS])
     except FileNotFoundError:
         return None
     except Exception as exc:  # whatever is wrong with it, the files it was made from are still there
         log.info("Ignoring %s (%s): it is made again.", path, exc)
         return None
-    if table is None:
-        return None
-    frame = table.to_pandas()
-    frame.attrs = orjson.loads(table.schema.metadata[ATTRS])
     return frame
 
 

@@ -40,7 +40,8 @@ def test_tsv_by_suffix(tmp_path):
 
 def test_latin1_needs_its_encoding_and_reads_with_it(tmp_path):
     path = write(tmp_path / "t.csv", "name,city\nZoë,Köln\n".encode("latin-1"))
-    with pytest.raises(TableError, match=r"not UTF-8 .*row 1, column 'name'.*encoding='latin-1'") as caught:
+    says = r"not UTF-8 .*row 1, column 'name'.*else latin-1 \(Encoding on the dashboard's page, --encoding in"
+    with pytest.raises(TableError, match=says) as caught:
         read_table(path)
     assert caught.value.issues[0].row == 1
     table = read_table(path, encoding="latin-1")

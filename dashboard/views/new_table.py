@@ -56,7 +56,7 @@ elif table_format(path.name) in ("csv", "tsv", "jsonl"):
     encoding = None if chosen == "utf-8" else chosen
 table = None
 with common.shown_errors("Reading the table"):
-    table = ts.read_or_explain(path, sheet, encoding)
+    table = ts.read(path, sheet, encoding)
 if table is None:
     st.stop()
 frame = table.frame

@@ -216,8 +216,9 @@ def _not_utf8(path: Path, position: int, delimiter: str | None) -> None:
     column = header[index] if index < len(header) else None
     where = f"row {row}, column {column!r}" if row >= 1 and column else f"line {before.count(chr(10)) + 1}"
     message = (
-        f"{path.name} is not UTF-8 (a byte at {where} is not): choose its encoding, e.g. "
-        "encoding='latin-1' (Excel on Windows often saves 'cp1252')."
+        f"{path.name} is not UTF-8 (a byte at {where} is not): choose its encoding — cp1252 for a file Excel "
+        "saved on Windows, else latin-1 (Encoding on the dashboard's page, --encoding in the CLI, encoding= "
+        "in Python)."
     )
     raise TableError(message, [TableIssue("not_utf8", message, row if row >= 1 else None, column)])
 

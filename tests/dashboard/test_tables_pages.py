@@ -78,7 +78,7 @@ def test_a_ragged_csv_and_latin1_are_explained(data_dir):
     at = table_page("name,city\nZoë,Köln\n".encode("latin-1"), "latin.csv")
     shown = texts(at, "error").replace("\\", "")
     assert "latin.csv is not UTF-8 (a byte at row 1, column 'name' is not)" in shown
-    assert "choose its encoding in **Encoding** above" in shown and "encoding='" not in shown
+    assert "cp1252 for a file Excel saved on Windows, else latin-1 (Encoding on the dashboard's page" in shown
     at.selectbox(key="nt_encoding").set_value("latin-1").run()
     assert not texts(at, "error") and at.dataframe[0].value["city"].tolist() == ["Köln"]
 
